@@ -1,0 +1,269 @@
+#!/usr/bin/env bash
+# Reproducible benchmark of logwarden against its peers, in one run, on the same files.
+#
+#   scripts/bench.sh                      # 1000 MB plain file + its .gz, 5 runs each
+#   SIZE_MB=200 RUNS=3 GOACCESS=0 scripts/bench.sh
+#
+# Environment:
+#   SIZE_MB          size of the generated log, MB of text (default 1000)
+#   RUNS             hyperfine runs for the fast commands (default 5)
+#   SLOW_RUNS        hyperfine runs for GoAccess and the Python seed (default 2, no warmup)
+#   OUT              data and results directory (default ./bench-data, git-ignored)
+#   GOACCESS         0 skips GoAccess (default 1: run it when installed)
+#   SEED             genlogs --seed (default 42)
+#   CLIENTS          genlogs --clients (default 50000)
+#   FAILING_CLIENTS  genlogs --failing-clients (default 0; e.g. 1000000 for the memory test)
+#   GZIP_LEVEL       compression level of the .gz copy (default 6, like gzip/logrotate)
+#
+# Steps: build; generate one plain file with examples/genlogs and a single-member gzip copy
+# (pigz); warm the page cache; time every command with its own hyperfine run (a failing
+# command is reported and skipped, the others go on); print a table of medians, MB/s of the
+# uncompressed size, the ratios the project targets, and logwarden's peak RSS.
+set -euo pipefail
+
+SIZE_MB=${SIZE_MB:-1000}
+RUNS=${RUNS:-5}
+SLOW_RUNS=${SLOW_RUNS:-2}
+OUT=${OUT:-./bench-data}
+GOACCESS=${GOACCESS:-1}
+SEED=${SEED:-42}
+CLIENTS=${CLIENTS:-50000}
+FAILING_CLIENTS=${FAILING_CLIENTS:-0}
+GZIP_LEVEL=${GZIP_LEVEL:-6}
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------------------- tools
+need_tools() {
+    local missing=() pkgs=()
+    command -v hyperfine >/dev/null || { missing+=(hyperfine); pkgs+=(hyperfine); }
+    command -v mawk >/dev/null || { missing+=(mawk); pkgs+=(mawk); }
+    command -v pigz >/dev/null || { missing+=(pigz); pkgs+=(pigz); }
+    command -v gzip >/dev/null || { missing+=(gzip); pkgs+=(gzip); }
+    command -v python3 >/dev/null || { missing+=(python3); pkgs+=(python3); }
+    # GNU time (Debian package `time`), for the peak RSS; the shell keyword does not do -v.
+    [ -x /usr/bin/time ] && /usr/bin/time -v true >/dev/null 2>&1 || { missing+=(/usr/bin/time); pkgs+=(time); }
+    if [ "$GOACCESS" != 0 ] && ! command -v goaccess >/dev/null; then
+        pkgs+=(goaccess) # optional: skipped if it cannot be installed
+    fi
+    [ ${#pkgs[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing: ${pkgs[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y "${pkgs[@]}" >&2 || { apt-get update >&2 && apt-get install -y "${pkgs[@]}" >&2; } || true
+    fi
+    local still=()
+    for t in "${missing[@]}"; do
+        if [ "$t" = /usr/bin/time ]; then
+            [ -x /usr/bin/time ] || still+=("$t")
+        else
+            command -v "$t" >/dev/null || still+=("$t")
+        fi
+    done
+    if [ ${#still[@]} -gt 0 ]; then
+        echo "missing tools: ${still[*]}" >&2
+        echo "install them with: sudo apt-get install -y hyperfine goaccess pigz time mawk" >&2
+        exit 1
+    fi
+}
+need_tools
+if [ "$GOACCESS" != 0 ] && ! command -v goaccess >/dev/null; then
+    echo "goaccess not installed: skipping it (apt-get install -y goaccess)" >&2
+    GOACCESS=0
+fi
+
+# ---------------------------------------------------------------------------- build
+say "building (cargo build --release)"
+LW="$ROOT/target/release/logwarden"
+GEN="$ROOT/target/release/examples/genlogs"
+build_ok=1
+cargo build --release >&2 || build_ok=0
+# genlogs is an example, so it needs the library to compile; fall back to an older binary.
+cargo build --release --example genlogs >&2 || build_ok=0
+if [ $build_ok = 0 ]; then
+    echo "warning: cargo build failed; using the binaries already in target/release if any" >&2
+fi
+[ -x "$GEN" ] || { echo "no genlogs binary ($GEN): fix the build first" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------- data
+# Generation is deterministic; reuse the files when the parameters and generator are unchanged.
+DATA="$OUT/data-${SIZE_MB}mb-seed${SEED}-c${CLIENTS}-f${FAILING_CLIENTS}"
+FILE="$DATA/access_2023-06-19.log"
+GZ="$FILE.gz"
+STAMP="$DATA/.params"
+PARAMS="size=$SIZE_MB seed=$SEED clients=$CLIENTS failing=$FAILING_CLIENTS gzip=$GZIP_LEVEL gen=$(sha256sum examples/genlogs.rs | cut -c1-16)"
+if [ -f "$FILE" ] && [ -f "$GZ" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$PARAMS" ]; then
+    say "reusing $FILE"
+else
+    say "generating $FILE ($SIZE_MB MB) and its gzip copy"
+    rm -rf "$DATA"
+    "$GEN" --out "$DATA" --files 1 --size-mb "$SIZE_MB" --seed "$SEED" --clients "$CLIENTS" \
+        --failing-clients "$FAILING_CLIENTS" --start 2023-06-19
+    pigz "-$GZIP_LEVEL" -c "$FILE" >"$GZ.tmp" && mv "$GZ.tmp" "$GZ"
+    echo "$PARAMS" >"$STAMP"
+fi
+BYTES=$(stat -c %s "$FILE")
+GZ_BYTES=$(stat -c %s "$GZ")
+LINES=$(wc -l <"$FILE")
+
+# Warm the page cache (all runs measure warm-cache speed).
+MEM_AVAIL_KB=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
+if [ $(((BYTES + GZ_BYTES) / 1024)) -gt "$MEM_AVAIL_KB" ]; then
+    echo "warning: the files ($(((BYTES + GZ_BYTES) / 1000000)) MB) exceed available memory; timings include disk reads" >&2
+fi
+cat "$FILE" "$GZ" >/dev/null
+
+# ---------------------------------------------------------------------------- runs
+RES="$OUT/results"
+rm -rf "$RES"
+mkdir -p "$RES"
+# The mawk per-IP failed-count one-liner (what people write by hand).
+MAWK_PROG='$9 ~ /^(400|401|403|404|409)$/ {c[$1]++} END {for (i in c) n++; print n}'
+LW_ARGS="analyze --quiet --json /dev/null --report /dev/null"
+
+# bench NAME RUNS WARMUP COMMAND: one hyperfine run, JSON in $RES/NAME.json; never fatal.
+bench() {
+    local name=$1 runs=$2 warmup=$3 cmd=$4
+    say "$name: $cmd"
+    printf '%s\n' "$cmd" >"$RES/$name.cmd"
+    if ! hyperfine --style basic --warmup "$warmup" --runs "$runs" \
+        --command-name "$name" --export-json "$RES/$name.json" "$cmd" >&2; then
+        echo "FAILED (skipped): $name" >&2
+        rm -f "$RES/$name.json"
+        echo "$name" >>"$RES/failed.txt"
+    fi
+}
+printf '%s\n' "$FILE" >"$RES/file.txt"
+
+# logwarden may not work yet: check it once, so a broken build reports instead of aborting.
+lw_ok=1
+if [ ! -x "$LW" ]; then
+    echo "no logwarden binary ($LW): its rows will be missing" >&2
+    lw_ok=0
+elif ! "$LW" $LW_ARGS --threads 1 "$FILE" >"$RES/logwarden-check.log" 2>&1; then
+    echo "logwarden failed on $FILE (see $RES/logwarden-check.log); its rows will be missing" >&2
+    tail -5 "$RES/logwarden-check.log" >&2 || true
+    lw_ok=0
+fi
+
+# Plain file.
+[ $lw_ok = 1 ] && bench "logwarden-1t" "$RUNS" 1 "$LW $LW_ARGS --threads 1 $FILE"
+[ $lw_ok = 1 ] && bench "logwarden" "$RUNS" 1 "$LW $LW_ARGS $FILE"
+bench "wc-l" "$RUNS" 1 "wc -l $FILE"
+bench "mawk" "$RUNS" 1 "mawk '$MAWK_PROG' $FILE"
+if [ "$GOACCESS" != 0 ]; then
+    bench "goaccess" "$SLOW_RUNS" 0 "goaccess $FILE --log-format=COMBINED -o $RES/goaccess-report.json"
+fi
+bench "python-seed" "$SLOW_RUNS" 0 "python3 $ROOT/scripts/seed_baseline.py $FILE"
+# Gzip copy.
+bench "pigz-dc" "$RUNS" 1 "pigz -dc $GZ > /dev/null"
+bench "gzip-dc" "$RUNS" 1 "gzip -dc $GZ > /dev/null"
+[ $lw_ok = 1 ] && bench "logwarden-gz-1t" "$RUNS" 1 "$LW $LW_ARGS --threads 1 $GZ"
+[ $lw_ok = 1 ] && bench "logwarden-gz" "$RUNS" 1 "$LW $LW_ARGS $GZ"
+
+# Peak RSS (GNU time; note: with mmap, RSS includes the file's mapped pages).
+rss() {
+    local name=$1
+    shift
+    if /usr/bin/time -v "$@" >/dev/null 2>"$RES/$name.time"; then
+        awk -F': ' '/Maximum resident set size/ {print $2}' "$RES/$name.time" >"$RES/$name.rss"
+    else
+        echo "peak RSS run failed: $*" >&2
+    fi
+}
+if [ $lw_ok = 1 ]; then
+    rss rss-logwarden "$LW" $LW_ARGS "$FILE"
+    rss rss-logwarden-1t "$LW" $LW_ARGS --threads 1 "$FILE"
+    rss rss-logwarden-gz "$LW" $LW_ARGS "$GZ"
+fi
+rss rss-mawk mawk "$MAWK_PROG" "$FILE"
+
+# Sanity: the mawk count of distinct clients with a failed request (awk's $9, so lines whose
+# request is one token, like a TLS handshake, are not seen by it).
+MAWK_COUNT=$(mawk "$MAWK_PROG" "$FILE")
+
+# ---------------------------------------------------------------------------- report
+{
+    echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
+    echo "tools: $(hyperfine --version), mawk $(mawk -W version 2>&1 | head -1 | awk '{print $2}'), pigz $(pigz --version 2>&1 | awk '{print $2}'), $(gzip --version | head -1), $(python3 --version)$( [ "$GOACCESS" != 0 ] && echo ", goaccess $(goaccess --version | head -1 | awk '{print $3}')")"
+    echo "FILE = $FILE: $BYTES bytes, $LINES lines; gzip -$GZIP_LEVEL copy $GZ_BYTES bytes"
+    echo "mawk distinct failing clients: $MAWK_COUNT"
+} >"$RES/header.txt"
+
+python3 - "$RES" "$BYTES" "$ROOT" <<'PY'
+import json, os, statistics, sys
+
+res, size, root = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+mb = size / 1e6
+file_path = open(os.path.join(res, "file.txt")).read().strip()
+gz_path = file_path + ".gz"
+
+def load(name):
+    p = os.path.join(res, name + ".json")
+    if not os.path.exists(p):
+        return None
+    r = json.load(open(p))["results"][0]
+    med = r.get("median")
+    if med is None:
+        med = statistics.median(r["times"])
+    med = max(med, 1e-6)  # hyperfine subtracts the shell's start-up: a no-op can read 0
+    cmd = open(os.path.join(res, name + ".cmd")).read().strip()
+    cmd = cmd.replace(gz_path, "FILE.gz").replace(file_path, "FILE").replace(root + "/", "")
+    return {"cmd": cmd, "median": med, "stddev": r.get("stddev") or 0.0, "runs": len(r["times"])}
+
+order = ["logwarden-1t", "logwarden", "wc-l", "mawk", "goaccess", "python-seed",
+         "pigz-dc", "gzip-dc", "logwarden-gz-1t", "logwarden-gz"]
+rows = {n: load(n) for n in order}
+out = []
+print_ = out.append
+print_(open(os.path.join(res, "header.txt")).read().rstrip())
+print_("")
+print_(f"{'name':<17} {'median s':>9} {'± s':>7} {'runs':>4} {'MB/s':>9}  command")
+for n in order:
+    r = rows[n]
+    if r is None:
+        continue
+    print_(f"{n:<17} {r['median']:>9.3f} {r['stddev']:>7.3f} {r['runs']:>4} {mb / r['median']:>9.1f}  {r['cmd']}")
+failed = os.path.join(res, "failed.txt")
+if os.path.exists(failed):
+    print_("failed: " + ", ".join(open(failed).read().split()))
+
+print_("")
+print_("targets (ratio = how many times faster; MB/s are of the uncompressed size):")
+targets = [
+    ("logwarden 1 thread vs mawk", "mawk", "logwarden-1t", 8.0),
+    ("logwarden 1 thread vs wc -l", "wc-l", "logwarden-1t", 0.5),
+    ("logwarden all threads vs 1 thread", "logwarden-1t", "logwarden", 1.8),
+    ("gz: logwarden 1 thread vs pigz -dc", "pigz-dc", "logwarden-gz-1t", 2.0),
+    ("gz: logwarden all threads vs pigz -dc", "pigz-dc", "logwarden-gz", 2.5),
+    ("logwarden 1 thread vs python seed", "python-seed", "logwarden-1t", None),
+    ("logwarden 1 thread vs goaccess", "goaccess", "logwarden-1t", None),
+]
+for label, base, ours, goal in targets:
+    b, o = rows.get(base), rows.get(ours)
+    if b is None or o is None:
+        print_(f"  {label:<40} n/a")
+        continue
+    ratio = b["median"] / o["median"]
+    verdict = "" if goal is None else (f"  target >= {goal:g}: " + ("PASS" if ratio >= goal else "FAIL"))
+    print_(f"  {label:<40} {ratio:8.2f}x{verdict}")
+
+print_("")
+print_("peak RSS (GNU time -v; with mmap it includes mapped file pages):")
+for name, label in [("rss-logwarden", "logwarden (all threads)"), ("rss-logwarden-1t", "logwarden --threads 1"),
+                    ("rss-logwarden-gz", "logwarden .gz (all threads)"), ("rss-mawk", "mawk")]:
+    p = os.path.join(res, name + ".rss")
+    if os.path.exists(p):
+        kb = int(open(p).read().strip() or 0)
+        print_(f"  {label:<30} {kb / 1024:9.1f} MiB")
+text = "\n".join(out)
+print(text)
+open(os.path.join(res, "summary.txt"), "w").write(text + "\n")
+PY
+echo "" >&2
+echo "results: $RES (hyperfine JSON per command, summary.txt)" >&2

@@ -1,0 +1,101 @@
+//! `logwarden analyze`: inputs → JSON and text reports.
+//!
+//! Invariant: a failing input never stops the run — its error is in the report and the exit
+//! status becomes 1; only "nothing to analyze" or unusable settings are fatal (exit 2).
+
+use crate::cli::AnalyzeArgs;
+use crate::config::{self, FileConfig, DEFAULT_CHUNK_BYTES};
+use crate::engine::{self, ScanSettings};
+use crate::input::discover;
+use crate::render;
+use crate::sink::file::write_output;
+use crate::summary::{self, Report, Settings};
+use crate::{agg::FailedCodes, Outcome};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// Run the analysis and build the report (shared by `analyze` and `report`).
+pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> {
+    let detection = config::resolve_detection(&args.detection, &file.analyze)?;
+    let paths: Vec<PathBuf> = if !args.paths.is_empty() {
+        args.paths.clone()
+    } else {
+        file.analyze
+            .paths
+            .clone()
+            .unwrap_or_else(|| vec![PathBuf::from("log")])
+    };
+    let inputs = discover(&paths)?;
+    let settings = ScanSettings {
+        format: detection.format,
+        utc: detection.utc,
+        max_line_bytes: detection.max_line_bytes,
+        failed: FailedCodes::new(&detection.codes),
+        chunk_bytes: args.chunk_size.unwrap_or(DEFAULT_CHUNK_BYTES).max(1),
+        mmap: !args.no_mmap,
+        threads: config::resolve_threads(args.threads, file.analyze.threads),
+    };
+    let progress = progress_bar(&inputs, args.quiet);
+    let output = engine::run(&inputs, &settings, &progress)?;
+    progress.finish_and_clear();
+    let report_settings = Settings {
+        threshold: detection.threshold,
+        codes: detection.codes.clone(),
+        bad_request_threshold: detection.bad_request_threshold,
+        utc: detection.utc,
+        format: detection.format.map_or("auto", |f| f.name()).to_string(),
+        max_line_bytes: detection.max_line_bytes,
+    };
+    Ok(summary::build(
+        &output.aggregate,
+        &output.files,
+        report_settings,
+    ))
+}
+
+pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
+    let report = analyze(&args, file)?;
+    if let Some(path) = &args.json {
+        write_output(path, &render::json::render(&report))?;
+    }
+    let text = render::text::render(&report);
+    match &args.report {
+        Some(path) => write_output(path, text.as_bytes())?,
+        // JSON on stdout owns it; the text report then needs --report.
+        None if args.json.as_deref() == Some(std::path::Path::new("-")) => {}
+        None => write_output(std::path::Path::new("-"), text.as_bytes())?,
+    }
+    for input in report.inputs.iter().filter(|i| i.error.is_some()) {
+        eprintln!(
+            "logwarden: {}: {}",
+            input.path,
+            input.error.as_deref().unwrap_or_default()
+        );
+    }
+    Ok(if report.totals.files_with_errors > 0 {
+        Outcome::InputErrors
+    } else {
+        Outcome::Clean
+    })
+}
+
+fn progress_bar(inputs: &[crate::input::Input], quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| match i {
+            crate::input::Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            _ => None,
+        })
+        .sum();
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,182 @@
+//! Configuration: flags + TOML file + defaults → one resolved [`Config`].
+//!
+//! Precedence: a flag given on the command line, then the config file, then the built-in
+//! default. Invariant: every value is validated here (codes are real statuses, thresholds
+//! and sizes positive), so the rest of the program never sees an impossible setting.
+
+use crate::cli::{DetectionArgs, FormatArg};
+use crate::scan::Format;
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_CODES: [u16; 5] = [400, 401, 403, 404, 409];
+pub const DEFAULT_THRESHOLD: u64 = 5;
+pub const DEFAULT_MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+pub const DEFAULT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// The file format. Unknown keys are errors, so a typo never silently falls back to a default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub analyze: AnalyzeFile,
+    #[serde(default)]
+    pub email: Option<toml::Table>,
+    #[serde(default)]
+    pub smtp: Option<toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeFile {
+    pub codes: Option<Vec<u16>>,
+    pub threshold: Option<u64>,
+    pub bad_request_threshold: Option<u64>,
+    pub utc: Option<bool>,
+    pub format: Option<String>,
+    pub max_line_bytes: Option<usize>,
+    pub threads: Option<usize>,
+    pub paths: Option<Vec<PathBuf>>,
+}
+
+/// Detection and scanning settings, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    pub codes: Vec<u16>,
+    pub threshold: u64,
+    pub bad_request_threshold: u64,
+    pub utc: bool,
+    pub format: Option<Format>,
+    pub max_line_bytes: usize,
+}
+
+/// Load the config file: the explicit one (must exist), else the first default that exists.
+pub fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let path = match explicit {
+        Some(p) => Some(p.to_path_buf()),
+        None => default_paths().into_iter().find(|p| p.is_file()),
+    };
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let shown = crate::escape::path(&path);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read config file {shown}"))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {shown}"))
+}
+
+fn default_paths() -> Vec<PathBuf> {
+    let mut paths = vec![PathBuf::from("logwarden.toml")];
+    if let Some(home) = std::env::var_os("HOME") {
+        paths.push(PathBuf::from(home).join(".config/logwarden/logwarden.toml"));
+    }
+    paths
+}
+
+pub fn resolve_detection(args: &DetectionArgs, file: &AnalyzeFile) -> anyhow::Result<Detection> {
+    let mut codes = args
+        .codes
+        .clone()
+        .or_else(|| file.codes.clone())
+        .unwrap_or_else(|| DEFAULT_CODES.to_vec());
+    codes.sort_unstable();
+    codes.dedup();
+    if codes.is_empty() {
+        bail!("--codes needs at least one status code");
+    }
+    if let Some(bad) = codes.iter().find(|c| !(100..=599).contains(*c)) {
+        bail!("--codes: {bad} is not an HTTP status (100-599)");
+    }
+    let threshold = args
+        .threshold
+        .or(file.threshold)
+        .unwrap_or(DEFAULT_THRESHOLD);
+    let bad_request_threshold = args
+        .bad_request_threshold
+        .or(file.bad_request_threshold)
+        .unwrap_or(DEFAULT_THRESHOLD);
+    if threshold == 0 || bad_request_threshold == 0 {
+        bail!("thresholds must be at least 1");
+    }
+    let format = match args.format {
+        Some(f) => f,
+        None => match file.format.as_deref() {
+            None | Some("auto") => FormatArg::Auto,
+            Some("common") => FormatArg::Common,
+            Some("combined") => FormatArg::Combined,
+            Some("vhost_combined") => FormatArg::VhostCombined,
+            Some(other) => bail!(
+                "config: unknown format {:?} (auto, common, combined, vhost_combined)",
+                crate::escape::text(other)
+            ),
+        },
+    };
+    let format = match format {
+        FormatArg::Auto => None,
+        FormatArg::Common | FormatArg::Combined => Some(Format::Combined),
+        FormatArg::VhostCombined => Some(Format::VhostCombined),
+    };
+    let max_line_bytes = args
+        .max_line_bytes
+        .or(file.max_line_bytes)
+        .unwrap_or(DEFAULT_MAX_LINE_BYTES);
+    if max_line_bytes < 64 {
+        bail!("--max-line-bytes must be at least 64");
+    }
+    Ok(Detection {
+        codes,
+        threshold,
+        bad_request_threshold,
+        utc: args.utc || file.utc.unwrap_or(false),
+        format,
+        max_line_bytes,
+    })
+}
+
+pub fn resolve_threads(flag: Option<usize>, file: Option<usize>) -> usize {
+    match flag.or(file) {
+        Some(n) if n > 0 => n,
+        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence_flag_file_default() {
+        let file: FileConfig = toml::from_str(
+            "[analyze]\nthreshold = 7\ncodes = [401]\nformat = \"vhost_combined\"\n",
+        )
+        .unwrap();
+        let args = DetectionArgs {
+            threshold: Some(3),
+            ..Default::default()
+        };
+        let d = resolve_detection(&args, &file.analyze).unwrap();
+        assert_eq!(
+            (d.threshold, d.codes.clone(), d.bad_request_threshold),
+            (3, vec![401], 5)
+        );
+        assert_eq!(d.format, Some(Format::VhostCombined));
+        let d = resolve_detection(&DetectionArgs::default(), &AnalyzeFile::default()).unwrap();
+        assert_eq!(d.codes, DEFAULT_CODES.to_vec());
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert!(toml::from_str::<FileConfig>("[analyze]\nthreshhold = 7\n").is_err());
+        let bad = DetectionArgs {
+            codes: Some(vec![999]),
+            ..Default::default()
+        };
+        assert!(resolve_detection(&bad, &AnalyzeFile::default()).is_err());
+        let zero = DetectionArgs {
+            threshold: Some(0),
+            ..Default::default()
+        };
+        assert!(resolve_detection(&zero, &AnalyzeFile::default()).is_err());
+    }
+}

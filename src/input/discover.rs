@@ -1,0 +1,165 @@
+//! Input discovery: command-line paths → the ordered list of inputs to analyze.
+//!
+//! Invariant: the list is deterministic (directories expanded in byte order of file names),
+//! a file named explicitly is always read, and inside a directory only names starting with
+//! `access` are access logs — the cron output, our history and anything else stay out.
+//! A path that does not exist is fatal (exit 2); a bad entry found inside a directory is
+//! returned as an input carrying its error, so the rest can still be analyzed.
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// One thing to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Stdin,
+    File(PathBuf),
+    /// Found in a directory but unusable (a sub-directory, a dangling link, unreadable).
+    Unusable(PathBuf, String),
+}
+
+impl Input {
+    pub fn display(&self) -> String {
+        match self {
+            Input::Stdin => "-".to_string(),
+            Input::File(p) | Input::Unusable(p, _) => crate::escape::path(p),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("{path}: no such file or directory")]
+    Missing { path: String },
+    #[error("{path}: cannot list directory: {source}")]
+    ListDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("no access logs found in {paths} (looked for files named access*)")]
+    NothingFound { paths: String },
+}
+
+/// Whether a directory entry name looks like an access log (`access.log`, `access_2023-06-19.log`,
+/// `access.log.2.gz`, `access.log-20240101.gz`, ...).
+pub fn is_access_log_name(name: &[u8]) -> bool {
+    name.starts_with(b"access")
+}
+
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
+    let mut inputs = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" {
+            inputs.push(Input::Stdin);
+            continue;
+        }
+        let meta = fs::metadata(path).map_err(|_| DiscoverError::Missing {
+            path: crate::escape::path(path),
+        })?;
+        if meta.is_dir() {
+            expand_dir(path, &mut inputs)?;
+        } else {
+            inputs.push(Input::File(path.clone()));
+        }
+    }
+    if inputs.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| crate::escape::path(p)).collect();
+        return Err(DiscoverError::NothingFound {
+            paths: shown.join(", "),
+        });
+    }
+    Ok(inputs)
+}
+
+fn expand_dir(dir: &Path, inputs: &mut Vec<Input>) -> Result<(), DiscoverError> {
+    let list_err = |source| DiscoverError::ListDir {
+        path: crate::escape::path(dir),
+        source,
+    };
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(list_err)? {
+        let entry = entry.map_err(list_err)?;
+        if is_access_log_name(entry.file_name().as_bytes()) {
+            names.push(entry.path());
+        }
+    }
+    names.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+    for path in names {
+        inputs.push(match fs::metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                Input::Unusable(path, "is a directory (not searched recursively)".into())
+            }
+            Ok(_) => Input::File(path),
+            Err(e) => {
+                let why = if fs::symlink_metadata(&path).is_ok() {
+                    format!("dangling symbolic link ({e})")
+                } else {
+                    e.to_string()
+                };
+                Input::Unusable(path, why)
+            }
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directory_expansion_filters_and_sorts() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "access.log.2.gz",
+            "access_2023-06-19.log",
+            "cronjob_logs",
+            "monitoring.log",
+            "access.log",
+            "history.jsonl",
+        ] {
+            fs::write(dir.path().join(name), b"").unwrap();
+        }
+        fs::create_dir(dir.path().join("access_old")).unwrap();
+        std::os::unix::fs::symlink("/nonexistent/x", dir.path().join("access.log.9")).unwrap();
+        let found = discover(&[dir.path().to_path_buf()]).unwrap();
+        let names: Vec<String> = found
+            .iter()
+            .map(|i| match i {
+                Input::File(p) => p.file_name().unwrap().to_string_lossy().into_owned(),
+                Input::Unusable(p, _) => format!("!{}", p.file_name().unwrap().to_string_lossy()),
+                Input::Stdin => "-".into(),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "access.log",
+                "access.log.2.gz",
+                "!access.log.9",
+                "access_2023-06-19.log",
+                "!access_old"
+            ]
+        );
+    }
+
+    #[test]
+    fn explicit_files_always_read_and_missing_is_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("cronjob_logs");
+        fs::write(&other, b"x").unwrap();
+        assert_eq!(
+            discover(std::slice::from_ref(&other)).unwrap(),
+            vec![Input::File(other)]
+        );
+        assert!(matches!(
+            discover(&[dir.path().join("nope")]),
+            Err(DiscoverError::Missing { .. })
+        ));
+        assert!(matches!(
+            discover(&[dir.path().to_path_buf()]),
+            Err(DiscoverError::NothingFound { .. })
+        ));
+    }
+}

@@ -1,0 +1,6 @@
+//! Inputs: which files to read (`discover`) and how to get their bytes (`source`).
+
+pub mod discover;
+pub mod source;
+
+pub use discover::{discover, Input};

@@ -1,0 +1,54 @@
+//! logwarden: fast, correct analysis of Apache/nginx access logs.
+//!
+//! The pipeline, one module per stage:
+//! `input::discover` (which files) → `input::source` (mmap / buffered read / gzip by magic
+//! bytes) → `chunk` (line-aligned ranges) → `scan` (hand-written byte scanner) → `agg`
+//! (per-thread maps, merged) → `summary` (days, ISO weeks, thresholds) → `render` (JSON,
+//! text) → `sink` (files, stdout). `engine` runs the middle stages on rayon; `cmd` holds one
+//! file per subcommand; `cli` and `config` turn flags and the TOML file into settings.
+
+pub mod agg;
+pub mod chunk;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod engine;
+pub mod escape;
+pub mod input;
+pub mod render;
+pub mod scan;
+pub mod sigbus;
+pub mod sink;
+pub mod summary;
+
+use clap::Parser;
+
+/// How a run ended when it did not fail outright; maps to the process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every input was read completely: exit 0.
+    Clean = 0,
+    /// Some input could not be read (or only partly); the rest was analyzed: exit 1.
+    InputErrors = 1,
+}
+
+/// Exit status for a run that could not be done at all (usage, no input, config, output).
+pub const EXIT_FATAL: i32 = 2;
+
+/// Parse the command line and run the subcommand.
+pub fn run() -> anyhow::Result<Outcome> {
+    let cli = cli::Cli::parse();
+    let file = config::load_file(cli.config.as_deref())?;
+    match cli.command {
+        cli::Command::Analyze(args) => cmd::analyze::run(args, &file),
+    }
+}
+
+/// Whether an error is a closed stdout pipe (`logwarden ... | head`), which is not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,7 @@
+//! Renderers: the report model → bytes. They never touch files or the network (sinks do).
+//!
+//! Invariant: every string that came from outside (paths, hostnames) was escaped to printable
+//! ASCII before it reached the model, and renderers add only their own fixed text.
+
+pub mod json;
+pub mod text;

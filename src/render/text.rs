@@ -1,0 +1,122 @@
+//! Human-readable report: totals, then one section per ISO week with its days.
+//!
+//! Keeps the seed script's phrases verbatim so existing grep and cron habits keep working:
+//! "Unusual login attempts detected:", "IP: <ip> - Failed login attempts: <n>",
+//! "Unusual amount of 400 errors detected: <n>", "No unusual login attempts or errors found.",
+//! "Detection complete.". Invariant: only our own text and pre-escaped strings are written,
+//! so no byte from a log reaches a terminal raw.
+
+use crate::summary::{InputSummary, PeriodSummary, Report};
+use std::fmt::Write;
+
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let t = &report.totals;
+    let s = &report.settings;
+    let _ = writeln!(
+        out,
+        "logwarden: {} input(s), {} lines ({} parsed, {} malformed, {} blank skipped)",
+        t.files, t.counts.lines, t.counts.parsed, t.counts.malformed, t.counts.blank
+    );
+    let codes: Vec<String> = s.codes.iter().map(u16::to_string).collect();
+    let _ = writeln!(
+        out,
+        "Failed requests: status {}; an IP is flagged at {} or more in a day or week; {} or more status-400 lines are unusual.{}",
+        codes.join(","),
+        s.threshold,
+        s.bad_request_threshold,
+        if s.utc { " Days are UTC." } else { "" }
+    );
+    out.push('\n');
+    out.push_str("Inputs:\n");
+    for input in &report.inputs {
+        write_input(&mut out, input);
+    }
+    let _ = writeln!(
+        out,
+        "\nTotals: {} lines, {} failed requests, {} status-400 lines, {} day(s) in {} ISO week(s).",
+        t.counts.lines,
+        t.failed,
+        t.status_400,
+        report.days.len(),
+        report.weeks.len()
+    );
+    for week in &report.weeks {
+        let _ = writeln!(
+            out,
+            "\n== Week {} ({} to {})",
+            week.week, week.start, week.end
+        );
+        write_period(&mut out, &week.period);
+        for day in report
+            .days
+            .iter()
+            .filter(|d| d.date >= week.start && d.date <= week.end)
+        {
+            let _ = writeln!(out, "\n-- Day {}", day.date);
+            write_period(&mut out, &day.period);
+        }
+    }
+    out.push_str("\nDetection complete.\n");
+    out
+}
+
+fn write_input(out: &mut String, input: &InputSummary) {
+    let c = &input.counts;
+    let kind = match (input.compressed, input.gzip_members) {
+        (true, Some(m)) => format!(", gzip ({m} member(s))"),
+        (true, None) => ", gzip".to_string(),
+        _ => String::new(),
+    };
+    let format = input.format.map(|f| format!(", {f}")).unwrap_or_default();
+    let _ = write!(
+        out,
+        "  {}{}{}: {} lines, {} malformed",
+        input.path, kind, format, c.lines, c.malformed
+    );
+    if !input.malformed_lines.is_empty() {
+        let first: Vec<String> = input
+            .malformed_lines
+            .iter()
+            .map(|m| format!("{} ({})", m.line, m.reason))
+            .collect();
+        let _ = write!(out, " (first at line {})", first.join(", "));
+    }
+    out.push('\n');
+    for warning in &input.warnings {
+        let _ = writeln!(out, "    warning: {warning}");
+    }
+    if let Some(error) = &input.error {
+        let _ = writeln!(out, "    error: {error}");
+    }
+}
+
+fn write_period(out: &mut String, p: &PeriodSummary) {
+    let _ = writeln!(
+        out,
+        "{} lines, {} failed requests from {} IP(s), {} status-400 lines",
+        p.lines, p.failed, p.failing_ips, p.status_400
+    );
+    if !p.suspicious_ips.is_empty() {
+        out.push_str("Unusual login attempts detected:\n");
+        for ip in &p.suspicious_ips {
+            let _ = writeln!(out, "IP: {} - Failed login attempts: {}", ip.ip, ip.failed);
+            let by: Vec<String> = ip
+                .by_status
+                .iter()
+                .map(|(s, n)| format!("{s}: {n}"))
+                .collect();
+            let _ = writeln!(out, "    by status: {}", by.join(", "));
+        }
+    }
+    if p.unusual_400 {
+        let _ = writeln!(
+            out,
+            "Unusual amount of 400 errors detected: {}",
+            p.status_400
+        );
+    }
+    if p.suspicious_ips.is_empty() && !p.unusual_400 {
+        out.push_str("No unusual login attempts or errors found.\n");
+    }
+}

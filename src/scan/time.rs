@@ -1,0 +1,191 @@
+//! The `%t` timestamp: `[DD/Mon/YYYY:HH:MM:SS +hhmm]`, 28 bytes, fixed positions.
+//!
+//! Owns turning those bytes into a day number without a general date parser: fixed-offset
+//! digit checks, a month table and the civil-from-days arithmetic. Invariant: a timestamp is
+//! accepted only if every field is in range (day valid for its month, leap years included),
+//! so a day number always names a real calendar date.
+
+/// Days since 1970-01-01 (negative before).
+pub type DayNum = i32;
+
+/// Length of `[10/Oct/2000:13:55:36 -0700]`.
+pub const TIMESTAMP_LEN: usize = 28;
+
+/// Offsets inside the timestamp, `[` at 0.
+const DATE: std::ops::Range<usize> = 1..12;
+
+/// The calendar date part `DD/Mon/YYYY` (bytes 1..12 of the timestamp), validated.
+#[inline]
+pub fn parse_date(ts: &[u8; TIMESTAMP_LEN]) -> Option<DayNum> {
+    let d = &ts[DATE];
+    if d[2] != b'/' || d[6] != b'/' {
+        return None;
+    }
+    let day = two_digits(d[0], d[1])?;
+    let month = month_number(&d[3..6])?;
+    let year = four_digits(&d[7..11])?;
+    if day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day))
+}
+
+/// Validates `:HH:MM:SS +hhmm]` and returns (local minute of day, offset in minutes).
+#[inline]
+pub fn parse_clock(ts: &[u8; TIMESTAMP_LEN]) -> Option<(i32, i32)> {
+    if ts[0] != b'['
+        || ts[12] != b':'
+        || ts[15] != b':'
+        || ts[18] != b':'
+        || ts[21] != b' '
+        || ts[27] != b']'
+    {
+        return None;
+    }
+    let hour = two_digits(ts[13], ts[14])?;
+    let minute = two_digits(ts[16], ts[17])?;
+    let second = two_digits(ts[19], ts[20])?;
+    let sign = match ts[22] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let off_h = two_digits(ts[23], ts[24])?;
+    let off_m = two_digits(ts[25], ts[26])?;
+    if hour > 23 || minute > 59 || second > 60 || off_h > 23 || off_m > 59 {
+        return None;
+    }
+    Some((
+        (hour * 60 + minute) as i32,
+        sign * (off_h * 60 + off_m) as i32,
+    ))
+}
+
+#[inline]
+fn two_digits(a: u8, b: u8) -> Option<u32> {
+    let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+    if a > 9 || b > 9 {
+        return None;
+    }
+    Some(a as u32 * 10 + b as u32)
+}
+
+#[inline]
+fn four_digits(s: &[u8]) -> Option<i32> {
+    let hi = two_digits(s[0], s[1])?;
+    let lo = two_digits(s[2], s[3])?;
+    Some((hi * 100 + lo) as i32)
+}
+
+#[inline]
+fn month_number(m: &[u8]) -> Option<u32> {
+    // Apache and nginx always write English abbreviations, capitalised.
+    Some(match m {
+        b"Jan" => 1,
+        b"Feb" => 2,
+        b"Mar" => 3,
+        b"Apr" => 4,
+        b"May" => 5,
+        b"Jun" => 6,
+        b"Jul" => 7,
+        b"Aug" => 8,
+        b"Sep" => 9,
+        b"Oct" => 10,
+        b"Nov" => 11,
+        b"Dec" => 12,
+        _ => return None,
+    })
+}
+
+fn is_leap(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Howard Hinnant's days_from_civil: exact for the proleptic Gregorian calendar.
+pub fn days_from_civil(year: i32, month: u32, day: u32) -> DayNum {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = month as i32;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day as i32 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The chrono date of a day number (for rendering and ISO weeks, off the hot path).
+pub fn to_date(day: DayNum) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch is a valid date")
+        + chrono::Duration::days(day as i64)
+}
+
+/// Day of the instant in UTC, given the local day, local minute of day and offset.
+#[inline]
+pub fn utc_day(local_day: DayNum, minute_of_day: i32, offset_minutes: i32) -> DayNum {
+    local_day + (minute_of_day - offset_minutes).div_euclid(24 * 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> [u8; TIMESTAMP_LEN] {
+        s.as_bytes().try_into().unwrap()
+    }
+
+    #[test]
+    fn civil_days_match_chrono() {
+        for (y, m, d) in [
+            (1970, 1, 1),
+            (2000, 2, 29),
+            (2023, 6, 19),
+            (1969, 12, 31),
+            (2100, 3, 1),
+        ] {
+            let n = days_from_civil(y, m, d);
+            assert_eq!(
+                to_date(n),
+                chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn parses_valid_and_rejects_out_of_range() {
+        let t = ts("[19/Jun/2023:23:59:60 +0545]");
+        assert_eq!(to_date(parse_date(&t).unwrap()).to_string(), "2023-06-19");
+        assert_eq!(parse_clock(&t), Some((23 * 60 + 59, 345)));
+        assert_eq!(parse_date(&ts("[29/Feb/2023:00:00:00 +0000]")), None);
+        assert!(parse_date(&ts("[29/Feb/2024:00:00:00 +0000]")).is_some());
+        assert_eq!(parse_date(&ts("[31/Apr/2023:00:00:00 +0000]")), None);
+        assert_eq!(parse_date(&ts("[19/Foo/2023:00:00:00 +0000]")), None);
+        assert_eq!(parse_date(&ts("[19/jun/2023:00:00:00 +0000]")), None);
+        assert_eq!(parse_date(&ts("[00/Jun/2023:00:00:00 +0000]")), None);
+        assert_eq!(parse_clock(&ts("[19/Jun/2023:24:00:00 +0000]")), None);
+        assert_eq!(parse_clock(&ts("[19/Jun/2023:12:60:00 +0000]")), None);
+        assert_eq!(parse_clock(&ts("[19/Jun/2023:12:00:00 0000 ]")), None);
+        assert_eq!(parse_clock(&ts("[19/Jun/2023:12:00:00 +0060]")), None);
+        assert_eq!(
+            parse_clock(&ts("[19/Jun/2023:12:00:00 -1200]")),
+            Some((720, -720))
+        );
+    }
+
+    #[test]
+    fn utc_day_crosses_midnight_both_ways() {
+        let d = days_from_civil(2023, 6, 19);
+        // 23:30 at -0700 is 06:30 next day UTC.
+        assert_eq!(utc_day(d, 23 * 60 + 30, -420), d + 1);
+        // 00:30 at +1400 is 10:30 the day before UTC.
+        assert_eq!(utc_day(d, 30, 840), d - 1);
+        assert_eq!(utc_day(d, 12 * 60, 345), d);
+    }
+}

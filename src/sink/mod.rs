@@ -1,0 +1,3 @@
+//! Sinks: where rendered bytes go. Renderers produce bytes; sinks only place them.
+
+pub mod file;
