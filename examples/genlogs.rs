@@ -990,11 +990,7 @@ fn write_day(args: &Args, world: &World, file_no: u32, sink: &mut Sink) -> io::R
         let remaining_fail = f - fail_done;
         let must_fail = remaining_fail > 0 && {
             // Spread the quota over the expected remaining lines.
-            let avg = if lines > 0 {
-                (total / lines).max(1)
-            } else {
-                230
-            };
+            let avg = total.checked_div(lines).map_or(230, |a| a.max(1));
             let est_left = target.saturating_sub(total) / avg;
             est_left <= remaining_fail || g.rng.below_wide(est_left) < remaining_fail
         };

@@ -128,21 +128,15 @@ impl LineScanner {
         if self.format == Format::VhostCombined {
             rest = match split_token(rest) {
                 (vhost, Some(after)) if is_vhost_port(vhost) => after,
-                _ => return Err(Malformed::NotAccessLine),
+                _ => return Err(Malformed::BadClient),
             };
         }
         let (token, after_client) = split_token(rest);
         let client = parse_client(token).ok_or(Malformed::BadClient)?;
         let rest = after_client.ok_or(Malformed::NotAccessLine)?;
 
-        // ident and user are skipped: the time opener is the first " [" after the client.
-        let open = find_time_opener(rest).ok_or(Malformed::NotAccessLine)?;
-        let ts: &[u8; TIMESTAMP_LEN] = rest
-            .get(open..open + TIMESTAMP_LEN)
-            .and_then(|s| s.try_into().ok())
-            .ok_or(Malformed::BadTime)?;
-        let day = self.day_of(ts).ok_or(Malformed::BadTime)?;
-
+        // ident and user are skipped: the time is the first " [" that opens a valid timestamp.
+        let (open, day) = self.find_time(rest)?;
         let rest = &rest[open + TIMESTAMP_LEN..];
         if rest.len() < 2 || rest[0] != b' ' || rest[1] != b'"' {
             return Err(Malformed::NotAccessLine);
@@ -162,6 +156,22 @@ impl LineScanner {
             status,
             request,
         })
+    }
+
+    /// The first " [" opening a valid timestamp: (its index, the day). No " [" at all is
+    /// `not_access_line`; openers with no valid timestamp are `bad_time`.
+    #[inline]
+    fn find_time(&mut self, s: &[u8]) -> Result<(usize, DayNum), Malformed> {
+        let mut open = find_time_opener(s, 0).ok_or(Malformed::NotAccessLine)?;
+        loop {
+            let ts: Option<&[u8; TIMESTAMP_LEN]> = s
+                .get(open..open + TIMESTAMP_LEN)
+                .and_then(|t| t.try_into().ok());
+            if let Some(day) = ts.and_then(|ts| self.day_of(ts)) {
+                return Ok((open, day));
+            }
+            open = find_time_opener(s, open + 1).ok_or(Malformed::BadTime)?;
+        }
     }
 
     #[inline]
@@ -220,11 +230,11 @@ fn is_vhost_port(token: &[u8]) -> bool {
     }
 }
 
-/// Index of the `[` of the first " [" in `s` (the space may be `s`'s start: it followed the client).
+/// Index of the `[` of the next " [" in `s` at or after `from` (the space may be just before
+/// `s`: it followed the client).
 #[inline]
-fn find_time_opener(s: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = memchr(b'[', &s[from..]) {
+fn find_time_opener(s: &[u8], mut from: usize) -> Option<usize> {
+    while let Some(i) = memchr(b'[', s.get(from..)?) {
         let at = from + i;
         if at == 0 || s[at - 1] == b' ' {
             return Some(at);
@@ -461,9 +471,25 @@ mod tests {
         ));
         assert_eq!(
             s.scan(GOOD.as_bytes()),
-            Line::Malformed(Malformed::NotAccessLine)
+            Line::Malformed(Malformed::BadClient)
         );
         assert_eq!(reason(l), Malformed::BadClient);
+        assert_eq!(
+            s.scan(b"nohostport 1.2.3.4 - - [19/Jun/2023:10:00:00 +0000] \"GET /\" 404 1"),
+            Line::Malformed(Malformed::BadClient)
+        );
+    }
+
+    #[test]
+    fn time_is_the_first_valid_bracket() {
+        assert_eq!(
+            status_of(r#"1.2.3.4 - [x] [19/Jun/2023:10:00:00 +0000] "GET /" 404 1"#),
+            404
+        );
+        assert_eq!(
+            reason(b"1.2.3.4 - [x] [19/Jux/2023:10:00:00 +0000] \"GET /\" 404 1"),
+            Malformed::BadTime
+        );
     }
 
     #[test]

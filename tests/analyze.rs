@@ -1,0 +1,417 @@
+//! End-to-end tests of `logwarden analyze` on the fixtures in `testdata/`.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::io::Write;
+
+fn pick(v: &Value, keys: &[&str]) -> Value {
+    Value::Object(
+        keys.iter()
+            .filter_map(|k| v.get(*k).map(|x| (k.to_string(), x.clone())))
+            .collect(),
+    )
+}
+
+fn periods(report: &Value, section: &str, label: &str) -> Vec<Value> {
+    report[section]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let mut keys = vec![label];
+            keys.extend(PERIOD_KEYS);
+            if section == "weeks" {
+                keys.extend(["start", "end"]);
+            }
+            pick(p, &keys)
+        })
+        .collect()
+}
+
+/// The trap fixture (every hostile case of the scanner contract) against the numbers of the
+/// independent reference implementation `scripts/reference.py`, hand-checked in
+/// `testdata/traps/README.md`.
+fn check_traps(extra: &[&str], expected_file: &str) {
+    let dir = testdata("traps");
+    let mut args = vec![path_str(&dir)];
+    args.extend_from_slice(extra);
+    let (code, got, stderr) = analyze_json(&args);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(testdata(expected_file)).unwrap()).unwrap();
+    let total_keys = [
+        "lines",
+        "parsed",
+        "blank",
+        "malformed",
+        "malformed_by_reason",
+        "failed",
+        "status_400",
+    ];
+    assert_eq!(
+        pick(&got["totals"], &total_keys),
+        pick(&expected["totals"], &total_keys)
+    );
+    let got_inputs: Vec<Value> = got["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let lines: Vec<&Value> = i["malformed_lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| &m["line"])
+                .collect();
+            json!([
+                i["path"].as_str().unwrap().rsplit('/').next(),
+                i["lines"],
+                i["parsed"],
+                i["blank"],
+                i["malformed"],
+                lines
+            ])
+        })
+        .collect();
+    let expected_inputs: Vec<Value> = expected["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            json!([
+                i["path"].as_str().unwrap().rsplit('/').next(),
+                i["lines"],
+                i["parsed"],
+                i["blank"],
+                i["malformed"],
+                i["malformed_lines"]
+            ])
+        })
+        .collect();
+    assert_eq!(got_inputs, expected_inputs);
+    assert_eq!(
+        periods(&got, "days", "date"),
+        periods(&expected, "days", "date")
+    );
+    assert_eq!(
+        periods(&got, "weeks", "week"),
+        periods(&expected, "weeks", "week")
+    );
+}
+
+#[test]
+fn traps_match_reference_numbers() {
+    check_traps(&[], "traps/expected.json");
+}
+
+#[test]
+fn traps_match_reference_numbers_in_utc() {
+    check_traps(&["--utc"], "traps/expected-utc.json");
+}
+
+#[test]
+fn sample_report_text_and_json_are_exact() {
+    let out = logwarden()
+        .current_dir(testdata("sample"))
+        .args([
+            "analyze",
+            "--json",
+            "/dev/stdout",
+            "--report",
+            "report.txt.tmp",
+        ])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(testdata("sample/report.txt.tmp"));
+    assert_eq!(out.status.code(), Some(0));
+    let out = logwarden()
+        .current_dir(testdata("sample"))
+        .args(["analyze", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let expected = std::fs::read_to_string(testdata("sample/expected-report.txt")).unwrap();
+    // The report names inputs relative to where it ran; the golden file ran from the repo root.
+    let text = String::from_utf8(out.stdout)
+        .unwrap()
+        .replace("  log/", "  testdata/sample/log/");
+    assert_eq!(text, expected);
+    for phrase in [
+        "Unusual login attempts detected:\nIP: 172.16.14.50 - Failed login attempts: 9\n",
+        "IP: 2001:db8:bad::1 - Failed login attempts: 6\n",
+        "Unusual amount of 400 errors detected: 10\n",
+        "No unusual login attempts or errors found.\n",
+    ] {
+        assert!(text.contains(phrase), "missing {phrase:?}");
+    }
+    assert!(text.ends_with("Detection complete.\n"));
+    assert!(
+        !text.contains("cronjob_logs"),
+        "the cron output is not an access log"
+    );
+
+    let (code, report, _) = analyze_json(&[path_str(&testdata("sample/log"))]);
+    assert_eq!(code, 0);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(
+        report["settings"],
+        json!({"threshold": 5, "codes": [400, 401, 403, 404, 409], "bad_request_threshold": 5, "utc": false, "format": "auto", "max_line_bytes": 4194304})
+    );
+    assert_eq!(report["totals"]["lines"], 432);
+    assert_eq!(report["totals"]["failed"], 52);
+    assert_eq!(report["totals"]["status_400"], 10);
+    assert_eq!(report["inputs"].as_array().unwrap().len(), 10);
+    assert_eq!(report["inputs"][0]["compressed"], true);
+    let w25 = &report["weeks"][1];
+    assert_eq!(
+        pick(
+            w25,
+            &[
+                "week",
+                "start",
+                "end",
+                "lines",
+                "failed",
+                "status_400",
+                "unusual_400"
+            ]
+        ),
+        json!({"week": "2023-W25", "start": "2023-06-19", "end": "2023-06-25", "lines": 305, "failed": 36, "status_400": 10, "unusual_400": true})
+    );
+    assert_eq!(
+        w25["suspicious_ips"],
+        json!([
+        {"ip": "172.16.14.50", "failed": 9, "by_status": {"401": 9}},
+        {"ip": "2001:db8:bad::1", "failed": 6, "by_status": {"403": 1, "404": 5}}])
+    );
+    let day = |d: &str| {
+        report["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["date"] == d)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        day("2023-06-20")["suspicious_ips"],
+        json!([]),
+        "4 failures: below the threshold on the day"
+    );
+    assert_eq!(day("2023-06-21")["unusual_400"], true);
+    let expected_json: Value =
+        serde_json::from_slice(&std::fs::read(testdata("sample/expected.json")).unwrap()).unwrap();
+    assert_eq!(report["days"], expected_json["days"]);
+    assert_eq!(report["weeks"], expected_json["weeks"]);
+}
+
+#[test]
+fn output_is_identical_for_every_thread_count_chunk_size_and_source() {
+    let dir = testdata("traps");
+    let d = path_str(&dir);
+    let run = |extra: &[&str]| {
+        let out = logwarden()
+            .arg("analyze")
+            .arg(d)
+            .args(["--json", "-", "--quiet"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        out.stdout
+    };
+    let base = run(&["--threads", "1"]);
+    for extra in [
+        &["--threads", "2"][..],
+        &["--threads", "7", "--chunk-size", "1"],
+        &["--threads", "3", "--chunk-size", "100"],
+        &["--threads", "2", "--chunk-size", "4096", "--no-mmap"],
+        &["--threads", "1", "--no-mmap"],
+    ] {
+        assert!(run(extra) == base, "JSON differs with {extra:?}");
+    }
+}
+
+#[test]
+fn stdin_plain_and_gzip() {
+    let log = b"10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET /x HTTP/1.1\" 404 1\n".repeat(6);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&log).unwrap();
+    for input in [log.clone(), gz.finish().unwrap()] {
+        let out = logwarden()
+            .args(["analyze", "-", "--json", "-"])
+            .write_stdin(input)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            v["days"][0]["suspicious_ips"],
+            json!([{"ip": "10.0.0.1", "failed": 6, "by_status": {"404": 6}}])
+        );
+        assert_eq!(v["inputs"][0]["path"], "-");
+    }
+}
+
+#[test]
+fn exit_codes_and_errors_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Missing path: exit 2.
+    let out = logwarden()
+        .args(["analyze", "/nonexistent/log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("/nonexistent/log: no such file or directory"));
+    // A directory without access logs: exit 2.
+    std::fs::write(tmp.path().join("cronjob_logs"), "x").unwrap();
+    let out = logwarden().arg("analyze").arg(tmp.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no access logs found"));
+    // Default path ./log.
+    let out = logwarden()
+        .current_dir(tmp.path())
+        .arg("analyze")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("log: no such file or directory"));
+    // Bad flag value: exit 2.
+    let out = logwarden()
+        .args(["analyze", "--codes", "999", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // A truncated .gz among good files: exit 1, named, earlier lines kept, others analyzed.
+    let line = b"10.0.0.2 - - [19/Jun/2023:10:00:00 +0000] \"GET /x HTTP/1.1\" 401 1\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    for i in 0..20000u32 {
+        gz.write_all(&line[..]).unwrap();
+        gz.write_all(
+            format!(
+                "10.1.{}.{} - - [20/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1\n",
+                i / 250,
+                i % 250
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    }
+    let full = gz.finish().unwrap();
+    std::fs::write(tmp.path().join("access.log.2.gz"), &full[..full.len() / 2]).unwrap();
+    std::fs::write(tmp.path().join("access.log"), line.repeat(5)).unwrap();
+    let (code, v, stderr) = analyze_json(&[path_str(tmp.path())]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("access.log.2.gz"), "stderr: {stderr}");
+    let broken = &v["inputs"][1];
+    assert!(broken["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("access.log.2.gz"));
+    assert!(broken["error"]
+        .as_str()
+        .unwrap()
+        .contains("the lines before it are counted"));
+    let recovered = broken["lines"].as_u64().unwrap();
+    assert!(
+        recovered > 1000 && recovered < 40000,
+        "recovered {recovered}"
+    );
+    assert_eq!(v["inputs"][0]["lines"], 5);
+    assert_eq!(v["inputs"][0]["error"], Value::Null);
+    assert_eq!(v["totals"]["files_with_errors"], 1);
+}
+
+#[test]
+fn closed_stdout_pipe_is_not_an_error() {
+    use std::process::{Command, Stdio};
+    let bin = assert_cmd::cargo::cargo_bin("logwarden");
+    let mut child = Command::new(bin)
+        .args(["analyze", "--quiet", "--threshold", "1"])
+        .arg(testdata("traps"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away, like `| head -0`
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The real Apache log in ../shared/real-logs, checked per day and per IP against mawk.
+#[test]
+fn real_log_matches_mawk_per_day_and_ip() {
+    let real = root().join("../shared/real-logs/apache_logs");
+    if !real.exists() {
+        eprintln!("skipping: {} is absent", real.display());
+        return;
+    }
+    let awk = ["mawk", "awk"].into_iter().find(|a| {
+        std::process::Command::new(a)
+            .arg("-W")
+            .arg("version")
+            .output()
+            .is_ok()
+    });
+    let Some(awk) = awk else {
+        eprintln!("skipping: no awk");
+        return;
+    };
+    // Independent count: field 4 holds "[dd/Mon/yyyy:...", field 9 the status, field 1 the IP.
+    let prog = r#"$9 ~ /^(400|401|403|404|409)$/ { split($4, t, ":"); c[substr(t[1], 2) " " $1]++ } END { for (k in c) print k, c[k] }"#;
+    let out = std::process::Command::new(awk)
+        .arg(prog)
+        .arg(&real)
+        .output()
+        .unwrap();
+    let mut expected: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    expected.sort();
+    assert_eq!(
+        expected.len(),
+        99,
+        "mawk found the known number of (day, IP) pairs"
+    );
+
+    let (code, v, _) = analyze_json(&[path_str(&real), "--threshold", "1"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["totals"]["lines"], 10000);
+    assert_eq!(v["totals"]["parsed"], 10000);
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut got = Vec::new();
+    for day in v["days"].as_array().unwrap() {
+        let date = day["date"].as_str().unwrap();
+        let (y, m, d) = (
+            &date[0..4],
+            date[5..7].parse::<usize>().unwrap(),
+            &date[8..10],
+        );
+        for ip in day["suspicious_ips"].as_array().unwrap() {
+            got.push(format!(
+                "{d}/{}/{y} {} {}",
+                months[m - 1],
+                ip["ip"].as_str().unwrap(),
+                ip["failed"]
+            ));
+        }
+        assert_eq!(
+            day["failing_ips"].as_u64().unwrap() as usize,
+            day["suspicious_ips"].as_array().unwrap().len()
+        );
+    }
+    got.sort();
+    assert_eq!(got, expected);
+}
