@@ -215,7 +215,7 @@ fn process_stream<'s>(
     report.compressed = reader.is_gzip();
     report.file_bytes = file_bytes;
     let settings = ctx.settings;
-    let block = settings.chunk_bytes.max(64 * 1024);
+    let block = settings.chunk_bytes.max(1);
     let max_in_flight = settings.threads * 2 + 2;
     let in_flight = Arc::new(AtomicUsize::new(0));
     let mut format = settings.format;

@@ -1,0 +1,105 @@
+//! Property: the parallel engine gives exactly the report of one sequential scan, for random
+//! inputs (hostile lines, CRLF, blanks, NUL padding, no final newline), any thread count,
+//! any chunk size from 1 byte to past the whole file, mapped or streamed.
+
+use logwarden::agg::{Aggregate, ChunkRecord, FailedCodes};
+use logwarden::engine::{self, FileReport, ScanSettings};
+use logwarden::input::Input;
+use logwarden::scan::{Format, LineScanner};
+use logwarden::summary::{self, Settings};
+use proptest::prelude::*;
+
+const CODES: [u16; 5] = [400, 401, 403, 404, 409];
+
+fn settings() -> Settings {
+    Settings { threshold: 2, codes: CODES.to_vec(), bad_request_threshold: 2, utc: false, format: "combined".into(), max_line_bytes: 200 }
+}
+
+fn line_strategy() -> impl Strategy<Value = Vec<u8>> {
+    let client = prop_oneof![
+        (0u8..4).prop_map(|i| format!("10.0.0.{i}")),
+        Just("2001:db8::1".to_string()),
+        Just("::ffff:10.0.0.1".to_string()),
+        Just("Host.Example".to_string()),
+        Just("0177.0.0.1".to_string()),
+        Just("bad\"client".to_string()),
+    ];
+    let day = 17u8..22;
+    let status = prop_oneof![Just(200u16), Just(400), Just(401), Just(404), Just(999)];
+    let request = prop_oneof![Just("GET / HTTP/1.1"), Just("\\x16\\x03\\x01"), Just("-"), Just("GET /a\\\"b\\\\"), Just("unterminated")];
+    let tail = prop_oneof![Just(""), Just(" \"-\" \"x\\\" 404 1.2.3.4\""), Just(" \"ref\"")];
+    let good = (client, day, status, request, tail).prop_map(|(c, d, s, r, t)| {
+        let r = if r == "unterminated" { "GET /x".to_string() } else { format!("{r}\"") };
+        format!("{c} - - [{d}/Jun/2023:23:59:59 +0200] \"{r} {s} 12{t}").into_bytes()
+    });
+    prop_oneof![
+        6 => good,
+        1 => Just(Vec::new()),
+        1 => Just(b"   ".to_vec()),
+        1 => proptest::collection::vec(any::<u8>().prop_filter("no newline", |b| *b != b'\n'), 0..40),
+        1 => Just(vec![b'a'; 300]),
+    ]
+}
+
+fn input_strategy() -> impl Strategy<Value = Vec<u8>> {
+    (proptest::collection::vec((line_strategy(), any::<bool>(), 0usize..3), 0..60), any::<bool>()).prop_map(|(lines, final_newline)| {
+        let mut out = Vec::new();
+        let n = lines.len();
+        for (i, (mut line, crlf, nuls)) in lines.into_iter().enumerate() {
+            out.extend(std::iter::repeat_n(0u8, nuls * 3));
+            out.append(&mut line);
+            if crlf {
+                out.push(b'\r');
+            }
+            if i + 1 < n || final_newline {
+                out.push(b'\n');
+            }
+        }
+        out
+    })
+}
+
+fn sequential(data: &[u8]) -> summary::Report {
+    let mut agg = Aggregate::default();
+    let mut scanner = LineScanner::new(Format::Combined, false, 200);
+    if !data.is_empty() {
+        agg.scan_chunk(data, &mut scanner, &FailedCodes::new(&CODES), ChunkRecord::new(0, 0));
+    }
+    let file = FileReport { path: "x".into(), format: Some(Format::Combined), bytes: data.len() as u64, ..Default::default() };
+    summary::build(&agg, &[file], settings())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #[test]
+    fn engine_equals_sequential_scan(data in input_strategy(), threads in 1usize..5, chunk_frac in 0.0f64..1.2, mmap in any::<bool>(), gzip in any::<bool>()) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        if gzip {
+            use std::io::Write;
+            // Several members, split at arbitrary bytes, as nginx and `cat a.gz b.gz` make.
+            let mut bytes = Vec::new();
+            for part in data.chunks(data.len() / 3 + 1) {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(part).unwrap();
+                bytes.extend(e.finish().unwrap());
+            }
+            std::fs::write(&path, bytes).unwrap();
+        } else {
+            std::fs::write(&path, &data).unwrap();
+        }
+        let chunk_bytes = ((data.len() as f64 * chunk_frac) as usize).max(1);
+        let scan = ScanSettings { format: Some(Format::Combined), utc: false, max_line_bytes: 200, failed: FailedCodes::new(&CODES), chunk_bytes, mmap, threads };
+        let out = engine::run(&[Input::File(path)], &scan, &indicatif::ProgressBar::hidden()).unwrap();
+        let mut files = out.files.clone();
+        files[0].path = "x".into();
+        files[0].file_bytes = None;
+        let parallel = summary::build(&out.aggregate, &files, settings());
+        let expected = sequential(&data);
+        prop_assert_eq!(&parallel.totals, &expected.totals);
+        prop_assert_eq!(&parallel.inputs[0].counts, &expected.inputs[0].counts);
+        prop_assert_eq!(&parallel.inputs[0].malformed_lines, &expected.inputs[0].malformed_lines);
+        prop_assert_eq!(&parallel.days, &expected.days);
+        prop_assert_eq!(&parallel.weeks, &expected.weeks);
+    }
+}
