@@ -594,7 +594,7 @@ fn build_world(args: &Args) -> World {
     let mut ua_table = Vec::with_capacity(128);
     for (i, &(_, w)) in USER_AGENTS.iter().enumerate() {
         let slots = (w * 128).div_ceil(total);
-        ua_table.extend(std::iter::repeat(i as u8).take(slots as usize));
+        ua_table.extend(std::iter::repeat_n(i as u8, slots as usize));
     }
     let client_ua = (0..args.clients).map(|_| *rng.pick(&ua_table)).collect();
     World {

@@ -24,6 +24,12 @@ pub struct Cli {
 pub enum Command {
     /// Analyze access logs (files, directories, `-` for stdin) into per-day and per-week summaries.
     Analyze(AnalyzeArgs),
+    /// Copy what the web server logged since the last run into DEST/access_YYYY-MM-DD.log
+    /// (rotation-safe: every line lands in exactly one archive).
+    Collect(CollectArgs),
+    /// Weekly (or date-range) summary for a manager, compared with the period before;
+    /// optionally mailed (config [email] and [smtp]).
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,6 +37,7 @@ pub enum FormatArg {
     Auto,
     Common,
     Combined,
+    #[value(name = "vhost_combined", alias = "vhost-combined")]
     VhostCombined,
 }
 
@@ -46,8 +53,11 @@ pub struct DetectionArgs {
     #[arg(long, value_name = "N")]
     pub bad_request_threshold: Option<u64>,
     /// Bucket lines by their UTC date instead of the date written in their own offset.
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_utc")]
     pub utc: bool,
+    /// Bucket lines by the date written in their own offset (the default; overrides `utc = true` in the config file).
+    #[arg(long, overrides_with = "utc")]
+    pub no_utc: bool,
     /// Log format; `auto` detects it per file from its first lines.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<FormatArg>,
@@ -78,6 +88,79 @@ pub struct AnalyzeArgs {
     /// Never memory-map; read every file with buffered reads.
     #[arg(long)]
     pub no_mmap: bool,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// The live access log; its rotated siblings (NAME.1, NAME.2.gz, NAME-20240101.gz) are read too.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/var/log/apache2/access.log"
+    )]
+    pub source: PathBuf,
+    /// Where archives, the state file and the lock live.
+    #[arg(long, value_name = "DIR", default_value = "log")]
+    pub dest: PathBuf,
+    /// Gzip archives in DEST dated more than DAYS days before today.
+    #[arg(long, value_name = "DAYS")]
+    pub compress_after: Option<u32>,
+    /// Analyze the new archive afterwards and append the result to the history.
+    #[arg(long)]
+    pub analyze: bool,
+    /// History file for --analyze (a JSON-lines twin, history.jsonl, goes beside it).
+    #[arg(long, value_name = "PATH", default_value = "log/monitoring.log")]
+    pub history: PathBuf,
+    /// Do not append to the history.
+    #[arg(long)]
+    pub no_history: bool,
+    #[command(flatten)]
+    pub detection: DetectionArgs,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Archives: files or directories (directories: files named access*). Default: ./log
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// `last` (the ISO week before this one) or an ISO week like 2023-W25.
+    #[arg(long, value_name = "WEEK", conflicts_with_all = ["since", "until"])]
+    pub week: Option<String>,
+    /// First day of a custom period (YYYY-MM-DD); needs --until.
+    #[arg(long, value_name = "DATE", requires = "until")]
+    pub since: Option<String>,
+    /// Last day of a custom period (YYYY-MM-DD); needs --since.
+    #[arg(long, value_name = "DATE", requires = "since")]
+    pub until: Option<String>,
+    /// Write the text summary to PATH instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// Write the JSON summary to PATH (`-` for stdout).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Mail the summary (body) with the JSON and the period's history attached.
+    #[arg(long)]
+    pub email: bool,
+    /// With --email: write the message to an .eml file (--eml) instead of sending it.
+    #[arg(long, requires = "email")]
+    pub dry_run: bool,
+    /// Where --dry-run writes the message. Default: logwarden-report-<period>.eml
+    #[arg(long, value_name = "PATH")]
+    pub eml: Option<PathBuf>,
+    /// History file: read for the attachment, appended with this run's record.
+    #[arg(long, value_name = "PATH", default_value = "log/monitoring.log")]
+    pub history: PathBuf,
+    /// Do not append to the history.
+    #[arg(long)]
+    pub no_history: bool,
+    #[command(flatten)]
+    pub detection: DetectionArgs,
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -22,9 +22,33 @@ pub struct FileConfig {
     #[serde(default)]
     pub analyze: AnalyzeFile,
     #[serde(default)]
-    pub email: Option<toml::Table>,
+    pub email: Option<EmailFile>,
     #[serde(default)]
-    pub smtp: Option<toml::Table>,
+    pub smtp: Option<SmtpFile>,
+}
+
+/// `[email]`: who the weekly report goes to. `subject` may contain `{week}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailFile {
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Vec<String>,
+    pub subject: Option<String>,
+}
+
+/// `[smtp]`: how to reach the mail server. The password comes from `password_env` (the name
+/// of an environment variable) or `password_file`, never from the command line.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpFile {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// `none`, `starttls` or `tls`.
+    pub security: Option<String>,
+    pub username: Option<String>,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -48,6 +72,8 @@ pub struct Detection {
     pub bad_request_threshold: u64,
     pub utc: bool,
     pub format: Option<Format>,
+    /// The format as the user named it (`auto`, `common`, `combined`, `vhost_combined`).
+    pub format_label: &'static str,
     pub max_line_bytes: usize,
 }
 
@@ -112,10 +138,11 @@ pub fn resolve_detection(args: &DetectionArgs, file: &AnalyzeFile) -> anyhow::Re
             ),
         },
     };
-    let format = match format {
-        FormatArg::Auto => None,
-        FormatArg::Common | FormatArg::Combined => Some(Format::Combined),
-        FormatArg::VhostCombined => Some(Format::VhostCombined),
+    let (format, format_label) = match format {
+        FormatArg::Auto => (None, "auto"),
+        FormatArg::Common => (Some(Format::Combined), "common"),
+        FormatArg::Combined => (Some(Format::Combined), "combined"),
+        FormatArg::VhostCombined => (Some(Format::VhostCombined), "vhost_combined"),
     };
     let max_line_bytes = args
         .max_line_bytes
@@ -128,8 +155,9 @@ pub fn resolve_detection(args: &DetectionArgs, file: &AnalyzeFile) -> anyhow::Re
         codes,
         threshold,
         bad_request_threshold,
-        utc: args.utc || file.utc.unwrap_or(false),
+        utc: !args.no_utc && (args.utc || file.utc.unwrap_or(false)),
         format,
+        format_label,
         max_line_bytes,
     })
 }
@@ -163,6 +191,37 @@ mod tests {
         assert_eq!(d.format, Some(Format::VhostCombined));
         let d = resolve_detection(&DetectionArgs::default(), &AnalyzeFile::default()).unwrap();
         assert_eq!(d.codes, DEFAULT_CODES.to_vec());
+        let file: FileConfig =
+            toml::from_str("[analyze]\nutc = true\nformat = \"common\"\n").unwrap();
+        let d = resolve_detection(&DetectionArgs::default(), &file.analyze).unwrap();
+        assert_eq!(
+            (d.utc, d.format, d.format_label),
+            (true, Some(Format::Combined), "common")
+        );
+        let off = DetectionArgs {
+            no_utc: true,
+            ..Default::default()
+        };
+        assert!(!resolve_detection(&off, &file.analyze).unwrap().utc);
+    }
+
+    #[test]
+    fn email_and_smtp_sections() {
+        let file: FileConfig = toml::from_str(
+            "[email]\nfrom = \"a@example.org\"\nto = [\"m@example.org\"]\nsubject = \"R {week}\"\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = 2525\nsecurity = \"none\"\nusername = \"u\"\n\
+             password_env = \"LOGWARDEN_SMTP_PASSWORD\"\n",
+        )
+        .unwrap();
+        let email = file.email.unwrap();
+        assert_eq!(email.to, vec!["m@example.org".to_string()]);
+        assert_eq!(email.subject.as_deref(), Some("R {week}"));
+        let smtp = file.smtp.unwrap();
+        assert_eq!(
+            (smtp.host.as_deref(), smtp.port),
+            (Some("127.0.0.1"), Some(2525))
+        );
+        assert!(toml::from_str::<FileConfig>("[smtp]\npassword = \"x\"\n").is_err());
     }
 
     #[test]

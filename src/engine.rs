@@ -227,6 +227,9 @@ fn process_stream<'s>(
 
     while !eof {
         let mut buf = std::mem::take(&mut carry);
+        // The carried bytes are one partial line: only new bytes can end it. Searching only
+        // those keeps a long line linear instead of quadratic.
+        let mut search_from = buf.len();
         // Always read at least one block of new data, so a long partial line makes progress.
         match fill_block(&mut reader, &mut buf, block) {
             Ok(complete) => eof = !complete,
@@ -255,6 +258,7 @@ fn process_stream<'s>(
                     skipping_oversize = false;
                     report.bytes += (i + 1) as u64;
                     buf.drain(..=i);
+                    search_from = 0;
                 }
             }
         }
@@ -262,16 +266,24 @@ fn process_stream<'s>(
         let cut = if eof {
             buf.len()
         } else {
-            memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1)
+            memchr::memrchr(b'\n', &buf[search_from..]).map_or(0, |i| search_from + i + 1)
         };
-        carry = buf.split_off(cut);
-        drop_nul_padding(&mut carry);
-        if carry.len() > settings.max_line_bytes + 1 {
+        let mut tail = if cut == 0 {
+            // Still inside one line: keep growing the same buffer, no copy.
+            std::mem::take(&mut buf)
+        } else {
+            let tail = buf[cut..].to_vec();
+            buf.truncate(cut);
+            tail
+        };
+        report.bytes += drop_nul_padding(&mut tail) as u64;
+        if tail.len() > settings.max_line_bytes + 1 {
             // The line can only be oversize now (`+ 1` leaves room for a `\r`): forget it.
-            report.bytes += carry.len() as u64;
-            carry.clear();
+            report.bytes += tail.len() as u64;
+            tail.clear();
             skipping_oversize = true;
         }
+        carry = tail;
         if buf.is_empty() {
             continue;
         }
@@ -323,11 +335,14 @@ fn oversize_record(file: u32, seq: &mut u64) -> ChunkRecord {
 
 /// Leading NULs of a line are padding the scanner ignores (copytruncate holes can be
 /// gigabytes), so they need not be held; one is kept so the line still exists.
-fn drop_nul_padding(carry: &mut Vec<u8>) {
+/// Returns how many bytes were dropped.
+fn drop_nul_padding(carry: &mut Vec<u8>) -> usize {
     if carry.len() > 1 && carry[0] == 0 {
         let nuls = carry.iter().take_while(|&&b| b == 0).count();
-        carry.drain(..nuls.min(carry.len()) - 1);
+        carry.drain(..nuls - 1);
+        return nuls - 1;
     }
+    0
 }
 
 /// Append up to `block` new bytes to `buf`. `Ok(true)`: the block is full; `Ok(false)`: end

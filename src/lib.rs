@@ -5,12 +5,13 @@
 //! bytes) → `chunk` (line-aligned ranges) → `scan` (hand-written byte scanner) → `agg`
 //! (per-thread maps, merged) → `summary` (days, ISO weeks, thresholds) → `render` (JSON,
 //! text) → `sink` (files, stdout). `engine` runs the middle stages on rayon; `cmd` holds one
-//! file per subcommand; `cli` and `config` turn flags and the TOML file into settings.
+//! file per subcommand; `collect` archives the live log rotation-safely; `cli` and `config` turn flags and the TOML file into settings.
 
 pub mod agg;
 pub mod chunk;
 pub mod cli;
 pub mod cmd;
+pub mod collect;
 pub mod config;
 pub mod engine;
 pub mod escape;
@@ -20,6 +21,7 @@ pub mod scan;
 pub mod sigbus;
 pub mod sink;
 pub mod summary;
+pub mod weekly;
 
 use clap::Parser;
 
@@ -41,6 +43,8 @@ pub fn run() -> anyhow::Result<Outcome> {
     let file = config::load_file(cli.config.as_deref())?;
     match cli.command {
         cli::Command::Analyze(args) => cmd::analyze::run(args, &file),
+        cli::Command::Collect(args) => cmd::collect::run(args, &file),
+        cli::Command::Report(args) => cmd::report::run(args, &file),
     }
 }
 

@@ -12,7 +12,14 @@ use proptest::prelude::*;
 const CODES: [u16; 5] = [400, 401, 403, 404, 409];
 
 fn settings() -> Settings {
-    Settings { threshold: 2, codes: CODES.to_vec(), bad_request_threshold: 2, utc: false, format: "combined".into(), max_line_bytes: 200 }
+    Settings {
+        threshold: 2,
+        codes: CODES.to_vec(),
+        bad_request_threshold: 2,
+        utc: false,
+        format: "combined".into(),
+        max_line_bytes: 200,
+    }
 }
 
 fn line_strategy() -> impl Strategy<Value = Vec<u8>> {
@@ -26,10 +33,24 @@ fn line_strategy() -> impl Strategy<Value = Vec<u8>> {
     ];
     let day = 17u8..22;
     let status = prop_oneof![Just(200u16), Just(400), Just(401), Just(404), Just(999)];
-    let request = prop_oneof![Just("GET / HTTP/1.1"), Just("\\x16\\x03\\x01"), Just("-"), Just("GET /a\\\"b\\\\"), Just("unterminated")];
-    let tail = prop_oneof![Just(""), Just(" \"-\" \"x\\\" 404 1.2.3.4\""), Just(" \"ref\"")];
+    let request = prop_oneof![
+        Just("GET / HTTP/1.1"),
+        Just("\\x16\\x03\\x01"),
+        Just("-"),
+        Just("GET /a\\\"b\\\\"),
+        Just("unterminated")
+    ];
+    let tail = prop_oneof![
+        Just(""),
+        Just(" \"-\" \"x\\\" 404 1.2.3.4\""),
+        Just(" \"ref\"")
+    ];
     let good = (client, day, status, request, tail).prop_map(|(c, d, s, r, t)| {
-        let r = if r == "unterminated" { "GET /x".to_string() } else { format!("{r}\"") };
+        let r = if r == "unterminated" {
+            "GET /x".to_string()
+        } else {
+            format!("{r}\"")
+        };
         format!("{c} - - [{d}/Jun/2023:23:59:59 +0200] \"{r} {s} 12{t}").into_bytes()
     });
     prop_oneof![
@@ -42,30 +63,44 @@ fn line_strategy() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn input_strategy() -> impl Strategy<Value = Vec<u8>> {
-    (proptest::collection::vec((line_strategy(), any::<bool>(), 0usize..3), 0..60), any::<bool>()).prop_map(|(lines, final_newline)| {
-        let mut out = Vec::new();
-        let n = lines.len();
-        for (i, (mut line, crlf, nuls)) in lines.into_iter().enumerate() {
-            out.extend(std::iter::repeat_n(0u8, nuls * 3));
-            out.append(&mut line);
-            if crlf {
-                out.push(b'\r');
+    (
+        proptest::collection::vec((line_strategy(), any::<bool>(), 0usize..3), 0..60),
+        any::<bool>(),
+    )
+        .prop_map(|(lines, final_newline)| {
+            let mut out = Vec::new();
+            let n = lines.len();
+            for (i, (mut line, crlf, nuls)) in lines.into_iter().enumerate() {
+                out.extend(std::iter::repeat_n(0u8, nuls * 3));
+                out.append(&mut line);
+                if crlf {
+                    out.push(b'\r');
+                }
+                if i + 1 < n || final_newline {
+                    out.push(b'\n');
+                }
             }
-            if i + 1 < n || final_newline {
-                out.push(b'\n');
-            }
-        }
-        out
-    })
+            out
+        })
 }
 
 fn sequential(data: &[u8]) -> summary::Report {
     let mut agg = Aggregate::default();
     let mut scanner = LineScanner::new(Format::Combined, false, 200);
     if !data.is_empty() {
-        agg.scan_chunk(data, &mut scanner, &FailedCodes::new(&CODES), ChunkRecord::new(0, 0));
+        agg.scan_chunk(
+            data,
+            &mut scanner,
+            &FailedCodes::new(&CODES),
+            ChunkRecord::new(0, 0),
+        );
     }
-    let file = FileReport { path: "x".into(), format: Some(Format::Combined), bytes: data.len() as u64, ..Default::default() };
+    let file = FileReport {
+        path: "x".into(),
+        format: Some(Format::Combined),
+        bytes: data.len() as u64,
+        ..Default::default()
+    };
     summary::build(&agg, &[file], settings())
 }
 
@@ -91,6 +126,8 @@ proptest! {
         let chunk_bytes = ((data.len() as f64 * chunk_frac) as usize).max(1);
         let scan = ScanSettings { format: Some(Format::Combined), utc: false, max_line_bytes: 200, failed: FailedCodes::new(&CODES), chunk_bytes, mmap, threads };
         let out = engine::run(&[Input::File(path)], &scan, &indicatif::ProgressBar::hidden()).unwrap();
+        prop_assert_eq!(out.files[0].bytes, data.len() as u64, "every byte is accounted for");
+        prop_assert_eq!(&out.files[0].error, &None);
         let mut files = out.files.clone();
         files[0].path = "x".into();
         files[0].file_bytes = None;

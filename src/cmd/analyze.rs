@@ -44,7 +44,7 @@ pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> 
         codes: detection.codes.clone(),
         bad_request_threshold: detection.bad_request_threshold,
         utc: detection.utc,
-        format: detection.format.map_or("auto", |f| f.name()).to_string(),
+        format: detection.format_label.to_string(),
         max_line_bytes: detection.max_line_bytes,
     };
     Ok(summary::build(

@@ -1,3 +1,5 @@
 //! Subcommands, one file each.
 
 pub mod analyze;
+pub mod collect;
+pub mod report;

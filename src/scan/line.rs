@@ -111,6 +111,54 @@ impl LineScanner {
         }
     }
 
+    pub fn max_line_bytes(&self) -> usize {
+        self.max_line_bytes
+    }
+
+    /// The common case, decided without knowing where the line ends: `s` starts at a line
+    /// start and runs to the end of the chunk. Succeeds only for an ordinary combined line
+    /// (IPv4 client, `- - [`, a request closed before any newline, status, size followed by a
+    /// space or the newline) and returns its fields and the index just past the size field.
+    /// Whenever it succeeds, [`LineScanner::scan`] of the whole line gives the same fields
+    /// (provided the line is not oversize, which the caller checks).
+    #[inline(always)]
+    pub fn quick<'a>(&mut self, s: &'a [u8]) -> Option<(Fields<'a>, usize)> {
+        if self.format != Format::Combined {
+            return None;
+        }
+        let (ip, space) = ipv4_token(s)?;
+        let at = space + 1;
+        let head = s.get(at..at + 4 + TIMESTAMP_LEN)?;
+        if !head.starts_with(b"- - [") {
+            return None;
+        }
+        let day = self.day_of(head[4..].try_into().ok()?)?;
+        let at = at + 4 + TIMESTAMP_LEN;
+        if s.get(at..at + 2)? != b" \"" {
+            return None;
+        }
+        let body = &s[at + 2..];
+        let close = find_closing_quote_before_newline(body)?;
+        let (status, after) = parse_status(&body[close + 1..])?;
+        let size = after.get(1..)?;
+        let digits = if size.first() == Some(&b'-') {
+            1
+        } else {
+            size.iter().take_while(|b| b.is_ascii_digit()).count()
+        };
+        if digits == 0 || !matches!(size.get(digits), None | Some(b' ') | Some(b'\n')) {
+            return None;
+        }
+        let size_end = at + 2 + close + 1 + 4 + 1 + digits;
+        let fields = Fields {
+            client: ClientRef::Ip(V4_MAPPED_PREFIX | ip as u128),
+            day,
+            status,
+            request: &body[..close],
+        };
+        Some((fields, size_end))
+    }
+
     /// Classify one physical line (without its `\n`).
     #[inline]
     pub fn scan<'a>(&mut self, line: &'a [u8]) -> Line<'a> {
@@ -298,6 +346,24 @@ fn find_closing_quote(s: &[u8]) -> Option<usize> {
     None
 }
 
+/// Like [`find_closing_quote`], but `None` if a newline comes first (the line ends unclosed).
+#[inline(always)]
+fn find_closing_quote_before_newline(s: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr::memchr2(b'"', b'\n', &s[from..]) {
+        let at = from + i;
+        if s[at] == b'\n' {
+            return None;
+        }
+        let backslashes = s[..at].iter().rev().take_while(|&&b| b == b'\\').count();
+        if backslashes % 2 == 0 {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// ` DDD` then a space or the end; 100..=599.
 #[inline(always)]
 fn parse_status(s: &[u8]) -> Option<(u16, &[u8])> {
@@ -343,7 +409,7 @@ fn is_size_field(s: &[u8]) -> bool {
 /// rules. Client fields differ in length line to line, so a byte loop mispredicts its
 /// branches; on x86_64 the 16 bytes are classified with SSE2 (baseline on x86_64) and the
 /// four parts decoded without data-dependent branches.
-#[inline]
+#[inline(always)]
 fn ipv4_token(s: &[u8]) -> Option<(u32, usize)> {
     #[cfg(target_arch = "x86_64")]
     if s.len() >= 18 {
@@ -353,7 +419,7 @@ fn ipv4_token(s: &[u8]) -> Option<(u32, usize)> {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[inline]
+#[inline(always)]
 fn ipv4_token_sse2(s: &[u8]) -> Option<(u32, usize)> {
     use std::arch::x86_64::*;
     debug_assert!(s.len() >= 18);
@@ -379,30 +445,35 @@ fn ipv4_token_sse2(s: &[u8]) -> Option<(u32, usize)> {
     let d1 = dots.trailing_zeros();
     let d2 = (dots & (dots - 1)).trailing_zeros();
     let d3 = 31 - dots.leading_zeros();
-    let mut bad = false;
-    let mut value = 0u32;
-    for (from, to) in [(0, d1), (d1 + 1, d2), (d2 + 1, d3), (d3 + 1, end)] {
+    // A local copy lets every index below be proven in bounds (part starts are <= 15).
+    let mut bytes = [0u8; 20];
+    bytes[..18].copy_from_slice(&s[..18]);
+    let part = |from: u32, to: u32| -> (u32, bool) {
+        let at = (from & 15) as usize;
+        let b0 = bytes[at].wrapping_sub(b'0') as u32;
+        let b1 = bytes[at + 1].wrapping_sub(b'0') as u32;
+        let b2 = bytes[at + 2].wrapping_sub(b'0') as u32;
         let len = to.wrapping_sub(from);
-        // from + 2 <= 16 < s.len(): always in bounds; bytes past the part are ignored.
-        let b0 = s[from as usize].wrapping_sub(b'0') as u32;
-        let b1 = s[from as usize + 1].wrapping_sub(b'0') as u32;
-        let b2 = s[from as usize + 2].wrapping_sub(b'0') as u32;
         let two = b0 * 10 + b1;
-        let part = if len == 1 {
+        let value = if len == 1 {
             b0
         } else if len == 2 {
             two
         } else {
             two * 10 + b2
         };
-        bad |= len == 0 || len > 3 || (len > 1 && b0 == 0) || part > 255;
-        value = (value << 8) | (part & 0xff);
+        // 1..=3 digits, no leading zero, at most 255.
+        let bad = len.wrapping_sub(1) > 2 || (len > 1 && b0 == 0) || value > 255;
+        (value, bad)
+    };
+    let (p0, bad0) = part(0, d1);
+    let (p1, bad1) = part(d1 + 1, d2);
+    let (p2, bad2) = part(d2 + 1, d3);
+    let (p3, bad3) = part(d3 + 1, end);
+    if bad0 | bad1 | bad2 | bad3 {
+        return None;
     }
-    if bad {
-        None
-    } else {
-        Some((value, end as usize))
-    }
+    Some(((p0 << 24) | (p1 << 16) | (p2 << 8) | p3, end as usize))
 }
 
 /// The same rules one byte at a time (short inputs, other architectures).
@@ -653,6 +724,29 @@ mod tests {
             let expect = general.map(|ip| (ip, token.len()));
             proptest::prop_assert_eq!(ipv4_token(line.as_bytes()), expect);
             proptest::prop_assert_eq!(ipv4_token_scalar(line.as_bytes()), expect);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quick_path_agrees_with_full_scan(
+            client in proptest::prop_oneof!["[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}", "[0-9a-f:]{2,12}", "[a-z.]{1,8}"],
+            ident in proptest::prop_oneof![proptest::prelude::Just("- -".to_string()), "[-a-z \\[]{0,6}"],
+            day in 0u32..33, month in proptest::prop_oneof![proptest::prelude::Just("Jun"), proptest::prelude::Just("Feb"), proptest::prelude::Just("Foo")],
+            request in "([ -~]|\\\\\"|\\\\\\\\|\\n|\\r){0,20}",
+            closing in proptest::prop_oneof![proptest::prelude::Just("\""), proptest::prelude::Just("")],
+            status in "[0-9a]{1,4}", size in proptest::prop_oneof!["[0-9]{1,5}", proptest::prelude::Just("-".to_string()), "[-0-9a]{0,3}"],
+            sep in proptest::prop_oneof![proptest::prelude::Just(" "), proptest::prelude::Just("\n"), proptest::prelude::Just("\r\n"), proptest::prelude::Just(""), proptest::prelude::Just("x")],
+            tail in "([ -~]|\n){0,30}",
+        ) {
+            let text = format!("{client} {ident} [{day:02}/{month}/2023:10:00:00 +0000] \"{request}{closing} {status} {size}{sep}{tail}");
+            let bytes = text.as_bytes();
+            let mut fast = LineScanner::new(Format::Combined, false, MAX);
+            let mut slow = LineScanner::new(Format::Combined, false, MAX);
+            if let Some((fields, size_end)) = fast.quick(bytes) {
+                let end = memchr(b'\n', &bytes[size_end..]).map_or(bytes.len(), |i| size_end + i);
+                proptest::prop_assert_eq!(slow.scan(&bytes[..end]), Line::Parsed(fields), "{:?}", text);
+            }
         }
     }
 

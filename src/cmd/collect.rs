@@ -1,0 +1,141 @@
+//! `logwarden collect`: archive what is new in the live log, optionally analyze it and record
+//! the result in the history (the seed's cron job, made rotation-safe).
+//!
+//! Invariant: every failure to collect (missing source, lock held, I/O) is fatal (exit 2) and
+//! creates no archive; the analysis runs only on the archive this run created, so a line is
+//! analyzed and recorded in the history once.
+
+use crate::cli::{AnalyzeArgs, CollectArgs};
+use crate::collect::{self, Collected, Options};
+use crate::config::FileConfig;
+use crate::sink::file::write_output;
+use crate::sink::history::{self, Record};
+use crate::summary::Report;
+use crate::{render, Outcome};
+use std::path::Path;
+
+pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
+    let opts = Options {
+        source: args.source.clone(),
+        dest: args.dest.clone(),
+        today: chrono::Local::now().date_naive(),
+        compress_after: args.compress_after,
+        crash_at: None,
+    };
+    let got = collect::collect(&opts)?;
+    let mut text = summary_text(&args.source, &got);
+    let mut outcome = Outcome::Clean;
+    let mut report = None;
+    if args.analyze {
+        if let Some(archive) = &got.archive {
+            let analyze_args = AnalyzeArgs {
+                paths: vec![archive.clone()],
+                detection: args.detection,
+                quiet: true,
+                ..AnalyzeArgs::default()
+            };
+            let r = crate::cmd::analyze::analyze(&analyze_args, file)?;
+            text.push('\n');
+            text.push_str(&render::text::render(&r));
+            if r.totals.files_with_errors > 0 {
+                outcome = Outcome::InputErrors;
+            }
+            report = Some(r);
+        }
+    }
+    write_output(Path::new("-"), text.as_bytes())?;
+    for w in &got.warnings {
+        eprintln!("logwarden: warning: {w}");
+    }
+    if args.analyze && !args.no_history {
+        history::append(&args.history, &record(&args.source, &got, report.as_ref()))?;
+    }
+    Ok(outcome)
+}
+
+/// What was collected, in words.
+pub fn summary_text(source: &Path, got: &Collected) -> String {
+    let mut out = String::new();
+    if let Some(msg) = &got.recovered {
+        out.push_str(&format!("Recovered: {msg}\n"));
+    }
+    match &got.archive {
+        Some(archive) => {
+            out.push_str(&format!(
+                "Collected {} lines ({} bytes) into {}\n",
+                got.lines,
+                got.bytes,
+                crate::escape::path(archive)
+            ));
+            for p in &got.parts {
+                out.push_str(&format!(
+                    "  from {} (at byte {}): {} lines, {} bytes\n",
+                    p.name, p.from, p.lines, p.bytes
+                ));
+            }
+        }
+        None => out.push_str(&format!(
+            "Nothing new in {} since the last collect; no archive written.\n",
+            crate::escape::path(source)
+        )),
+    }
+    for c in &got.compressed {
+        out.push_str(&format!("Compressed {}\n", crate::escape::path(c)));
+    }
+    out
+}
+
+/// The history record of one `collect --analyze` run: per day, what was flagged.
+fn record(source: &Path, got: &Collected, report: Option<&Report>) -> Record {
+    use serde_json::json;
+    let mut r = Record::new("collect --analyze");
+    let archive = got.archive.as_deref().map(crate::escape::path);
+    match &archive {
+        Some(a) => r
+            .lines
+            .push(format!("archive {a}: {} lines collected", got.lines)),
+        None => r.lines.push(format!(
+            "nothing new in {} since the last collect",
+            crate::escape::path(source)
+        )),
+    }
+    let mut days = Vec::new();
+    if let Some(rep) = report {
+        for d in &rep.days {
+            let p = &d.period;
+            let mut line = format!(
+                "{}: {} lines, {} failed, {} status-400",
+                d.date, p.lines, p.failed, p.status_400
+            );
+            if p.unusual_400 {
+                line.push_str(&format!(
+                    "; Unusual amount of 400 errors detected: {}",
+                    p.status_400
+                ));
+            }
+            if p.suspicious_ips.is_empty() && !p.unusual_400 {
+                line.push_str("; No unusual login attempts or errors found.");
+            }
+            r.lines.push(line);
+            for ip in &p.suspicious_ips {
+                r.lines.push(format!(
+                    "  IP: {} - Failed login attempts: {}",
+                    ip.ip, ip.failed
+                ));
+            }
+            days.push(json!({
+                "date": d.date,
+                "lines": p.lines,
+                "failed": p.failed,
+                "status_400": p.status_400,
+                "unusual_400": p.unusual_400,
+                "suspicious_ips": p.suspicious_ips,
+            }));
+        }
+    }
+    r.json.insert("command".into(), "collect".into());
+    r.json.insert("archive".into(), json!(archive));
+    r.json.insert("lines_collected".into(), got.lines.into());
+    r.json.insert("days".into(), days.into());
+    r
+}

@@ -1,0 +1,157 @@
+//! `logwarden report`: the weekly (or date-range) summary from the archives, as text and
+//! JSON, optionally mailed, recorded in the history.
+//!
+//! Invariants: with `--email` the text and JSON are written to disk before any send is tried
+//! (default `report-<period>.txt` / `.json` beside the history), so a failed send loses
+//! nothing; the history record is appended only after the whole run succeeded, so a retry
+//! after an SMTP failure leaves exactly one record. A failed send is exit 1.
+
+use crate::cli::{AnalyzeArgs, ReportArgs};
+use crate::config::FileConfig;
+use crate::sink::file::write_output;
+use crate::sink::history::{self, Record};
+use crate::sink::{email, file::write_atomic};
+use crate::weekly::{self, Range};
+use crate::{render, Outcome};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+
+fn range(args: &ReportArgs) -> anyhow::Result<Range> {
+    match (&args.since, &args.until) {
+        (Some(s), Some(u)) => weekly::parse_range(s, u),
+        _ => weekly::parse_week(
+            args.week.as_deref().unwrap_or("last"),
+            chrono::Local::now().date_naive(),
+        ),
+    }
+}
+
+/// The history lines of records whose timestamp falls in the period.
+pub fn history_in(history: &Path, r: Range) -> Vec<u8> {
+    let Ok(text) = std::fs::read_to_string(history) else {
+        return Vec::new();
+    };
+    let (start, end) = (r.start.to_string(), r.end.to_string());
+    history::records(&text)
+        .into_iter()
+        .filter(|rec| {
+            rec.strip_prefix(history::RECORD_START)
+                .and_then(|t| t.get(..10))
+                .is_some_and(|d| d >= start.as_str() && d <= end.as_str())
+        })
+        .collect::<String>()
+        .into_bytes()
+}
+
+pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
+    let r = range(&args)?;
+    let analyze_args = AnalyzeArgs {
+        paths: args.paths.clone(),
+        quiet: args.quiet,
+        detection: args.detection,
+        ..AnalyzeArgs::default()
+    };
+    let report = crate::cmd::analyze::analyze(&analyze_args, file)?;
+    let w = weekly::build(&report, r);
+    let label = w.period.label.clone();
+    let text = render::weekly::render(&w);
+    let mut json = serde_json::to_vec_pretty(&w).context("cannot encode the report")?;
+    json.push(b'\n');
+
+    let beside = |ext: &str| -> PathBuf {
+        crate::collect::state::parent(&args.history).join(format!("report-{label}.{ext}"))
+    };
+    let report_path = args
+        .report
+        .clone()
+        .or_else(|| args.email.then(|| beside("txt")));
+    let json_path = args
+        .json
+        .clone()
+        .or_else(|| args.email.then(|| beside("json")));
+    if let Some(p) = &json_path {
+        write_output(p, &json)?;
+    }
+    match &report_path {
+        Some(p) => write_output(p, text.as_bytes())?,
+        None if json_path.as_deref() == Some(Path::new("-")) => {}
+        None => write_output(Path::new("-"), text.as_bytes())?,
+    }
+
+    let mut sent_to = None;
+    if args.email {
+        let settings = email::resolve(file.email.as_ref(), &label)?;
+        let attachments = [
+            (
+                format!("logwarden-{label}.json").as_str(),
+                "application/json",
+                json.clone(),
+            ),
+            (
+                format!("monitoring-{label}.log").as_str(),
+                "text/plain; charset=us-ascii",
+                history_in(&args.history, r),
+            ),
+        ]
+        .map(|(n, t, b)| (n.to_string(), t, b));
+        let attachments: Vec<(&str, &str, Vec<u8>)> = attachments
+            .iter()
+            .map(|(n, t, b)| (n.as_str(), *t, b.clone()))
+            .collect();
+        let message = email::build(&settings, &text, &attachments)?;
+        if args.dry_run {
+            let eml = args
+                .eml
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("logwarden-report-{label}.eml")));
+            write_atomic(&eml, &message.formatted())
+                .with_context(|| format!("cannot write {}", crate::escape::path(&eml)))?;
+            eprintln!(
+                "logwarden: message written to {} (not sent)",
+                crate::escape::path(&eml)
+            );
+        } else if let Err(e) = email::send(file.smtp.as_ref(), &message) {
+            eprintln!("logwarden: error: {e:#}");
+            if let Some(p) = &report_path {
+                eprintln!(
+                    "logwarden: the report is kept in {}",
+                    crate::escape::path(p)
+                );
+            }
+            return Ok(Outcome::InputErrors);
+        } else {
+            let to: Vec<String> = settings.to.iter().map(|m| m.to_string()).collect();
+            sent_to = Some(to.join(", "));
+        }
+    }
+    if !args.no_history {
+        let mut rec = Record::new(format!("report {label}"));
+        let t = &w.totals;
+        rec.lines.push(format!(
+            "{} to {}: {} lines, {} failed requests, {} status-400 lines; {} day(s) with suspicious IPs, {} with unusual 400s",
+            w.period.start, w.period.end, t.lines, t.failed, t.status_400,
+            t.days_with_suspicious_ips, t.unusual_400_days
+        ));
+        for ip in &w.top_ips {
+            rec.lines.push(format!(
+                "IP: {} - Failed login attempts: {}",
+                ip.ip.ip, ip.ip.failed
+            ));
+        }
+        if let Some(to) = &sent_to {
+            rec.lines
+                .push(format!("mailed to {}", crate::escape::text(to)));
+        }
+        rec.json.insert("command".into(), "report".into());
+        rec.json
+            .insert("period".into(), serde_json::json!(w.period));
+        rec.json
+            .insert("totals".into(), serde_json::json!(w.totals));
+        rec.json
+            .insert("top_ips".into(), serde_json::json!(w.top_ips));
+        rec.json
+            .insert("mailed_to".into(), serde_json::json!(sent_to));
+        history::append(&args.history, &rec)?;
+    }
+    Ok(Outcome::Clean)
+}

@@ -1,0 +1,392 @@
+//! `collect`: copy what the web server wrote since the last run into one new archive file.
+//!
+//! The live log and its rotated siblings (`siblings`) are matched to the streams recorded in
+//! the state file (`state`) by a fingerprint of their first 4 KiB (decompressed), never by
+//! inode (inodes are reused). Each stream is copied from its recorded offset; a file no stream
+//! knows is new and copied from its start. Several files matching one stream (a
+//! `copytruncate` copy beside the live file) are copies of one stream: only the longest is
+//! read. A live file shorter than its stream's offset was truncated and rewritten: it is read
+//! from 0. Plain files are copied up to their last newline (the server may be mid-line); gzip
+//! files are final and copied whole.
+//!
+//! Invariant (exactly once): data goes to a temp file (fsync), the plan is journaled in the
+//! state file, the temp is renamed to a fresh `access_YYYY-MM-DD[-N].log` (fsync of the dir),
+//! then the plan is committed; the archive's existence decides an interrupted plan (see
+//! `state`). One run at a time per destination (`lock`). Nothing new: no archive.
+//!
+//! Known window (logrotate's, not ours): with `copytruncate`, lines the server writes between
+//! logrotate's copy and its truncate are in neither file and cannot be collected by anyone.
+
+pub mod lock;
+pub mod siblings;
+pub mod state;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use siblings::{fnv1a, SourceFile};
+use state::{Pending, State, StreamState};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+const TEMP_ARCHIVE: &str = ".logwarden-collect-archive.tmp";
+const TEMP_COMPRESS: &str = ".logwarden-compress.tmp";
+
+/// Test hook: stop as if the process died at this point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// The temp archive is written and fsynced; nothing else.
+    AfterTempWrite,
+    /// The plan is journaled as pending; the archive is not renamed yet.
+    AfterPendingState,
+    /// The archive is in place; the plan is not committed yet.
+    AfterRename,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("simulated crash at {0:?} (test hook)")]
+pub struct SimulatedCrash(pub CrashPoint);
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub source: PathBuf,
+    pub dest: PathBuf,
+    /// The run's date (local time): names the archive and ages archives for compression.
+    pub today: NaiveDate,
+    /// Gzip archives whose name date is more than this many days before `today`.
+    pub compress_after: Option<u32>,
+    #[doc(hidden)]
+    pub crash_at: Option<CrashPoint>,
+}
+
+/// What one source file contributed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub name: String,
+    pub from: u64,
+    pub bytes: u64,
+    pub lines: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Collected {
+    /// The new archive, when there was anything new.
+    pub archive: Option<PathBuf>,
+    pub bytes: u64,
+    pub lines: u64,
+    pub parts: Vec<Part>,
+    /// What recovery of an interrupted run did, if there was one.
+    pub recovered: Option<String>,
+    pub warnings: Vec<String>,
+    pub compressed: Vec<PathBuf>,
+}
+
+fn hex(h: u64) -> String {
+    format!("{h:016x}")
+}
+
+fn matches(stream: &StreamState, sf: &SourceFile) -> bool {
+    let plen = stream.prefix_len as usize;
+    plen > 0 && plen <= sf.prefix.len() && hex(fnv1a(&sf.prefix[..plen])) == stream.hash
+}
+
+pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
+    let live = siblings::open_live(&opts.source)?;
+    let dest = &opts.dest;
+    std::fs::create_dir_all(dest)
+        .with_context(|| format!("cannot create {}", crate::escape::path(dest)))?;
+    let _lock = lock::acquire(dest)?;
+    let mut st = state::load(dest)?;
+    let mut out = Collected {
+        recovered: recover(dest, &mut st)?,
+        ..Collected::default()
+    };
+
+    let found = siblings::find(&opts.source, live)?;
+    out.warnings.extend(
+        found
+            .unreadable
+            .iter()
+            .map(|u| format!("skipped unreadable rotated file {u}")),
+    );
+    let files = &found.files;
+
+    // Match files to streams.
+    let mut streams = st.streams.clone();
+    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new(); // (stream, files) in file order
+    let mut merged: Vec<usize> = Vec::new();
+    for (i, sf) in files.iter().enumerate() {
+        if sf.len == 0 {
+            continue;
+        }
+        let mut candidates: Vec<usize> = (0..streams.len())
+            .filter(|&j| !merged.contains(&j) && matches(&streams[j], sf))
+            .collect();
+        candidates.sort_by_key(|&j| (streams[j].prefix_len, streams[j].offset));
+        let j = match candidates.pop() {
+            Some(best) => {
+                // Older, shorter fingerprints of the same stream: fold them in.
+                for other in candidates {
+                    streams[best].offset = streams[best].offset.max(streams[other].offset);
+                    merged.push(other);
+                    if let Some(g) = groups.iter().position(|(s, _)| *s == other) {
+                        let (_, fs) = groups.remove(g);
+                        match groups.iter_mut().find(|(s, _)| *s == best) {
+                            Some((_, bf)) => bf.extend(fs),
+                            None => groups.push((best, fs)),
+                        }
+                    }
+                }
+                best
+            }
+            None => {
+                streams.push(StreamState {
+                    hash: hex(fnv1a(&sf.prefix)),
+                    prefix_len: sf.prefix.len() as u64,
+                    offset: 0,
+                    last_name: sf.name.clone(),
+                });
+                streams.len() - 1
+            }
+        };
+        match groups.iter_mut().find(|(s, _)| *s == j) {
+            Some((_, fs)) => fs.push(i),
+            None => groups.push((j, vec![i])),
+        }
+    }
+
+    // Copy each stream's new bytes into the temp archive, oldest stream first.
+    let temp_path = dest.join(TEMP_ARCHIVE);
+    let mut temp = File::create(&temp_path)
+        .with_context(|| format!("cannot create {}", crate::escape::path(&temp_path)))?;
+    let mut touched = vec![false; streams.len()];
+    for (j, fs) in &groups {
+        let Some(&longest) = fs
+            .iter()
+            .max_by_key(|&&i| (files[i].len, std::cmp::Reverse(i)))
+        else {
+            continue;
+        };
+        let sf = &files[longest];
+        let stream = &mut streams[*j];
+        let start = if sf.len >= stream.offset {
+            stream.offset
+        } else {
+            out.warnings.push(format!(
+                "{} is shorter than what was collected from it ({} < {} bytes): truncated and rewritten, collected from its start",
+                sf.name, sf.len, stream.offset
+            ));
+            0
+        };
+        let (consumed, written, lines) = copy_part(sf, start, &mut temp)
+            .with_context(|| format!("cannot read {}", crate::escape::path(&sf.path)))?;
+        if written > 0 {
+            out.parts.push(Part {
+                name: sf.name.clone(),
+                from: start,
+                bytes: written,
+                lines,
+            });
+        }
+        out.bytes += written;
+        out.lines += lines;
+        stream.hash = hex(fnv1a(&sf.prefix));
+        stream.prefix_len = sf.prefix.len() as u64;
+        stream.offset = start + consumed;
+        stream.last_name = sf.name.clone();
+        touched[*j] = true;
+    }
+    // Streams no file matches any more are gone (rotated away) — unless a sibling could not be
+    // read, in which case it may be that one and its record must stay.
+    let keep_untouched = !found.unreadable.is_empty();
+    let new_streams: Vec<StreamState> = streams
+        .into_iter()
+        .enumerate()
+        .filter(|(j, _)| !merged.contains(j) && (touched[*j] || keep_untouched))
+        .map(|(_, s)| s)
+        .collect();
+
+    if out.bytes == 0 {
+        drop(temp);
+        let _ = std::fs::remove_file(&temp_path);
+        if new_streams != st.streams {
+            st.streams = new_streams;
+            state::save(dest, &st)?;
+        }
+    } else {
+        temp.sync_all()
+            .with_context(|| format!("cannot write {}", crate::escape::path(&temp_path)))?;
+        drop(temp);
+        crash_point(opts, CrashPoint::AfterTempWrite)?;
+        let name = archive_name(dest, opts.today);
+        let archive = dest.join(&name);
+        st.pending = Some(Pending {
+            archive: name,
+            streams: new_streams.clone(),
+        });
+        state::save(dest, &st)?;
+        crash_point(opts, CrashPoint::AfterPendingState)?;
+        std::fs::rename(&temp_path, &archive)
+            .and_then(|()| state::sync_dir(dest))
+            .with_context(|| format!("cannot create {}", crate::escape::path(&archive)))?;
+        crash_point(opts, CrashPoint::AfterRename)?;
+        st.pending = None;
+        st.streams = new_streams;
+        state::save(dest, &st)?;
+        out.archive = Some(archive);
+    }
+    if let Some(days) = opts.compress_after {
+        out.compressed = compress_old(dest, opts.today, days)?;
+    }
+    Ok(out)
+}
+
+fn crash_point(opts: &Options, at: CrashPoint) -> anyhow::Result<()> {
+    if opts.crash_at == Some(at) {
+        return Err(SimulatedCrash(at).into());
+    }
+    Ok(())
+}
+
+/// Finish or undo an interrupted run, and remove its temp files.
+fn recover(dest: &Path, st: &mut State) -> anyhow::Result<Option<String>> {
+    for temp in [TEMP_ARCHIVE, TEMP_COMPRESS] {
+        let _ = std::fs::remove_file(dest.join(temp));
+    }
+    let Some(pending) = st.pending.take() else {
+        return Ok(None);
+    };
+    let archive = dest.join(&pending.archive);
+    let shown = crate::escape::path(&archive);
+    let gz = dest.join(format!("{}.gz", pending.archive));
+    let msg = if archive.exists() || gz.exists() {
+        st.streams = pending.streams;
+        format!(
+            "a previous run was interrupted after creating {shown}; its progress is now recorded"
+        )
+    } else {
+        "a previous run was interrupted before creating its archive; its lines are collected now"
+            .to_string()
+    };
+    state::save(dest, st)?;
+    Ok(Some(msg))
+}
+
+/// `access_YYYY-MM-DD.log`, or `-2`, `-3`, ... before `.log` when taken (plain or gzipped).
+pub fn archive_name(dest: &Path, today: NaiveDate) -> String {
+    let taken = |n: &str| dest.join(n).exists() || dest.join(format!("{n}.gz")).exists();
+    let first = format!("access_{today}.log");
+    if !taken(&first) {
+        return first;
+    }
+    (2u64..)
+        .map(|k| format!("access_{today}-{k}.log"))
+        .find(|n| !taken(n))
+        .unwrap_or(first)
+}
+
+/// Copy `sf` from decompressed offset `start` to the end of the planned length into `out`.
+/// Returns (source bytes consumed, bytes written, lines written). A file that may still grow
+/// is cut after its last newline; a final (gzip) file is copied whole, a missing last newline
+/// added.
+fn copy_part(sf: &SourceFile, start: u64, out: &mut File) -> io::Result<(u64, u64, u64)> {
+    let base = out.stream_position()?;
+    let mut r = siblings::reader(&sf.file, sf.gzip)?;
+    if sf.gzip {
+        let skipped = io::copy(&mut (&mut r).take(start), &mut io::sink())?;
+        if skipped < start {
+            return Ok((0, 0, 0));
+        }
+    } else {
+        drop(r);
+        let mut f = &sf.file;
+        f.seek(SeekFrom::Start(start))?;
+        r = Box::new(f);
+    }
+    let mut limited = r.take(sf.len.saturating_sub(start));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    let mut lines = 0u64;
+    let mut last_nl: Option<u64> = None;
+    let mut last_byte = b'\n';
+    loop {
+        let n = match limited.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let chunk = &buf[..n];
+        out.write_all(chunk)?;
+        for pos in memchr::memchr_iter(b'\n', chunk) {
+            lines += 1;
+            last_nl = Some(total + pos as u64);
+        }
+        last_byte = chunk[n - 1];
+        total += n as u64;
+    }
+    if sf.may_grow {
+        let keep = last_nl.map_or(0, |p| p + 1);
+        if keep < total {
+            out.set_len(base + keep)?;
+            out.seek(SeekFrom::Start(base + keep))?;
+        }
+        Ok((keep, keep, lines))
+    } else if total > 0 && last_byte != b'\n' {
+        out.write_all(b"\n")?;
+        Ok((total, total + 1, lines + 1))
+    } else {
+        Ok((total, total, lines))
+    }
+}
+
+/// Gzip `access_YYYY-MM-DD*.log` archives dated more than `days` before `today`.
+/// Each: temp, fsync, rename to `NAME.gz`, fsync dir, remove `NAME`. Interrupted, it leaves
+/// both and the next run redoes it from the plain file (the source of truth).
+fn compress_old(dest: &Path, today: NaiveDate, days: u32) -> anyhow::Result<Vec<PathBuf>> {
+    use std::os::unix::ffi::OsStrExt;
+    let cutoff = today - chrono::Days::new(u64::from(days));
+    let mut done = Vec::new();
+    let entries = std::fs::read_dir(dest)
+        .with_context(|| format!("cannot list {}", crate::escape::path(dest)))?;
+    let mut names: Vec<String> = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", crate::escape::path(dest)))?;
+        let name = entry.file_name();
+        let Ok(name) = std::str::from_utf8(name.as_bytes()) else {
+            continue;
+        };
+        let Some(date) = name
+            .strip_prefix("access_")
+            .filter(|_| name.ends_with(".log"))
+            .and_then(|rest| rest.get(..10))
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        else {
+            continue;
+        };
+        if date < cutoff {
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    for name in names {
+        let plain = dest.join(&name);
+        let gz = dest.join(format!("{name}.gz"));
+        let temp = dest.join(TEMP_COMPRESS);
+        let shown = crate::escape::path(&plain);
+        (|| -> io::Result<()> {
+            let mut input = File::open(&plain)?;
+            let mut enc =
+                flate2::write::GzEncoder::new(File::create(&temp)?, flate2::Compression::default());
+            io::copy(&mut input, &mut enc)?;
+            enc.finish()?.sync_all()?;
+            std::fs::rename(&temp, &gz)?;
+            state::sync_dir(dest)?;
+            std::fs::remove_file(&plain)?;
+            state::sync_dir(dest)
+        })()
+        .with_context(|| format!("cannot compress {shown}"))?;
+        done.push(gz);
+    }
+    Ok(done)
+}

@@ -1,0 +1,236 @@
+//! The live access log and its rotated siblings, opened and fingerprinted.
+//!
+//! Siblings of `access.log` are `access.log.N`, `access.log.N.gz` (numbered rotation) and
+//! `access.log-DIGITS[-DIGITS...]` with an optional `.gz` (logrotate `dateext`). Invariant: the
+//! list is ordered oldest first (dateext by date, then numbered by descending N, the live file
+//! last), each file is held open by one descriptor for the whole run (a rename while we read
+//! changes nothing), and gzip is recognised by its magic bytes, never by the name.
+
+use crate::input::source::GzipMembers;
+use anyhow::Context;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// How many leading (decompressed) bytes identify a file.
+pub const FINGERPRINT_BYTES: usize = 4096;
+
+/// One source file, opened.
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub name: String,
+    pub file: File,
+    pub gzip: bool,
+    /// The first up to [`FINGERPRINT_BYTES`] decompressed bytes.
+    pub prefix: Vec<u8>,
+    /// Decompressed length at planning time.
+    pub len: u64,
+    /// Whether the writer may still append (a plain file): only complete lines are copied.
+    pub may_grow: bool,
+}
+
+/// Sort rank: lower is older.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Rank {
+    DateExt(Vec<u8>),
+    Numbered(std::cmp::Reverse<u64>),
+    Live,
+}
+
+fn rank(base: &[u8], name: &[u8]) -> Option<Rank> {
+    if name == base {
+        return Some(Rank::Live);
+    }
+    let rest = name.strip_prefix(base)?;
+    let rest = rest.strip_suffix(b".gz").unwrap_or(rest);
+    if let Some(n) = rest.strip_prefix(b".") {
+        if !n.is_empty() && n.iter().all(u8::is_ascii_digit) {
+            let n: u64 = std::str::from_utf8(n).ok()?.parse().ok()?;
+            return Some(Rank::Numbered(std::cmp::Reverse(n)));
+        }
+    }
+    if let Some(d) = rest.strip_prefix(b"-") {
+        if d.first().is_some_and(u8::is_ascii_digit)
+            && d.iter().all(|b| b.is_ascii_digit() || *b == b'-')
+        {
+            return Some(Rank::DateExt(d.to_vec()));
+        }
+    }
+    None
+}
+
+/// FNV-1a, 64 bits: stable across versions and platforms (the state file outlives builds).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Open the live source; a missing or unreadable one is an error naming it.
+pub fn open_live(source: &Path) -> anyhow::Result<File> {
+    let file = File::open(source)
+        .with_context(|| format!("cannot read source {}", crate::escape::path(source)))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read source {}", crate::escape::path(source)))?;
+    if !meta.is_file() {
+        anyhow::bail!(
+            "cannot read source {}: not a regular file",
+            crate::escape::path(source)
+        );
+    }
+    Ok(file)
+}
+
+/// A decompressing (if gzip) reader over `file` from its start.
+pub fn reader(file: &File, gzip: bool) -> io::Result<Box<dyn Read + '_>> {
+    let mut f = file;
+    f.seek(SeekFrom::Start(0))?;
+    Ok(if gzip {
+        Box::new(GzipMembers::new(BufReader::new(f)))
+    } else {
+        Box::new(f)
+    })
+}
+
+fn is_gzip(file: &File) -> io::Result<bool> {
+    let mut magic = [0u8; 2];
+    let mut f = file;
+    f.seek(SeekFrom::Start(0))?;
+    let mut got = 0;
+    while got < 2 {
+        let n = f.read(&mut magic[got..])?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(got == 2 && magic == [0x1f, 0x8b])
+}
+
+fn describe(path: PathBuf, name: String, file: File) -> io::Result<SourceFile> {
+    let gzip = is_gzip(&file)?;
+    let mut prefix = Vec::with_capacity(FINGERPRINT_BYTES);
+    let mut r = reader(&file, gzip)?;
+    (&mut r)
+        .take(FINGERPRINT_BYTES as u64)
+        .read_to_end(&mut prefix)?;
+    let len = if gzip {
+        prefix.len() as u64 + io::copy(&mut r, &mut io::sink())?
+    } else {
+        file.metadata()?.len()
+    };
+    drop(r);
+    Ok(SourceFile {
+        path,
+        name,
+        file,
+        gzip,
+        prefix,
+        len,
+        may_grow: !gzip,
+    })
+}
+
+/// What was found: the files in age order, and the siblings that could not be read.
+pub struct Found {
+    pub files: Vec<SourceFile>,
+    pub unreadable: Vec<String>,
+}
+
+/// Open and fingerprint the live file (already opened by [`open_live`]) and its siblings.
+pub fn find(source: &Path, live: File) -> anyhow::Result<Found> {
+    let dir = match source.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let base = source
+        .file_name()
+        .map(|n| n.as_bytes().to_vec())
+        .unwrap_or_default();
+    let mut ranked: Vec<(Rank, PathBuf, String)> = Vec::new();
+    let entries = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", crate::escape::path(&dir)))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", crate::escape::path(&dir)))?;
+        let name = entry.file_name();
+        let bytes = name.as_bytes();
+        if bytes == base.as_slice() {
+            continue;
+        }
+        if let Some(r) = rank(&base, bytes) {
+            ranked.push((r, entry.path(), crate::escape::bytes(bytes)));
+        }
+    }
+    ranked.sort();
+    let mut found = Found {
+        files: Vec::new(),
+        unreadable: Vec::new(),
+    };
+    for (_, path, name) in ranked {
+        let opened = File::open(&path).and_then(|f| {
+            if f.metadata()?.is_file() {
+                describe(path.clone(), name.clone(), f)
+            } else {
+                Err(io::Error::other("not a regular file"))
+            }
+        });
+        match opened {
+            Ok(sf) => found.files.push(sf),
+            // Gone since the listing (rotated away): not an error.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => found
+                .unreadable
+                .push(format!("{name}: {}", crate::escape::text(&e.to_string()))),
+        }
+    }
+    let name = crate::escape::bytes(&base);
+    let live = describe(source.to_path_buf(), name, live)
+        .with_context(|| format!("cannot read source {}", crate::escape::path(source)))?;
+    found.files.push(live);
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_order_oldest_first() {
+        let base = b"access.log";
+        let mut names: Vec<&[u8]> = vec![
+            b"access.log",
+            b"access.log.1",
+            b"access.log.10.gz",
+            b"access.log.2.gz",
+            b"access.log-20240102.gz",
+            b"access.log-20240101",
+        ];
+        names.sort_by_key(|n| rank(base, n));
+        assert_eq!(
+            names,
+            vec![
+                &b"access.log-20240101"[..],
+                b"access.log-20240102.gz",
+                b"access.log.10.gz",
+                b"access.log.2.gz",
+                b"access.log.1",
+                b"access.log",
+            ]
+        );
+        assert_eq!(rank(base, b"access.log.old"), None);
+        assert_eq!(rank(base, b"access.log.gz"), None);
+        assert_eq!(rank(base, b"access.log-"), None);
+        assert_eq!(rank(base, b"error.log.1"), None);
+    }
+
+    #[test]
+    fn fnv_known_values() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}

@@ -1,0 +1,142 @@
+//! The collect state file (`DEST/.logwarden-collect.json`) and its journal.
+//!
+//! It records, per source stream, a fingerprint (FNV-1a of the first `prefix_len` decompressed
+//! bytes) and how far the stream was copied. A run first records its plan as `pending` (the
+//! archive name it is about to create and the streams as they will be), then renames the
+//! archive into place, then commits. Invariant: the archive's existence decides a pending
+//! plan — present means the rename happened and the plan is committed (roll forward), absent
+//! means it did not (roll back) — so a crash anywhere loses nothing and duplicates nothing.
+//! Every write of this file is a temp file, fsync, rename, fsync of the directory.
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = ".logwarden-collect.json";
+pub const STATE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamState {
+    /// FNV-1a 64 of the first `prefix_len` bytes, as 16 hex digits.
+    pub hash: String,
+    pub prefix_len: u64,
+    /// Decompressed bytes of the stream already copied into an archive.
+    pub offset: u64,
+    /// The name the stream had when last seen (for people reading the file).
+    pub last_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// File name (in the destination) of the archive this plan creates.
+    pub archive: String,
+    pub streams: Vec<StreamState>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub streams: Vec<StreamState>,
+    pub pending: Option<Pending>,
+}
+
+pub fn path(dest: &Path) -> PathBuf {
+    dest.join(STATE_FILE)
+}
+
+pub fn load(dest: &Path) -> anyhow::Result<State> {
+    let p = path(dest);
+    let shown = crate::escape::path(&p);
+    let bytes = match std::fs::read(&p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(State {
+                version: STATE_VERSION,
+                ..State::default()
+            })
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read state file {shown}")),
+    };
+    let state: State = serde_json::from_slice(&bytes)
+        .with_context(|| format!("corrupt state file {shown} (fix or remove it)"))?;
+    if state.version != STATE_VERSION {
+        anyhow::bail!(
+            "state file {shown} has version {}, this logwarden knows {STATE_VERSION}",
+            state.version
+        );
+    }
+    Ok(state)
+}
+
+pub fn save(dest: &Path, state: &State) -> anyhow::Result<()> {
+    let p = path(dest);
+    let mut bytes = serde_json::to_vec_pretty(state).context("cannot encode state")?;
+    bytes.push(b'\n');
+    replace_durably(&p, &bytes)
+        .with_context(|| format!("cannot write state file {}", crate::escape::path(&p)))
+}
+
+/// fsync a directory, so renames and creations in it survive a power cut.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+pub fn parent(p: &Path) -> &Path {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Temp file in the same directory, fsync, rename over `target`, fsync the directory.
+pub fn replace_durably(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = parent(target);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, target)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = load(dir.path()).unwrap();
+        assert_eq!(empty.version, STATE_VERSION);
+        assert!(empty.streams.is_empty());
+        let s = State {
+            version: STATE_VERSION,
+            streams: vec![StreamState {
+                hash: "00000000000000ff".into(),
+                prefix_len: 12,
+                offset: 10,
+                last_name: "access.log".into(),
+            }],
+            pending: Some(Pending {
+                archive: "access_2024-01-01.log".into(),
+                streams: vec![],
+            }),
+        };
+        save(dir.path(), &s).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), s);
+        std::fs::write(path(dir.path()), b"{").unwrap();
+        let err = load(dir.path()).unwrap_err();
+        assert!(format!("{err:#}").contains("corrupt state file"));
+    }
+}

@@ -1,0 +1,223 @@
+//! Email sink: the weekly summary as a MIME message (lettre), sent over SMTP or written as an
+//! `.eml` file.
+//!
+//! Invariants: every header value we are given (from, to, subject) is rejected if it holds
+//! CR, LF or any other control character, so no value can add a header or an SMTP command;
+//! the body goes through lettre's encoder and its SMTP client's dot-stuffing, so a body line
+//! `.` cannot end the DATA early. The password comes from the environment or a file named in
+//! the config, never from the command line, and never appears in an error.
+
+use crate::config::{EmailFile, SmtpFile};
+use anyhow::{bail, Context};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Message, SmtpTransport, Transport};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    None,
+    StartTls,
+    Tls,
+}
+
+/// Resolved mail settings.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub from: Mailbox,
+    pub to: Vec<Mailbox>,
+    pub subject: String,
+}
+
+/// Reject values that could inject headers or SMTP commands.
+pub fn check_header_value(what: &str, value: &str) -> anyhow::Result<()> {
+    if value.chars().any(char::is_control) {
+        bail!(
+            "config [email] {what}: contains a line break or control character ({}); refusing to build the message",
+            crate::escape::text(value)
+        );
+    }
+    Ok(())
+}
+
+pub fn resolve(email: Option<&EmailFile>, period_label: &str) -> anyhow::Result<MailSettings> {
+    let Some(email) = email else {
+        bail!("--email needs an [email] section in the config file (from, to, subject)");
+    };
+    let Some(from) = email.from.as_deref() else {
+        bail!("config [email]: `from` is missing");
+    };
+    check_header_value("from", from)?;
+    let from: Mailbox = from.parse().with_context(|| {
+        format!(
+            "config [email] from: invalid address {}",
+            crate::escape::text(from)
+        )
+    })?;
+    if email.to.is_empty() {
+        bail!("config [email]: `to` needs at least one address");
+    }
+    let mut to = Vec::new();
+    for t in &email.to {
+        check_header_value("to", t)?;
+        to.push(t.parse::<Mailbox>().with_context(|| {
+            format!(
+                "config [email] to: invalid address {}",
+                crate::escape::text(t)
+            )
+        })?);
+    }
+    let template = email
+        .subject
+        .as_deref()
+        .unwrap_or("Weekly access-log report {week}");
+    check_header_value("subject", template)?;
+    Ok(MailSettings {
+        from,
+        to,
+        subject: template.replace("{week}", period_label),
+    })
+}
+
+/// The message: text body, then the attachments (name, content type, bytes).
+pub fn build(
+    settings: &MailSettings,
+    body: &str,
+    attachments: &[(&str, &str, Vec<u8>)],
+) -> anyhow::Result<Message> {
+    let mut builder = Message::builder()
+        .from(settings.from.clone())
+        .subject(settings.subject.clone());
+    for t in &settings.to {
+        builder = builder.to(t.clone());
+    }
+    // SMTP lines end in CRLF: lettre sends the body as given, and a bare LF makes the whole
+    // body one line (servers reject lines over 1000 octets).
+    let body = body.replace("\r\n", "\n").replace('\n', "\r\n");
+    let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(body));
+    for (name, ctype, bytes) in attachments {
+        let ctype = ContentType::parse(ctype).context("content type")?;
+        // base64: the attachment arrives byte for byte, whatever its line endings.
+        let encoded = Body::new_with_encoding(bytes.clone(), ContentTransferEncoding::Base64)
+            .map_err(|_| anyhow::anyhow!("cannot encode attachment"))?;
+        parts = parts.singlepart(Attachment::new((*name).to_string()).body(encoded, ctype));
+    }
+    builder.multipart(parts).context("cannot build the message")
+}
+
+fn security(smtp: &SmtpFile) -> anyhow::Result<Security> {
+    Ok(match smtp.security.as_deref().unwrap_or("starttls") {
+        "none" => Security::None,
+        "starttls" => Security::StartTls,
+        "tls" => Security::Tls,
+        other => bail!(
+            "config [smtp] security: {:?} is not none, starttls or tls",
+            crate::escape::text(other)
+        ),
+    })
+}
+
+fn password(smtp: &SmtpFile) -> anyhow::Result<Option<String>> {
+    if let Some(var) = &smtp.password_env {
+        return match std::env::var(var) {
+            Ok(p) => Ok(Some(p)),
+            Err(_) => bail!(
+                "config [smtp] password_env: environment variable {} is not set",
+                crate::escape::text(var)
+            ),
+        };
+    }
+    if let Some(file) = &smtp.password_file {
+        let p = std::fs::read_to_string(file).with_context(|| {
+            format!(
+                "cannot read [smtp] password_file {}",
+                crate::escape::path(file)
+            )
+        })?;
+        return Ok(Some(p.trim_end_matches(['\n', '\r']).to_string()));
+    }
+    Ok(None)
+}
+
+/// Send over SMTP as configured.
+pub fn send(smtp: Option<&SmtpFile>, message: &Message) -> anyhow::Result<()> {
+    let Some(smtp) = smtp else {
+        bail!("--email needs an [smtp] section in the config file (host, port, security)");
+    };
+    let Some(host) = smtp.host.as_deref() else {
+        bail!("config [smtp]: `host` is missing");
+    };
+    let sec = security(smtp)?;
+    let shown = format!(
+        "{}:{}",
+        crate::escape::text(host),
+        smtp.port.map_or("default".to_string(), |p| p.to_string())
+    );
+    let mut builder = match sec {
+        Security::None => SmtpTransport::builder_dangerous(host),
+        Security::StartTls => SmtpTransport::starttls_relay(host)
+            .with_context(|| format!("SMTP server {shown}: TLS setup failed"))?,
+        Security::Tls => SmtpTransport::relay(host)
+            .with_context(|| format!("SMTP server {shown}: TLS setup failed"))?,
+    };
+    if let Some(port) = smtp.port {
+        builder = builder.port(port);
+    }
+    builder = builder.timeout(Some(std::time::Duration::from_secs(30)));
+    if let Some(user) = &smtp.username {
+        let pass = password(smtp)?.unwrap_or_default();
+        builder = builder.credentials(Credentials::new(user.clone(), pass));
+    }
+    builder.build().send(message).map(|_| ()).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot send mail via SMTP server {shown}: {}",
+            crate::escape::text(&e.to_string())
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(from: &str, to: &str, subject: &str) -> EmailFile {
+        EmailFile {
+            from: Some(from.into()),
+            to: vec![to.into()],
+            subject: Some(subject.into()),
+        }
+    }
+
+    #[test]
+    fn rejects_injection_in_headers() {
+        for bad in [
+            email("a@example.org\r\nBcc: x@evil", "m@example.org", "s"),
+            email("a@example.org", "m@example.org\nBcc: x@evil", "s"),
+            email("a@example.org", "m@example.org", "hi\r\nBcc: x@evil"),
+            email("a@example.org", "m@example.org", "hi\rRCPT TO:<x@evil>"),
+        ] {
+            let err = resolve(Some(&bad), "2023-W25").unwrap_err().to_string();
+            assert!(err.contains("line break or control character"), "{err}");
+        }
+        let ok = resolve(
+            Some(&email("a@example.org", "m@example.org", "R {week}")),
+            "2023-W25",
+        )
+        .unwrap();
+        assert_eq!(ok.subject, "R 2023-W25");
+    }
+
+    #[test]
+    fn dot_line_is_in_body_not_a_terminator() {
+        let s = resolve(Some(&email("a@example.org", "m@example.org", "s")), "w").unwrap();
+        let m = build(
+            &s,
+            "one\n.\ntwo\n",
+            &[("r.json", "application/json", b"{}".to_vec())],
+        )
+        .unwrap();
+        let text = String::from_utf8(m.formatted()).unwrap();
+        assert!(text.contains("one\r\n.\r\ntwo"), "{text}");
+        assert!(text.contains("filename=\"r.json\""));
+    }
+}

@@ -1,0 +1,310 @@
+//! The weekly (or date-range) summary for a manager, built from an analysis [`Report`]:
+//! each day of the period, the top suspicious IPs with counts by status, status-400 totals,
+//! and the same figures for the period before with the differences.
+//!
+//! Invariant: every day of the period is listed (zero-filled when no line is dated on it), the
+//! period's figures are sums of its days, and when the period is exactly one ISO week its
+//! suspicious IPs are the analysis' own week figures (threshold applied to the week's sums);
+//! for any other range they are the sums over the days on which the IP was flagged.
+
+use crate::summary::{DaySummary, PeriodSummary, Report, SuspiciousIp};
+use chrono::{Datelike, Days, NaiveDate, Weekday};
+use serde::Serialize;
+
+pub const SCHEMA_VERSION: u32 = 1;
+pub const TOP_IPS: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+impl Range {
+    pub fn days(&self) -> u64 {
+        (self.end - self.start).num_days().max(0) as u64 + 1
+    }
+
+    /// The range of the same length just before this one.
+    pub fn previous(&self) -> Range {
+        let n = self.days();
+        Range {
+            start: self.start - Days::new(n),
+            end: self.start - Days::new(1),
+        }
+    }
+
+    /// `2023-W25` for an ISO week, else `START..END`.
+    pub fn label(&self) -> String {
+        if let Some(w) = self.iso_week() {
+            w
+        } else {
+            format!("{}..{}", self.start, self.end)
+        }
+    }
+
+    pub fn iso_week(&self) -> Option<String> {
+        (self.start.weekday() == Weekday::Mon && self.days() == 7).then(|| {
+            let w = self.start.iso_week();
+            format!("{:04}-W{:02}", w.year(), w.week())
+        })
+    }
+}
+
+/// `last` (the ISO week before `today`'s) or `YYYY-Www`.
+pub fn parse_week(spec: &str, today: NaiveDate) -> anyhow::Result<Range> {
+    let start = if spec == "last" {
+        let this_monday = today - Days::new(u64::from(today.weekday().num_days_from_monday()));
+        this_monday - Days::new(7)
+    } else {
+        let parsed = spec.split_once("-W").and_then(|(y, w)| {
+            let (y, w) = (y.parse::<i32>().ok()?, w.parse::<u32>().ok()?);
+            (y >= 1000 && w.to_string().len() <= 2)
+                .then(|| NaiveDate::from_isoywd_opt(y, w, Weekday::Mon))
+                .flatten()
+        });
+        match parsed {
+            Some(d) => d,
+            None => anyhow::bail!(
+                "--week: {:?} is not `last` or an ISO week like 2023-W25",
+                crate::escape::text(spec)
+            ),
+        }
+    };
+    Ok(Range {
+        start,
+        end: start + Days::new(6),
+    })
+}
+
+pub fn parse_range(since: &str, until: &str) -> anyhow::Result<Range> {
+    let d = |flag: &str, s: &str| {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            anyhow::anyhow!(
+                "{flag}: {:?} is not a date like 2023-06-19",
+                crate::escape::text(s)
+            )
+        })
+    };
+    let r = Range {
+        start: d("--since", since)?,
+        end: d("--until", until)?,
+    };
+    if r.end < r.start {
+        anyhow::bail!("--until {} is before --since {}", r.end, r.start);
+    }
+    Ok(r)
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Figures {
+    pub lines: u64,
+    pub failed: u64,
+    pub status_400: u64,
+    /// Days with an unusual amount of 400 errors.
+    pub unusual_400_days: u64,
+    /// Days with at least one suspicious IP.
+    pub days_with_suspicious_ips: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Deltas {
+    pub lines: i64,
+    pub failed: i64,
+    pub status_400: i64,
+    pub unusual_400_days: i64,
+    pub days_with_suspicious_ips: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PeriodInfo {
+    pub label: String,
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Day {
+    pub date: String,
+    pub weekday: String,
+    #[serde(flatten)]
+    pub period: PeriodSummary,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TopIp {
+    #[serde(flatten)]
+    pub ip: SuspiciousIp,
+    /// Failed requests from this IP in the previous period (0 when not flagged then).
+    pub previous_failed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Weekly {
+    pub schema_version: u32,
+    pub period: PeriodInfo,
+    pub previous_period: PeriodInfo,
+    pub settings: crate::summary::Settings,
+    pub totals: Figures,
+    pub previous_totals: Figures,
+    pub deltas: Deltas,
+    pub days: Vec<Day>,
+    pub top_ips: Vec<TopIp>,
+}
+
+fn info(r: Range) -> PeriodInfo {
+    PeriodInfo {
+        label: r.label(),
+        start: r.start.to_string(),
+        end: r.end.to_string(),
+    }
+}
+
+fn empty_period() -> PeriodSummary {
+    PeriodSummary {
+        lines: 0,
+        failed: 0,
+        status_400: 0,
+        unusual_400: false,
+        failing_ips: 0,
+        suspicious_ips: Vec::new(),
+    }
+}
+
+fn days_of(report: &Report, r: Range) -> Vec<Day> {
+    let mut out = Vec::new();
+    let mut d = r.start;
+    while d <= r.end {
+        let date = d.to_string();
+        let period = report
+            .days
+            .iter()
+            .find(|x: &&DaySummary| x.date == date)
+            .map_or_else(empty_period, |x| x.period.clone());
+        out.push(Day {
+            date,
+            weekday: d.weekday().to_string(),
+            period,
+        });
+        d = d + Days::new(1);
+    }
+    out
+}
+
+fn figures(days: &[Day]) -> Figures {
+    let mut f = Figures::default();
+    for d in days {
+        f.lines += d.period.lines;
+        f.failed += d.period.failed;
+        f.status_400 += d.period.status_400;
+        f.unusual_400_days += u64::from(d.period.unusual_400);
+        f.days_with_suspicious_ips += u64::from(!d.period.suspicious_ips.is_empty());
+    }
+    f
+}
+
+fn suspicious(report: &Report, r: Range, days: &[Day]) -> Vec<SuspiciousIp> {
+    if let Some(label) = r.iso_week() {
+        return report
+            .weeks
+            .iter()
+            .find(|w| w.week == label)
+            .map(|w| w.period.suspicious_ips.clone())
+            .unwrap_or_default();
+    }
+    let mut by_ip: std::collections::BTreeMap<String, SuspiciousIp> = Default::default();
+    for ip in days.iter().flat_map(|d| &d.period.suspicious_ips) {
+        let e = by_ip.entry(ip.ip.clone()).or_insert_with(|| SuspiciousIp {
+            ip: ip.ip.clone(),
+            failed: 0,
+            by_status: Default::default(),
+        });
+        e.failed += ip.failed;
+        for (s, n) in &ip.by_status {
+            *e.by_status.entry(*s).or_default() += n;
+        }
+    }
+    let mut v: Vec<SuspiciousIp> = by_ip.into_values().collect();
+    v.sort_by(|a, b| b.failed.cmp(&a.failed).then_with(|| a.ip.cmp(&b.ip)));
+    v
+}
+
+fn delta(a: u64, b: u64) -> i64 {
+    i64::try_from(a).unwrap_or(i64::MAX) - i64::try_from(b).unwrap_or(i64::MAX)
+}
+
+pub fn build(report: &Report, r: Range) -> Weekly {
+    let prev = r.previous();
+    let days = days_of(report, r);
+    let prev_days = days_of(report, prev);
+    let totals = figures(&days);
+    let previous_totals = figures(&prev_days);
+    let prev_ips = suspicious(report, prev, &prev_days);
+    let top_ips = suspicious(report, r, &days)
+        .into_iter()
+        .take(TOP_IPS)
+        .map(|ip| TopIp {
+            previous_failed: prev_ips
+                .iter()
+                .find(|p| p.ip == ip.ip)
+                .map_or(0, |p| p.failed),
+            ip,
+        })
+        .collect();
+    let deltas = Deltas {
+        lines: delta(totals.lines, previous_totals.lines),
+        failed: delta(totals.failed, previous_totals.failed),
+        status_400: delta(totals.status_400, previous_totals.status_400),
+        unusual_400_days: delta(totals.unusual_400_days, previous_totals.unusual_400_days),
+        days_with_suspicious_ips: delta(
+            totals.days_with_suspicious_ips,
+            previous_totals.days_with_suspicious_ips,
+        ),
+    };
+    Weekly {
+        schema_version: SCHEMA_VERSION,
+        period: info(r),
+        previous_period: info(prev),
+        settings: report.settings.clone(),
+        totals,
+        previous_totals,
+        deltas,
+        days,
+        top_ips,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, dd: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, dd).unwrap()
+    }
+
+    #[test]
+    fn weeks_and_ranges() {
+        let w = parse_week("last", d(2023, 6, 28)).unwrap();
+        assert_eq!((w.start, w.end), (d(2023, 6, 19), d(2023, 6, 25)));
+        assert_eq!(w.label(), "2023-W25");
+        assert_eq!(
+            parse_week("last", d(2023, 6, 26)).unwrap().start,
+            d(2023, 6, 19)
+        );
+        assert_eq!(
+            parse_week("last", d(2023, 7, 2)).unwrap().start,
+            d(2023, 6, 19)
+        );
+        assert_eq!(
+            parse_week("2020-W53", d(2024, 1, 1)).unwrap().start,
+            d(2020, 12, 28)
+        );
+        assert_eq!(w.previous().label(), "2023-W24");
+        assert!(parse_week("2023-W54", d(2024, 1, 1)).is_err());
+        assert!(parse_week("2023-25", d(2024, 1, 1)).is_err());
+        let r = parse_range("2023-06-20", "2023-06-22").unwrap();
+        assert_eq!(r.label(), "2023-06-20..2023-06-22");
+        assert_eq!(r.previous().label(), "2023-06-17..2023-06-19");
+        assert!(parse_range("2023-06-22", "2023-06-20").is_err());
+    }
+}

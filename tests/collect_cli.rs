@@ -1,0 +1,331 @@
+//! `logwarden collect` end to end: errors and exit codes, the lock, nothing-new runs,
+//! `--analyze` with its history record, `--compress-after`, and the history under concurrent
+//! and killed writers.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::Path;
+
+fn line(ip: &str, status: u16, n: usize) -> String {
+    format!("{ip} - - [19/Jun/2023:10:00:{:02} +0000] \"POST /login HTTP/1.1\" {status} 12 \"-\" \"curl\"\n", n % 60)
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+fn today() -> String {
+    chrono::Local::now().date_naive().to_string()
+}
+
+#[test]
+fn missing_source_is_exit_2_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args(["collect", "--source", "nope/access.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read source nope/access.log"),
+        "stderr: {err}"
+    );
+    assert!(!dir.path().join("log").exists(), "no dest, no archive");
+}
+
+#[test]
+fn second_instance_is_refused_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("access.log"), line("10.0.0.1", 200, 1)).unwrap();
+    let dest = dir.path().join("log");
+    fs::create_dir_all(&dest).unwrap();
+    let held = logwarden::collect::lock::acquire(&dest).unwrap();
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args(["collect", "--source", "access.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another logwarden collect is already running on log"),
+        "stderr: {err}"
+    );
+    assert_eq!(names(&dest), vec![".logwarden-collect.lock"]);
+    drop(held);
+}
+
+#[test]
+fn collect_analyze_history_then_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("access.log");
+    let mut text = String::new();
+    for n in 0..6 {
+        text.push_str(&line("172.16.14.50", 401, n));
+    }
+    text.push_str(&line("10.0.0.1", 200, 7));
+    fs::write(&src, &text).unwrap();
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args(["collect", "--source", "access.log", "--analyze"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let archive = format!("access_{}.log", today());
+    assert!(
+        stdout.starts_with(&format!(
+            "Collected 7 lines ({} bytes) into log/{archive}\n  from access.log (at byte 0): 7 lines, {} bytes\n",
+            text.len(),
+            text.len()
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("IP: 172.16.14.50 - Failed login attempts: 6\n"));
+    assert!(stdout.ends_with("Detection complete.\n"));
+    assert_eq!(
+        fs::read_to_string(dir.path().join("log").join(&archive)).unwrap(),
+        text
+    );
+    let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+    let body: Vec<&str> = history.lines().skip(1).collect();
+    assert!(history.starts_with("=== "));
+    assert_eq!(
+        body,
+        vec![
+            format!("    archive log/{archive}: 7 lines collected").as_str(),
+            "    2023-06-19: 7 lines, 6 failed, 0 status-400",
+            "      IP: 172.16.14.50 - Failed login attempts: 6",
+            "",
+        ]
+    );
+    let jsonl = fs::read_to_string(dir.path().join("log/history.jsonl")).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(jsonl.trim_end()).unwrap();
+    assert_eq!(rec["lines_collected"], 7);
+    assert_eq!(rec["days"][0]["suspicious_ips"][0]["ip"], "172.16.14.50");
+    assert_eq!(rec["days"][0]["suspicious_ips"][0]["by_status"]["401"], 6);
+
+    // Second run: nothing new, no archive, a history record saying so.
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args(["collect", "--source", "access.log", "--analyze"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Nothing new in access.log since the last collect; no archive written.\n"
+    );
+    assert_eq!(
+        names(&dir.path().join("log")),
+        vec![
+            ".logwarden-collect.json".to_string(),
+            ".logwarden-collect.lock".into(),
+            archive.clone(),
+            "history.jsonl".into(),
+            "monitoring.log".into()
+        ]
+    );
+    let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+    let recs = logwarden::sink::history::records(&history);
+    assert_eq!(recs.len(), 2);
+    assert!(recs[1].ends_with("\n    nothing new in access.log since the last collect\n\n"));
+
+    // More lines: a second archive for the same day.
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&src)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, line("10.0.0.2", 404, 9).as_bytes()))
+        .unwrap();
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args(["collect", "--source", "access.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let second = format!("access_{}-2.log", today());
+    assert_eq!(
+        fs::read_to_string(dir.path().join("log").join(&second)).unwrap(),
+        line("10.0.0.2", 404, 9)
+    );
+}
+
+#[test]
+fn compress_after_gzips_old_archives_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("log");
+    fs::create_dir_all(&dest).unwrap();
+    fs::write(dest.join("access_2020-01-01.log"), "old line\n").unwrap();
+    fs::write(dest.join("access_2020-01-02-2.log"), "old line 2\n").unwrap();
+    fs::write(dest.join("cronjob_logs"), "not an archive\n").unwrap();
+    fs::write(dir.path().join("access.log"), line("10.0.0.1", 200, 1)).unwrap();
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args(["collect", "--source", "access.log", "--compress-after", "7"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let today = format!("access_{}.log", today());
+    assert_eq!(
+        names(&dest),
+        vec![
+            ".logwarden-collect.json".to_string(),
+            ".logwarden-collect.lock".into(),
+            "access_2020-01-01.log.gz".into(),
+            "access_2020-01-02-2.log.gz".into(),
+            today,
+            "cronjob_logs".into()
+        ]
+    );
+    let gz = fs::read(dest.join("access_2020-01-02-2.log.gz")).unwrap();
+    let mut plain = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(&gz[..]), &mut plain)
+        .unwrap();
+    assert_eq!(plain, "old line 2\n");
+}
+
+/// Child mode for the concurrency test: append `LW_HISTORY_RECORDS` big records.
+#[test]
+fn history_child() {
+    let Ok(path) = std::env::var("LW_HISTORY_PATH") else {
+        return;
+    };
+    let id: usize = std::env::var("LW_HISTORY_ID").unwrap().parse().unwrap();
+    let count: usize = std::env::var("LW_HISTORY_RECORDS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    for k in 0..count {
+        let mut r = logwarden::sink::history::Record::new(format!("child {id} record {k}"));
+        for i in 0..2000 {
+            r.lines
+                .push(format!("child {id} record {k} line {i} {}", "y".repeat(40)));
+        }
+        r.json.insert("id".into(), id.into());
+        logwarden::sink::history::append(Path::new(&path), &r).unwrap();
+    }
+}
+
+fn spawn_children(path: &Path, n: usize, records: usize) -> Vec<std::process::Child> {
+    (0..n)
+        .map(|id| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "history_child",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("LW_HISTORY_PATH", path)
+                .env("LW_HISTORY_ID", id.to_string())
+                .env("LW_HISTORY_RECORDS", records.to_string())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Check every record is whole: its header, then exactly its 2000 lines, then a blank line.
+fn whole_records(text: &str) -> usize {
+    let recs = logwarden::sink::history::records(text);
+    assert_eq!(recs.concat(), text, "nothing outside records");
+    for rec in &recs {
+        let mut lines = rec.lines();
+        let header = lines.next().unwrap();
+        let title = header.splitn(3, ' ').nth(2).unwrap();
+        let (id, k) = title
+            .strip_prefix("child ")
+            .and_then(|t| t.split_once(" record "))
+            .unwrap();
+        for i in 0..2000 {
+            assert_eq!(
+                lines.next().unwrap(),
+                format!("    child {id} record {k} line {i} {}", "y".repeat(40))
+            );
+        }
+        assert_eq!(lines.next(), Some(""));
+        assert_eq!(lines.next(), None);
+    }
+    recs.len()
+}
+
+#[test]
+fn concurrent_history_appends_stay_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitoring.log");
+    let children = spawn_children(&path, 8, 3);
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    assert_eq!(whole_records(&fs::read_to_string(&path).unwrap()), 24);
+    let jsonl = fs::read_to_string(dir.path().join("history.jsonl")).unwrap();
+    assert_eq!(jsonl.lines().count(), 24);
+    for l in jsonl.lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap();
+    }
+}
+
+#[test]
+fn killed_history_writers_leave_whole_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("monitoring.log");
+    let children = spawn_children(&path, 4, 1000);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for mut c in children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let text = fs::read_to_string(&path).unwrap_or_default();
+    whole_records(&text);
+    let jsonl = fs::read_to_string(dir.path().join("history.jsonl")).unwrap_or_default();
+    assert!(jsonl.is_empty() || jsonl.ends_with('\n'));
+    for l in jsonl.lines() {
+        serde_json::from_str::<serde_json::Value>(l).unwrap();
+    }
+}
+
+#[test]
+fn get_log_script_runs_collect_analyze_into_cronjob_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("access.log");
+    fs::write(&src, line("10.0.0.9", 404, 1)).unwrap();
+    let out = std::process::Command::new("bash")
+        .arg(root().join("scripts/get_log.sh"))
+        .env("LOGWARDEN_HOME", dir.path())
+        .env("LOGWARDEN_SOURCE", &src)
+        .env("LOGWARDEN_BIN", assert_cmd::cargo::cargo_bin("logwarden"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty(), "all output goes to log/cronjob_logs");
+    let cron = fs::read_to_string(dir.path().join("log/cronjob_logs")).unwrap();
+    assert!(cron.starts_with("--- "));
+    assert!(cron.contains(&format!(
+        "Collected 1 lines ({} bytes) into log/access_{}.log\n",
+        line("10.0.0.9", 404, 1).len(),
+        today()
+    )));
+    assert!(cron.ends_with("Detection complete.\n"));
+    let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+    assert_eq!(logwarden::sink::history::records(&history).len(), 1);
+    // Missing source: exit 2, the error in cronjob_logs.
+    let out = std::process::Command::new("bash")
+        .arg(root().join("scripts/get_log.sh"))
+        .env("LOGWARDEN_HOME", dir.path())
+        .env("LOGWARDEN_SOURCE", dir.path().join("gone.log"))
+        .env("LOGWARDEN_BIN", assert_cmd::cargo::cargo_bin("logwarden"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let cron = fs::read_to_string(dir.path().join("log/cronjob_logs")).unwrap();
+    assert!(cron.contains("logwarden: error: cannot read source "));
+}
