@@ -5,9 +5,17 @@
 //! hostnames interned per aggregate and re-interned on merge). Invariant: merging is
 //! associative and commutative, so the result is the same for any thread count, chunk size
 //! or scheduling order — the property tests check exactly that.
+//!
+//! Failed lines also feed [`ClientDetail`] per (day, client): first and last seen, and the
+//! counts of at most [`PATHS_PER_CLIENT`] distinct request targets — the ones first in the
+//! fixed order (FNV-1a hash of the target, then its bytes). Keeping the first k of a fixed
+//! order ("bottom-k") is exact and merge-order independent: a path kept in the final result is
+//! kept in every partial aggregate it appears in, so its count is exact, and the dropped ones
+//! are exactly those with k smaller paths — whatever the chunking. Memory per (day, client)
+//! is bounded by k.
 
 use crate::scan::client::ClientRef;
-use crate::scan::time::DayNum;
+use crate::scan::time::{DayNum, Timestamp};
 use crate::scan::{Line, LineScanner, Malformed};
 use ahash::AHashMap;
 use memchr::memchr;
@@ -128,12 +136,139 @@ impl Interner {
     }
 }
 
+/// How many distinct request targets are counted per (day, client) (see the module doc).
+pub const PATHS_PER_CLIENT: usize = 8;
+/// Request targets are cut to this many bytes before they are counted (attack payloads can be
+/// megabytes long); targets sharing this prefix count as one.
+pub const PATH_MAX_BYTES: usize = 256;
+
+/// The request target (`/wp-login.php` of `GET /wp-login.php HTTP/1.1`), still escaped as the
+/// server wrote it, cut to [`PATH_MAX_BYTES`]. A request without a space (`-`, TLS bytes) is
+/// its own target.
+#[inline]
+pub fn request_target(request: &[u8]) -> &[u8] {
+    let target = match memchr(b' ', request) {
+        Some(i) => {
+            let rest = &request[i + 1..];
+            memchr(b' ', rest).map_or(rest, |j| &rest[..j])
+        }
+        None => request,
+    };
+    &target[..target.len().min(PATH_MAX_BYTES)]
+}
+
+/// FNV-1a, 64 bit: a fixed hash, the same in every process and on every platform.
+#[inline]
+pub fn path_hash(path: &[u8]) -> u64 {
+    path.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Request targets → dense ids (exact bytes, no case folding).
+#[derive(Debug, Clone, Default)]
+pub struct PathTable {
+    ids: AHashMap<Box<[u8]>, u32>,
+    names: Vec<Box<[u8]>>,
+}
+
+impl PathTable {
+    pub fn intern(&mut self, path: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(path) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        let boxed: Box<[u8]> = path.into();
+        self.names.push(boxed.clone());
+        self.ids.insert(boxed, id);
+        id
+    }
+
+    pub fn name(&self, id: u32) -> &[u8] {
+        self.names.get(id as usize).map_or(&[][..], |n| &n[..])
+    }
+}
+
+/// Key of the per-client details: this client, on this day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DetailKey {
+    pub day: DayNum,
+    pub client: ClientKey,
+}
+
+/// One kept request target and its failed count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathCount {
+    pub hash: u64,
+    pub id: u32,
+    pub count: u64,
+}
+
+/// What a client's failed requests looked like in one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientDetail {
+    pub first: Timestamp,
+    pub last: Timestamp,
+    /// At most [`PATHS_PER_CLIENT`], ascending by (hash, path bytes).
+    pub paths: Vec<PathCount>,
+}
+
+impl ClientDetail {
+    fn new(time: Timestamp) -> Self {
+        ClientDetail {
+            first: time,
+            last: time,
+            paths: Vec::new(),
+        }
+    }
+
+    /// Where `(hash, bytes)` is or would go in the bottom-k order.
+    fn position(&self, table: &PathTable, hash: u64, bytes: &[u8]) -> Result<usize, usize> {
+        self.paths
+            .binary_search_by(|p| p.hash.cmp(&hash).then_with(|| table.name(p.id).cmp(bytes)))
+    }
+
+    /// Count one more failed request for `path` (the hot path: interns only kept paths).
+    #[inline]
+    fn count_path(&mut self, table: &mut PathTable, path: &[u8]) {
+        let hash = path_hash(path);
+        match self.position(table, hash, path) {
+            Ok(i) => self.paths[i].count += 1,
+            Err(i) if i < PATHS_PER_CLIENT => {
+                let id = table.intern(path);
+                self.paths.insert(i, PathCount { hash, id, count: 1 });
+                self.paths.truncate(PATHS_PER_CLIENT);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Fold `other` in; its path ids must already be ids of `table`.
+    pub fn merge(&mut self, other: &ClientDetail, table: &PathTable) {
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+        for p in &other.paths {
+            match self.position(table, p.hash, table.name(p.id)) {
+                Ok(i) => self.paths[i].count += p.count,
+                Err(i) if i < PATHS_PER_CLIENT => {
+                    self.paths.insert(i, *p);
+                    self.paths.truncate(PATHS_PER_CLIENT);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+}
+
 /// Everything one worker learned; merged pairwise into the final aggregate.
 #[derive(Debug, Clone, Default)]
 pub struct Aggregate {
     pub days: AHashMap<DayNum, DayCounts>,
     pub fails: AHashMap<FailKey, u64>,
     pub hosts: Interner,
+    /// First/last seen and request targets of failed requests, per (day, client).
+    pub details: AHashMap<DetailKey, ClientDetail>,
+    pub paths: PathTable,
     pub chunks: Vec<ChunkRecord>,
 }
 
@@ -179,6 +314,17 @@ impl Aggregate {
                             status: fields.status,
                         })
                         .or_insert(0) += 1;
+                    this.details
+                        .entry(DetailKey {
+                            day: fields.day,
+                            client,
+                        })
+                        .and_modify(|d| {
+                            d.first = d.first.min(fields.time);
+                            d.last = d.last.max(fields.time);
+                        })
+                        .or_insert_with(|| ClientDetail::new(fields.time))
+                        .count_path(&mut this.paths, request_target(fields.request));
                 }
             }
         };
@@ -229,8 +375,49 @@ impl Aggregate {
             }
             *self.fails.entry(key).or_insert(0) += n;
         }
+        let path_remap: Vec<u32> = other
+            .paths
+            .names
+            .iter()
+            .map(|n| self.paths.intern(n))
+            .collect();
+        self.details.reserve(other.details.len());
+        for (mut key, mut detail) in other.details {
+            if let ClientKey::Host(id) = key.client {
+                key.client = ClientKey::Host(remap[id as usize]);
+            }
+            for p in &mut detail.paths {
+                p.id = path_remap[p.id as usize];
+            }
+            match self.details.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    e.get_mut().merge(&detail, &self.paths)
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(detail);
+                }
+            }
+        }
         self.chunks.append(&mut other.chunks);
         self
+    }
+
+    /// The details of `client` over `days`, merged (`None` if it failed on none of them).
+    pub fn detail_over(
+        &self,
+        client: ClientKey,
+        days: impl IntoIterator<Item = DayNum>,
+    ) -> Option<ClientDetail> {
+        let mut out: Option<ClientDetail> = None;
+        for day in days {
+            if let Some(d) = self.details.get(&DetailKey { day, client }) {
+                match &mut out {
+                    Some(o) => o.merge(d, &self.paths),
+                    None => out = Some(d.clone()),
+                }
+            }
+        }
+        out
     }
 }
 
@@ -282,6 +469,108 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
             }
         );
         assert_eq!(agg.fails.len(), 3);
+    }
+
+    type Paths = Vec<(Vec<u8>, u64)>;
+
+    fn detail_view(agg: &Aggregate) -> Vec<(DetailKey, i64, i64, Paths)> {
+        let mut v: Vec<_> = agg
+            .details
+            .iter()
+            .map(|(k, d)| {
+                let paths = d
+                    .paths
+                    .iter()
+                    .map(|p| (agg.paths.name(p.id).to_vec(), p.count))
+                    .collect();
+                (*k, d.first.utc_secs, d.last.utc_secs, paths)
+            })
+            .collect();
+        v.sort_by_key(|x| (x.0.day, x.0.client));
+        v
+    }
+
+    #[test]
+    fn request_targets() {
+        assert_eq!(
+            request_target(b"GET /wp-login.php HTTP/1.1"),
+            b"/wp-login.php"
+        );
+        assert_eq!(request_target(b"GET /"), b"/");
+        assert_eq!(request_target(b"-"), b"-");
+        assert_eq!(request_target(b"\\x16\\x03"), b"\\x16\\x03");
+        assert_eq!(request_target(b""), b"");
+        let long = [b"GET /".as_slice(), &[b'a'; 1000]].concat();
+        assert_eq!(request_target(&long).len(), PATH_MAX_BYTES);
+    }
+
+    #[test]
+    fn details_first_last_and_capped_paths() {
+        let mut log = String::new();
+        // 1.2.3.4: 12 distinct paths (3 hits on /p0), out of time order, plus one 200 line.
+        for (i, sec) in [5, 1, 9, 3, 7, 2, 8, 4, 6, 0, 10, 11].iter().enumerate() {
+            log.push_str(&format!(
+                "1.2.3.4 - - [19/Jun/2023:10:00:{sec:02} +0200] \"GET /p{i} HTTP/1.1\" 404 1\n"
+            ));
+        }
+        log.push_str("1.2.3.4 - - [19/Jun/2023:09:00:00 +0200] \"GET /p0 HTTP/1.1\" 200 1\n");
+        log.push_str("1.2.3.4 - - [19/Jun/2023:10:00:30 +0200] \"GET /p0 HTTP/1.1\" 401 1\n");
+        log.push_str("1.2.3.4 - - [19/Jun/2023:10:00:30 +0200] \"GET /p0 HTTP/1.1\" 401 1\n");
+        let agg = scan_all(log.as_bytes());
+        let view = detail_view(&agg);
+        assert_eq!(view.len(), 1);
+        let (_, first, last, paths) = &view[0];
+        let base = crate::scan::time::days_from_civil(2023, 6, 19) as i64 * 86_400 + 8 * 3600;
+        assert_eq!((*first - base, *last - base), (0, 30));
+        assert_eq!(paths.len(), PATHS_PER_CLIENT);
+        let total: u64 = paths.iter().map(|p| p.1).sum();
+        // The 8 kept are the first 8 of the fixed (hash, bytes) order of the 12 targets.
+        let mut all: Vec<Vec<u8>> = (0..12).map(|i| format!("/p{i}").into_bytes()).collect();
+        all.sort_by(|a, b| path_hash(a).cmp(&path_hash(b)).then_with(|| a.cmp(b)));
+        let kept: Vec<Vec<u8>> = paths.iter().map(|p| p.0.clone()).collect();
+        assert_eq!(kept, all[..PATHS_PER_CLIENT].to_vec());
+        let p0 = if kept.contains(&b"/p0".to_vec()) {
+            2
+        } else {
+            0
+        };
+        assert_eq!(total, 8 + p0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn details_merge_is_order_independent(
+            lines in proptest::collection::vec((0u8..3, 0u8..14, 0u8..60, 0u8..2), 1..80),
+            cuts in proptest::collection::vec(0usize..80, 0..6),
+            reverse in proptest::bool::ANY,
+        ) {
+            let text: Vec<String> = lines.iter().map(|(c, p, s, h)| {
+                let client = if *h == 0 { format!("10.0.0.{c}") } else { format!("Host{c}.example") };
+                format!("{client} - - [19/Jun/2023:10:{s:02}:00 +0000] \"GET /x{p} HTTP/1.1\" 404 1\n")
+            }).collect();
+            let whole = scan_all(text.concat().as_bytes());
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (text.len() + 1)).collect();
+            cuts.push(0);
+            cuts.push(text.len());
+            cuts.sort_unstable();
+            let mut parts: Vec<Aggregate> = cuts.windows(2).map(|w| scan_all(text[w[0]..w[1]].concat().as_bytes())).collect();
+            if reverse {
+                parts.reverse();
+            }
+            let merged = parts.into_iter().reduce(|a, b| b.merge(a)).unwrap_or_default();
+            let named = |agg: &Aggregate| -> Vec<(String, i32, i64, i64, Paths)> {
+                let mut v: Vec<_> = detail_view(agg).into_iter().map(|(k, f, l, p)| {
+                    let name = match k.client {
+                        ClientKey::Ip(ip) => format!("{ip}"),
+                        ClientKey::Host(id) => String::from_utf8_lossy(agg.hosts.name(id)).into_owned(),
+                    };
+                    (name, k.day, f, l, p)
+                }).collect();
+                v.sort();
+                v
+            };
+            proptest::prop_assert_eq!(named(&merged), named(&whole));
+        }
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct AnalyzeArgs {
     /// Write the human-readable report to PATH instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
+    /// Write a self-contained HTML report (charts, tables; no scripts) to PATH (`-` for stdout).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
     #[command(flatten)]
     pub detection: DetectionArgs,
     /// Worker threads (default: all cores).
@@ -85,9 +88,13 @@ pub struct AnalyzeArgs {
     /// Target chunk size in bytes for parallel scanning.
     #[arg(long, value_name = "BYTES", hide = true)]
     pub chunk_size: Option<usize>,
-    /// Never memory-map; read every file with buffered reads.
+    /// Never memory-map for scanning; read every file with buffered reads.
     #[arg(long)]
     pub no_mmap: bool,
+    /// Count content found in several inputs (identical archives, daily copies of a live log
+    /// that each start with the previous copy) once per input instead of once in all.
+    #[arg(long)]
+    pub keep_duplicates: bool,
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -144,7 +151,10 @@ pub struct ReportArgs {
     /// Write the JSON summary to PATH (`-` for stdout).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Mail the summary (body) with the JSON and the period's history attached.
+    /// Write the period as a self-contained HTML report to PATH (`-` for stdout).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Mail the summary (text and HTML body) with the HTML, the JSON and the period's history attached.
     #[arg(long)]
     pub email: bool,
     /// With --email: write the message to an .eml file (--eml) instead of sending it.

@@ -11,6 +11,7 @@
 
 use crate::agg::{Aggregate, ChunkRecord, FailedCodes};
 use crate::chunk::line_chunks;
+use crate::input::overlap::{self, Overlap};
 use crate::input::source::{self, Mapped, Source, Stream, StreamReader};
 use crate::input::Input;
 use crate::scan::{detect_format, Format, LineScanner, Malformed};
@@ -33,6 +34,8 @@ pub struct ScanSettings {
     pub chunk_bytes: usize,
     pub mmap: bool,
     pub threads: usize,
+    /// Skip content already present in another input (identical files, daily copies).
+    pub dedupe: bool,
 }
 
 /// What happened to one input, for the `inputs` section of the report.
@@ -48,6 +51,10 @@ pub struct FileReport {
     pub gzip_members: Option<u64>,
     pub warnings: Vec<String>,
     pub error: Option<String>,
+    /// Index of the input whose content covers this one's first `duplicate_bytes` bytes.
+    pub duplicate_of: Option<usize>,
+    pub duplicate_bytes: u64,
+    pub duplicate_lines: u64,
 }
 
 pub struct EngineOutput {
@@ -107,6 +114,27 @@ pub fn run(
         settings,
         progress,
     };
+    // Map regular files up front: their bytes decide duplicates before any scan starts.
+    let maps: Vec<Option<(Arc<Mapped>, bool)>> = inputs
+        .iter()
+        .map(|input| match input {
+            Input::File(p) if settings.mmap || settings.dedupe => {
+                source::map_file(p).map(|(m, gzip)| (Arc::new(m), gzip))
+            }
+            _ => None,
+        })
+        .collect();
+    let overlaps = if settings.dedupe {
+        let contents: Vec<Option<(&[u8], bool)>> = maps
+            .iter()
+            .map(|m| m.as_ref().map(|(m, gzip)| (&m.map[..], !*gzip)))
+            .collect();
+        overlap::plan(&contents)
+    } else {
+        vec![Overlap::default(); inputs.len()]
+    };
+    let maps = &maps;
+    let overlaps = &overlaps;
     pool.scope(|scope| {
         for (id, input) in inputs.iter().enumerate() {
             let report = &reports[id];
@@ -115,7 +143,11 @@ pub fn run(
                     path: input.display(),
                     ..Default::default()
                 };
-                process_input(scope, ctx, id as u32, input, &mut r);
+                let map = maps[id]
+                    .as_ref()
+                    .filter(|(_, gzip)| !gzip && settings.mmap)
+                    .map(|(m, _)| m.clone());
+                process_input(scope, ctx, id as u32, input, map, &overlaps[id], &mut r);
                 *report.lock().unwrap_or_else(|p| p.into_inner()) = r;
             });
         }
@@ -132,11 +164,14 @@ pub fn run(
     Ok(EngineOutput { aggregate, files })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn process_input<'s>(
     scope: &rayon::Scope<'s>,
     ctx: Ctx<'s>,
     id: u32,
     input: &'s Input,
+    map: Option<Arc<Mapped>>,
+    overlap: &Overlap,
     report: &mut FileReport,
 ) {
     let path = match input {
@@ -147,11 +182,60 @@ fn process_input<'s>(
         Input::Stdin => None,
         Input::File(p) => Some(p.as_path()),
     };
+    report.duplicate_of = overlap.covered_by;
+    report.duplicate_bytes = overlap.skip as u64;
+    report.duplicate_lines = overlap.skip_lines;
+    if let Some(later) = overlap.continued_in {
+        report.warnings.push(format!(
+            "the last line is incomplete; it is counted in input #{} where it is complete",
+            later + 1
+        ));
+    }
+    // Skipped duplicate lines still occupy line numbers: one record keeps the numbering physical.
+    let mut first_seq = 0;
+    if overlap.skip_lines > 0 {
+        let mut record = ChunkRecord::new(id, 0);
+        record.physical_lines = overlap.skip_lines;
+        ctx.record_only(record);
+        first_seq = 1;
+    }
+    if let Some(mapped) = map {
+        let end = overlap.stop.unwrap_or(mapped.map.len());
+        if overlap.skip >= end {
+            // Identical to another input: nothing left to read.
+            report.file_bytes = Some(mapped.map.len() as u64);
+            return;
+        }
+        return process_mapped(scope, ctx, id, mapped, overlap.skip..end, first_seq, report);
+    }
     let counter = Arc::new(AtomicU64::new(0));
-    match source::open(path, ctx.settings.mmap, counter.clone()) {
+    let opened = match (path, overlap.skip > 0 || overlap.stop.is_some()) {
+        (Some(p), true) => {
+            let file_len = std::fs::metadata(p).map_or(0, |m| m.len());
+            if overlap.skip as u64 >= file_len {
+                // Identical to another input: nothing left to read.
+                report.file_bytes = Some(file_len);
+                report.compressed = false;
+                return;
+            }
+            source::open_plain_range(
+                p,
+                overlap.skip as u64,
+                overlap.stop.map_or(file_len, |s| s as u64),
+                counter.clone(),
+            )
+        }
+        _ => source::open(path, false, counter.clone()),
+    };
+    match opened {
         Err(e) => report.error = Some(crate::escape::text(&format!("{e:#}"))),
-        Ok(Source::Mapped(mapped)) => process_mapped(scope, ctx, id, Arc::new(mapped), report),
-        Ok(Source::Stream(stream)) => process_stream(scope, ctx, id, *stream, counter, report),
+        Ok(Source::Mapped(mapped)) => {
+            let len = mapped.map.len();
+            process_mapped(scope, ctx, id, Arc::new(mapped), 0..len, first_seq, report)
+        }
+        Ok(Source::Stream(stream)) => {
+            process_stream(scope, ctx, id, *stream, counter, first_seq, report)
+        }
     }
 }
 
@@ -160,9 +244,13 @@ fn process_mapped<'s>(
     ctx: Ctx<'s>,
     id: u32,
     mapped: Arc<Mapped>,
+    range: std::ops::Range<usize>,
+    first_seq: u64,
     report: &mut FileReport,
 ) {
-    let data: &[u8] = &mapped.map;
+    report.file_bytes = Some(mapped.map.len() as u64);
+    let base = range.start;
+    let data: &[u8] = &mapped.map[range];
     let format = ctx.settings.format.unwrap_or_else(|| {
         detect_format(
             &data[..data.len().min(DETECT_BYTES)],
@@ -172,17 +260,18 @@ fn process_mapped<'s>(
     });
     report.format = Some(format);
     report.bytes = data.len() as u64;
-    report.file_bytes = Some(data.len() as u64);
     for (seq, range) in line_chunks(data, ctx.settings.chunk_bytes)
         .into_iter()
         .enumerate()
     {
         let mapped = mapped.clone();
+        let range = base + range.start..base + range.end;
+        let seq = first_seq + seq as u64;
         scope.spawn(move |_| {
             ctx.scan(
                 &mapped.map[range.clone()],
                 format,
-                ChunkRecord::new(id, seq as u64),
+                ChunkRecord::new(id, seq),
             );
             // Drop the scanned pages from our page tables (they stay in the page cache), so
             // RSS is bounded by the chunks in flight, not the file size.
@@ -206,6 +295,7 @@ fn process_stream<'s>(
     id: u32,
     stream: Stream,
     counter: Arc<AtomicU64>,
+    first_seq: u64,
     report: &mut FileReport,
 ) {
     let Stream {
@@ -219,25 +309,32 @@ fn process_stream<'s>(
     let max_in_flight = settings.threads * 2 + 2;
     let in_flight = Arc::new(AtomicUsize::new(0));
     let mut format = settings.format;
-    let mut seq = 0u64;
-    let mut carry: Vec<u8> = Vec::new();
+    let mut seq = first_seq;
     let mut skipping_oversize = false;
     let mut progress_seen = 0u64;
     let mut eof = false;
+    // Blocks come back here after scanning: no allocation, page faults or zeroing per block.
+    let pool: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    // `cur[..cur_len]` is the partial line carried over; new data is read after it.
+    let mut cur: Vec<u8> = Vec::new();
+    let mut cur_len = 0usize;
 
     while !eof {
-        let mut buf = std::mem::take(&mut carry);
         // The carried bytes are one partial line: only new bytes can end it. Searching only
         // those keeps a long line linear instead of quadratic.
-        let mut search_from = buf.len();
+        let mut search_from = cur_len;
+        let need = cur_len + block;
+        if cur.len() < need {
+            cur.resize(need, 0);
+        }
         // Always read at least one block of new data, so a long partial line makes progress.
-        match fill_block(&mut reader, &mut buf, block) {
+        match fill_block(&mut reader, &mut cur[..need], &mut cur_len) {
             Ok(complete) => eof = !complete,
             Err(e) => {
                 report.error = Some(format!(
                     "{} after {} bytes of log data (the lines before it are counted)",
                     crate::escape::text(&e.to_string()),
-                    report.bytes + buf.len() as u64
+                    report.bytes + cur_len as u64
                 ));
                 eof = true;
             }
@@ -246,67 +343,76 @@ fn process_stream<'s>(
         ctx.progress.inc(read_now - progress_seen);
         progress_seen = read_now;
         if skipping_oversize {
-            match memchr::memchr(b'\n', &buf) {
+            match memchr::memchr(b'\n', &cur[..cur_len]) {
                 None => {
-                    report.bytes += buf.len() as u64;
-                    buf.clear();
-                    carry = buf;
+                    report.bytes += cur_len as u64;
+                    cur_len = 0;
                     continue;
                 }
                 Some(i) => {
                     ctx.record_only(oversize_record(id, &mut seq));
                     skipping_oversize = false;
                     report.bytes += (i + 1) as u64;
-                    buf.drain(..=i);
+                    cur.copy_within(i + 1..cur_len, 0);
+                    cur_len -= i + 1;
                     search_from = 0;
                 }
             }
         }
-        // `buf` starts at a line start; hand out whole lines, keep the partial last one.
+        // `cur` starts at a line start; hand out whole lines, keep the partial last one.
         let cut = if eof {
-            buf.len()
+            cur_len
         } else {
-            memchr::memrchr(b'\n', &buf[search_from..]).map_or(0, |i| search_from + i + 1)
+            memchr::memrchr(b'\n', &cur[search_from..cur_len]).map_or(0, |i| search_from + i + 1)
         };
-        let mut tail = if cut == 0 {
-            // Still inside one line: keep growing the same buffer, no copy.
-            std::mem::take(&mut buf)
+        let data = if cut == 0 {
+            None
         } else {
-            let tail = buf[cut..].to_vec();
-            buf.truncate(cut);
-            tail
+            // The partial last line moves to a recycled block; this one is handed out.
+            let tail = cur_len - cut;
+            let mut next = lock(&pool).pop().unwrap_or_default();
+            if next.len() < tail + block {
+                next.resize(tail + block, 0);
+            }
+            next[..tail].copy_from_slice(&cur[cut..cur_len]);
+            cur_len = tail;
+            Some(std::mem::replace(&mut cur, next))
         };
-        report.bytes += drop_nul_padding(&mut tail) as u64;
-        if tail.len() > settings.max_line_bytes + 1 {
+        report.bytes += drop_nul_padding(&mut cur, &mut cur_len) as u64;
+        if cur_len > settings.max_line_bytes + 1 {
             // The line can only be oversize now (`+ 1` leaves room for a `\r`): forget it.
-            report.bytes += tail.len() as u64;
-            tail.clear();
+            report.bytes += cur_len as u64;
+            cur_len = 0;
             skipping_oversize = true;
         }
-        carry = tail;
-        if buf.is_empty() {
-            continue;
-        }
-        report.bytes += buf.len() as u64;
+        let Some(data) = data else { continue };
+        report.bytes += cut as u64;
         let fmt = *format.get_or_insert_with(|| {
             detect_format(
-                &buf[..buf.len().min(DETECT_BYTES)],
+                &data[..cut.min(DETECT_BYTES)],
                 settings.utc,
                 settings.max_line_bytes,
             )
         });
         let record = ChunkRecord::new(id, seq);
         seq += 1;
+        let scan_and_recycle = {
+            let pool = pool.clone();
+            move |data: Vec<u8>| {
+                ctx.scan(&data[..cut], fmt, record);
+                lock(&pool).push(data);
+            }
+        };
         if in_flight.load(Ordering::Acquire) < max_in_flight {
             in_flight.fetch_add(1, Ordering::AcqRel);
             let in_flight = in_flight.clone();
             scope.spawn(move |_| {
-                ctx.scan(&buf, fmt, record);
+                scan_and_recycle(data);
                 in_flight.fetch_sub(1, Ordering::AcqRel);
             });
         } else {
             // Back-pressure: too many blocks queued; scan this one ourselves.
-            ctx.scan(&buf, fmt, record);
+            scan_and_recycle(data);
         }
     }
     if skipping_oversize {
@@ -335,33 +441,31 @@ fn oversize_record(file: u32, seq: &mut u64) -> ChunkRecord {
 
 /// Leading NULs of a line are padding the scanner ignores (copytruncate holes can be
 /// gigabytes), so they need not be held; one is kept so the line still exists.
-/// Returns how many bytes were dropped.
-fn drop_nul_padding(carry: &mut Vec<u8>) -> usize {
-    if carry.len() > 1 && carry[0] == 0 {
-        let nuls = carry.iter().take_while(|&&b| b == 0).count();
-        carry.drain(..nuls - 1);
+/// Returns how many bytes were dropped from `buf[..len]`.
+fn drop_nul_padding(buf: &mut [u8], len: &mut usize) -> usize {
+    if *len > 1 && buf[0] == 0 {
+        let nuls = buf[..*len].iter().take_while(|&&b| b == 0).count();
+        buf.copy_within(nuls - 1..*len, 0);
+        *len -= nuls - 1;
         return nuls - 1;
     }
     0
 }
 
-/// Append up to `block` new bytes to `buf`. `Ok(true)`: the block is full; `Ok(false)`: end
-/// of input. On error, `buf` keeps what was read before it.
-fn fill_block(reader: &mut impl Read, buf: &mut Vec<u8>, block: usize) -> std::io::Result<bool> {
-    let start = buf.len();
-    buf.resize(start + block, 0);
-    let mut filled = start;
-    let result = loop {
-        if filled == buf.len() {
-            break Ok(true);
-        }
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break Ok(false),
-            Ok(n) => filled += n,
+/// Read into `buf[*filled..]` until it is full (`Ok(true)`) or the input ends (`Ok(false)`).
+/// On error, `*filled` still counts what was read before it.
+fn fill_block(reader: &mut impl Read, buf: &mut [u8], filled: &mut usize) -> std::io::Result<bool> {
+    while *filled < buf.len() {
+        match reader.read(&mut buf[*filled..]) {
+            Ok(0) => return Ok(false),
+            Ok(n) => *filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(e),
+            Err(e) => return Err(e),
         }
-    };
-    buf.truncate(filled);
-    result
+    }
+    Ok(true)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -4,7 +4,7 @@
 //! `input::discover` (which files) → `input::source` (mmap / buffered read / gzip by magic
 //! bytes) → `chunk` (line-aligned ranges) → `scan` (hand-written byte scanner) → `agg`
 //! (per-thread maps, merged) → `summary` (days, ISO weeks, thresholds) → `render` (JSON,
-//! text) → `sink` (files, stdout). `engine` runs the middle stages on rayon; `cmd` holds one
+//! text, HTML) → `sink` (files, stdout). `engine` runs the middle stages on rayon; `cmd` holds one
 //! file per subcommand; `collect` archives the live log rotation-safely; `cli` and `config` turn flags and the TOML file into settings.
 
 pub mod agg;

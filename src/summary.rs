@@ -6,10 +6,10 @@
 //! ascending; suspicious IPs by failed count descending, then by address text), so the same
 //! input always gives the same report, whatever the thread count.
 
-use crate::agg::{Aggregate, ChunkRecord, ClientKey, FailKey, MALFORMED_SAMPLES};
+use crate::agg::{Aggregate, ChunkRecord, ClientDetail, ClientKey, FailKey, MALFORMED_SAMPLES};
 use crate::engine::FileReport;
 use crate::scan::client::format_ip;
-use crate::scan::time::{to_date, DayNum};
+use crate::scan::time::{to_date, DayNum, Timestamp};
 use crate::scan::Malformed;
 use chrono::Datelike;
 use serde::ser::SerializeMap;
@@ -110,6 +110,12 @@ pub struct InputSummary {
     pub counts: LineCounts,
     /// The first few malformed lines (1-based physical line numbers).
     pub malformed_lines: Vec<MalformedLine>,
+    /// The input whose content covers this one's first `duplicate_bytes` bytes (the same
+    /// archive twice, or a daily copy that starts with the previous copy); those lines were
+    /// counted there and skipped here.
+    pub duplicate_of: Option<String>,
+    pub duplicate_lines: u64,
+    pub duplicate_bytes: u64,
     pub warnings: Vec<String>,
     pub error: Option<String>,
 }
@@ -120,8 +126,20 @@ pub struct Totals {
     pub files_with_errors: u64,
     #[serde(flatten)]
     pub counts: LineCounts,
+    /// Lines skipped because another input holds the same content (see inputs[].duplicate_of).
+    pub duplicate_lines: u64,
     pub failed: u64,
     pub status_400: u64,
+}
+
+/// How many request targets `top_paths` lists.
+pub const TOP_PATHS: usize = 5;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PathFailures {
+    /// The request target, escaped to printable ASCII (`crate::escape::bytes`).
+    pub path: String,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -129,6 +147,70 @@ pub struct SuspiciousIp {
     pub ip: String,
     pub failed: u64,
     pub by_status: BTreeMap<u16, u64>,
+    /// The earliest and latest failed request in the period, ISO 8601 in the line's own
+    /// offset (UTC with `--utc`).
+    pub first_seen: String,
+    pub last_seen: String,
+    /// Up to [`TOP_PATHS`] targets by failed count descending, then target ascending.
+    pub top_paths: Vec<PathFailures>,
+    /// Failed requests to targets not in `top_paths`.
+    pub other_paths: u64,
+    /// Whether every failed request's target was counted (at most
+    /// [`crate::agg::PATHS_PER_CLIENT`] distinct targets); if not, `top_paths` come from a
+    /// deterministic sample of that many targets.
+    pub paths_exact: bool,
+    /// The instants behind `first_seen` / `last_seen`, for merging periods.
+    #[serde(skip)]
+    pub first: Timestamp,
+    #[serde(skip)]
+    pub last: Timestamp,
+}
+
+impl SuspiciousIp {
+    /// A suspicious client with its details; `detail` is `None` only if the aggregate has no
+    /// details for it (then the detail fields are empty).
+    pub fn new(
+        ip: String,
+        by_status: BTreeMap<u16, u64>,
+        detail: Option<(&ClientDetail, &crate::agg::PathTable)>,
+        utc: bool,
+    ) -> Self {
+        let failed: u64 = by_status.values().sum();
+        let (first, last, mut paths) = match detail {
+            Some((d, table)) => (
+                d.first,
+                d.last,
+                d.paths
+                    .iter()
+                    .map(|p| (table.name(p.id), p.count))
+                    .collect::<Vec<_>>(),
+            ),
+            None => (Timestamp::default(), Timestamp::default(), Vec::new()),
+        };
+        let counted: u64 = paths.iter().map(|p| p.1).sum();
+        paths.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        paths.truncate(TOP_PATHS);
+        let top_paths: Vec<PathFailures> = paths
+            .iter()
+            .map(|(p, n)| PathFailures {
+                path: crate::escape::bytes(p),
+                count: *n,
+            })
+            .collect();
+        let listed: u64 = top_paths.iter().map(|p| p.count).sum();
+        SuspiciousIp {
+            ip,
+            failed,
+            by_status,
+            first_seen: detail.map_or_else(String::new, |_| first.iso8601(utc)),
+            last_seen: detail.map_or_else(String::new, |_| last.iso8601(utc)),
+            top_paths,
+            other_paths: failed.saturating_sub(listed),
+            paths_exact: counted == failed,
+            first,
+            last,
+        }
+    }
 }
 
 /// What detection found in one period (a day or a week).
@@ -176,6 +258,7 @@ pub fn build(aggregate: &Aggregate, files: &[FileReport], settings: Settings) ->
         files: inputs.len() as u64,
         files_with_errors: inputs.iter().filter(|i| i.error.is_some()).count() as u64,
         counts: LineCounts::default(),
+        duplicate_lines: inputs.iter().map(|i| i.duplicate_lines).sum(),
         failed: 0,
         status_400: 0,
     };
@@ -211,7 +294,15 @@ pub fn build(aggregate: &Aggregate, files: &[FileReport], settings: Settings) ->
                     c.status_400,
                     fails,
                     &settings,
-                    &client_name,
+                    &|c, by_status| {
+                        let detail = aggregate.detail_over(c, [day]);
+                        SuspiciousIp::new(
+                            client_name(c),
+                            by_status,
+                            detail.as_ref().map(|d| (d, &aggregate.paths)),
+                            settings.utc,
+                        )
+                    },
                 ),
             }
         })
@@ -237,7 +328,22 @@ pub fn build(aggregate: &Aggregate, files: &[FileReport], settings: Settings) ->
                 week: week_label(monday),
                 start: to_date(monday).to_string(),
                 end: to_date(monday + 6).to_string(),
-                period: period(lines, failed, status_400, fails, &settings, &client_name),
+                period: period(
+                    lines,
+                    failed,
+                    status_400,
+                    fails,
+                    &settings,
+                    &|c, by_status| {
+                        let detail = aggregate.detail_over(c, monday..monday + 7);
+                        SuspiciousIp::new(
+                            client_name(c),
+                            by_status,
+                            detail.as_ref().map(|d| (d, &aggregate.paths)),
+                            settings.utc,
+                        )
+                    },
+                ),
             }
         })
         .collect();
@@ -278,7 +384,7 @@ fn period(
     status_400: u64,
     fails: &[(&FailKey, u64)],
     settings: &Settings,
-    client_name: &impl Fn(ClientKey) -> String,
+    suspicious_ip: &dyn Fn(ClientKey, BTreeMap<u16, u64>) -> SuspiciousIp,
 ) -> PeriodSummary {
     let mut failing_ips = 0;
     let mut suspicious = Vec::new();
@@ -293,11 +399,7 @@ fn period(
         failing_ips += 1;
         let total: u64 = by_status.values().sum();
         if total >= settings.threshold {
-            suspicious.push(SuspiciousIp {
-                ip: client_name(client),
-                failed: total,
-                by_status,
-            });
+            suspicious.push(suspicious_ip(client, by_status));
         }
     }
     suspicious.sort_by(|a, b| b.failed.cmp(&a.failed).then_with(|| a.ip.cmp(&b.ip)));
@@ -348,6 +450,12 @@ fn summarize_inputs(aggregate: &Aggregate, files: &[FileReport]) -> Vec<InputSum
             file_bytes: f.file_bytes,
             counts,
             malformed_lines,
+            duplicate_of: f
+                .duplicate_of
+                .and_then(|i| files.get(i))
+                .map(|d| d.path.clone()),
+            duplicate_lines: f.duplicate_lines,
+            duplicate_bytes: f.duplicate_bytes,
             warnings: f.warnings.clone(),
             error: f.error.clone(),
         })

@@ -7,7 +7,7 @@
 //! suspicious IPs are the analysis' own week figures (threshold applied to the week's sums);
 //! for any other range they are the sums over the days on which the IP was flagged.
 
-use crate::summary::{DaySummary, PeriodSummary, Report, SuspiciousIp};
+use crate::summary::{DaySummary, PathFailures, PeriodSummary, Report, SuspiciousIp};
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde::Serialize;
 
@@ -171,7 +171,8 @@ fn empty_period() -> PeriodSummary {
     }
 }
 
-fn days_of(report: &Report, r: Range) -> Vec<Day> {
+/// Every day of the range, zero-filled where no line is dated.
+pub fn days_of(report: &Report, r: Range) -> Vec<Day> {
     let mut out = Vec::new();
     let mut d = r.start;
     while d <= r.end {
@@ -203,7 +204,9 @@ fn figures(days: &[Day]) -> Figures {
     f
 }
 
-fn suspicious(report: &Report, r: Range, days: &[Day]) -> Vec<SuspiciousIp> {
+/// The suspicious IPs of a range: the analysis' own week figures for an ISO week, else the
+/// sums over the days on which each IP was flagged.
+pub fn suspicious(report: &Report, r: Range, days: &[Day]) -> Vec<SuspiciousIp> {
     if let Some(label) = r.iso_week() {
         return report
             .weeks
@@ -214,19 +217,45 @@ fn suspicious(report: &Report, r: Range, days: &[Day]) -> Vec<SuspiciousIp> {
     }
     let mut by_ip: std::collections::BTreeMap<String, SuspiciousIp> = Default::default();
     for ip in days.iter().flat_map(|d| &d.period.suspicious_ips) {
-        let e = by_ip.entry(ip.ip.clone()).or_insert_with(|| SuspiciousIp {
-            ip: ip.ip.clone(),
-            failed: 0,
-            by_status: Default::default(),
-        });
-        e.failed += ip.failed;
-        for (s, n) in &ip.by_status {
-            *e.by_status.entry(*s).or_default() += n;
+        match by_ip.get_mut(&ip.ip) {
+            None => {
+                by_ip.insert(ip.ip.clone(), ip.clone());
+            }
+            Some(e) => merge_ip(e, ip, report.settings.utc),
         }
     }
     let mut v: Vec<SuspiciousIp> = by_ip.into_values().collect();
     v.sort_by(|a, b| b.failed.cmp(&a.failed).then_with(|| a.ip.cmp(&b.ip)));
     v
+}
+
+/// Sum one day's figures for an IP into another's. The merged `top_paths` come from each
+/// day's top list, so they are exact only when every day listed all its paths
+/// (`paths_exact` says so).
+fn merge_ip(e: &mut SuspiciousIp, ip: &SuspiciousIp, utc: bool) {
+    e.failed += ip.failed;
+    for (s, n) in &ip.by_status {
+        *e.by_status.entry(*s).or_default() += n;
+    }
+    e.first = e.first.min(ip.first);
+    e.last = e.last.max(ip.last);
+    e.first_seen = e.first.iso8601(utc);
+    e.last_seen = e.last.iso8601(utc);
+    let mut paths: std::collections::BTreeMap<String, u64> = Default::default();
+    for p in e.top_paths.iter().chain(&ip.top_paths) {
+        *paths.entry(p.path.clone()).or_default() += p.count;
+    }
+    let mut paths: Vec<PathFailures> = paths
+        .into_iter()
+        .map(|(path, count)| PathFailures { path, count })
+        .collect();
+    paths.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
+    paths.truncate(crate::summary::TOP_PATHS);
+    let all_listed = e.other_paths == 0 && ip.other_paths == 0;
+    e.paths_exact = e.paths_exact && ip.paths_exact && all_listed;
+    e.top_paths = paths;
+    let listed: u64 = e.top_paths.iter().map(|p| p.count).sum();
+    e.other_paths = e.failed.saturating_sub(listed);
 }
 
 fn delta(a: u64, b: u64) -> i64 {

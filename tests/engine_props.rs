@@ -124,7 +124,7 @@ proptest! {
             std::fs::write(&path, &data).unwrap();
         }
         let chunk_bytes = ((data.len() as f64 * chunk_frac) as usize).max(1);
-        let scan = ScanSettings { format: Some(Format::Combined), utc: false, max_line_bytes: 200, failed: FailedCodes::new(&CODES), chunk_bytes, mmap, threads };
+        let scan = ScanSettings { format: Some(Format::Combined), utc: false, max_line_bytes: 200, failed: FailedCodes::new(&CODES), chunk_bytes, mmap, threads, dedupe: true };
         let out = engine::run(&[Input::File(path)], &scan, &indicatif::ProgressBar::hidden()).unwrap();
         prop_assert_eq!(out.files[0].bytes, data.len() as u64, "every byte is accounted for");
         prop_assert_eq!(&out.files[0].error, &None);

@@ -34,6 +34,7 @@ pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> 
         failed: FailedCodes::new(&detection.codes),
         chunk_bytes: args.chunk_size.unwrap_or(DEFAULT_CHUNK_BYTES).max(1),
         mmap: !args.no_mmap,
+        dedupe: !args.keep_duplicates,
         threads: config::resolve_threads(args.threads, file.analyze.threads),
     };
     let progress = progress_bar(&inputs, args.quiet);
@@ -59,11 +60,17 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     if let Some(path) = &args.json {
         write_output(path, &render::json::render(&report))?;
     }
+    if let Some(path) = &args.html {
+        let weeks = render::html::report_weeks(&report);
+        let page = render::html::render(&report, &weeks, &render::html::Meta::now());
+        write_output(path, page.as_bytes())?;
+    }
     let text = render::text::render(&report);
+    let stdout = Some(std::path::Path::new("-"));
     match &args.report {
         Some(path) => write_output(path, text.as_bytes())?,
-        // JSON on stdout owns it; the text report then needs --report.
-        None if args.json.as_deref() == Some(std::path::Path::new("-")) => {}
+        // JSON or HTML on stdout owns it; the text report then needs --report.
+        None if args.json.as_deref() == stdout || args.html.as_deref() == stdout => {}
         None => write_output(std::path::Path::new("-"), text.as_bytes())?,
     }
     for input in report.inputs.iter().filter(|i| i.error.is_some()) {

@@ -1,8 +1,8 @@
 //! `logwarden report`: the weekly (or date-range) summary from the archives, as text and
-//! JSON, optionally mailed, recorded in the history.
+//! JSON and HTML, optionally mailed, recorded in the history.
 //!
-//! Invariants: with `--email` the text and JSON are written to disk before any send is tried
-//! (default `report-<period>.txt` / `.json` beside the history), so a failed send loses
+//! Invariants: with `--email` the text, JSON and HTML are written to disk before any send is
+//! tried (default `report-<period>.txt` / `.json` / `.html` beside the history), so a failed send loses
 //! nothing; the history record is appended only after the whole run succeeded, so a retry
 //! after an SMTP failure leaves exactly one record. A failed send is exit 1.
 
@@ -57,6 +57,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     let text = render::weekly::render(&w);
     let mut json = serde_json::to_vec_pretty(&w).context("cannot encode the report")?;
     json.push(b'\n');
+    let html = render::html::render(&report, &[r], &render::html::Meta::now());
 
     let beside = |ext: &str| -> PathBuf {
         crate::collect::state::parent(&args.history).join(format!("report-{label}.{ext}"))
@@ -69,12 +70,20 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         .json
         .clone()
         .or_else(|| args.email.then(|| beside("json")));
+    let html_path = args
+        .html
+        .clone()
+        .or_else(|| args.email.then(|| beside("html")));
     if let Some(p) = &json_path {
         write_output(p, &json)?;
     }
+    if let Some(p) = &html_path {
+        write_output(p, html.as_bytes())?;
+    }
+    let stdout = Some(Path::new("-"));
     match &report_path {
         Some(p) => write_output(p, text.as_bytes())?,
-        None if json_path.as_deref() == Some(Path::new("-")) => {}
+        None if json_path.as_deref() == stdout || html_path.as_deref() == stdout => {}
         None => write_output(Path::new("-"), text.as_bytes())?,
     }
 
@@ -88,6 +97,11 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
                 json.clone(),
             ),
             (
+                format!("logwarden-{label}.html").as_str(),
+                "text/html; charset=utf-8",
+                html.clone().into_bytes(),
+            ),
+            (
                 format!("monitoring-{label}.log").as_str(),
                 "text/plain; charset=us-ascii",
                 history_in(&args.history, r),
@@ -98,7 +112,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             .iter()
             .map(|(n, t, b)| (n.as_str(), *t, b.clone()))
             .collect();
-        let message = email::build(&settings, &text, &attachments)?;
+        let message = email::build(&settings, &text, Some(&html), &attachments)?;
         if args.dry_run {
             let eml = args
                 .eml

@@ -90,6 +90,12 @@ fn expand_dir(dir: &Path, inputs: &mut Vec<Input>) -> Result<(), DiscoverError> 
             Ok(m) if m.is_dir() => {
                 Input::Unusable(path, "is a directory (not searched recursively)".into())
             }
+            // A FIFO or device found by a directory scan could block forever; naming it
+            // explicitly reads it.
+            Ok(m) if !m.is_file() => Input::Unusable(
+                path,
+                "not a regular file (name it explicitly to read a pipe or device)".into(),
+            ),
             Ok(_) => Input::File(path),
             Err(e) => {
                 let why = if fs::symlink_metadata(&path).is_ok() {

@@ -162,6 +162,41 @@ pub fn open(
     stream(Box::new(file), meta.is_file().then_some(len), progress)
 }
 
+/// Map a regular, non-empty file without deciding how it will be read: (map, is gzip).
+/// `None` when it is not mappable (not a regular file, empty, or the map fails); the caller
+/// then opens it with [`open`], which reports any error.
+pub fn map_file(path: &Path) -> Option<(Mapped, bool)> {
+    let file = File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() == 0 {
+        return None;
+    }
+    let gzip = starts_with_gzip_magic(&file).ok()?;
+    // SAFETY: see `open`.
+    let map = unsafe { Mmap::map(&file) }.ok()?;
+    let _ = map.advise(memmap2::Advice::Sequential);
+    let guard = crate::sigbus::register(map.as_ptr(), map.len(), &crate::escape::path(path));
+    Some((Mapped { map, _guard: guard }, gzip))
+}
+
+/// Stream bytes `start..end` of a plain file (the part of a duplicate copy still to scan).
+pub fn open_plain_range(
+    path: &Path,
+    start: u64,
+    end: u64,
+    progress: Arc<AtomicU64>,
+) -> anyhow::Result<Source> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path).with_context(|| "cannot open")?;
+    file.seek(SeekFrom::Start(start))
+        .with_context(|| "cannot seek")?;
+    stream(
+        Box::new(file.take(end.saturating_sub(start))),
+        Some(end),
+        progress,
+    )
+}
+
 fn starts_with_gzip_magic(file: &File) -> anyhow::Result<bool> {
     use std::os::unix::fs::FileExt;
     let mut magic = [0u8; 2];

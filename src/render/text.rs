@@ -83,6 +83,13 @@ fn write_input(out: &mut String, input: &InputSummary) {
         let _ = write!(out, " (first at line {})", first.join(", "));
     }
     out.push('\n');
+    if let Some(original) = &input.duplicate_of {
+        let _ = writeln!(
+            out,
+            "    duplicate: its first {} lines are the same as {} and were counted there",
+            input.duplicate_lines, original
+        );
+    }
     for warning in &input.warnings {
         let _ = writeln!(out, "    warning: {warning}");
     }

@@ -6,7 +6,9 @@
 //! so attacker text there (IPs, `" 404 `) cannot change a count.
 
 use super::client::{parse_client, ClientRef, V4_MAPPED_PREFIX};
-use super::time::{parse_clock, parse_date, utc_day, DayNum, TIMESTAMP_LEN};
+use super::time::{
+    clock_second, parse_clock, parse_date, utc_day, DayNum, Timestamp, TIMESTAMP_LEN,
+};
 use memchr::memchr;
 
 /// Log layouts the scanner knows. `common` and `combined` are one layout here because the
@@ -71,6 +73,8 @@ impl Malformed {
 pub struct Fields<'a> {
     pub client: ClientRef<'a>,
     pub day: DayNum,
+    /// The instant and offset written in the timestamp (for first and last seen).
+    pub time: Timestamp,
     pub status: u16,
     /// The request as written (still escaped), for callers that look at paths.
     pub request: &'a [u8],
@@ -94,7 +98,7 @@ pub struct LineScanner {
     cached_date: [u8; 11],
     cached_day: DayNum,
     cached_timestamp: [u8; TIMESTAMP_LEN],
-    cached_result: DayNum,
+    cached_result: (DayNum, Timestamp),
 }
 
 impl LineScanner {
@@ -107,7 +111,7 @@ impl LineScanner {
             cached_date: [0; 11],
             cached_day: 0,
             cached_timestamp: [0; TIMESTAMP_LEN],
-            cached_result: 0,
+            cached_result: (0, Timestamp::default()),
         }
     }
 
@@ -132,7 +136,7 @@ impl LineScanner {
         if !head.starts_with(b"- - [") {
             return None;
         }
-        let day = self.day_of(head[4..].try_into().ok()?)?;
+        let (day, time) = self.day_of(head[4..].try_into().ok()?)?;
         let at = at + 4 + TIMESTAMP_LEN;
         if s.get(at..at + 2)? != b" \"" {
             return None;
@@ -153,6 +157,7 @@ impl LineScanner {
         let fields = Fields {
             client: ClientRef::Ip(V4_MAPPED_PREFIX | ip as u128),
             day,
+            time,
             status,
             request: &body[..close],
         };
@@ -203,11 +208,11 @@ impl LineScanner {
             Some(head) if head.starts_with(b"- - [") => {
                 let ts: &[u8; TIMESTAMP_LEN] =
                     head[4..].try_into().map_err(|_| Malformed::BadTime)?;
-                self.day_of(ts).map(|day| (4, day))
+                self.day_of(ts).map(|stamp| (4, stamp))
             }
             _ => None,
         };
-        let (open, day) = match quick {
+        let (open, (day, time)) = match quick {
             Some(found) => found,
             None => self.find_time(rest)?,
         };
@@ -227,29 +232,32 @@ impl LineScanner {
         Ok(Fields {
             client,
             day,
+            time,
             status,
             request,
         })
     }
 
-    /// The first " [" opening a valid timestamp: (its index, the day). No " [" at all is
-    /// `not_access_line`; openers with no valid timestamp are `bad_time`.
+    /// The first " [" opening a valid timestamp: (its index, (the day, the time)). No " [" at
+    /// all is `not_access_line`; openers with no valid timestamp are `bad_time`.
     #[inline]
-    fn find_time(&mut self, s: &[u8]) -> Result<(usize, DayNum), Malformed> {
+    fn find_time(&mut self, s: &[u8]) -> Result<(usize, (DayNum, Timestamp)), Malformed> {
         let mut open = find_time_opener(s, 0).ok_or(Malformed::NotAccessLine)?;
         loop {
             let ts: Option<&[u8; TIMESTAMP_LEN]> = s
                 .get(open..open + TIMESTAMP_LEN)
                 .and_then(|t| t.try_into().ok());
-            if let Some(day) = ts.and_then(|ts| self.day_of(ts)) {
-                return Ok((open, day));
+            if let Some(stamp) = ts.and_then(|ts| self.day_of(ts)) {
+                return Ok((open, stamp));
             }
             open = find_time_opener(s, open + 1).ok_or(Malformed::BadTime)?;
         }
     }
 
+    /// The period day and the time of a timestamp. The cache holds both, keyed by all 28
+    /// bytes, so identical timestamps always give the identical (day, time).
     #[inline(always)]
-    fn day_of(&mut self, ts: &[u8; TIMESTAMP_LEN]) -> Option<DayNum> {
+    fn day_of(&mut self, ts: &[u8; TIMESTAMP_LEN]) -> Option<(DayNum, Timestamp)> {
         // Busy logs write many lines per second: a timestamp equal to the last valid one
         // needs no validation at all (28 bytes compared as two overlapping 16-byte words).
         if ts == &self.cached_timestamp {
@@ -262,7 +270,7 @@ impl LineScanner {
     }
 
     #[inline]
-    fn day_of_uncached(&mut self, ts: &[u8; TIMESTAMP_LEN]) -> Option<DayNum> {
+    fn day_of_uncached(&mut self, ts: &[u8; TIMESTAMP_LEN]) -> Option<(DayNum, Timestamp)> {
         let (minute, offset) = parse_clock(ts)?;
         let date_bytes = &ts[1..12];
         let local_day = if date_bytes == self.cached_date {
@@ -273,11 +281,13 @@ impl LineScanner {
             self.cached_day = day;
             day
         };
-        Some(if self.utc {
+        let day = if self.utc {
             utc_day(local_day, minute, offset)
         } else {
             local_day
-        })
+        };
+        let time = Timestamp::new(local_day, minute, clock_second(ts), offset);
+        Some((day, time))
     }
 }
 
@@ -771,6 +781,28 @@ mod tests {
         };
         assert_eq!(day(false), "2023-06-19");
         assert_eq!(day(true), "2023-06-20");
+    }
+
+    #[test]
+    fn time_is_the_instant_and_offset_and_the_cache_keeps_it() {
+        let mut s = LineScanner::new(Format::Combined, true, MAX);
+        let a = b"1.2.3.4 - - [19/Jun/2023:23:30:05 -0700] \"GET /\" 404 1";
+        let b = b"1.2.3.4 - - [19/Jun/2023:23:30:06 -0700] \"GET /\" 404 1";
+        let time = |s: &mut LineScanner, l: &[u8]| match s.scan(l) {
+            Line::Parsed(f) => (f.day, f.time),
+            other => panic!("{other:?}"),
+        };
+        let (day, t) = time(&mut s, a);
+        assert_eq!(t.iso8601(false), "2023-06-19T23:30:05-07:00");
+        assert_eq!(crate::scan::time::to_date(day).to_string(), "2023-06-20");
+        assert_eq!(time(&mut s, a), (day, t), "cache hit gives the same time");
+        assert_eq!(time(&mut s, b).1.utc_secs, t.utc_secs + 1);
+        assert_eq!(time(&mut s, a), (day, t));
+        let (_, q) = match s.quick(a) {
+            Some((f, _)) => (f.day, f.time),
+            None => panic!("quick path"),
+        };
+        assert_eq!(q, t);
     }
 
     #[test]

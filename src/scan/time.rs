@@ -127,6 +127,59 @@ pub fn to_date(day: DayNum) -> chrono::NaiveDate {
         + chrono::Duration::days(day as i64)
 }
 
+/// When a line was written: the instant (seconds since the epoch, UTC) and the UTC offset the
+/// line was written in. Ordered by instant, then offset, so "earliest" and "latest" are total
+/// orders and merging them is associative and commutative.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp {
+    pub utc_secs: i64,
+    pub offset_minutes: i32,
+}
+
+impl Timestamp {
+    /// From a validated local day, local minute of day, the seconds field (0..=60) and the
+    /// offset. A leap second `:60` is the instant one second after `:59`.
+    #[inline]
+    pub fn new(local_day: DayNum, minute_of_day: i32, second: i32, offset_minutes: i32) -> Self {
+        let local = local_day as i64 * 86_400 + minute_of_day as i64 * 60 + second as i64;
+        Timestamp {
+            utc_secs: local - offset_minutes as i64 * 60,
+            offset_minutes,
+        }
+    }
+
+    /// ISO 8601 with the offset: `2023-06-19T10:00:00+02:00` (the line's own offset), or with
+    /// `+00:00` when `utc` is set. Off the hot path.
+    pub fn iso8601(&self, utc: bool) -> String {
+        let offset = if utc { 0 } else { self.offset_minutes as i64 };
+        let local = self.utc_secs + offset * 60;
+        let day = local.div_euclid(86_400);
+        let sod = local.rem_euclid(86_400);
+        let date = i32::try_from(day)
+            .ok()
+            .and_then(|d| {
+                chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?
+                    .checked_add_signed(chrono::Duration::days(d as i64))
+            })
+            .map_or_else(|| "????-??-??".to_string(), |d| d.to_string());
+        let sign = if offset < 0 { '-' } else { '+' };
+        format!(
+            "{date}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
+            sod / 3600,
+            sod / 60 % 60,
+            sod % 60,
+            offset.abs() / 60,
+            offset.abs() % 60
+        )
+    }
+}
+
+/// The seconds field of a timestamp that [`parse_clock`] accepted.
+#[inline]
+pub fn clock_second(ts: &[u8; TIMESTAMP_LEN]) -> i32 {
+    two_digits(ts[19], ts[20]).map_or(0, |s| s as i32)
+}
+
 /// Day of the instant in UTC, given the local day, local minute of day and offset.
 #[inline]
 pub fn utc_day(local_day: DayNum, minute_of_day: i32, offset_minutes: i32) -> DayNum {
@@ -177,6 +230,21 @@ mod tests {
             parse_clock(&ts("[19/Jun/2023:12:00:00 -1200]")),
             Some((720, -720))
         );
+    }
+
+    #[test]
+    fn timestamps_render_in_their_own_offset_or_utc() {
+        let d = days_from_civil(2023, 6, 19);
+        let t = Timestamp::new(d, 23 * 60 + 30, 5, -420);
+        assert_eq!(t.iso8601(false), "2023-06-19T23:30:05-07:00");
+        assert_eq!(t.iso8601(true), "2023-06-20T06:30:05+00:00");
+        let leap = Timestamp::new(d, 12 * 60 + 30, 60, 345);
+        assert_eq!(leap.iso8601(false), "2023-06-19T12:31:00+05:45");
+        // Same instant, different offsets: ordered by offset after the instant.
+        let a = Timestamp::new(d, 12 * 60, 0, 0);
+        let b = Timestamp::new(d, 14 * 60, 0, 120);
+        assert_eq!(a.utc_secs, b.utc_secs);
+        assert!(a < b);
     }
 
     #[test]

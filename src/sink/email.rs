@@ -1,5 +1,5 @@
-//! Email sink: the weekly summary as a MIME message (lettre), sent over SMTP or written as an
-//! `.eml` file.
+//! Email sink: the weekly summary as a MIME message (lettre) — text and HTML alternatives,
+//! then attachments — sent over SMTP or written as an `.eml` file.
 //!
 //! Invariants: every header value we are given (from, to, subject) is rejected if it holds
 //! CR, LF or any other control character, so no value can add a header or an SMTP command;
@@ -79,10 +79,12 @@ pub fn resolve(email: Option<&EmailFile>, period_label: &str) -> anyhow::Result<
     })
 }
 
-/// The message: text body, then the attachments (name, content type, bytes).
+/// The message: the body (text, or multipart/alternative text + HTML when `html` is given),
+/// then the attachments (name, content type, bytes).
 pub fn build(
     settings: &MailSettings,
     body: &str,
+    html: Option<&str>,
     attachments: &[(&str, &str, Vec<u8>)],
 ) -> anyhow::Result<Message> {
     let mut builder = Message::builder()
@@ -92,9 +94,29 @@ pub fn build(
         builder = builder.to(t.clone());
     }
     // SMTP lines end in CRLF: lettre sends the body as given, and a bare LF makes the whole
-    // body one line (servers reject lines over 1000 octets).
-    let body = body.replace("\r\n", "\n").replace('\n', "\r\n");
-    let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(body));
+    // body one line (servers reject lines over 1000 octets). A bare CR is a line break too:
+    // sent raw, `\r.\r` is what some servers take for the end of DATA (SMTP smuggling).
+    let body = body
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .replace('\n', "\r\n");
+    let mut parts = match html {
+        None => MultiPart::mixed().singlepart(SinglePart::plain(body)),
+        Some(html) => {
+            // base64 like the attachments: any line length, byte for byte.
+            let encoded =
+                Body::new_with_encoding(html.as_bytes().to_vec(), ContentTransferEncoding::Base64)
+                    .map_err(|_| anyhow::anyhow!("cannot encode the HTML body"))?;
+            let html = SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(encoded);
+            MultiPart::mixed().multipart(
+                MultiPart::alternative()
+                    .singlepart(SinglePart::plain(body))
+                    .singlepart(html),
+            )
+        }
+    };
     for (name, ctype, bytes) in attachments {
         let ctype = ContentType::parse(ctype).context("content type")?;
         // base64: the attachment arrives byte for byte, whatever its line endings.
@@ -213,11 +235,22 @@ mod tests {
         let m = build(
             &s,
             "one\n.\ntwo\n",
+            Some("<p>x</p>"),
             &[("r.json", "application/json", b"{}".to_vec())],
         )
         .unwrap();
         let text = String::from_utf8(m.formatted()).unwrap();
         assert!(text.contains("one\r\n.\r\ntwo"), "{text}");
+        let bare = build(&s, "a\r.\rb\n.\nc", None, &[]).unwrap();
+        let bare = String::from_utf8(bare.formatted()).unwrap();
+        assert!(bare.contains("\r\na\r\n.\r\nb\r\n.\r\nc"), "{bare}");
+        assert_eq!(
+            bare.matches('\r').count(),
+            bare.matches("\r\n").count(),
+            "no bare CR"
+        );
         assert!(text.contains("filename=\"r.json\""));
+        assert!(text.contains("multipart/alternative"));
+        assert!(text.contains("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\nPHA+eDwvcD4=\r\n"), "{text}");
     }
 }

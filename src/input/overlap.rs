@@ -1,0 +1,211 @@
+//! Duplicate content across inputs, found by content (never by name).
+//!
+//! Two cases happen in real archives: the same archive present twice under two names, and
+//! the seed's daily copies of a live log that was never rotated, where each day's copy starts
+//! with the whole previous copy. Invariant: after [`plan`], every byte of content is scanned
+//! in exactly one input — an input identical to an earlier one is skipped whole, and an input
+//! that starts with another input's complete content skips that prefix (up to its last full
+//! line; a partial last line of the shorter copy is counted in the longer one, where it is
+//! complete). Prefixes are verified byte for byte, never assumed from a hash.
+
+use ahash::AHashMap;
+use memchr::{memchr_iter, memrchr};
+
+/// Bytes compared first to group candidate files cheaply.
+const HEAD: usize = 4096;
+
+/// What to scan of one input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overlap {
+    /// Bytes at the start already counted in another input (`covered_by`).
+    pub skip: usize,
+    /// Physical lines in those bytes.
+    pub skip_lines: u64,
+    /// The input whose content covers the skipped bytes.
+    pub covered_by: Option<usize>,
+    /// Scan only up to here: the rest is a partial last line completed in `continued_in`.
+    pub stop: Option<usize>,
+    pub continued_in: Option<usize>,
+}
+
+/// `contents[i]`: the raw bytes of input i where available (mapped regular files), and
+/// whether they are plain text (prefix overlap only makes sense for plain text; identical
+/// compressed archives are still caught).
+pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
+    let mut result = vec![Overlap::default(); contents.len()];
+    let mut groups: AHashMap<(u64, usize), Vec<usize>> = AHashMap::new();
+    for (i, c) in contents.iter().enumerate() {
+        if let Some((data, _)) = c {
+            if data.is_empty() {
+                continue;
+            }
+            let head = &data[..data.len().min(HEAD)];
+            // Files shorter than HEAD can only be identical to each other: key on length too.
+            let short_len = if data.len() < HEAD { data.len() } else { 0 };
+            groups.entry((hash(head), short_len)).or_default().push(i);
+        }
+    }
+    let mut keys: Vec<_> = groups.keys().copied().collect();
+    keys.sort_unstable();
+    for key in keys {
+        let mut members = groups.remove(&key).unwrap_or_default();
+        if members.len() < 2 {
+            continue;
+        }
+        let len = |i: usize| contents[i].map_or(0, |(d, _)| d.len());
+        members.sort_by_key(|&i| (len(i), i));
+        for (pos, &f) in members.iter().enumerate() {
+            let Some((fdata, fplain)) = contents[f] else {
+                continue;
+            };
+            // The longest earlier member (shorter, or equal and listed first) that covers f.
+            for &g in members[..pos].iter().rev() {
+                let Some((gdata, gplain)) = contents[g] else {
+                    continue;
+                };
+                if gdata.len() == fdata.len() {
+                    if gdata == fdata {
+                        let original = result[g]
+                            .covered_by
+                            .filter(|_| result[g].skip == gdata.len())
+                            .unwrap_or(g);
+                        result[f] = Overlap {
+                            skip: fdata.len(),
+                            skip_lines: count_lines(fdata),
+                            covered_by: Some(original),
+                            ..Overlap::default()
+                        };
+                        break;
+                    }
+                } else if fplain && gplain && fdata.starts_with(gdata) {
+                    // Skip g's complete lines; g's partial last line (a copy taken mid-write)
+                    // is completed in f, so it is counted here and no longer in g.
+                    let full = memrchr(b'\n', gdata).map_or(0, |i| i + 1);
+                    if full == 0 {
+                        continue;
+                    }
+                    if full < gdata.len() && result[g].continued_in.is_none() {
+                        result[g].stop = Some(full);
+                        result[g].continued_in = Some(f);
+                    }
+                    let keep_stop = result[f].stop;
+                    let keep_cont = result[f].continued_in;
+                    result[f] = Overlap {
+                        skip: full,
+                        skip_lines: count_lines(&fdata[..full]),
+                        covered_by: Some(g),
+                        stop: keep_stop,
+                        continued_in: keep_cont,
+                    };
+                    break;
+                }
+            }
+        }
+    }
+    result
+}
+
+/// Physical lines (a final line without `\n` counts).
+pub fn count_lines(data: &[u8]) -> u64 {
+    let newlines = memchr_iter(b'\n', data).count() as u64;
+    newlines + u64::from(data.last().is_some_and(|&b| b != b'\n'))
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // Fixed keys: the grouping must not depend on the run.
+    let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
+    h.write(bytes);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(files: &[&[u8]]) -> Vec<Overlap> {
+        let contents: Vec<Option<(&[u8], bool)>> = files.iter().map(|f| Some((*f, true))).collect();
+        plan(&contents)
+    }
+
+    fn big(prefix: &str, lines: usize) -> Vec<u8> {
+        (0..lines)
+            .map(|i| format!("{prefix} line {i:06} padding padding padding padding\n"))
+            .collect::<String>()
+            .into_bytes()
+    }
+
+    #[test]
+    fn identical_files_are_skipped_after_the_first() {
+        let a = big("a", 200);
+        let p = plan_of(&[&a, &a, &a]);
+        assert_eq!(p[0], Overlap::default());
+        assert_eq!(
+            (p[1].skip, p[1].skip_lines, p[1].covered_by),
+            (a.len(), 200, Some(0))
+        );
+        assert_eq!((p[2].skip, p[2].covered_by), (a.len(), Some(0)));
+        // Small identical files too.
+        let p = plan_of(&[b"x\ny\n", b"x\ny\n", b"x\n"]);
+        assert_eq!(
+            (p[1].skip, p[1].skip_lines, p[1].covered_by),
+            (4, 2, Some(0))
+        );
+        assert_eq!(
+            p[2],
+            Overlap::default(),
+            "a short file is never checked as a prefix"
+        );
+    }
+
+    #[test]
+    fn daily_copies_of_a_growing_log_skip_the_previous_copy() {
+        let day1 = big("d", 100);
+        let mut day2 = day1.clone();
+        day2.extend(big("e", 100));
+        let mut day3 = day2.clone();
+        day3.extend(big("f", 50));
+        // Listed newest first, to show the order does not matter.
+        let p = plan_of(&[&day3, &day1, &day2]);
+        assert_eq!(p[1], Overlap::default());
+        assert_eq!(
+            (p[2].skip, p[2].skip_lines, p[2].covered_by),
+            (day1.len(), 100, Some(1))
+        );
+        assert_eq!(
+            (p[0].skip, p[0].skip_lines, p[0].covered_by),
+            (day2.len(), 200, Some(2))
+        );
+    }
+
+    #[test]
+    fn a_partial_last_line_is_counted_once_in_the_longer_copy() {
+        let mut day1 = big("d", 100);
+        day1.extend_from_slice(b"1.2.3.4 - - [half a li");
+        let mut day2 = big("d", 100);
+        day2.extend_from_slice(b"1.2.3.4 - - [half a line, now complete\n");
+        day2.extend(big("e", 10));
+        let p = plan_of(&[&day1, &day2]);
+        let full = big("d", 100).len();
+        assert_eq!((p[0].stop, p[0].continued_in), (Some(full), Some(1)));
+        assert_eq!(
+            (p[1].skip, p[1].skip_lines, p[1].covered_by),
+            (full, 100, Some(0))
+        );
+    }
+
+    #[test]
+    fn different_files_and_compressed_prefixes_are_left_alone() {
+        let a = big("a", 100);
+        let b = big("b", 100);
+        assert_eq!(plan_of(&[&a, &b]), vec![Overlap::default(); 2]);
+        let mut longer = a.clone();
+        longer.extend(big("z", 5));
+        let contents = [Some((&a[..], false)), Some((&longer[..], true))];
+        assert_eq!(
+            plan(&contents),
+            vec![Overlap::default(); 2],
+            "no prefix logic on compressed bytes"
+        );
+    }
+}

@@ -1,0 +1,583 @@
+//! Hostile and broken input, end to end. Every test asserts exact numbers and the accounting
+//! invariant: for each input and in total, lines = parsed + malformed (blank lines apart), and
+//! a second run on the same input gives byte-identical JSON.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::Path;
+
+fn line(ip: &str, date: &str, request: &[u8], status: u16, ua: &[u8]) -> Vec<u8> {
+    let mut l = format!("{ip} - - [{date}] \"").into_bytes();
+    l.extend_from_slice(request);
+    l.extend_from_slice(format!("\" {status} 10 \"-\" \"").as_bytes());
+    l.extend_from_slice(ua);
+    l.extend_from_slice(b"\"\n");
+    l
+}
+
+const DAY: &str = "19/Jun/2023:10:00:00 +0000";
+
+/// Analyze twice; check identical JSON and the accounting invariant; return (code, json, stderr).
+fn analyze_checked(args: &[&str]) -> (i32, Value, String) {
+    let (code, first, stderr) = analyze_json(args);
+    let (code2, second, _) = analyze_json(args);
+    assert_eq!(
+        (code, &first),
+        (code2, &second),
+        "a second run must give the same JSON"
+    );
+    let mut sum = (0, 0, 0);
+    for input in first["inputs"].as_array().unwrap() {
+        let (l, p, m) = (
+            input["lines"].as_u64().unwrap(),
+            input["parsed"].as_u64().unwrap(),
+            input["malformed"].as_u64().unwrap(),
+        );
+        assert_eq!(l, p + m, "lines = parsed + malformed for {}", input["path"]);
+        let by_reason: u64 = input["malformed_by_reason"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(by_reason, m);
+        sum = (sum.0 + l, sum.1 + p, sum.2 + m);
+    }
+    let t = &first["totals"];
+    assert_eq!(
+        (
+            t["lines"].as_u64().unwrap(),
+            t["parsed"].as_u64().unwrap(),
+            t["malformed"].as_u64().unwrap()
+        ),
+        sum
+    );
+    (code, first, stderr)
+}
+
+/// No raw control byte (other than our own newlines), no DEL or C1 byte, in an output.
+fn assert_clean(what: &str, bytes: &[u8]) {
+    for (i, &b) in bytes.iter().enumerate() {
+        assert!(
+            b == b'\n' || (0x20..0x7f).contains(&b),
+            "{what}: raw byte {b:#04x} at {i}: {:?}",
+            String::from_utf8_lossy(&bytes[i.saturating_sub(40)..(i + 40).min(bytes.len())])
+        );
+    }
+}
+
+#[test]
+fn control_bytes_and_invalid_utf8_never_reach_an_output_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let nasty: &[u8] = b"\x1b[2J\x1b]0;pwned\x07\x9b31m\r\x08\x7f\xff\xfe\xc3";
+    let mut log = Vec::new();
+    for _ in 0..5 {
+        let mut req = b"GET /".to_vec();
+        req.extend_from_slice(nasty);
+        req.extend_from_slice(b"\\x0a\\x0dFAKE 1.2.3.4 - - HTTP/1.1");
+        log.extend(line("10.9.9.9", DAY, &req, 404, nasty));
+    }
+    log.extend_from_slice(b"\x1b[31mnot a log line\xff\n");
+    // A hostile file name too.
+    let name: &std::ffi::OsStr =
+        std::os::unix::ffi::OsStrExt::from_bytes(b"access_\x1b[2J\xff.log");
+    std::fs::write(dir.path().join(name), &log).unwrap();
+    let report = dir.path().join("report.txt");
+    let out = logwarden()
+        .arg("analyze")
+        .arg(dir.path())
+        .args(["--json", "-", "--report"])
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_clean("json", &out.stdout);
+    assert_clean("stderr", &out.stderr);
+    assert_clean("report file", &std::fs::read(&report).unwrap());
+    let v: Value = serde_json::from_slice(&out.stdout).expect("strict JSON");
+    assert!(v["inputs"][0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("access_\\x1b[2J\\xff.log"));
+    assert_eq!(v["totals"]["parsed"], 5);
+    assert_eq!(v["totals"]["malformed"], 1);
+    let flagged = &v["days"][0]["suspicious_ips"][0];
+    assert_eq!(
+        (&flagged["ip"], &flagged["failed"], &flagged["by_status"]),
+        (&json!("10.9.9.9"), &json!(5), &json!({"404": 5}))
+    );
+    // The text report on a terminal-bound stdout.
+    let out = logwarden().arg("analyze").arg(dir.path()).output().unwrap();
+    assert_clean("text report", &out.stdout);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.matches("IP: ").count(),
+        2,
+        "one flagged IP per day and per week, no forged lines:\n{text}"
+    );
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn numbered_lines(n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| {
+            line(
+                &format!("10.0.{}.{}", i / 200, i % 200),
+                DAY,
+                b"GET / HTTP/1.1",
+                if i % 10 == 0 { 401 } else { 200 },
+                b"ua",
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn broken_gzip_is_an_error_naming_the_file_with_the_lines_before_it_kept() {
+    let body = numbered_lines(3000);
+    let good = gz(&body);
+    let n = good.len();
+    let mut flipped = good.clone();
+    flipped[n - 8] ^= 0x55; // CRC32
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("access_header.gz", good[..5].to_vec(), "header"),
+        ("access_mid.gz", good[..n / 2].to_vec(), "mid-stream"),
+        ("access_trailer.gz", good[..n - 4].to_vec(), "trailer"),
+        ("access_crc.gz", flipped, "crc"),
+    ];
+    for (name, bytes, what) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let (code, v, stderr) = analyze_checked(&[path_str(&path)]);
+        assert_eq!(code, 1, "{what}");
+        assert!(
+            stderr.contains(name),
+            "{what}: stderr names the file: {stderr}"
+        );
+        let input = &v["inputs"][0];
+        let error = input["error"].as_str().unwrap();
+        assert!(
+            error.contains("the lines before it are counted"),
+            "{what}: {error}"
+        );
+        let lines = input["lines"].as_u64().unwrap();
+        match what {
+            "header" => assert_eq!(lines, 0),
+            "mid-stream" => assert!(lines > 100 && lines < 3000, "{what}: {lines}"),
+            // All data decoded; only the trailer is missing or wrong.
+            _ => assert_eq!(
+                (lines, input["parsed"].as_u64().unwrap()),
+                (3000, 3000),
+                "{what}"
+            ),
+        }
+    }
+}
+
+#[test]
+fn gzip_trailing_garbage_members_and_magic_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = numbered_lines(100);
+    let b = numbered_lines(50);
+    let mut multi = [gz(&a), gz(&b), gz(b"")].concat();
+    multi.extend_from_slice(b"\0\0\0garbage");
+    std::fs::write(dir.path().join("access_multi.log.gz"), &multi).unwrap();
+    // gzip data without a .gz name, plain text with one, and an empty .gz.
+    std::fs::write(dir.path().join("access_noname"), gz(&a)).unwrap();
+    std::fs::write(dir.path().join("access_plain.gz"), &b).unwrap();
+    std::fs::write(dir.path().join("access_empty.gz"), b"").unwrap();
+    let (code, v, _) = analyze_checked(&[path_str(dir.path())]);
+    assert_eq!(code, 0);
+    let by_name = |n: &str| {
+        v["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["path"].as_str().unwrap().ends_with(n))
+            .unwrap()
+            .clone()
+    };
+    let multi = by_name("access_multi.log.gz");
+    assert_eq!(
+        (
+            multi["lines"].as_u64(),
+            multi["gzip_members"].as_u64(),
+            multi["compressed"].as_bool()
+        ),
+        (Some(150), Some(3), Some(true))
+    );
+    assert_eq!(
+        multi["warnings"],
+        json!(["10 bytes of trailing garbage after the last gzip member were ignored"])
+    );
+    assert_eq!(
+        (
+            by_name("access_noname")["compressed"].as_bool(),
+            by_name("access_noname")["lines"].as_u64()
+        ),
+        (Some(true), Some(100))
+    );
+    assert_eq!(
+        (
+            by_name("access_plain.gz")["compressed"].as_bool(),
+            by_name("access_plain.gz")["lines"].as_u64()
+        ),
+        (Some(false), Some(50))
+    );
+    assert_eq!(by_name("access_empty.gz")["lines"], 0);
+    assert_eq!(v["totals"]["lines"], 300);
+}
+
+#[test]
+fn nul_hole_long_lines_and_bombs_stay_bounded_and_exact() {
+    // 1 MiB of NULs glued to the first valid line (copytruncate's hole), through a mapped file
+    // and through stdin; then a 6 MiB line (over the 4 MiB cap) between valid lines.
+    let mut data = vec![0u8; 1 << 20];
+    data.extend(numbered_lines(20));
+    data.extend(vec![b'x'; 6 << 20]);
+    data.push(b'\n');
+    data.extend(numbered_lines(10));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    std::fs::write(&path, &data).unwrap();
+    let (code, mapped, _) = analyze_checked(&[path_str(&path)]);
+    assert_eq!(code, 0);
+    let (_, streamed, _) = analyze_checked(&[path_str(&path), "--no-mmap"]);
+    for v in [&mapped, &streamed] {
+        let i = &v["inputs"][0];
+        assert_eq!(
+            (
+                i["lines"].as_u64(),
+                i["parsed"].as_u64(),
+                i["malformed"].as_u64()
+            ),
+            (Some(31), Some(30), Some(1))
+        );
+        assert_eq!(i["malformed_by_reason"]["oversize"], 1);
+        assert_eq!(
+            i["malformed_lines"],
+            json!([{"line": 21, "reason": "oversize"}])
+        );
+        assert_eq!(i["bytes"].as_u64(), Some(data.len() as u64));
+    }
+    // A decompression bomb: 256 MiB of NULs in a ~256 KiB gzip, then valid lines.
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        e.write_all(&zeros).unwrap();
+    }
+    e.write_all(&numbered_lines(7)).unwrap();
+    let bomb = e.finish().unwrap();
+    assert!(bomb.len() < 1 << 20);
+    let out = logwarden()
+        .args(["analyze", "-", "--json", "-", "-q"])
+        .write_stdin(bomb)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            v["totals"]["lines"].as_u64(),
+            v["totals"]["parsed"].as_u64()
+        ),
+        (Some(7), Some(7))
+    );
+}
+
+#[test]
+fn bad_entries_are_listed_and_the_rest_analyzed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("access.log"), numbered_lines(10)).unwrap();
+    std::fs::create_dir(dir.path().join("access_dir")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/target", dir.path().join("access.log.9")).unwrap();
+    let fifo = dir.path().join("access.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let (code, v, stderr) = analyze_checked(&[path_str(dir.path())]);
+    assert_eq!(code, 1);
+    assert_eq!(v["totals"]["lines"], 10);
+    assert_eq!(v["totals"]["files_with_errors"], 3);
+    for (name, why) in [
+        ("access.fifo", "not a regular file"),
+        ("access.log.9", "dangling symbolic link"),
+        ("access_dir", "is a directory"),
+    ] {
+        let i = v["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["path"].as_str().unwrap().ends_with(name))
+            .unwrap();
+        assert!(
+            i["error"].as_str().unwrap().contains(why),
+            "{name}: {}",
+            i["error"]
+        );
+        assert!(stderr.contains(name));
+    }
+}
+
+#[test]
+fn ten_thousand_small_files_with_few_descriptors() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..10_000 {
+        let l = line(
+            &format!("10.1.{}.{}", i / 250, i % 250),
+            DAY,
+            b"GET /x HTTP/1.1",
+            404,
+            b"ua",
+        );
+        std::fs::write(dir.path().join(format!("access_{i:05}.log")), l).unwrap();
+    }
+    let bin = assert_cmd::cargo::cargo_bin("logwarden");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 64 && exec '{}' analyze -q --json - '{}'",
+            bin.display(),
+            dir.path().display()
+        ))
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            v["totals"]["files"].as_u64(),
+            v["totals"]["lines"].as_u64(),
+            v["totals"]["failed"].as_u64()
+        ),
+        (Some(10_000), Some(10_000), Some(10_000))
+    );
+    assert_eq!(v["days"][0]["failing_ips"], 10_000);
+}
+
+#[test]
+fn offsets_dst_and_bad_fields_land_in_the_right_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Vec::new();
+    for (date, status) in [
+        ("19/Jun/2023:00:10:00 +0545", 404), // 2023-06-18 18:25 UTC
+        ("19/Jun/2023:23:50:00 -1200", 404), // 2023-06-20 11:50 UTC
+        ("20/Jun/2023:01:00:00 +1400", 404), // 2023-06-19 11:00 UTC
+        ("26/Mar/2023:01:59:59 +0100", 401), // the last second of CET...
+        ("26/Mar/2023:03:00:00 +0200", 401), // ...and the first of CEST: one day, both offsets
+    ] {
+        log.extend(line("10.5.5.5", date, b"GET / HTTP/1.1", status, b"ua"));
+    }
+    log.extend(line(
+        "10.5.5.5",
+        "19/Jux/2023:10:00:00 +0000",
+        b"GET /",
+        404,
+        b"ua",
+    ));
+    for status in ["0", "999", "abc"] {
+        log.extend_from_slice(format!("10.5.5.5 - - [{DAY}] \"GET /\" {status} 10\n").as_bytes());
+    }
+    let path = dir.path().join("access.log");
+    std::fs::write(&path, &log).unwrap();
+    let days = |v: &Value| {
+        v["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["date"].as_str().unwrap().to_string(),
+                    d["lines"].as_u64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let (_, local, _) = analyze_checked(&[path_str(&path)]);
+    assert_eq!(
+        days(&local),
+        [
+            ("2023-03-26".into(), 2),
+            ("2023-06-19".into(), 2),
+            ("2023-06-20".into(), 1)
+        ]
+    );
+    let (_, utc, _) = analyze_checked(&[path_str(&path), "--utc"]);
+    assert_eq!(
+        days(&utc),
+        [
+            ("2023-03-26".into(), 2),
+            ("2023-06-18".into(), 1),
+            ("2023-06-19".into(), 1),
+            ("2023-06-20".into(), 1)
+        ]
+    );
+    let reasons = &local["totals"]["malformed_by_reason"];
+    assert_eq!(
+        (reasons["bad_time"].as_u64(), reasons["bad_status"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(
+        local["inputs"][0]["malformed_lines"],
+        json!([{"line": 6, "reason": "bad_time"}, {"line": 7, "reason": "bad_status"}, {"line": 8, "reason": "bad_status"}, {"line": 9, "reason": "bad_status"}])
+    );
+}
+
+fn write_all(dir: &Path, files: &[(&str, &[u8])]) {
+    for (name, data) in files {
+        std::fs::write(dir.join(name), data).unwrap();
+    }
+}
+
+#[test]
+fn duplicate_archives_and_growing_daily_copies_count_each_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // The seed's cron copied a live log that was never rotated: each copy holds the last.
+    let day1 = numbered_lines(1000);
+    let mut day2 = day1.clone();
+    day2.extend(numbered_lines(500));
+    day2.extend_from_slice(b"10.7.7.7 - - [19/Jun/2023:23:59:59 +0000] \"GET /pa"); // copied mid-write
+    let mut day3 = day2.clone();
+    day3.extend_from_slice(b"rtial HTTP/1.1\" 404 1\n");
+    day3.extend(numbered_lines(250));
+    // And the same rotated archive twice under two names (other content than the copies).
+    let archive: Vec<u8> = numbered_lines(300)
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .flat_map(|l| [&b"10.8."[..], &l[5..], b"\n"].concat())
+        .collect();
+    write_all(
+        dir.path(),
+        &[
+            ("access_2023-06-19.log", &day1),
+            ("access_2023-06-20.log", &day2),
+            ("access_2023-06-21.log", &day3),
+            ("access.log.1", &archive),
+            ("access.log.1.bak", &archive),
+        ],
+    );
+    let (code, v, _) = analyze_checked(&[path_str(dir.path())]);
+    assert_eq!(code, 0);
+    assert_eq!(v["totals"]["lines"], 1000 + 500 + 1 + 250 + 300);
+    assert_eq!(v["totals"]["duplicate_lines"], 300 + 1000 + 1500);
+    let input = |n: &str| {
+        v["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["path"].as_str().unwrap().ends_with(n))
+            .unwrap()
+            .clone()
+    };
+    let bak = input("access.log.1.bak");
+    assert!(bak["duplicate_of"]
+        .as_str()
+        .unwrap()
+        .ends_with("access.log.1"));
+    assert_eq!(
+        (bak["lines"].as_u64(), bak["duplicate_lines"].as_u64()),
+        (Some(0), Some(300))
+    );
+    let d2 = input("access_2023-06-20.log");
+    assert!(d2["duplicate_of"]
+        .as_str()
+        .unwrap()
+        .ends_with("access_2023-06-19.log"));
+    assert_eq!(
+        (d2["lines"].as_u64(), d2["duplicate_lines"].as_u64()),
+        (Some(500), Some(1000))
+    );
+    assert_eq!(
+        d2["warnings"].as_array().unwrap().len(),
+        1,
+        "its partial last line is counted in the next copy"
+    );
+    let d3 = input("access_2023-06-21.log");
+    assert_eq!(
+        (d3["lines"].as_u64(), d3["duplicate_lines"].as_u64()),
+        (Some(251), Some(1500))
+    );
+    // The once-partial line is whole in day 3 and counted once: 10.7.7.7 failed once.
+    assert_eq!(v["totals"]["failed"].as_u64(), Some(100 + 50 + 1 + 25 + 30));
+    // Opting out counts every copy.
+    let (_, all, _) = analyze_checked(&[path_str(dir.path()), "--keep-duplicates"]);
+    assert_eq!(all["totals"]["duplicate_lines"], 0);
+    assert_eq!(all["totals"]["lines"], 1000 + 1501 + 1751 + 300 + 300);
+    // Streaming the same files gives the same answer.
+    let (_, streamed, _) = analyze_checked(&[path_str(dir.path()), "--no-mmap"]);
+    assert_eq!(streamed["totals"], v["totals"]);
+}
+
+#[test]
+fn a_mapped_file_truncated_during_the_run_is_a_clear_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let block = numbered_lines(2000);
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        while f.get_ref().metadata().unwrap().len() < 192 << 20 {
+            f.write_all(&block).unwrap();
+            f.flush().unwrap();
+        }
+    }
+    let bin = assert_cmd::cargo::cargo_bin("logwarden");
+    let child = std::process::Command::new(bin)
+        .args([
+            "analyze",
+            "-q",
+            "--threads",
+            "1",
+            "--json",
+            "/dev/null",
+            "--report",
+            "/dev/null",
+        ])
+        .arg(&path)
+        .env("HOME", "/nonexistent")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the file is mapped, then cut it (what copytruncate does to a live log).
+    let maps = format!("/proc/{}/maps", child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_to_string(&maps)
+        .unwrap_or_default()
+        .contains(path_str(&path))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the file was never mapped"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains("shrank while it was being read"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(path_str(&path)), "names the file: {stderr}");
+}
