@@ -581,3 +581,89 @@ fn a_mapped_file_truncated_during_the_run_is_a_clear_error_not_a_crash() {
     );
     assert!(stderr.contains(path_str(&path)), "names the file: {stderr}");
 }
+
+#[test]
+fn history_html_and_mail_show_hostile_bytes_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_dir = dir.path().join("log");
+    std::fs::create_dir(&log_dir).unwrap();
+    let nasty: &[u8] = b"/\x1b[2J\x1b]0;t\x07\x9b\r\n-x\x7f<script>alert(1)</script>\xff";
+    let mut log = Vec::new();
+    for _ in 0..6 {
+        // Apache writes the CR/LF of a request escaped; a raw one would just end the line.
+        let mut req = b"GET ".to_vec();
+        req.extend(nasty.iter().copied().filter(|&b| b != b'\n'));
+        req.extend_from_slice(b"\\x0a\\x0dIP: 6.6.6.6 - Failed login attempts: 99 HTTP/1.1");
+        log.extend(line(
+            "10.6.6.6",
+            DAY,
+            &req,
+            401,
+            nasty.split(|&b| b == b'\n').next().unwrap(),
+        ));
+    }
+    std::fs::write(log_dir.join("access_2023-06-19.log"), &log).unwrap();
+    let config = dir.path().join("logwarden.toml");
+    std::fs::write(&config, "[email]\nfrom = \"logwarden@example.org\"\nto = [\"manager@example.org\"]\nsubject = \"Weekly {week}\"\n[smtp]\nhost = \"127.0.0.1\"\nport = 2525\nsecurity = \"none\"\n").unwrap();
+    let eml = dir.path().join("out.eml");
+    let html = dir.path().join("out.html");
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args([
+            "report",
+            "--week",
+            "2023-W25",
+            "--email",
+            "--dry-run",
+            "-q",
+            "--config",
+        ])
+        .arg(&config)
+        .arg("--eml")
+        .arg(&eml)
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_clean("report stdout", &out.stdout);
+    assert_clean("report stderr", &out.stderr);
+    let history = std::fs::read(log_dir.join("monitoring.log")).unwrap();
+    assert_clean("history", &history);
+    assert_clean(
+        "history.jsonl",
+        &std::fs::read(log_dir.join("history.jsonl")).unwrap(),
+    );
+    let text = String::from_utf8(history).unwrap();
+    assert!(
+        !text.contains("6.6.6.6 - Failed"),
+        "an escaped request never forges a history line"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_clean("html", page.as_bytes());
+    assert!(!page.contains("<script>"), "hostile markup is escaped");
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    // The message itself: CRLF line ends are ours; nothing else below 0x20 or in 0x7f..0x9f.
+    let message = std::fs::read(&eml).unwrap();
+    let without_crlf: Vec<u8> = message
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w != &b"\r\n")
+        .map(|(i, _)| message[i])
+        .filter(|&b| b != b'\r')
+        .collect();
+    assert_clean("mail", &without_crlf);
+    assert!(message.windows(7).any(|w| w == b"Subject"));
+    assert_eq!(
+        String::from_utf8_lossy(&message)
+            .matches("\r\nSubject: ")
+            .count(),
+        1,
+        "one Subject header"
+    );
+}

@@ -63,9 +63,9 @@ fn signed(n: i64) -> String {
     if n > 0 {
         format!("+{n}")
     } else if n < 0 {
-        format!("\u{2212}{}", n.unsigned_abs())
+        format!("-{}", n.unsigned_abs())
     } else {
-        "\u{00b1}0".to_string()
+        "+0".to_string()
     }
 }
 
@@ -175,7 +175,7 @@ pub fn render(report: &Report, ranges: &[Range], meta: &Meta) -> String {
          <code>\\xhh</code>, a backslash as <code>\\\\</code>. Paths are the request targets \
          of failed requests, cut to {} bytes; per client and day at most {} distinct paths are \
          counted (the first in a fixed hash order), so when a client asked for more, its top \
-         paths come from that sample (marked \u{201c}sample\u{201d}). Times are as written in the log \
+         paths come from that sample (marked &ldquo;sample&rdquo;). Times are as written in the log \
          (its own UTC offset){}.</p>\n</footer>\n</body>\n</html>",
         esc(env!("CARGO_PKG_VERSION")),
         esc(&meta.generated_at),
