@@ -8,7 +8,7 @@
 //!
 //! Failed lines also feed [`ClientDetail`] per (day, client): first and last seen, and the
 //! counts of at most [`PATHS_PER_CLIENT`] distinct request targets — the ones first in the
-//! fixed order (FNV-1a hash of the target, then its bytes). Keeping the first k of a fixed
+//! fixed order (a fixed 64-bit hash of the target, then its bytes). Keeping the first k of a fixed
 //! order ("bottom-k") is exact and merge-order independent: a path kept in the final result is
 //! kept in every partial aggregate it appears in, so its count is exact, and the dropped ones
 //! are exactly those with k smaller paths — whatever the chunking. Memory per (day, client)
@@ -157,12 +157,25 @@ pub fn request_target(request: &[u8]) -> &[u8] {
     &target[..target.len().min(PATH_MAX_BYTES)]
 }
 
-/// FNV-1a, 64 bit: a fixed hash, the same in every process and on every platform.
+/// A fixed hash of a request target, the same in every process and on every platform (the
+/// bottom-k path sample must not depend on the machine). Eight bytes a step: byte-at-a-time
+/// FNV was a visible share of the time spent on failed lines.
 #[inline]
 pub fn path_hash(path: &[u8]) -> u64 {
-    path.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = (path.len() as u64).wrapping_mul(K);
+    let mut words = path.chunks_exact(8);
+    for w in &mut words {
+        let word = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        h = (h ^ word).wrapping_mul(K).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    tail[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    // splitmix64's finaliser: every input bit reaches every output bit.
+    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^ (h >> 31)
 }
 
 /// Request targets → dense ids (exact bytes, no case folding).

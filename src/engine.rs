@@ -268,6 +268,7 @@ fn process_mapped<'s>(
         let range = base + range.start..base + range.end;
         let seq = first_seq + seq as u64;
         scope.spawn(move |_| {
+            populate(&mapped.map[range.clone()]);
             ctx.scan(
                 &mapped.map[range.clone()],
                 format,
@@ -427,6 +428,21 @@ fn process_stream<'s>(
                 gz.trailing_garbage
             ));
         }
+    }
+}
+
+/// Map a chunk's pages with one call (MADV_POPULATE_READ, Linux 5.14+) instead of a page
+/// fault every 64 KiB as the scan walks it; faults are costly, most of all in a VM. Best
+/// effort: an older kernel answers EINVAL and the scan faults the pages in as before.
+fn populate(chunk: &[u8]) {
+    #[cfg(target_os = "linux")]
+    {
+        const MADV_POPULATE_READ: libc::c_int = 22;
+        let page = 4096usize;
+        let start = chunk.as_ptr() as usize & !(page - 1);
+        let len = chunk.as_ptr() as usize + chunk.len() - start;
+        // SAFETY: advice on pages of a live, read-only mapping; it never changes memory.
+        unsafe { libc::madvise(start as *mut libc::c_void, len, MADV_POPULATE_READ) };
     }
 }
 
