@@ -661,3 +661,54 @@ fn history_html_and_mail_show_hostile_bytes_escaped() {
         "one Subject header"
     );
 }
+
+#[test]
+fn a_permission_denied_file_is_an_error_and_the_rest_is_analyzed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.path().join("access.log"), numbered_lines(10)).unwrap();
+    let secret = dir.path().join("access.log.1");
+    std::fs::write(&secret, numbered_lines(5)).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("logwarden");
+    // Root reads anything: run as an unprivileged user then (setpriv, from util-linux).
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let mut cmd = if root {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
+        c
+    } else {
+        std::process::Command::new(&bin)
+    };
+    let out = cmd
+        .args(["analyze", "-q", "--json", "-"])
+        .arg(dir.path())
+        .env("HOME", "/nonexistent")
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if root && stderr.contains("setpriv") {
+        panic!("setpriv failed: {stderr}");
+    }
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["totals"]["lines"], 10);
+    let denied = &v["inputs"][1];
+    assert!(denied["path"].as_str().unwrap().ends_with("access.log.1"));
+    assert!(
+        denied["error"]
+            .as_str()
+            .unwrap()
+            .contains("Permission denied"),
+        "{}",
+        denied["error"]
+    );
+    assert!(stderr.contains("access.log.1"), "{stderr}");
+}
