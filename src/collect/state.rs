@@ -10,7 +10,6 @@
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const STATE_FILE: &str = ".logwarden-collect.json";
@@ -73,42 +72,11 @@ pub fn save(dest: &Path, state: &State) -> anyhow::Result<()> {
     let p = path(dest);
     let mut bytes = serde_json::to_vec_pretty(state).context("cannot encode state")?;
     bytes.push(b'\n');
-    replace_durably(&p, &bytes)
+    crate::sink::file::write_atomic(&p, &bytes)
         .with_context(|| format!("cannot write state file {}", crate::escape::path(&p)))
 }
 
-/// fsync a directory, so renames and creations in it survive a power cut.
-pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
-pub fn parent(p: &Path) -> &Path {
-    match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
-
-/// Temp file in the same directory, fsync, rename over `target`, fsync the directory.
-pub fn replace_durably(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = parent(target);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, target)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
+pub use crate::sink::file::{parent_dir as parent, sync_dir};
 
 #[cfg(test)]
 mod tests {

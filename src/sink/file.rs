@@ -1,8 +1,9 @@
 //! File and stdout sink.
 //!
-//! Invariant: a report file is either the old one or the complete new one, never half
-//! written — bytes go to a temporary file in the same directory, are fsynced, then renamed
-//! over the target. `-` means stdout.
+//! Invariant: a file written here is either the old one or the complete new one, never half
+//! written — bytes go to a temporary file in the same directory, are fsynced, renamed over
+//! the target, and the directory is fsynced so the rename survives a power cut. `-` means
+//! stdout. Reports and the collector's state file both go through [`write_atomic`].
 
 use anyhow::Context;
 use std::io::Write;
@@ -28,10 +29,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
                 .write_all(bytes);
         }
     }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -41,12 +39,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        sync_dir(dir)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// fsync a directory, so renames and creations in it survive a power cut.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// The directory a path lives in (`.` for a bare file name).
+pub fn parent_dir(p: &Path) -> &Path {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
 }
 
 #[cfg(test)]
