@@ -12,6 +12,7 @@ use crate::scan::client::format_ip;
 use crate::scan::time::{to_date, DayNum, Timestamp};
 use crate::scan::Malformed;
 use chrono::Datelike;
+use rayon::prelude::*;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -275,78 +276,86 @@ pub fn build(aggregate: &Aggregate, files: &[FileReport], settings: Settings) ->
         ClientKey::Host(id) => crate::escape::bytes(aggregate.hosts.name(id)),
     };
     let mut cells: Vec<(&FailKey, u64)> = aggregate.fails.iter().map(|(k, n)| (k, *n)).collect();
-
-    // Days.
     cells.sort_unstable_by_key(|(k, _)| (k.day, k.client, k.status));
-    let mut day_keys: Vec<DayNum> = aggregate.days.keys().copied().collect();
-    day_keys.sort_unstable();
-    let day_groups = group_cells(&cells, |k| k.day);
-    let days = day_keys
-        .iter()
-        .map(|&day| {
-            let c = aggregate.days[&day];
-            let fails = day_groups.get(&day).map_or(&[][..], |r| &cells[r.clone()]);
-            DaySummary {
-                date: to_date(day).to_string(),
-                period: period(
-                    c.lines,
-                    c.failed,
-                    c.status_400,
-                    fails,
-                    &settings,
-                    &|c, by_status| {
-                        let detail = aggregate.detail_over(c, [day]);
-                        SuspiciousIp::new(
-                            client_name(c),
-                            by_status,
-                            detail.as_ref().map(|d| (d, &aggregate.paths)),
-                            settings.utc,
-                        )
-                    },
-                ),
-            }
-        })
-        .collect();
-
     // Weeks: the same cells regrouped by the Monday of their day.
-    cells.sort_unstable_by_key(|(k, _)| (week_start(k.day), k.client, k.status));
-    let week_groups = group_cells(&cells, |k| week_start(k.day));
-    let mut week_counts: BTreeMap<DayNum, (u64, u64, u64)> = BTreeMap::new();
-    for (&day, c) in &aggregate.days {
-        let w = week_counts.entry(week_start(day)).or_default();
-        w.0 += c.lines;
-        w.1 += c.failed;
-        w.2 += c.status_400;
-    }
-    let weeks = week_counts
-        .iter()
-        .map(|(&monday, &(lines, failed, status_400))| {
-            let fails = week_groups
-                .get(&monday)
-                .map_or(&[][..], |r| &cells[r.clone()]);
-            WeekSummary {
-                week: week_label(monday),
-                start: to_date(monday).to_string(),
-                end: to_date(monday + 6).to_string(),
-                period: period(
-                    lines,
-                    failed,
-                    status_400,
-                    fails,
-                    &settings,
-                    &|c, by_status| {
-                        let detail = aggregate.detail_over(c, monday..monday + 7);
-                        SuspiciousIp::new(
-                            client_name(c),
-                            by_status,
-                            detail.as_ref().map(|d| (d, &aggregate.paths)),
-                            settings.utc,
-                        )
-                    },
-                ),
-            }
-        })
-        .collect();
+    let mut week_cells = cells.clone();
+    week_cells.sort_unstable_by_key(|(k, _)| (week_start(k.day), k.client, k.status));
+
+    // Days and weeks are independent: build them (and each period) in parallel; `collect`
+    // keeps the order, so the report does not depend on scheduling.
+    let build_days = || {
+        let mut day_keys: Vec<DayNum> = aggregate.days.keys().copied().collect();
+        day_keys.sort_unstable();
+        let day_groups = group_cells(&cells, |k| k.day);
+        day_keys
+            .par_iter()
+            .map(|&day| {
+                let c = aggregate.days[&day];
+                let fails = day_groups.get(&day).map_or(&[][..], |r| &cells[r.clone()]);
+                DaySummary {
+                    date: to_date(day).to_string(),
+                    period: period(
+                        c.lines,
+                        c.failed,
+                        c.status_400,
+                        fails,
+                        &settings,
+                        &|c, by_status| {
+                            let detail = aggregate.detail_over(c, [day]);
+                            SuspiciousIp::new(
+                                client_name(c),
+                                by_status,
+                                detail.as_ref().map(|d| (d, &aggregate.paths)),
+                                settings.utc,
+                            )
+                        },
+                    ),
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let build_weeks = || {
+        let cells = &week_cells;
+        let week_groups = group_cells(cells, |k| week_start(k.day));
+        let mut week_counts: BTreeMap<DayNum, (u64, u64, u64)> = BTreeMap::new();
+        for (&day, c) in &aggregate.days {
+            let w = week_counts.entry(week_start(day)).or_default();
+            w.0 += c.lines;
+            w.1 += c.failed;
+            w.2 += c.status_400;
+        }
+        let week_list: Vec<(DayNum, (u64, u64, u64))> = week_counts.into_iter().collect();
+        week_list
+            .par_iter()
+            .map(|&(monday, (lines, failed, status_400))| {
+                let fails = week_groups
+                    .get(&monday)
+                    .map_or(&[][..], |r| &cells[r.clone()]);
+                WeekSummary {
+                    week: week_label(monday),
+                    start: to_date(monday).to_string(),
+                    end: to_date(monday + 6).to_string(),
+                    period: period(
+                        lines,
+                        failed,
+                        status_400,
+                        fails,
+                        &settings,
+                        &|c, by_status| {
+                            let detail = aggregate.detail_over(c, monday..monday + 7);
+                            SuspiciousIp::new(
+                                client_name(c),
+                                by_status,
+                                detail.as_ref().map(|d| (d, &aggregate.paths)),
+                                settings.utc,
+                            )
+                        },
+                    ),
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let (days, weeks) = rayon::join(build_days, build_weeks);
 
     Report {
         schema_version: SCHEMA_VERSION,

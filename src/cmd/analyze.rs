@@ -48,11 +48,11 @@ pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> 
         format: detection.format_label.to_string(),
         max_line_bytes: detection.max_line_bytes,
     };
-    Ok(summary::build(
-        &output.aggregate,
-        &output.files,
-        report_settings,
-    ))
+    // The summary runs on as many threads as the scan (`--threads 1` means one core).
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(settings.threads.max(1))
+        .build()?;
+    Ok(pool.install(|| summary::build(&output.aggregate, &output.files, report_settings)))
 }
 
 pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
