@@ -41,8 +41,8 @@ run() { # run LABEL DIR
     local failing
     failing=$(python3 -c "import json,sys; print(max(d['failing_ips'] for d in json.load(open(sys.argv[1]))['days']))" "$OUT/$label.json")
     printf '| %s | %s | %.1f | %s | %.2f | %.2f | %d | %s |\n' "$label" "$(ls "$dir" | grep -c '^access_')" \
-        "$(echo "$text / 1e9" | bc -l)" "$(echo "$bytes / 1e9" | bc -l | xargs printf '%.1f')" "$wall" \
-        "$(echo "$text / 1e9 / $wall" | bc -l)" "$((rss_kb / 1024))" "$failing"
+        "$(echo "$text / 1000000000" | bc -l)" "$(echo "$bytes / 1000000000" | bc -l | xargs printf '%.1f')" "$wall" \
+        "$(echo "$text / 1000000000 / $wall" | bc -l)" "$((rss_kb / 1024))" "$failing"
 }
 
 echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GiB RAM"

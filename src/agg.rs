@@ -47,8 +47,30 @@ impl FailedCodes {
 /// A client as an integer: an IP (IPv4 mapped into IPv6 space) or an interned hostname.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ClientKey {
-    Ip(u128),
+    Ip(PackedIp),
     Host(u32),
+}
+
+/// A `u128` IP stored as four `u32` words, most significant first: same order, but 4-byte
+/// alignment, so a key is 20 bytes instead of 32 — these keys fill the per-client tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PackedIp([u32; 4]);
+
+impl From<u128> for PackedIp {
+    fn from(ip: u128) -> Self {
+        PackedIp([
+            (ip >> 96) as u32,
+            (ip >> 64) as u32,
+            (ip >> 32) as u32,
+            ip as u32,
+        ])
+    }
+}
+
+impl From<PackedIp> for u128 {
+    fn from(p: PackedIp) -> Self {
+        p.0.iter().fold(0u128, |acc, &w| (acc << 32) | w as u128)
+    }
 }
 
 /// One cell of the failed-request table: this client, on this day, answered this status.
@@ -178,11 +200,12 @@ pub fn path_hash(path: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
-/// Request targets → dense ids (exact bytes, no case folding).
+/// Request targets → dense ids (exact bytes, no case folding). Each target is stored once:
+/// the map and the id list share one allocation.
 #[derive(Debug, Clone, Default)]
 pub struct PathTable {
-    ids: AHashMap<Box<[u8]>, u32>,
-    names: Vec<Box<[u8]>>,
+    ids: AHashMap<std::sync::Arc<[u8]>, u32>,
+    names: Vec<std::sync::Arc<[u8]>>,
 }
 
 impl PathTable {
@@ -191,9 +214,9 @@ impl PathTable {
             return id;
         }
         let id = self.names.len() as u32;
-        let boxed: Box<[u8]> = path.into();
-        self.names.push(boxed.clone());
-        self.ids.insert(boxed, id);
+        let shared: std::sync::Arc<[u8]> = path.into();
+        self.names.push(shared.clone());
+        self.ids.insert(shared, id);
         id
     }
 
@@ -214,7 +237,8 @@ pub struct DetailKey {
 pub struct PathCount {
     pub hash: u64,
     pub id: u32,
-    pub count: u64,
+    /// Saturating: one client asking one path 4 billion times a day stays at the cap.
+    pub count: u32,
 }
 
 /// What a client's failed requests looked like in one period.
@@ -246,9 +270,11 @@ impl ClientDetail {
     fn count_path(&mut self, table: &mut PathTable, path: &[u8]) {
         let hash = path_hash(path);
         match self.position(table, hash, path) {
-            Ok(i) => self.paths[i].count += 1,
+            Ok(i) => self.paths[i].count = self.paths[i].count.saturating_add(1),
             Err(i) if i < PATHS_PER_CLIENT => {
                 let id = table.intern(path);
+                // Most failing clients ask for one or two targets: grow exactly, not by 4.
+                self.paths.reserve_exact(1);
                 self.paths.insert(i, PathCount { hash, id, count: 1 });
                 self.paths.truncate(PATHS_PER_CLIENT);
             }
@@ -262,7 +288,7 @@ impl ClientDetail {
         self.last = self.last.max(other.last);
         for p in &other.paths {
             match self.position(table, p.hash, table.name(p.id)) {
-                Ok(i) => self.paths[i].count += p.count,
+                Ok(i) => self.paths[i].count = self.paths[i].count.saturating_add(p.count),
                 Err(i) if i < PATHS_PER_CLIENT => {
                     self.paths.insert(i, *p);
                     self.paths.truncate(PATHS_PER_CLIENT);
@@ -316,7 +342,7 @@ impl Aggregate {
                 if failed.contains(fields.status) {
                     counts.failed += 1;
                     let client = match fields.client {
-                        ClientRef::Ip(ip) => ClientKey::Ip(ip),
+                        ClientRef::Ip(ip) => ClientKey::Ip(ip.into()),
                         ClientRef::Host(name) => ClientKey::Host(this.hosts.intern(name)),
                     };
                     *this
@@ -494,7 +520,7 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
                 let paths = d
                     .paths
                     .iter()
-                    .map(|p| (agg.paths.name(p.id).to_vec(), p.count))
+                    .map(|p| (agg.paths.name(p.id).to_vec(), u64::from(p.count)))
                     .collect();
                 (*k, d.first.utc_secs, d.last.utc_secs, paths)
             })
@@ -574,7 +600,7 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
             let named = |agg: &Aggregate| -> Vec<(String, i32, i64, i64, Paths)> {
                 let mut v: Vec<_> = detail_view(agg).into_iter().map(|(k, f, l, p)| {
                     let name = match k.client {
-                        ClientKey::Ip(ip) => format!("{ip}"),
+                        ClientKey::Ip(ip) => format!("{}", u128::from(ip)),
                         ClientKey::Host(id) => String::from_utf8_lossy(agg.hosts.name(id)).into_owned(),
                     };
                     (name, k.day, f, l, p)

@@ -183,7 +183,7 @@ impl SuspiciousIp {
                 d.last,
                 d.paths
                     .iter()
-                    .map(|p| (table.name(p.id), p.count))
+                    .map(|p| (table.name(p.id), u64::from(p.count)))
                     .collect::<Vec<_>>(),
             ),
             None => (Timestamp::default(), Timestamp::default(), Vec::new()),
@@ -272,7 +272,7 @@ pub fn build(aggregate: &Aggregate, files: &[FileReport], settings: Settings) ->
     }
 
     let client_name = |c: ClientKey| match c {
-        ClientKey::Ip(ip) => format_ip(ip),
+        ClientKey::Ip(ip) => format_ip(ip.into()),
         ClientKey::Host(id) => crate::escape::bytes(aggregate.hosts.name(id)),
     };
     let mut cells: Vec<(&FailKey, u64)> = aggregate.fails.iter().map(|(k, n)| (k, *n)).collect();
