@@ -8,17 +8,44 @@
 use memchr::memchr;
 use std::ops::Range;
 
-/// Split `data` into line-aligned ranges of roughly `target` bytes (at least 1).
+/// Split `data` into line-aligned ranges of roughly `target` bytes (at least 1): the
+/// non-empty results of [`nth_chunk`] for every slot.
 pub fn line_chunks(data: &[u8], target: usize) -> Vec<Range<usize>> {
+    (0..slot_count(data.len(), target))
+        .map(|k| nth_chunk(data, k, target))
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// How many nominal slots of `target` bytes cover `len` bytes.
+pub fn slot_count(len: usize, target: usize) -> usize {
+    len.div_ceil(target.max(1))
+}
+
+/// Chunk `k`: from the first line boundary at or after `k * target` to the first at or after
+/// `(k + 1) * target`. Each chunk is found on its own, so a worker touches a chunk's boundary
+/// pages only when it scans that chunk (finding every boundary up front would fault pages
+/// all over a mapped file at once). Empty when one line spans the whole slot.
+pub fn nth_chunk(data: &[u8], k: usize, target: usize) -> Range<usize> {
     let target = target.max(1);
-    let mut ranges = Vec::with_capacity(data.len() / target + 1);
-    let mut start = 0;
-    while start < data.len() {
-        let end = next_boundary(data, start.saturating_add(target));
-        ranges.push(start..end);
-        start = end;
+    let lo = k.saturating_mul(target);
+    if lo >= data.len() {
+        return data.len()..data.len();
     }
-    ranges
+    let start = if k == 0 {
+        0
+    } else {
+        // The first boundary at or after `lo` must lie inside this slot, or the chunk is
+        // empty: search only the slot, so a long line costs each slot it spans `target`
+        // bytes, not the rest of the line (that would be quadratic for tiny chunks).
+        let hi = lo.saturating_add(target).min(data.len());
+        match memchr(b'\n', &data[lo - 1..hi - 1]) {
+            Some(i) => lo + i,
+            None => return lo..lo,
+        }
+    };
+    let end = next_boundary(data, lo.saturating_add(target));
+    start..end.max(start)
 }
 
 /// First line boundary at or after `candidate` (capped at `data.len()`).

@@ -10,7 +10,7 @@
 //! failure is recorded in its report and never stops the others.
 
 use crate::agg::{Aggregate, ChunkRecord, FailedCodes};
-use crate::chunk::line_chunks;
+use crate::chunk::{nth_chunk, slot_count};
 use crate::input::overlap::{self, Overlap};
 use crate::input::source::{self, Mapped, Source, Stream, StreamReader};
 use crate::input::Input;
@@ -260,14 +260,18 @@ fn process_mapped<'s>(
     });
     report.format = Some(format);
     report.bytes = data.len() as u64;
-    for (seq, range) in line_chunks(data, ctx.settings.chunk_bytes)
-        .into_iter()
-        .enumerate()
-    {
+    let len = data.len();
+    let target = ctx.settings.chunk_bytes;
+    for slot in 0..slot_count(data.len(), target) {
         let mapped = mapped.clone();
-        let range = base + range.start..base + range.end;
-        let seq = first_seq + seq as u64;
+        let seq = first_seq + slot as u64;
         scope.spawn(move |_| {
+            // Boundaries are found here, not up front (see `chunk::nth_chunk`).
+            let local = nth_chunk(&mapped.map[base..base + len], slot, target);
+            if local.is_empty() {
+                return;
+            }
+            let range = base + local.start..base + local.end;
             populate(&mapped.map[range.clone()]);
             ctx.scan(
                 &mapped.map[range.clone()],
@@ -277,7 +281,7 @@ fn process_mapped<'s>(
             // Drop the scanned pages from our page tables (they stay in the page cache), so
             // RSS is bounded by the chunks in flight, not the file size.
             // SAFETY: a read-only shared file mapping: DONTNEED only forgets pages, and a later
-            // read (none is planned) would fault them back in with the same contents.
+            // read would fault them back in with the same contents.
             let _ = unsafe {
                 mapped.map.unchecked_advise_range(
                     memmap2::UncheckedAdvice::DontNeed,
