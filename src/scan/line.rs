@@ -221,7 +221,7 @@ impl LineScanner {
             return Err(Malformed::NotAccessLine);
         }
         let body = &rest[2..];
-        let close = find_closing_quote(body).ok_or(Malformed::BadRequest)?;
+        let close = find_closing_quote_before_newline(body).ok_or(Malformed::BadRequest)?;
         let request = &body[..close];
         let rest = &body[close + 1..];
 
@@ -341,22 +341,9 @@ fn find_time_opener(s: &[u8], mut from: usize) -> Option<usize> {
     None
 }
 
-/// The request ends at the first `"` preceded by an even run of backslashes.
-#[inline(always)]
-fn find_closing_quote(s: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(i) = memchr(b'"', &s[from..]) {
-        let at = from + i;
-        let backslashes = s[..at].iter().rev().take_while(|&&b| b == b'\\').count();
-        if backslashes % 2 == 0 {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
-}
-
-/// Like [`find_closing_quote`], but `None` if a newline comes first (the line ends unclosed).
+/// The request ends at the first `"` preceded by an even run of backslashes; `None` if a
+/// newline comes first (the line ends unclosed). A physical line holds no `\n`, so the
+/// general path and the fast path (which reads past the line end) share this.
 #[inline(always)]
 fn find_closing_quote_before_newline(s: &[u8]) -> Option<usize> {
     let mut from = 0;
