@@ -4,6 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use logwarden::agg::{Aggregate, ChunkRecord, FailedCodes};
+use logwarden::merge::Store;
 use logwarden::scan::{Format, LineScanner};
 use std::path::Path;
 
@@ -72,12 +73,18 @@ fn bench_merge(c: &mut Criterion) {
     };
     let (a, b) = (make(0), make(100_000));
     let mut group = c.benchmark_group("merge");
-    group.throughput(Throughput::Elements((a.fails.len() + b.fails.len()) as u64));
+    group.throughput(Throughput::Elements((a.table.len() + b.table.len()) as u64));
     group.sample_size(10);
+    // Two per-thread tables flushed into one store (sorted runs) and merged.
     group.bench_function("merge_2x200k_cells", |bench| {
         bench.iter_batched(
             || (a.clone(), b.clone()),
-            |(a, b)| a.merge(b),
+            |(mut a, mut b)| {
+                let store = Store::default();
+                a.flush_all(&store);
+                b.flush_all(&store);
+                store.finish()
+            },
             BatchSize::LargeInput,
         )
     });

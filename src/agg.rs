@@ -1,24 +1,28 @@
-//! Per-thread aggregation of scanned lines, and the merge of those aggregates.
+//! Per-thread aggregation of scanned lines.
 //!
 //! Each rayon worker owns one [`Aggregate`] and feeds it whole chunks; no locks, no shared
-//! maps. Only failed lines touch the per-client map, keyed by integers (IP as `u128`,
-//! hostnames interned per aggregate and re-interned on merge). Invariant: merging is
-//! associative and commutative, so the result is the same for any thread count, chunk size
-//! or scheduling order — the property tests check exactly that.
+//! maps. Only failed lines touch the per-client table, one entry per (day, client), keyed by
+//! integers (IP as four `u32` words, hostnames interned per aggregate). When the table
+//! reaches its flush size, or at the end, it is drained into the shared
+//! [`crate::merge::Store`] as sorted runs with global ids, and reused: a worker's memory is
+//! bounded by its flush size, not by the input. Invariant: merging entries is associative and
+//! commutative, so the result is the same for any thread count, chunk size, flush size or
+//! scheduling order — the property tests check exactly that.
 //!
-//! Failed lines also feed [`ClientDetail`] per (day, client): first and last seen, and the
-//! counts of at most [`PATHS_PER_CLIENT`] distinct request targets — the ones first in the
-//! fixed order (a fixed 64-bit hash of the target, then its bytes). Keeping the first k of a fixed
-//! order ("bottom-k") is exact and merge-order independent: a path kept in the final result is
-//! kept in every partial aggregate it appears in, so its count is exact, and the dropped ones
-//! are exactly those with k smaller paths — whatever the chunking. Memory per (day, client)
-//! is bounded by k.
+//! A [`ClientDay`] holds a client's failed requests of one day: counts per status, first and
+//! last seen, and the counts of at most [`PATHS_PER_CLIENT`] distinct request targets — the
+//! ones first in the fixed order (a fixed 64-bit hash of the target, then its bytes). Keeping
+//! the first k of a fixed order ("bottom-k") is exact and merge-order independent: a path kept
+//! in the final result is kept in every partial aggregate it appears in, so its count is
+//! exact, and the dropped ones are exactly those with k smaller paths — whatever the chunking.
+//! Memory per (day, client) is bounded by k.
 
 use crate::scan::client::ClientRef;
 use crate::scan::time::{DayNum, Timestamp};
 use crate::scan::{Line, LineScanner, Malformed};
 use ahash::AHashMap;
 use memchr::memchr;
+use smallvec::SmallVec;
 
 /// How many malformed line numbers are kept per file (and per chunk, to find them).
 pub const MALFORMED_SAMPLES: usize = 5;
@@ -73,14 +77,6 @@ impl From<PackedIp> for u128 {
     }
 }
 
-/// One cell of the failed-request table: this client, on this day, answered this status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FailKey {
-    pub client: ClientKey,
-    pub day: DayNum,
-    pub status: u16,
-}
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DayCounts {
     /// Parsed lines dated this day.
@@ -90,7 +86,7 @@ pub struct DayCounts {
 }
 
 impl DayCounts {
-    fn add(&mut self, other: &DayCounts) {
+    pub fn add(&mut self, other: &DayCounts) {
         self.lines += other.lines;
         self.failed += other.failed;
         self.status_400 += other.status_400;
@@ -154,7 +150,25 @@ impl Interner {
     }
 
     pub fn name(&self, id: u32) -> &[u8] {
-        &self.names[id as usize]
+        self.names.get(id as usize).map_or(&[][..], |n| &n[..])
+    }
+
+    pub fn names(&self) -> &[Box<[u8]>] {
+        &self.names
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Forget every name, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.ids.clear();
+        self.names.clear();
     }
 }
 
@@ -223,9 +237,27 @@ impl PathTable {
     pub fn name(&self, id: u32) -> &[u8] {
         self.names.get(id as usize).map_or(&[][..], |n| &n[..])
     }
+
+    pub fn names(&self) -> &[std::sync::Arc<[u8]>] {
+        &self.names
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Forget every target, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.ids.clear();
+        self.names.clear();
+    }
 }
 
-/// Key of the per-client details: this client, on this day.
+/// Key of the per-client table: this client, on this day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DetailKey {
     pub day: DayNum,
@@ -241,21 +273,43 @@ pub struct PathCount {
     pub count: u32,
 }
 
-/// What a client's failed requests looked like in one period.
+/// Failed counts by status, ascending by status. Most clients fail with one status a day,
+/// which stays inline (no allocation per entry).
+pub type StatusCounts = SmallVec<[(u16, u64); 1]>;
+
+/// Everything known about one client's failed requests in one period (a day, or a week once
+/// days are merged).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientDetail {
+pub struct ClientDay {
     pub first: Timestamp,
     pub last: Timestamp,
-    /// At most [`PATHS_PER_CLIENT`], ascending by (hash, path bytes).
-    pub paths: Vec<PathCount>,
+    pub statuses: StatusCounts,
+    /// At most [`PATHS_PER_CLIENT`], ascending by (hash, path bytes); one stays inline.
+    pub paths: SmallVec<[PathCount; 1]>,
 }
 
-impl ClientDetail {
+impl ClientDay {
     fn new(time: Timestamp) -> Self {
-        ClientDetail {
+        ClientDay {
             first: time,
             last: time,
-            paths: Vec::new(),
+            statuses: SmallVec::new(),
+            paths: SmallVec::new(),
+        }
+    }
+
+    /// Failed requests of this client in the period.
+    pub fn failed(&self) -> u64 {
+        self.statuses.iter().map(|s| s.1).sum()
+    }
+
+    fn add_status(&mut self, status: u16, n: u64) {
+        match self.statuses.iter_mut().find(|s| s.0 == status) {
+            Some(s) => s.1 += n,
+            None => {
+                let at = self.statuses.partition_point(|s| s.0 < status);
+                self.statuses.insert(at, (status, n));
+            }
         }
     }
 
@@ -265,16 +319,17 @@ impl ClientDetail {
             .binary_search_by(|p| p.hash.cmp(&hash).then_with(|| table.name(p.id).cmp(bytes)))
     }
 
-    /// Count one more failed request for `path` (the hot path: interns only kept paths).
+    /// Count one more failed request (the hot path: interns only kept paths).
     #[inline]
-    fn count_path(&mut self, table: &mut PathTable, path: &[u8]) {
+    fn count(&mut self, status: u16, time: Timestamp, table: &mut PathTable, path: &[u8]) {
+        self.first = self.first.min(time);
+        self.last = self.last.max(time);
+        self.add_status(status, 1);
         let hash = path_hash(path);
         match self.position(table, hash, path) {
             Ok(i) => self.paths[i].count = self.paths[i].count.saturating_add(1),
             Err(i) if i < PATHS_PER_CLIENT => {
                 let id = table.intern(path);
-                // Most failing clients ask for one or two targets: grow exactly, not by 4.
-                self.paths.reserve_exact(1);
                 self.paths.insert(i, PathCount { hash, id, count: 1 });
                 self.paths.truncate(PATHS_PER_CLIENT);
             }
@@ -283,9 +338,12 @@ impl ClientDetail {
     }
 
     /// Fold `other` in; its path ids must already be ids of `table`.
-    pub fn merge(&mut self, other: &ClientDetail, table: &PathTable) {
+    pub fn merge(&mut self, other: &ClientDay, table: &PathTable) {
         self.first = self.first.min(other.first);
         self.last = self.last.max(other.last);
+        for &(status, n) in &other.statuses {
+            self.add_status(status, n);
+        }
         for p in &other.paths {
             match self.position(table, p.hash, table.name(p.id)) {
                 Ok(i) => self.paths[i].count = self.paths[i].count.saturating_add(p.count),
@@ -299,19 +357,46 @@ impl ClientDetail {
     }
 }
 
-/// Everything one worker learned; merged pairwise into the final aggregate.
-#[derive(Debug, Clone, Default)]
+/// Entries the per-thread tables may hold in all, before they are flushed into the store
+/// (about 100 bytes each, plus the hash table's slack): see [`Aggregate::with_flush_size`].
+pub const FLUSH_ENTRIES_TOTAL: usize = 1 << 18;
+
+/// Everything one worker learned since its last flush.
+#[derive(Debug, Clone)]
 pub struct Aggregate {
     pub days: AHashMap<DayNum, DayCounts>,
-    pub fails: AHashMap<FailKey, u64>,
+    /// Failed requests per (day, client), with hostnames and paths as ids of the two tables.
+    pub table: AHashMap<DetailKey, ClientDay>,
     pub hosts: Interner,
-    /// First/last seen and request targets of failed requests, per (day, client).
-    pub details: AHashMap<DetailKey, ClientDetail>,
     pub paths: PathTable,
     pub chunks: Vec<ChunkRecord>,
+    flush_at: usize,
+}
+
+impl Default for Aggregate {
+    fn default() -> Self {
+        Aggregate::with_flush_size(usize::MAX)
+    }
 }
 
 impl Aggregate {
+    /// An aggregate whose table asks to be flushed at `entries` (see [`Self::needs_flush`]).
+    pub fn with_flush_size(entries: usize) -> Self {
+        Aggregate {
+            days: AHashMap::new(),
+            table: AHashMap::new(),
+            hosts: Interner::default(),
+            paths: PathTable::default(),
+            chunks: Vec::new(),
+            flush_at: entries.max(1),
+        }
+    }
+
+    /// Whether the table has reached its flush size.
+    pub fn needs_flush(&self) -> bool {
+        self.table.len() >= self.flush_at
+    }
+
     /// Scan one line-aligned chunk of file `file`. `data` must start at a line start and end
     /// at a line end (after `\n`) or at the end of the file.
     pub fn scan_chunk(
@@ -345,25 +430,19 @@ impl Aggregate {
                         ClientRef::Ip(ip) => ClientKey::Ip(ip.into()),
                         ClientRef::Host(name) => ClientKey::Host(this.hosts.intern(name)),
                     };
-                    *this
-                        .fails
-                        .entry(FailKey {
-                            client,
-                            day: fields.day,
-                            status: fields.status,
-                        })
-                        .or_insert(0) += 1;
-                    this.details
+                    // One table, one lookup per failed line.
+                    this.table
                         .entry(DetailKey {
                             day: fields.day,
                             client,
                         })
-                        .and_modify(|d| {
-                            d.first = d.first.min(fields.time);
-                            d.last = d.last.max(fields.time);
-                        })
-                        .or_insert_with(|| ClientDetail::new(fields.time))
-                        .count_path(&mut this.paths, request_target(fields.request));
+                        .or_insert_with(|| ClientDay::new(fields.time))
+                        .count(
+                            fields.status,
+                            fields.time,
+                            &mut this.paths,
+                            request_target(fields.request),
+                        );
                 }
             }
         };
@@ -393,70 +472,32 @@ impl Aggregate {
         self.chunks.push(record);
     }
 
-    /// Fold `other` into `self`. Hostname ids of `other` are re-interned here.
-    pub fn merge(mut self, mut other: Aggregate) -> Aggregate {
-        if other.fails.len() > self.fails.len() {
-            std::mem::swap(&mut self, &mut other);
-        }
-        for (day, counts) in other.days {
-            self.days.entry(day).or_default().add(&counts);
-        }
-        let remap: Vec<u32> = other
-            .hosts
-            .names
-            .iter()
-            .map(|n| self.hosts.intern(n))
-            .collect();
-        self.fails.reserve(other.fails.len());
-        for (mut key, n) in other.fails {
-            if let ClientKey::Host(id) = key.client {
-                key.client = ClientKey::Host(remap[id as usize]);
-            }
-            *self.fails.entry(key).or_insert(0) += n;
-        }
-        let path_remap: Vec<u32> = other
-            .paths
-            .names
-            .iter()
-            .map(|n| self.paths.intern(n))
-            .collect();
-        self.details.reserve(other.details.len());
-        for (mut key, mut detail) in other.details {
-            if let ClientKey::Host(id) = key.client {
-                key.client = ClientKey::Host(remap[id as usize]);
-            }
-            for p in &mut detail.paths {
-                p.id = path_remap[p.id as usize];
-            }
-            match self.details.entry(key) {
-                std::collections::hash_map::Entry::Occupied(mut e) => {
-                    e.get_mut().merge(&detail, &self.paths)
-                }
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(detail);
-                }
-            }
-        }
-        self.chunks.append(&mut other.chunks);
-        self
+    /// Everything this aggregate holds, merged on its own (tests, benches, fuzzing).
+    pub fn into_merged(mut self) -> crate::merge::Merged {
+        let store = crate::merge::Store::default();
+        self.flush_all(&store);
+        store.finish()
     }
 
-    /// The details of `client` over `days`, merged (`None` if it failed on none of them).
-    pub fn detail_over(
-        &self,
-        client: ClientKey,
-        days: impl IntoIterator<Item = DayNum>,
-    ) -> Option<ClientDetail> {
-        let mut out: Option<ClientDetail> = None;
-        for day in days {
-            if let Some(d) = self.details.get(&DetailKey { day, client }) {
-                match &mut out {
-                    Some(o) => o.merge(d, &self.paths),
-                    None => out = Some(d.clone()),
-                }
-            }
+    /// Move the per-client table into `store` as sorted runs with the store's ids, and empty
+    /// it (keeping its allocation, so a worker's memory stays at its flush size).
+    pub fn flush(&mut self, store: &crate::merge::Store) {
+        if self.table.is_empty() {
+            return;
         }
-        out
+        store.absorb_table(self);
+        self.table.clear();
+        self.hosts.clear();
+        self.paths.clear();
+    }
+
+    /// Flush the table, day counts and chunk records: nothing is left behind.
+    pub fn flush_all(&mut self, store: &crate::merge::Store) {
+        self.flush(store);
+        store.absorb_counts(
+            std::mem::take(&mut self.days),
+            std::mem::take(&mut self.chunks),
+        );
     }
 }
 
@@ -507,14 +548,21 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
                 status_400: 1
             }
         );
-        assert_eq!(agg.fails.len(), 3);
+        // (19th, 1.2.3.4), (19th, host.example), (20th, host.example): one entry each.
+        assert_eq!(agg.table.len(), 3);
+        let host = ClientKey::Host(0);
+        let entry = &agg.table[&DetailKey {
+            day: d19 + 1,
+            client: host,
+        }];
+        assert_eq!(entry.statuses.to_vec(), vec![(400, 1)]);
     }
 
     type Paths = Vec<(Vec<u8>, u64)>;
 
     fn detail_view(agg: &Aggregate) -> Vec<(DetailKey, i64, i64, Paths)> {
         let mut v: Vec<_> = agg
-            .details
+            .table
             .iter()
             .map(|(k, d)| {
                 let paths = d
@@ -574,62 +622,5 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
             0
         };
         assert_eq!(total, 8 + p0);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn details_merge_is_order_independent(
-            lines in proptest::collection::vec((0u8..3, 0u8..14, 0u8..60, 0u8..2), 1..80),
-            cuts in proptest::collection::vec(0usize..80, 0..6),
-            reverse in proptest::bool::ANY,
-        ) {
-            let text: Vec<String> = lines.iter().map(|(c, p, s, h)| {
-                let client = if *h == 0 { format!("10.0.0.{c}") } else { format!("Host{c}.example") };
-                format!("{client} - - [19/Jun/2023:10:{s:02}:00 +0000] \"GET /x{p} HTTP/1.1\" 404 1\n")
-            }).collect();
-            let whole = scan_all(text.concat().as_bytes());
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (text.len() + 1)).collect();
-            cuts.push(0);
-            cuts.push(text.len());
-            cuts.sort_unstable();
-            let mut parts: Vec<Aggregate> = cuts.windows(2).map(|w| scan_all(text[w[0]..w[1]].concat().as_bytes())).collect();
-            if reverse {
-                parts.reverse();
-            }
-            let merged = parts.into_iter().reduce(|a, b| b.merge(a)).unwrap_or_default();
-            let named = |agg: &Aggregate| -> Vec<(String, i32, i64, i64, Paths)> {
-                let mut v: Vec<_> = detail_view(agg).into_iter().map(|(k, f, l, p)| {
-                    let name = match k.client {
-                        ClientKey::Ip(ip) => format!("{}", u128::from(ip)),
-                        ClientKey::Host(id) => String::from_utf8_lossy(agg.hosts.name(id)).into_owned(),
-                    };
-                    (name, k.day, f, l, p)
-                }).collect();
-                v.sort();
-                v
-            };
-            proptest::prop_assert_eq!(named(&merged), named(&whole));
-        }
-    }
-
-    #[test]
-    fn merge_reinterns_hosts() {
-        let a = scan_all(b"a.example - - [19/Jun/2023:10:00:00 +0000] \"GET /\" 404 1\n");
-        let b = scan_all(b"b.example - - [19/Jun/2023:10:00:00 +0000] \"GET /\" 404 1\na.example - - [19/Jun/2023:10:00:00 +0000] \"GET /\" 404 1\n");
-        let m = a.merge(b);
-        assert_eq!(m.hosts.names.len(), 2);
-        let mut by_name: Vec<(String, u64)> = m
-            .fails
-            .iter()
-            .map(|(k, n)| match k.client {
-                ClientKey::Host(id) => (String::from_utf8_lossy(m.hosts.name(id)).into_owned(), *n),
-                ClientKey::Ip(_) => unreachable!(),
-            })
-            .collect();
-        by_name.sort();
-        assert_eq!(
-            by_name,
-            vec![("a.example".into(), 2), ("b.example".into(), 1)]
-        );
     }
 }

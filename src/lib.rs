@@ -16,6 +16,7 @@ pub mod config;
 pub mod engine;
 pub mod escape;
 pub mod input;
+pub mod merge;
 pub mod render;
 pub mod scan;
 pub mod sigbus;

@@ -6,8 +6,9 @@
 //! ascending; suspicious IPs by failed count descending, then by address text), so the same
 //! input always gives the same report, whatever the thread count.
 
-use crate::agg::{Aggregate, ChunkRecord, ClientDetail, ClientKey, FailKey, MALFORMED_SAMPLES};
+use crate::agg::{ChunkRecord, ClientDay, ClientKey, PathTable, MALFORMED_SAMPLES};
 use crate::engine::FileReport;
+use crate::merge::Merged;
 use crate::scan::client::format_ip;
 use crate::scan::time::{to_date, DayNum, Timestamp};
 use crate::scan::Malformed;
@@ -168,26 +169,15 @@ pub struct SuspiciousIp {
 }
 
 impl SuspiciousIp {
-    /// A suspicious client with its details; `detail` is `None` only if the aggregate has no
-    /// details for it (then the detail fields are empty).
-    pub fn new(
-        ip: String,
-        by_status: BTreeMap<u16, u64>,
-        detail: Option<(&ClientDetail, &crate::agg::PathTable)>,
-        utc: bool,
-    ) -> Self {
+    /// A suspicious client and what its failed requests looked like.
+    pub fn new(ip: String, detail: &ClientDay, table: &PathTable, utc: bool) -> Self {
+        let by_status: BTreeMap<u16, u64> = detail.statuses.iter().copied().collect();
         let failed: u64 = by_status.values().sum();
-        let (first, last, mut paths) = match detail {
-            Some((d, table)) => (
-                d.first,
-                d.last,
-                d.paths
-                    .iter()
-                    .map(|p| (table.name(p.id), u64::from(p.count)))
-                    .collect::<Vec<_>>(),
-            ),
-            None => (Timestamp::default(), Timestamp::default(), Vec::new()),
-        };
+        let mut paths: Vec<(&[u8], u64)> = detail
+            .paths
+            .iter()
+            .map(|p| (table.name(p.id), u64::from(p.count)))
+            .collect();
         let counted: u64 = paths.iter().map(|p| p.1).sum();
         paths.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         paths.truncate(TOP_PATHS);
@@ -203,13 +193,13 @@ impl SuspiciousIp {
             ip,
             failed,
             by_status,
-            first_seen: detail.map_or_else(String::new, |_| first.iso8601(utc)),
-            last_seen: detail.map_or_else(String::new, |_| last.iso8601(utc)),
+            first_seen: detail.first.iso8601(utc),
+            last_seen: detail.last.iso8601(utc),
             top_paths,
             other_paths: failed.saturating_sub(listed),
             paths_exact: counted == failed,
-            first,
-            last,
+            first: detail.first,
+            last: detail.last,
         }
     }
 }
@@ -253,7 +243,7 @@ pub fn week_label(monday: DayNum) -> String {
     format!("{:04}-W{:02}", week.year(), week.week())
 }
 
-pub fn build(aggregate: &Aggregate, files: &[FileReport], settings: Settings) -> Report {
+pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Report {
     let inputs = summarize_inputs(aggregate, files);
     let mut totals = Totals {
         files: inputs.len() as u64,
@@ -271,52 +261,39 @@ pub fn build(aggregate: &Aggregate, files: &[FileReport], settings: Settings) ->
         totals.status_400 += counts.status_400;
     }
 
-    let client_name = |c: ClientKey| match c {
-        ClientKey::Ip(ip) => format_ip(ip.into()),
-        ClientKey::Host(id) => crate::escape::bytes(aggregate.hosts.name(id)),
+    let suspicious_ip = |c: ClientKey, detail: &ClientDay| {
+        let name = match c {
+            ClientKey::Ip(ip) => format_ip(ip.into()),
+            ClientKey::Host(id) => crate::escape::bytes(aggregate.hosts.name(id)),
+        };
+        SuspiciousIp::new(name, detail, &aggregate.paths, settings.utc)
     };
-    let mut cells: Vec<(&FailKey, u64)> = aggregate.fails.iter().map(|(k, n)| (k, *n)).collect();
-    cells.sort_unstable_by_key(|(k, _)| (k.day, k.client, k.status));
-    // Weeks: the same cells regrouped by the Monday of their day.
-    let mut week_cells = cells.clone();
-    week_cells.sort_unstable_by_key(|(k, _)| (week_start(k.day), k.client, k.status));
 
     // Days and weeks are independent: build them (and each period) in parallel; `collect`
     // keeps the order, so the report does not depend on scheduling.
     let build_days = || {
-        let mut day_keys: Vec<DayNum> = aggregate.days.keys().copied().collect();
-        day_keys.sort_unstable();
-        let day_groups = group_cells(&cells, |k| k.day);
-        day_keys
-            .par_iter()
-            .map(|&day| {
-                let c = aggregate.days[&day];
-                let fails = day_groups.get(&day).map_or(&[][..], |r| &cells[r.clone()]);
+        let days: Vec<_> = aggregate.days.iter().collect();
+        days.par_iter()
+            .map(|(&day, c)| {
+                let clients = aggregate.clients_of(day);
+                let suspicious = clients
+                    .iter()
+                    .filter(|(_, d)| d.failed() >= settings.threshold)
+                    .map(|(client, d)| suspicious_ip(*client, d))
+                    .collect();
                 DaySummary {
                     date: to_date(day).to_string(),
                     period: period(
-                        c.lines,
-                        c.failed,
-                        c.status_400,
-                        fails,
+                        (c.lines, c.failed, c.status_400),
+                        clients.len() as u64,
+                        suspicious,
                         &settings,
-                        &|c, by_status| {
-                            let detail = aggregate.detail_over(c, [day]);
-                            SuspiciousIp::new(
-                                client_name(c),
-                                by_status,
-                                detail.as_ref().map(|d| (d, &aggregate.paths)),
-                                settings.utc,
-                            )
-                        },
                     ),
                 }
             })
             .collect::<Vec<_>>()
     };
     let build_weeks = || {
-        let cells = &week_cells;
-        let week_groups = group_cells(cells, |k| week_start(k.day));
         let mut week_counts: BTreeMap<DayNum, (u64, u64, u64)> = BTreeMap::new();
         for (&day, c) in &aggregate.days {
             let w = week_counts.entry(week_start(day)).or_default();
@@ -327,30 +304,30 @@ pub fn build(aggregate: &Aggregate, files: &[FileReport], settings: Settings) ->
         let week_list: Vec<(DayNum, (u64, u64, u64))> = week_counts.into_iter().collect();
         week_list
             .par_iter()
-            .map(|&(monday, (lines, failed, status_400))| {
-                let fails = week_groups
-                    .get(&monday)
-                    .map_or(&[][..], |r| &cells[r.clone()]);
+            .map(|&(monday, counts)| {
+                let runs: Vec<&[(ClientKey, ClientDay)]> = aggregate
+                    .clients
+                    .range(monday..monday + 7)
+                    .map(|(_, run)| &run[..])
+                    .collect();
+                let mut failing = 0u64;
+                let mut suspicious = Vec::new();
+                for_each_client(runs, |client, days| {
+                    failing += 1;
+                    let failed: u64 = days.iter().map(|d| d.failed()).sum();
+                    if failed >= settings.threshold {
+                        let mut week = days[0].clone();
+                        for d in &days[1..] {
+                            week.merge(d, &aggregate.paths);
+                        }
+                        suspicious.push(suspicious_ip(client, &week));
+                    }
+                });
                 WeekSummary {
                     week: week_label(monday),
                     start: to_date(monday).to_string(),
                     end: to_date(monday + 6).to_string(),
-                    period: period(
-                        lines,
-                        failed,
-                        status_400,
-                        fails,
-                        &settings,
-                        &|c, by_status| {
-                            let detail = aggregate.detail_over(c, monday..monday + 7);
-                            SuspiciousIp::new(
-                                client_name(c),
-                                by_status,
-                                detail.as_ref().map(|d| (d, &aggregate.paths)),
-                                settings.utc,
-                            )
-                        },
-                    ),
+                    period: period(counts, failing, suspicious, &settings),
                 }
             })
             .collect::<Vec<_>>()
@@ -367,50 +344,35 @@ pub fn build(aggregate: &Aggregate, files: &[FileReport], settings: Settings) ->
     }
 }
 
-/// Ranges of `cells` (sorted by `period_of` first) sharing one period.
-fn group_cells(
-    cells: &[(&FailKey, u64)],
-    period_of: impl Fn(&FailKey) -> DayNum,
-) -> BTreeMap<DayNum, std::ops::Range<usize>> {
-    let mut groups = BTreeMap::new();
-    let mut start = 0;
-    while start < cells.len() {
-        let p = period_of(cells[start].0);
-        let len = cells[start..]
-            .iter()
-            .take_while(|(k, _)| period_of(k) == p)
-            .count();
-        groups.insert(p, start..start + len);
-        start += len;
+/// Visit each client of the sorted `runs` once, ascending, with its entries in every run
+/// (a k-way merge: a week's days, each sorted by client).
+fn for_each_client<'a>(
+    mut runs: Vec<&'a [(ClientKey, ClientDay)]>,
+    mut visit: impl FnMut(ClientKey, &[&'a ClientDay]),
+) {
+    let mut found: Vec<&ClientDay> = Vec::with_capacity(runs.len());
+    while let Some(client) = runs.iter().filter_map(|r| r.first().map(|e| e.0)).min() {
+        found.clear();
+        for run in &mut runs {
+            if let Some(((c, d), rest)) = run.split_first() {
+                if *c == client {
+                    found.push(d);
+                    *run = rest;
+                }
+            }
+        }
+        visit(client, &found);
     }
-    groups
 }
 
-/// Apply the thresholds to one period. `fails` is sorted by client, then status.
+/// Apply the detection result to one period: `(lines, failed, status_400)` counts, the number
+/// of failing clients, and the clients over the threshold (sorted here).
 fn period(
-    lines: u64,
-    failed: u64,
-    status_400: u64,
-    fails: &[(&FailKey, u64)],
+    (lines, failed, status_400): (u64, u64, u64),
+    failing_ips: u64,
+    mut suspicious: Vec<SuspiciousIp>,
     settings: &Settings,
-    suspicious_ip: &dyn Fn(ClientKey, BTreeMap<u16, u64>) -> SuspiciousIp,
 ) -> PeriodSummary {
-    let mut failing_ips = 0;
-    let mut suspicious = Vec::new();
-    let mut i = 0;
-    while i < fails.len() {
-        let client = fails[i].0.client;
-        let mut by_status: BTreeMap<u16, u64> = BTreeMap::new();
-        while i < fails.len() && fails[i].0.client == client {
-            *by_status.entry(fails[i].0.status).or_default() += fails[i].1;
-            i += 1;
-        }
-        failing_ips += 1;
-        let total: u64 = by_status.values().sum();
-        if total >= settings.threshold {
-            suspicious.push(suspicious_ip(client, by_status));
-        }
-    }
     suspicious.sort_by(|a, b| b.failed.cmp(&a.failed).then_with(|| a.ip.cmp(&b.ip)));
     PeriodSummary {
         lines,
@@ -422,7 +384,7 @@ fn period(
     }
 }
 
-fn summarize_inputs(aggregate: &Aggregate, files: &[FileReport]) -> Vec<InputSummary> {
+fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummary> {
     let mut chunks: Vec<&ChunkRecord> = aggregate.chunks.iter().collect();
     chunks.sort_unstable_by_key(|c| (c.file, c.seq));
     let mut per_file: Vec<(LineCounts, Vec<MalformedLine>)> = vec![Default::default(); files.len()];

@@ -101,7 +101,7 @@ fn sequential(data: &[u8]) -> summary::Report {
         bytes: data.len() as u64,
         ..Default::default()
     };
-    summary::build(&agg, &[file], settings())
+    summary::build(&agg.into_merged(), &[file], settings())
 }
 
 proptest! {
