@@ -8,12 +8,12 @@ use crate::config::{self, FileConfig, DEFAULT_CHUNK_BYTES};
 use crate::engine::{self, ScanSettings};
 use crate::input::discover;
 use crate::render;
-use crate::sink::file::write_output;
+use crate::sink::file::write_output_with;
 use crate::summary::{self, Report, Settings};
 use crate::{agg::FailedCodes, Outcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Run the analysis and build the report (shared by `analyze` and `report`).
 pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> {
@@ -57,21 +57,27 @@ pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> 
 
 pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     let report = analyze(&args, file)?;
+    // Each output streams to its destination as it is rendered (the JSON of a large run is
+    // over 100 MB; it is never held in memory next to the report).
     if let Some(path) = &args.json {
-        write_output(path, &render::json::render(&report))?;
+        write_output_with(path, |w| render::json::render_to(&report, w))?;
     }
     if let Some(path) = &args.html {
         let weeks = render::html::report_weeks(&report);
-        let page = render::html::render(&report, &weeks, &render::html::Meta::now());
-        write_output(path, page.as_bytes())?;
+        let meta = render::html::Meta::now();
+        write_output_with(path, |w| render::html::render_to(&report, &weeks, &meta, w))?;
     }
-    let text = render::text::render(&report);
-    let stdout = Some(std::path::Path::new("-"));
-    match &args.report {
-        Some(path) => write_output(path, text.as_bytes())?,
+    let stdout = Path::new("-");
+    let text_path = match &args.report {
+        Some(path) => Some(path.as_path()),
         // JSON or HTML on stdout owns it; the text report then needs --report.
-        None if args.json.as_deref() == stdout || args.html.as_deref() == stdout => {}
-        None => write_output(std::path::Path::new("-"), text.as_bytes())?,
+        None if args.json.as_deref() == Some(stdout) || args.html.as_deref() == Some(stdout) => {
+            None
+        }
+        None => Some(stdout),
+    };
+    if let Some(path) = text_path {
+        write_output_with(path, |w| render::text::render_to(&report, w))?;
     }
     for input in report.inputs.iter().filter(|i| i.error.is_some()) {
         eprintln!(

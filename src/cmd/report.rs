@@ -8,7 +8,7 @@
 
 use crate::cli::{AnalyzeArgs, ReportArgs};
 use crate::config::FileConfig;
-use crate::sink::file::write_output;
+use crate::sink::file::{write_output, write_output_with};
 use crate::sink::history::{self, Record};
 use crate::sink::{email, file::write_atomic};
 use crate::weekly::{self, Range};
@@ -55,9 +55,16 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     let w = weekly::build(&report, r);
     let label = w.period.label.clone();
     let text = render::weekly::render(&w);
-    let mut json = serde_json::to_vec_pretty(&w).context("cannot encode the report")?;
-    json.push(b'\n');
-    let html = render::html::render(&report, &[r], &render::html::Meta::now());
+    let meta = render::html::Meta::now();
+    // Mailed, the JSON and HTML are attachments and so are built in memory; otherwise they
+    // stream to their files as they are rendered.
+    let attached = if args.email {
+        let mut json = Vec::new();
+        render::json::write_pretty(&w, &mut json).context("cannot encode the report")?;
+        Some((json, render::html::render(&report, &[r], &meta)))
+    } else {
+        None
+    };
 
     let beside = |ext: &str| -> PathBuf {
         crate::collect::state::parent(&args.history).join(format!("report-{label}.{ext}"))
@@ -75,10 +82,16 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         .clone()
         .or_else(|| args.email.then(|| beside("html")));
     if let Some(p) = &json_path {
-        write_output(p, &json)?;
+        match &attached {
+            Some((json, _)) => write_output(p, json)?,
+            None => write_output_with(p, |out| render::json::write_pretty(&w, out))?,
+        }
     }
     if let Some(p) = &html_path {
-        write_output(p, html.as_bytes())?;
+        match &attached {
+            Some((_, html)) => write_output(p, html.as_bytes())?,
+            None => write_output_with(p, |out| render::html::render_to(&report, &[r], &meta, out))?,
+        }
     }
     let stdout = Some(Path::new("-"));
     match &report_path {
@@ -88,7 +101,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     }
 
     let mut sent_to = None;
-    if args.email {
+    if let Some((json, html)) = &attached {
         let settings = email::resolve(file.email.as_ref(), &label)?;
         let attachments = [
             (
@@ -112,7 +125,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             .iter()
             .map(|(n, t, b)| (n.as_str(), *t, b.clone()))
             .collect();
-        let message = email::build(&settings, &text, Some(&html), &attachments)?;
+        let message = email::build(&settings, &text, Some(html), &attachments)?;
         if args.dry_run {
             let eml = args
                 .eml

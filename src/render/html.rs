@@ -10,6 +10,7 @@
 //! reference), so nothing can leave its element or attribute. Numbers come from the same
 //! model as the JSON report, so the page and the JSON agree.
 
+use super::Out;
 use crate::summary::{InputSummary, Report, SuspiciousIp};
 use crate::weekly::{self, Range, Weekly};
 use std::fmt::Write;
@@ -126,7 +127,20 @@ footer{margin-top:32px;border-top:1px solid var(--line);padding-top:8px;color:va
 /// The whole page. `ranges` are the periods to show (the report's ISO weeks for `analyze`,
 /// the requested period for `report`); each is compared with the period just before it.
 pub fn render(report: &Report, ranges: &[Range], meta: &Meta) -> String {
-    let mut out = String::with_capacity(64 * 1024);
+    super::to_string(|out| page(out, report, ranges, meta))
+}
+
+/// The same page, streamed to `w`.
+pub fn render_to(
+    report: &Report,
+    ranges: &[Range],
+    meta: &Meta,
+    w: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    super::stream(w, |out| page(out, report, ranges, meta))
+}
+
+fn page(out: &mut Out, report: &Report, ranges: &[Range], meta: &Meta) {
     let title = match (ranges.first(), ranges.last()) {
         (Some(a), Some(_)) if ranges.len() == 1 => format!("Access-log report {}", a.label()),
         (Some(a), Some(b)) => format!("Access-log report {} to {}", a.start, b.end),
@@ -164,10 +178,10 @@ pub fn render(report: &Report, ranges: &[Range], meta: &Meta) -> String {
         out.push_str("<p class=\"none\">No line is dated in any period.</p>\n");
     }
     for &r in ranges {
-        section(&mut out, report, r);
+        section(out, report, r);
     }
-    inputs(&mut out, report);
-    settings(&mut out, report);
+    inputs(out, report);
+    settings(out, report);
     let _ = writeln!(
         out,
         "<footer>\n<p>Made by logwarden {} at <time>{}</time> with <code>{}</code>.</p>\n\
@@ -188,7 +202,6 @@ pub fn render(report: &Report, ranges: &[Range], meta: &Meta) -> String {
             ""
         }
     );
-    out
 }
 
 fn codes(report: &Report) -> String {
@@ -203,7 +216,7 @@ fn range_id(r: Range) -> String {
         .collect()
 }
 
-fn section(out: &mut String, report: &Report, r: Range) {
+fn section(out: &mut Out, report: &Report, r: Range) {
     let w = weekly::build(report, r);
     let ips = weekly::suspicious(report, r, &w.days);
     let prev = r.previous();
@@ -248,7 +261,7 @@ fn section(out: &mut String, report: &Report, r: Range) {
     out.push_str("</section>\n");
 }
 
-fn card(out: &mut String, label: &str, value: u64, change: &str, alert: bool) {
+fn card(out: &mut Out, label: &str, value: u64, change: &str, alert: bool) {
     let _ = writeln!(
         out,
         "<div class=\"card{}\"><div class=\"label\">{}</div><div class=\"value\">{}</div><div class=\"change\">{}</div></div>",
@@ -259,7 +272,7 @@ fn card(out: &mut String, label: &str, value: u64, change: &str, alert: bool) {
     );
 }
 
-fn headline(out: &mut String, w: &Weekly, flagged: usize, prev_flagged: usize, report: &Report) {
+fn headline(out: &mut Out, w: &Weekly, flagged: usize, prev_flagged: usize, report: &Report) {
     let (t, p) = (&w.totals, &w.previous_totals);
     let prev_label = &w.previous_period.label;
     let change = |now: u64, before: u64| {
@@ -323,7 +336,7 @@ fn headline(out: &mut String, w: &Weekly, flagged: usize, prev_flagged: usize, r
 
 /// A bar chart of one value per day, with an optional dashed threshold line.
 fn bar_chart(
-    out: &mut String,
+    out: &mut Out,
     (class, caption): (&str, &str),
     w: &Weekly,
     values: &[u64],
@@ -436,7 +449,7 @@ fn nice_ceiling(v: u64) -> u64 {
     }
 }
 
-fn charts(out: &mut String, w: &Weekly, report: &Report) {
+fn charts(out: &mut Out, w: &Weekly, report: &Report) {
     let s = &report.settings;
     let failed: Vec<u64> = w.days.iter().map(|d| d.period.failed).collect();
     let bad: Vec<u64> = w.days.iter().map(|d| d.period.status_400).collect();
@@ -485,7 +498,7 @@ fn charts(out: &mut String, w: &Weekly, report: &Report) {
     out.push_str("</div>\n");
 }
 
-fn ip_table(out: &mut String, period: &str, ips: &[SuspiciousIp]) {
+fn ip_table(out: &mut Out, period: &str, ips: &[SuspiciousIp]) {
     if ips.is_empty() {
         let _ = writeln!(
             out,
@@ -551,7 +564,7 @@ fn readable_time(iso: &str) -> String {
     }
 }
 
-fn day_table(out: &mut String, w: &Weekly) {
+fn day_table(out: &mut Out, w: &Weekly) {
     out.push_str(
         "<h3>Per day</h3>\n<table class=\"days\">\n<thead><tr><th>Day</th><th class=\"num\">Lines</th><th class=\"num\">Failed</th><th class=\"num\">Failing IPs</th><th class=\"num\">Status 400</th><th class=\"num\">Suspicious IPs</th><th>Findings</th></tr></thead>\n<tbody>\n",
     );
@@ -589,7 +602,7 @@ fn day_table(out: &mut String, w: &Weekly) {
     out.push_str("</tbody>\n</table>\n");
 }
 
-fn inputs(out: &mut String, report: &Report) {
+fn inputs(out: &mut Out, report: &Report) {
     let t = &report.totals;
     out.push_str("<section class=\"inputs\">\n<h2>Inputs</h2>\n");
     let _ = writeln!(
@@ -615,7 +628,7 @@ fn inputs(out: &mut String, report: &Report) {
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
-fn input_row(out: &mut String, i: &InputSummary) {
+fn input_row(out: &mut Out, i: &InputSummary) {
     let kind = match (i.compressed, i.gzip_members, i.format) {
         (true, Some(m), f) => format!("gzip ({m} member(s)), {}", f.unwrap_or("-")),
         (true, None, f) => format!("gzip, {}", f.unwrap_or("-")),
@@ -649,7 +662,7 @@ fn input_row(out: &mut String, i: &InputSummary) {
     );
 }
 
-fn settings(out: &mut String, report: &Report) {
+fn settings(out: &mut Out, report: &Report) {
     let s = &report.settings;
     let _ = writeln!(
         out,
@@ -685,6 +698,27 @@ mod tests {
             "&lt;script&gt;&quot;a&quot;&amp;&#39;b&#39;&lt;/svg&gt;"
         );
         assert_eq!(esc("é\u{7}"), "&#xe9;&#x7;");
+    }
+
+    #[test]
+    fn render_to_streams_exactly_the_page_of_render() {
+        let report = crate::render::sample_report();
+        let weeks = report_weeks(&report);
+        let meta = Meta {
+            generated_at: "2023-06-28T08:00:00+02:00".into(),
+            command: "logwarden analyze --html r.html".into(),
+        };
+        let page = render(&report, &weeks, &meta);
+        let mut streamed = Vec::new();
+        render_to(&report, &weeks, &meta, &mut streamed).unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), page);
+        let (head, tail) = (
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n",
+            "with <code>logwarden analyze --html r.html</code>.</p>\n",
+        );
+        assert_eq!(&page[..head.len()], head);
+        assert_eq!(page.matches(tail).count(), 1);
+        assert_eq!(&page[page.len() - 26..], "</footer>\n</body>\n</html>\n");
     }
 
     #[test]

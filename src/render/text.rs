@@ -6,11 +6,20 @@
 //! "Detection complete.". Invariant: only our own text and pre-escaped strings are written,
 //! so no byte from a log reaches a terminal raw.
 
+use super::Out;
 use crate::summary::{InputSummary, PeriodSummary, Report};
 use std::fmt::Write;
 
 pub fn render(report: &Report) -> String {
-    let mut out = String::new();
+    super::to_string(|out| write_report(out, report))
+}
+
+/// The same text, streamed to `w`.
+pub fn render_to(report: &Report, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    super::stream(w, |out| write_report(out, report))
+}
+
+fn write_report(out: &mut Out, report: &Report) {
     let t = &report.totals;
     let s = &report.settings;
     let _ = writeln!(
@@ -30,7 +39,7 @@ pub fn render(report: &Report) -> String {
     out.push('\n');
     out.push_str("Inputs:\n");
     for input in &report.inputs {
-        write_input(&mut out, input);
+        write_input(out, input);
     }
     let _ = writeln!(
         out,
@@ -47,21 +56,20 @@ pub fn render(report: &Report) -> String {
             "\n== Week {} ({} to {})",
             week.week, week.start, week.end
         );
-        write_period(&mut out, &week.period);
+        write_period(out, &week.period);
         for day in report
             .days
             .iter()
             .filter(|d| d.date >= week.start && d.date <= week.end)
         {
             let _ = writeln!(out, "\n-- Day {}", day.date);
-            write_period(&mut out, &day.period);
+            write_period(out, &day.period);
         }
     }
     out.push_str("\nDetection complete.\n");
-    out
 }
 
-fn write_input(out: &mut String, input: &InputSummary) {
+fn write_input(out: &mut Out, input: &InputSummary) {
     let c = &input.counts;
     let kind = match (input.compressed, input.gzip_members) {
         (true, Some(m)) => format!(", gzip ({m} member(s))"),
@@ -98,7 +106,7 @@ fn write_input(out: &mut String, input: &InputSummary) {
     }
 }
 
-fn write_period(out: &mut String, p: &PeriodSummary) {
+fn write_period(out: &mut Out, p: &PeriodSummary) {
     let _ = writeln!(
         out,
         "{} lines, {} failed requests from {} IP(s), {} status-400 lines",
@@ -125,5 +133,24 @@ fn write_period(out: &mut String, p: &PeriodSummary) {
     }
     if p.suspicious_ips.is_empty() && !p.unusual_400 {
         out.push_str("No unusual login attempts or errors found.\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::sample_report;
+
+    #[test]
+    fn render_to_streams_the_golden_text() {
+        let report = sample_report();
+        let mut streamed = Vec::new();
+        render_to(&report, &mut streamed).unwrap();
+        let streamed = String::from_utf8(streamed).unwrap();
+        assert_eq!(streamed, render(&report));
+        // The golden file ran from the repository root; this report has absolute paths.
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+        let golden = include_str!("../../testdata/sample/expected-report.txt");
+        assert_eq!(streamed.replace(root, ""), golden);
     }
 }
