@@ -109,7 +109,7 @@ pub fn run(
         .num_threads(threads)
         .build()?;
     // The per-thread tables share one memory budget: more threads, smaller tables.
-    let flush_size = (FLUSH_ENTRIES_TOTAL / threads).max(1 << 14);
+    let flush_size = (FLUSH_ENTRIES_TOTAL / threads).max(1 << 12);
     let slots: Vec<Mutex<Aggregate>> = (0..threads)
         .map(|_| Mutex::new(Aggregate::with_flush_size(flush_size)))
         .collect();
@@ -176,6 +176,7 @@ pub fn run(
             .flush_all(&store);
     }
     let aggregate = pool.install(|| store.finish());
+    release_free_memory();
     let files = reports
         .into_iter()
         .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
@@ -483,6 +484,17 @@ fn populate(chunk: &[u8]) {
         let len = chunk.as_ptr() as usize + chunk.len() - start;
         // SAFETY: advice on pages of a live, read-only mapping; it never changes memory.
         unsafe { libc::madvise(start as *mut libc::c_void, len, MADV_POPULATE_READ) };
+    }
+}
+
+/// Hand the allocator's free pages back to the kernel. The workers' tables and the merged-away
+/// runs leave tens of MB free inside glibc's per-thread arenas, which the summary (allocated
+/// on another thread) would not reuse; without this they stay in the peak RSS.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

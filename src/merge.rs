@@ -76,12 +76,7 @@ impl Store {
                 .iter()
                 .map(|n| inner.hosts.intern(n))
                 .collect();
-            let paths: Vec<u32> = agg
-                .paths
-                .names()
-                .iter()
-                .map(|n| inner.paths.intern(n))
-                .collect();
+            let paths: Vec<u32> = agg.paths.names().map(|n| inner.paths.intern(n)).collect();
             (hosts, paths)
         };
         let mut entries: Vec<(DayNum, ClientKey, ClientDay)> = agg

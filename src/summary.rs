@@ -16,7 +16,9 @@ use chrono::Datelike;
 use rayon::prelude::*;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -139,20 +141,87 @@ pub const TOP_PATHS: usize = 5;
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct PathFailures {
-    /// The request target, escaped to printable ASCII (`crate::escape::bytes`).
-    pub path: String,
+    /// The request target, escaped to printable ASCII (`crate::escape::bytes`). Shared: a
+    /// report lists the same targets for thousands of clients.
+    pub path: Arc<str>,
     pub count: u64,
+}
+
+/// Failed counts by status, ascending by status; a map in JSON. Inline up to four statuses,
+/// so a report of 100k+ suspicious clients does not hold a tree node for each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ByStatus(SmallVec<[(u16, u64); 4]>);
+
+impl ByStatus {
+    pub fn add(&mut self, status: u16, n: u64) {
+        match self.0.iter_mut().find(|e| e.0 == status) {
+            Some(e) => e.1 += n,
+            None => {
+                let at = self.0.partition_point(|e| e.0 < status);
+                self.0.insert(at, (status, n));
+            }
+        }
+    }
+
+    /// (status, count) ascending by status.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, u64)> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(|e| e.1).sum()
+    }
+}
+
+impl FromIterator<(u16, u64)> for ByStatus {
+    fn from_iter<I: IntoIterator<Item = (u16, u64)>>(iter: I) -> Self {
+        let mut b = ByStatus::default();
+        for (s, n) in iter {
+            b.add(s, n);
+        }
+        b
+    }
+}
+
+impl Serialize for ByStatus {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (status, n) in &self.0 {
+            map.serialize_entry(status, n)?;
+        }
+        map.end()
+    }
+}
+
+/// An instant shown as ISO 8601 in the line's own offset (UTC with `--utc`); a string in
+/// JSON, formatted when written rather than held as text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    pub at: Timestamp,
+    pub utc: bool,
+}
+
+impl std::fmt::Display for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.at.iso8601(self.utc))
+    }
+}
+
+impl Serialize for Seen {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct SuspiciousIp {
     pub ip: String,
     pub failed: u64,
-    pub by_status: BTreeMap<u16, u64>,
+    pub by_status: ByStatus,
     /// The earliest and latest failed request in the period, ISO 8601 in the line's own
     /// offset (UTC with `--utc`).
-    pub first_seen: String,
-    pub last_seen: String,
+    pub first_seen: Seen,
+    pub last_seen: Seen,
     /// Up to [`TOP_PATHS`] targets by failed count descending, then target ascending.
     pub top_paths: Vec<PathFailures>,
     /// Failed requests to targets not in `top_paths`.
@@ -161,31 +230,33 @@ pub struct SuspiciousIp {
     /// [`crate::agg::PATHS_PER_CLIENT`] distinct targets); if not, `top_paths` come from a
     /// deterministic sample of that many targets.
     pub paths_exact: bool,
-    /// The instants behind `first_seen` / `last_seen`, for merging periods.
-    #[serde(skip)]
-    pub first: Timestamp,
-    #[serde(skip)]
-    pub last: Timestamp,
 }
 
 impl SuspiciousIp {
     /// A suspicious client and what its failed requests looked like.
-    pub fn new(ip: String, detail: &ClientDay, table: &PathTable, utc: bool) -> Self {
-        let by_status: BTreeMap<u16, u64> = detail.statuses.iter().copied().collect();
-        let failed: u64 = by_status.values().sum();
-        let mut paths: Vec<(&[u8], u64)> = detail
+    /// `path_text` gives the escaped, shared text of a path id of `table`.
+    pub fn new(
+        ip: String,
+        detail: &ClientDay,
+        table: &PathTable,
+        path_text: &dyn Fn(u32, &[u8]) -> Arc<str>,
+        utc: bool,
+    ) -> Self {
+        let by_status: ByStatus = detail.statuses.iter().copied().collect();
+        let failed = by_status.total();
+        let mut paths: Vec<(u32, &[u8], u64)> = detail
             .paths
             .iter()
-            .map(|p| (table.name(p.id), u64::from(p.count)))
+            .map(|p| (p.id, table.name(p.id), u64::from(p.count)))
             .collect();
-        let counted: u64 = paths.iter().map(|p| p.1).sum();
-        paths.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let counted: u64 = paths.iter().map(|p| p.2).sum();
+        paths.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(b.1)));
         paths.truncate(TOP_PATHS);
         let top_paths: Vec<PathFailures> = paths
             .iter()
-            .map(|(p, n)| PathFailures {
-                path: crate::escape::bytes(p),
-                count: *n,
+            .map(|&(id, p, n)| PathFailures {
+                path: path_text(id, p),
+                count: n,
             })
             .collect();
         let listed: u64 = top_paths.iter().map(|p| p.count).sum();
@@ -193,13 +264,17 @@ impl SuspiciousIp {
             ip,
             failed,
             by_status,
-            first_seen: detail.first.iso8601(utc),
-            last_seen: detail.last.iso8601(utc),
+            first_seen: Seen {
+                at: detail.first,
+                utc,
+            },
+            last_seen: Seen {
+                at: detail.last,
+                utc,
+            },
             top_paths,
             other_paths: failed.saturating_sub(listed),
             paths_exact: counted == failed,
-            first: detail.first,
-            last: detail.last,
         }
     }
 }
@@ -261,12 +336,24 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         totals.status_400 += counts.status_400;
     }
 
+    // Each path's escaped text is made once and shared by every client that lists it.
+    let path_texts: Vec<OnceLock<Arc<str>>> = std::iter::repeat_with(OnceLock::new)
+        .take(aggregate.paths.len())
+        .collect();
+    let path_text = |id: u32, bytes: &[u8]| -> Arc<str> {
+        match path_texts.get(id as usize) {
+            Some(cell) => cell
+                .get_or_init(|| crate::escape::bytes(bytes).into())
+                .clone(),
+            None => crate::escape::bytes(bytes).into(),
+        }
+    };
     let suspicious_ip = |c: ClientKey, detail: &ClientDay| {
         let name = match c {
             ClientKey::Ip(ip) => format_ip(ip.into()),
             ClientKey::Host(id) => crate::escape::bytes(aggregate.hosts.name(id)),
         };
-        SuspiciousIp::new(name, detail, &aggregate.paths, settings.utc)
+        SuspiciousIp::new(name, detail, &aggregate.paths, &path_text, settings.utc)
     };
 
     // Days and weeks are independent: build them (and each period) in parallel; `collect`

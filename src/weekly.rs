@@ -7,7 +7,7 @@
 //! suspicious IPs are the analysis' own week figures (threshold applied to the week's sums);
 //! for any other range they are the sums over the days on which the IP was flagged.
 
-use crate::summary::{DaySummary, PathFailures, PeriodSummary, Report, SuspiciousIp};
+use crate::summary::{DaySummary, PathFailures, PeriodSummary, Report, Seen, SuspiciousIp};
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde::Serialize;
 
@@ -234,14 +234,18 @@ pub fn suspicious(report: &Report, r: Range, days: &[Day]) -> Vec<SuspiciousIp> 
 /// (`paths_exact` says so).
 fn merge_ip(e: &mut SuspiciousIp, ip: &SuspiciousIp, utc: bool) {
     e.failed += ip.failed;
-    for (s, n) in &ip.by_status {
-        *e.by_status.entry(*s).or_default() += n;
+    for (s, n) in ip.by_status.iter() {
+        e.by_status.add(s, n);
     }
-    e.first = e.first.min(ip.first);
-    e.last = e.last.max(ip.last);
-    e.first_seen = e.first.iso8601(utc);
-    e.last_seen = e.last.iso8601(utc);
-    let mut paths: std::collections::BTreeMap<String, u64> = Default::default();
+    e.first_seen = Seen {
+        at: e.first_seen.at.min(ip.first_seen.at),
+        utc,
+    };
+    e.last_seen = Seen {
+        at: e.last_seen.at.max(ip.last_seen.at),
+        utc,
+    };
+    let mut paths: std::collections::BTreeMap<std::sync::Arc<str>, u64> = Default::default();
     for p in e.top_paths.iter().chain(&ip.top_paths) {
         *paths.entry(p.path.clone()).or_default() += p.count;
     }

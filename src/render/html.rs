@@ -518,6 +518,7 @@ fn ip_table(out: &mut Out, period: &str, ips: &[SuspiciousIp]) {
             .iter()
             .map(|(s, n)| format!("{s}: {n}"))
             .collect();
+        let (first, last) = (ip.first_seen.to_string(), ip.last_seen.to_string());
         let _ = write!(
             out,
             "<tr><td class=\"ip\">{}</td><td class=\"num failed\">{}</td><td class=\"by-status\">{}</td>\
@@ -525,10 +526,10 @@ fn ip_table(out: &mut Out, period: &str, ips: &[SuspiciousIp]) {
             esc(&ip.ip),
             ip.failed,
             esc(&by.join(", ")),
-            esc(&ip.first_seen),
-            esc(&readable_time(&ip.first_seen)),
-            esc(&ip.last_seen),
-            esc(&readable_time(&ip.last_seen))
+            esc(&first),
+            esc(&readable_time(&first)),
+            esc(&last),
+            esc(&readable_time(&last))
         );
         for p in &ip.top_paths {
             let _ = write!(
