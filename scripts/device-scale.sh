@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Multi-core scaling: 16 generated files of 1 GB (one per day), analyzed with 1, 2, 4, 8 and
+# 16 threads (and `nproc` if larger), warm page cache, 3 runs each; prints a markdown table
+# with medians, speed-up over one thread and peak RSS, and checks that the JSON of every
+# thread count is byte-identical to the one-thread JSON. `wc -l` over the same files is the
+# reference for memory bandwidth. This is the run behind the 16-core table in BENCHMARKS.md.
+#
+#   scripts/device-scale.sh [BIN_DIR] [RESULTS_DIR]
+#
+# BIN_DIR holds `logwarden` and `genlogs` (default: target/release and its examples/).
+# Fixtures go to $DATA (default /tmp/lw-scale-data, 16 GB); they are generated in parallel,
+# one genlogs process per day.
+set -euo pipefail
+BIN=${1:-target/release}
+RESULTS=${2:-/tmp/lw-scale}
+LW=$BIN/logwarden
+GEN=$BIN/genlogs
+[ -x "$GEN" ] || GEN=$BIN/examples/genlogs
+DATA=${DATA:-/tmp/lw-scale-data}
+FILES=${FILES:-16}
+RUNS=${RUNS:-3}
+mkdir -p "$RESULTS" "$DATA"
+"$LW" --version || { echo "cannot run $LW"; ldd "$LW"; exit 1; }
+cpus=$(nproc)
+echo "machine: $cpus CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -r)"
+
+start=$(date +%s%N)
+for i in $(seq 0 $((FILES - 1))); do
+    day=$(date -d "2023-06-19 + $i day" +%F)
+    [ -f "$DATA/access_$day.log" ] ||
+        "$GEN" --out "$DATA" --files 1 --size-mb 1000 --seed $((7 + i)) --start "$day" >/dev/null 2>&1 &
+done
+wait
+echo "generated $FILES files in $((($(date +%s%N) - start) / 1000000)) ms"
+bytes=$(cat "$DATA"/access_*.log | wc -c) # also warms the page cache
+echo "bytes: $bytes"
+
+# median of RUNS wall times (seconds) of "$@"; peak RSS (KiB) of the last run in $RESULTS/rss
+time_it() {
+    local times=()
+    for _ in $(seq "$RUNS"); do
+        local t0 t1
+        t0=$(date +%s%N)
+        if [ -x /usr/bin/time ]; then
+            /usr/bin/time -f '%M' -o "$RESULTS/rss" "$@" >/dev/null
+        else
+            "$@" >/dev/null
+            echo 0 >"$RESULTS/rss"
+        fi
+        t1=$(date +%s%N)
+        times+=("$(((t1 - t0) / 1000000))")
+    done
+    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]/1000}'
+}
+
+wc_s=$(time_it sh -c "wc -l '$DATA'/access_*.log")
+threads_list="1 2 4 8 16"
+[ "$cpus" -gt 16 ] && threads_list="$threads_list $cpus"
+echo
+echo "| command | threads | median s | GB/s | speed-up vs 1 thread | peak RSS MiB | JSON = 1-thread JSON |"
+echo "|---|---|---|---|---|---|---|"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+printf '| `wc -l` (all files) | 1 | %s | %s | | | |\n' "$wc_s" "$(ratio "$bytes" "${wc_s}e9")"
+one=
+for t in $threads_list; do
+    s=$(time_it "$LW" analyze --quiet --threads "$t" --json "$RESULTS/t$t.json" --report /dev/null "$DATA")
+    rss=$(($(tail -n1 "$RESULTS/rss") / 1024))
+    [ -z "$one" ] && one=$s
+    same=yes
+    cmp -s "$RESULTS/t1.json" "$RESULTS/t$t.json" || same=NO
+    printf '| `logwarden analyze` | %s | %s | %s | %sx | %s | %s |\n' "$t" "$s" \
+        "$(ratio "$bytes" "${s}e9")" "$(ratio "$one" "$s")" "$rss" "$same"
+done
