@@ -31,6 +31,7 @@ for i in $(seq 0 $((FILES - 1))); do
         "$GEN" --out "$DATA" --files 1 --size-mb 1000 --seed $((7 + i)) --start "$day" >/dev/null 2>&1 &
 done
 wait
+sync # written back now, not during the timed runs
 echo "generated $FILES files in $((($(date +%s%N) - start) / 1000000)) ms"
 bytes=$(cat "$DATA"/access_*.log | wc -c) # also warms the page cache
 echo "bytes: $bytes"
@@ -71,3 +72,6 @@ for t in $threads_list; do
     printf '| `logwarden analyze` | %s | %s | %s | %sx | %s | %s |\n' "$t" "$s" \
         "$(ratio "$bytes" "${s}e9")" "$(ratio "$one" "$s")" "$rss" "$same"
 done
+echo
+echo "stage timings, all threads:"
+LOGWARDEN_TIMINGS=1 "$LW" analyze --quiet --json "$RESULTS/last.json" --report /dev/null "$DATA" 2>&1 | sed 's/^/    /'

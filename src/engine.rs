@@ -108,8 +108,9 @@ pub fn run(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()?;
-    // The per-thread tables share one memory budget: more threads, smaller tables.
-    let flush_size = (FLUSH_ENTRIES_TOTAL / threads).max(1 << 12);
+    // The per-thread tables share one memory budget: more threads, smaller tables (down to
+    // 16k entries, below which flushing and merging would cost more than it saves).
+    let flush_size = (FLUSH_ENTRIES_TOTAL / threads).max(1 << 14);
     let slots: Vec<Mutex<Aggregate>> = (0..threads)
         .map(|_| Mutex::new(Aggregate::with_flush_size(flush_size)))
         .collect();

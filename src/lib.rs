@@ -57,3 +57,16 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+/// With `LOGWARDEN_TIMINGS` set, print the time since the first call and the stage that just
+/// ended to stderr (where a long run spends its time; used by the benchmark scripts).
+pub fn stage_done(stage: &str) {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    if std::env::var_os("LOGWARDEN_TIMINGS").is_some() {
+        eprintln!(
+            "logwarden: timing: {stage} done at {:.3} s",
+            start.elapsed().as_secs_f64()
+        );
+    }
+}

@@ -292,6 +292,34 @@ pub struct PeriodSummary {
     pub suspicious_ips: Vec<SuspiciousIp>,
 }
 
+impl PeriodSummary {
+    /// The same figures without the client list (the JSON renderer streams that apart).
+    pub fn without_ips(&self) -> PeriodSummary {
+        PeriodSummary {
+            lines: self.lines,
+            failed: self.failed,
+            status_400: self.status_400,
+            unusual_400: self.unusual_400,
+            failing_ips: self.failing_ips,
+            suspicious_ips: Vec::new(),
+        }
+    }
+}
+
+impl Report {
+    /// Everything but the day and week lists (the JSON renderer streams those apart).
+    pub fn clone_without_periods(&self) -> Report {
+        Report {
+            schema_version: self.schema_version,
+            settings: self.settings.clone(),
+            inputs: self.inputs.clone(),
+            totals: self.totals.clone(),
+            days: Vec::new(),
+            weeks: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct DaySummary {
     pub date: String,

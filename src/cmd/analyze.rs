@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 /// Run the analysis and build the report (shared by `analyze` and `report`).
 pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> {
+    crate::stage_done("start");
     let detection = config::resolve_detection(&args.detection, &file.analyze)?;
     let paths: Vec<PathBuf> = if !args.paths.is_empty() {
         args.paths.clone()
@@ -40,6 +41,7 @@ pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> 
     let progress = progress_bar(&inputs, args.quiet);
     let output = engine::run(&inputs, &settings, &progress)?;
     progress.finish_and_clear();
+    crate::stage_done("scan and merge");
     let report_settings = Settings {
         threshold: detection.threshold,
         codes: detection.codes.clone(),
@@ -52,7 +54,9 @@ pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(settings.threads.max(1))
         .build()?;
-    Ok(pool.install(|| summary::build(&output.aggregate, &output.files, report_settings)))
+    let report = pool.install(|| summary::build(&output.aggregate, &output.files, report_settings));
+    crate::stage_done("summary");
+    Ok(report)
 }
 
 pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
@@ -60,7 +64,13 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     // Each output streams to its destination as it is rendered (the JSON of a large run is
     // over 100 MB; it is never held in memory next to the report).
     if let Some(path) = &args.json {
-        write_output_with(path, |w| render::json::render_to(&report, w))?;
+        // Rendered on the analysis' thread count, like the scan (`--threads 1`: one core).
+        let threads = config::resolve_threads(args.threads, file.analyze.threads);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()?;
+        pool.install(|| write_output_with(path, |w| render::json::render_to(&report, w)))?;
+        crate::stage_done("json");
     }
     if let Some(path) = &args.html {
         let weeks = render::html::report_weeks(&report);
@@ -78,6 +88,7 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     };
     if let Some(path) = text_path {
         write_output_with(path, |w| render::text::render_to(&report, w))?;
+        crate::stage_done("text report");
     }
     for input in report.inputs.iter().filter(|i| i.error.is_some()) {
         eprintln!(
