@@ -284,8 +284,15 @@ fn killed_history_writers_leave_whole_records() {
         let _ = c.kill();
         let _ = c.wait();
     }
+    // A writer killed mid-record leaves it cut off; the next writer removes it first.
+    let mut next = logwarden::sink::history::Record::new("child 9 record 0");
+    for i in 0..2000 {
+        next.lines
+            .push(format!("child 9 record 0 line {i} {}", "y".repeat(40)));
+    }
+    logwarden::sink::history::append(&path, &next).unwrap();
     let text = fs::read_to_string(&path).unwrap_or_default();
-    whole_records(&text);
+    assert!(whole_records(&text) >= 1);
     let jsonl = fs::read_to_string(dir.path().join("history.jsonl")).unwrap_or_default();
     assert!(jsonl.is_empty() || jsonl.ends_with('\n'));
     for l in jsonl.lines() {

@@ -1,9 +1,10 @@
 //! History sink: one timestamped record per run, appended to a human-readable file
 //! (`log/monitoring.log`) and to its JSON-lines twin beside it (`history.jsonl`).
 //!
-//! Invariant: a record is built whole in memory and written with ONE `write(2)` on an
-//! `O_APPEND` descriptor, so concurrent runs never interleave and a killed run leaves either
-//! its whole record or nothing; a short write is reported as an error. Records hold only our
+//! Invariant: a record is built whole in memory and appended under an exclusive `flock`, so
+//! concurrent runs never interleave; a run killed mid-write (the kernel cuts a large write
+//! short at a fatal signal) leaves a partial last record, which the next writer removes
+//! before it appends, so readers after it see whole records only. Records hold only our
 //! own text and already-escaped strings, and every byte outside printable ASCII is escaped
 //! again here, so a log can never forge a record boundary or reach a terminal raw. Neither
 //! file name starts with `access`, so discovery never analyzes the history.
@@ -92,38 +93,104 @@ pub fn jsonl_path(history: &Path) -> PathBuf {
     crate::collect::state::parent(history).join(JSONL_NAME)
 }
 
-/// Append `bytes` with exactly one `write(2)` on an `O_APPEND` descriptor.
-pub fn append_once(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Append `bytes`, a whole record ending in `end`, to `path` under an exclusive `flock`.
+/// A record cut short by a killed writer (the kernel stops a large write at a fatal signal)
+/// is removed first: from the last line starting with `start` (or the last `end`, when
+/// `start` is empty) to the end of the file. Content that is not ours is never cut.
+pub fn append_once(path: &Path, bytes: &[u8], start: &[u8], end: &[u8]) -> anyhow::Result<()> {
     let shown = crate::escape::path(path);
     let dir = crate::collect::state::parent(path);
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create {}", crate::escape::path(dir)))?;
     let mut file = OpenOptions::new()
+        .read(true)
         .append(true)
         .create(true)
         .open(path)
         .with_context(|| format!("cannot open history {shown}"))?;
-    let n = loop {
-        match file.write(bytes) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            other => break other,
+    lock_exclusive(&file).with_context(|| format!("cannot lock history {shown}"))?;
+    if let Some(cut) =
+        torn_record(&file, start, end).with_context(|| format!("cannot read history {shown}"))?
+    {
+        file.set_len(cut)
+            .with_context(|| format!("cannot repair history {shown}"))?;
+    }
+    file.write_all(bytes)
+        .with_context(|| format!("cannot append to history {shown}"))
+    // Closing the file releases the lock.
+}
+
+/// Block until this process holds the exclusive advisory lock of `file`.
+fn lock_exclusive(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: flock on a descriptor we own; it changes no memory.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
         }
     }
-    .with_context(|| format!("cannot append to history {shown}"))?;
-    if n != bytes.len() {
-        anyhow::bail!(
-            "cannot append to history {shown}: short write ({n} of {} bytes; disk full?)",
-            bytes.len()
-        );
+}
+
+/// Where a cut-off last record starts, if the file does not end with `end` and that record is
+/// ours: the last line beginning with `start` (the last `end` + its length when `start` is
+/// empty, or the file start when there is none).
+fn torn_record(file: &std::fs::File, start: &[u8], end: &[u8]) -> std::io::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
     }
-    Ok(())
+    let tail_len = end.len().min(len as usize);
+    let mut tail = vec![0u8; tail_len];
+    file.read_exact_at(&mut tail, len - tail_len as u64)?;
+    if tail == end {
+        return Ok(None);
+    }
+    // Search backwards block by block for "\n" + start (or for `end`).
+    let needle: Vec<u8> = if start.is_empty() {
+        end.to_vec()
+    } else {
+        [b"\n".as_slice(), start].concat()
+    };
+    const BLOCK: u64 = 64 * 1024;
+    let mut hi = len;
+    let mut buf = Vec::new();
+    loop {
+        let lo = hi.saturating_sub(BLOCK);
+        let upto = (hi + needle.len() as u64 - 1).min(len);
+        buf.resize((upto - lo) as usize, 0);
+        file.read_exact_at(&mut buf, lo)?;
+        if let Some(i) = memchr::memmem::rfind(&buf, &needle) {
+            let at = lo + i as u64;
+            return Ok(Some(if start.is_empty() {
+                at + end.len() as u64
+            } else {
+                at + 1
+            }));
+        }
+        if lo == 0 {
+            // No boundary at all: one cut-off record from the start, if it is ours.
+            let first = &buf[..buf.len().min(start.len())];
+            return Ok((start.is_empty() || first == start).then_some(0));
+        }
+        hi = lo;
+    }
 }
 
 /// Append the record to `history` and its JSON-lines twin.
 pub fn append(history: &Path, record: &Record) -> anyhow::Result<()> {
     let json = record.json_line()?;
-    append_once(history, record.text().as_bytes())?;
-    append_once(&jsonl_path(history), json.as_bytes())
+    append_once(
+        history,
+        record.text().as_bytes(),
+        RECORD_START.as_bytes(),
+        b"\n\n",
+    )?;
+    append_once(&jsonl_path(history), json.as_bytes(), b"", b"\n")
 }
 
 /// Split a human-readable history into whole records (each starting with [`RECORD_START`]).
@@ -174,5 +241,40 @@ mod tests {
         assert_eq!(records(&text).len(), 2);
         let jl = std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap();
         assert_eq!(jl.lines().count(), 2);
+    }
+
+    #[test]
+    fn a_cut_off_record_is_removed_by_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("monitoring.log");
+        let mut whole = Record::new("first");
+        whole.time = "T1".into();
+        whole.lines.push("a".into());
+        append(&path, &whole).unwrap();
+        // A killed writer left half a record in both files.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"=== T2 second\n    half a li").unwrap();
+        let jsonl = jsonl_path(&path);
+        let mut j = OpenOptions::new().append(true).open(&jsonl).unwrap();
+        j.write_all(b"{\"time\":\"T2\",\"ti").unwrap();
+        let mut next = Record::new("third");
+        next.time = "T3".into();
+        append(&path, &next).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "=== T1 first\n    a\n\n=== T3 third\n\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&jsonl).unwrap(),
+            "{\"time\":\"T1\",\"title\":\"first\"}\n{\"time\":\"T3\",\"title\":\"third\"}\n"
+        );
+        // Somebody else's text (the old cron script's output) is never cut.
+        let foreign = dir.path().join("old.log");
+        std::fs::write(&foreign, "Detection complete.").unwrap();
+        append(&foreign, &next).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&foreign).unwrap(),
+            "Detection complete.=== T3 third\n\n"
+        );
     }
 }
