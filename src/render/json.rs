@@ -107,7 +107,8 @@ fn clients(w: &mut dyn Write, ips: &[SuspiciousIp]) -> io::Result<()> {
                 let mut out = Vec::with_capacity(batch.len() * 512);
                 for (k, ip) in batch.iter().enumerate() {
                     let index = g * window + b * BATCH + k;
-                    write_indented(&mut out, b"        ", &to_pretty(ip)?, 4)?;
+                    out.extend_from_slice(b"        ");
+                    client(&mut out, ip);
                     out.extend_from_slice(if index + 1 < ips.len() { b",\n" } else { b"\n" });
                 }
                 Ok(out)
@@ -118,6 +119,100 @@ fn clients(w: &mut dyn Write, ips: &[SuspiciousIp]) -> io::Result<()> {
         }
     }
     w.write_all(b"      ]")
+}
+
+/// One suspicious client at depth 4, byte for byte as serde_json's pretty printer writes
+/// it (the tests compare the two); by hand because this is most of a large report's bytes
+/// and serde's generic path was a visible share of a many-core run.
+fn client(out: &mut Vec<u8>, ip: &SuspiciousIp) {
+    const FIELD: &[u8] = b",\n          \"";
+    out.extend_from_slice(b"{\n          \"ip\": ");
+    string(out, &ip.ip);
+    out.extend_from_slice(FIELD);
+    out.extend_from_slice(b"failed\": ");
+    number(out, ip.failed);
+    out.extend_from_slice(FIELD);
+    out.extend_from_slice(b"by_status\": ");
+    let statuses: Vec<(u16, u64)> = ip.by_status.iter().collect();
+    if statuses.is_empty() {
+        out.extend_from_slice(b"{}");
+    } else {
+        out.push(b'{');
+        for (i, (status, n)) in statuses.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+            out.extend_from_slice(b"            \"");
+            number(out, u64::from(*status));
+            out.extend_from_slice(b"\": ");
+            number(out, *n);
+        }
+        out.extend_from_slice(b"\n          }");
+    }
+    out.extend_from_slice(FIELD);
+    out.extend_from_slice(b"first_seen\": ");
+    string(out, &ip.first_seen.to_string());
+    out.extend_from_slice(FIELD);
+    out.extend_from_slice(b"last_seen\": ");
+    string(out, &ip.last_seen.to_string());
+    out.extend_from_slice(FIELD);
+    out.extend_from_slice(b"top_paths\": ");
+    if ip.top_paths.is_empty() {
+        out.extend_from_slice(b"[]");
+    } else {
+        out.push(b'[');
+        for (i, p) in ip.top_paths.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b"\n" } else { b",\n" });
+            out.extend_from_slice(b"            {\n              \"path\": ");
+            string(out, &p.path);
+            out.extend_from_slice(b",\n              \"count\": ");
+            number(out, p.count);
+            out.extend_from_slice(b"\n            }");
+        }
+        out.extend_from_slice(b"\n          ]");
+    }
+    out.extend_from_slice(FIELD);
+    out.extend_from_slice(b"other_paths\": ");
+    number(out, ip.other_paths);
+    out.extend_from_slice(FIELD);
+    out.extend_from_slice(b"paths_exact\": ");
+    out.extend_from_slice(if ip.paths_exact { b"true" } else { b"false" });
+    out.extend_from_slice(b"\n        }");
+}
+
+fn number(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// A JSON string escaped as serde_json escapes it: `"` and `\\`, control bytes as `\\n`-style
+/// or `\\u00XX` escapes, everything else (DEL and non-ASCII included) as is.
+fn string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 15) as usize]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 fn to_pretty<T: Serialize + ?Sized>(value: &T) -> io::Result<Vec<u8>> {
@@ -184,6 +279,15 @@ mod tests {
         assert!(report.days.len() >= 3, "the sample spans several days");
         report.days[0].period.suspicious_ips = vec![ip.clone(); BATCH * 7 + 3];
         report.days[1].period.suspicious_ips = vec![ip.clone(); BATCH * 2];
+        // Every shape a client can take: no statuses, no paths, inexact paths, odd text.
+        let odd = &mut report.days[0].period.suspicious_ips[1];
+        odd.by_status = Default::default();
+        odd.top_paths.clear();
+        odd.paths_exact = false;
+        odd.ip = "host\"with\\quote\u{1}".into();
+        let many = &mut report.days[0].period.suspicious_ips[2];
+        many.by_status = [(400, 1), (401, 2), (404, u64::MAX)].into_iter().collect();
+        many.top_paths[0].path = "/a\"b\\c\u{7f}".into();
         if let Some(last) = report.days.last_mut() {
             last.period.suspicious_ips.clear();
         }
@@ -206,5 +310,25 @@ mod tests {
         let mut expected = serde_json::to_vec_pretty(&report).unwrap();
         expected.push(b'\n');
         assert_eq!(render(&report), expected);
+    }
+
+    #[test]
+    fn strings_escape_like_serde() {
+        let samples = [
+            "",
+            "plain /wp-login.php",
+            "quote \" backslash \\ end",
+            "\u{0}\u{1}\u{8}\u{9}\u{a}\u{b}\u{c}\u{d}\u{1f} \u{7f} é ☃",
+        ];
+        for s in samples {
+            let mut out = Vec::new();
+            string(&mut out, s);
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+        for n in [0u64, 7, 409, u64::MAX] {
+            let mut out = Vec::new();
+            number(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
     }
 }
