@@ -72,6 +72,12 @@ for t in $threads_list; do
     printf '| `logwarden analyze` | %s | %s | %s | %sx | %s | %s |\n' "$t" "$s" \
         "$(ratio "$bytes" "${s}e9")" "$(ratio "$one" "$s")" "$rss" "$same"
 done
+s=$(time_it "$LW" analyze --quiet --no-mmap --json "$RESULTS/nommap.json" --report /dev/null "$DATA")
+rss=$(($(tail -n1 "$RESULTS/rss") / 1024))
+same=yes
+cmp -s "$RESULTS/t1.json" "$RESULTS/nommap.json" || same=NO
+printf '| `logwarden analyze --no-mmap` | %s | %s | %s | %sx | %s | %s |\n' "$cpus" "$s" \
+    "$(ratio "$bytes" "${s}e9")" "$(ratio "$one" "$s")" "$rss" "$same"
 echo
 echo "stage timings, all threads:"
 LOGWARDEN_TIMINGS=1 "$LW" analyze --quiet --json "$RESULTS/last.json" --report /dev/null "$DATA" 2>&1 | sed 's/^/    /'

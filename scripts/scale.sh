@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How time and memory grow with input size and with distinct failing clients.
 #
-#   scripts/scale.sh                 # plain 1, 4, 16 GB; gzip 10 GB; 1M failing clients
+#   scripts/scale.sh                 # plain 1, 4, 10, 16 GB; gzip 10 GB; 1M failing clients
 #   SIZES="1 4" GZ_GB=2 scripts/scale.sh
 #
 # Each set is N files of 1 GB from examples/genlogs (generated once into $OUT, git-ignored),
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-./bench-data/scale}
-SIZES=${SIZES:-"1 4 16"}
+SIZES=${SIZES:-"1 4 10 16"}
 GZ_GB=${GZ_GB:-10}
 FAILING=${FAILING:-1000000}
 mkdir -p "$OUT"
