@@ -32,7 +32,7 @@ gen() { # gen DIR FILES [extra genlogs args]
 run() { # run LABEL DIR
     local label=$1 dir=$2
     local bytes
-    bytes=$(find "$dir" -name 'access_*' -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+    bytes=$(find "$dir" -name 'access_*' -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f", s}')
     cat "$dir"/access_* >/dev/null 2>&1 || true
     /usr/bin/time -f '%e %M' -o "$OUT/time.txt" "$LW" analyze --quiet --json "$OUT/$label.json" --report /dev/null "$dir"
     read -r wall rss_kb <"$OUT/time.txt"
