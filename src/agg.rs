@@ -645,4 +645,25 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
         };
         assert_eq!(total, 8 + p0);
     }
+
+    #[test]
+    fn path_table_interns_exact_bytes_in_one_arena() {
+        let mut t = PathTable::default();
+        let long = vec![b'a'; PATH_MAX_BYTES + 10];
+        let ids: Vec<u32> = [&b"/x"[..], b"/X", b"/x", b"", &long, b"\xff\x00"]
+            .iter()
+            .map(|p| t.intern(p))
+            .collect();
+        assert_eq!(ids, vec![0, 1, 0, 2, 3, 4]);
+        assert_eq!(t.len(), 5);
+        assert_eq!(t.name(1), b"/X");
+        assert_eq!(t.name(3), &long[..PATH_MAX_BYTES], "cut to the cap");
+        assert_eq!(t.name(4), b"\xff\x00");
+        assert_eq!(t.name(99), b"", "unknown ids are empty, not a panic");
+        let names: Vec<&[u8]> = t.names().collect();
+        assert_eq!(names[0], b"/x");
+        t.clear();
+        assert!(t.is_empty());
+        assert_eq!(t.intern(b"/y"), 0);
+    }
 }

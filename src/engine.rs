@@ -38,6 +38,9 @@ pub struct ScanSettings {
     pub threads: usize,
     /// Skip content already present in another input (identical files, daily copies).
     pub dedupe: bool,
+    /// Entries a worker's table holds before it is flushed into the store; `None`: the
+    /// threads' share of [`FLUSH_ENTRIES_TOTAL`]. Tests set tiny values to flush often.
+    pub flush_entries: Option<usize>,
 }
 
 /// What happened to one input, for the `inputs` section of the report.
@@ -112,7 +115,9 @@ pub fn run(
         .build()?;
     // The per-thread tables share one memory budget: more threads, smaller tables (down to
     // 16k entries, below which flushing and merging would cost more than it saves).
-    let flush_size = (FLUSH_ENTRIES_TOTAL / threads).max(1 << 14);
+    let flush_size = settings
+        .flush_entries
+        .unwrap_or((FLUSH_ENTRIES_TOTAL / threads).max(1 << 14));
     let slots: Vec<Mutex<Aggregate>> = (0..threads)
         .map(|_| Mutex::new(Aggregate::with_flush_size(flush_size)))
         .collect();

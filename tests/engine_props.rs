@@ -107,7 +107,7 @@ fn sequential(data: &[u8]) -> summary::Report {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
     #[test]
-    fn engine_equals_sequential_scan(data in input_strategy(), threads in 1usize..5, chunk_frac in 0.0f64..1.2, mmap in any::<bool>(), gzip in any::<bool>()) {
+    fn engine_equals_sequential_scan(data in input_strategy(), threads in 1usize..5, chunk_frac in 0.0f64..1.2, mmap in any::<bool>(), gzip in any::<bool>(), flush in proptest::option::of(1usize..6)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("access.log");
         if gzip {
@@ -124,7 +124,7 @@ proptest! {
             std::fs::write(&path, &data).unwrap();
         }
         let chunk_bytes = ((data.len() as f64 * chunk_frac) as usize).max(1);
-        let scan = ScanSettings { format: Some(Format::Combined), utc: false, max_line_bytes: 200, failed: FailedCodes::new(&CODES), chunk_bytes, mmap, threads, dedupe: true };
+        let scan = ScanSettings { format: Some(Format::Combined), utc: false, max_line_bytes: 200, failed: FailedCodes::new(&CODES), chunk_bytes, mmap, threads, dedupe: true, flush_entries: flush };
         let out = engine::run(&[Input::File(path)], &scan, &indicatif::ProgressBar::hidden()).unwrap();
         prop_assert_eq!(out.files[0].bytes, data.len() as u64, "every byte is accounted for");
         prop_assert_eq!(&out.files[0].error, &None);

@@ -46,6 +46,7 @@ fn analyze_keeping_tables(
         mmap: !args.no_mmap,
         dedupe: !args.keep_duplicates,
         threads: config::resolve_threads(args.threads, file.analyze.threads),
+        flush_entries: None,
     };
     let progress = progress_bar(&inputs, args.quiet);
     let output = engine::run(&inputs, &settings, &progress)?;
