@@ -425,19 +425,29 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
                     .range(monday..monday + 7)
                     .map(|(_, run)| &run[..])
                     .collect();
-                let mut failing = 0u64;
-                let mut suspicious = Vec::new();
-                for_each_client(runs, |client, days| {
-                    failing += 1;
-                    let failed: u64 = days.iter().map(|d| d.failed()).sum();
-                    if failed >= settings.threshold {
-                        let mut week = days[0].clone();
-                        for d in &days[1..] {
-                            week.merge(d, &aggregate.paths);
-                        }
-                        suspicious.push(suspicious_ip(client, &week));
-                    }
-                });
+                // A week is one big k-way merge: split it by client ranges and run the parts
+                // in parallel (a many-core run otherwise waits for the largest week).
+                let parts: Vec<(u64, Vec<SuspiciousIp>)> = client_ranges(&runs, 64)
+                    .into_par_iter()
+                    .map(|part| {
+                        let mut failing = 0u64;
+                        let mut suspicious = Vec::new();
+                        for_each_client(part, |client, days| {
+                            failing += 1;
+                            let failed: u64 = days.iter().map(|d| d.failed()).sum();
+                            if failed >= settings.threshold {
+                                let mut week = days[0].clone();
+                                for d in &days[1..] {
+                                    week.merge(d, &aggregate.paths);
+                                }
+                                suspicious.push(suspicious_ip(client, &week));
+                            }
+                        });
+                        (failing, suspicious)
+                    })
+                    .collect();
+                let failing = parts.iter().map(|p| p.0).sum();
+                let suspicious = parts.into_iter().flat_map(|p| p.1).collect();
                 WeekSummary {
                     week: week_label(monday),
                     start: to_date(monday).to_string(),
@@ -457,6 +467,37 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         days,
         weeks,
     }
+}
+
+/// Cut sorted `runs` into at most `parts` groups of sub-slices covering disjoint, ascending
+/// client ranges (boundaries taken evenly from the longest run), so every client's entries
+/// fall in exactly one group.
+fn client_ranges<'a>(
+    runs: &[&'a [(ClientKey, ClientDay)]],
+    parts: usize,
+) -> Vec<Vec<&'a [(ClientKey, ClientDay)]>> {
+    let longest = runs.iter().map(|r| r.len()).max().unwrap_or(0);
+    let Some(&base) = runs.iter().find(|r| r.len() == longest) else {
+        return Vec::new();
+    };
+    let step = longest.div_ceil(parts.max(1)).max(1);
+    // Boundaries: every `step`-th client of the longest run (the first excluded).
+    let bounds: Vec<ClientKey> = base.iter().step_by(step).skip(1).map(|e| e.0).collect();
+    let mut groups = Vec::with_capacity(bounds.len() + 1);
+    let mut rest: Vec<&[(ClientKey, ClientDay)]> = runs.to_vec();
+    for bound in bounds {
+        let group = rest
+            .iter_mut()
+            .map(|r| {
+                let (head, tail) = r.split_at(r.partition_point(|e| e.0 < bound));
+                *r = tail;
+                head
+            })
+            .collect();
+        groups.push(group);
+    }
+    groups.push(rest);
+    groups
 }
 
 /// Visit each client of the sorted `runs` once, ascending, with its entries in every run
@@ -566,5 +607,49 @@ mod tests {
         assert_eq!(week_label(week_start(d(2021, 1, 3))), "2020-W53");
         assert_eq!(week_label(week_start(d(2024, 12, 30))), "2025-W01");
         assert_eq!(week_start(d(1969, 12, 31)), d(1969, 12, 29));
+    }
+
+    #[test]
+    fn client_ranges_split_every_run_at_the_same_clients() {
+        let entry = |c: u32| {
+            (
+                ClientKey::Host(c),
+                ClientDay {
+                    first: Timestamp::default(),
+                    last: Timestamp::default(),
+                    statuses: Default::default(),
+                    paths: Default::default(),
+                },
+            )
+        };
+        let a: Vec<_> = (0..100).map(|c| entry(c * 2)).collect();
+        let b: Vec<_> = (0..37).map(|c| entry(c * 5 + 1)).collect();
+        let empty: Vec<(ClientKey, ClientDay)> = Vec::new();
+        let runs = [&a[..], &b[..], &empty[..]];
+        for parts in [1, 3, 7, 64, 500] {
+            let groups = client_ranges(&runs, parts);
+            assert!(groups.len() <= parts.max(1) + 1);
+            let mut seen: Vec<(usize, u32)> = Vec::new();
+            let mut last_max: Option<ClientKey> = None;
+            for g in &groups {
+                assert_eq!(g.len(), 3, "one slice per run");
+                let keys: Vec<ClientKey> = g.iter().flat_map(|r| r.iter().map(|e| e.0)).collect();
+                if let (Some(prev), Some(min)) = (last_max, keys.iter().min()) {
+                    assert!(prev < *min, "groups hold disjoint, ascending client ranges");
+                }
+                last_max = keys.iter().max().copied().or(last_max);
+                for (run, slice) in g.iter().enumerate() {
+                    seen.extend(slice.iter().map(|e| match e.0 {
+                        ClientKey::Host(c) => (run, c),
+                        ClientKey::Ip(_) => unreachable!(),
+                    }));
+                }
+            }
+            seen.sort_unstable();
+            let mut want: Vec<(usize, u32)> = (0..100).map(|c| (0, c * 2)).collect();
+            want.extend((0..37).map(|c| (1, c * 5 + 1)));
+            assert_eq!(seen, want, "every entry exactly once ({parts} parts)");
+        }
+        assert!(client_ranges(&[], 4).is_empty());
     }
 }
