@@ -6,6 +6,7 @@
 # reference for memory bandwidth. This is the run behind the 16-core table in BENCHMARKS.md.
 #
 #   scripts/device-scale.sh [BIN_DIR] [RESULTS_DIR]
+#   THREADS="1 16" NO_MMAP_ROW=0 RUNS=3 scripts/device-scale.sh   # a shorter run
 #
 # BIN_DIR holds `logwarden` and `genlogs` (default: target/release and its examples/).
 # Fixtures go to $DATA (default /tmp/lw-scale-data, 16 GB); they are generated in parallel,
@@ -55,8 +56,8 @@ time_it() {
 }
 
 wc_s=$(time_it sh -c "wc -l '$DATA'/access_*.log")
-threads_list="1 2 4 8 16"
-[ "$cpus" -gt 16 ] && threads_list="$threads_list $cpus"
+threads_list=${THREADS:-"1 2 4 8 16"}
+[ -z "${THREADS:-}" ] && [ "$cpus" -gt 16 ] && threads_list="$threads_list $cpus"
 echo
 echo "| command | threads | median s | GB/s | speed-up vs 1 thread | peak RSS MiB | JSON = 1-thread JSON |"
 echo "|---|---|---|---|---|---|---|"
@@ -72,12 +73,14 @@ for t in $threads_list; do
     printf '| `logwarden analyze` | %s | %s | %s | %sx | %s | %s |\n' "$t" "$s" \
         "$(ratio "$bytes" "${s}e9")" "$(ratio "$one" "$s")" "$rss" "$same"
 done
-s=$(time_it "$LW" analyze --quiet --no-mmap --json "$RESULTS/nommap.json" --report /dev/null "$DATA")
-rss=$(($(tail -n1 "$RESULTS/rss") / 1024))
-same=yes
-cmp -s "$RESULTS/t1.json" "$RESULTS/nommap.json" || same=NO
-printf '| `logwarden analyze --no-mmap` | %s | %s | %s | %sx | %s | %s |\n' "$cpus" "$s" \
-    "$(ratio "$bytes" "${s}e9")" "$(ratio "$one" "$s")" "$rss" "$same"
+if [ "${NO_MMAP_ROW:-1}" = 1 ]; then
+    s=$(time_it "$LW" analyze --quiet --no-mmap --json "$RESULTS/nommap.json" --report /dev/null "$DATA")
+    rss=$(($(tail -n1 "$RESULTS/rss") / 1024))
+    same=yes
+    cmp -s "$RESULTS/t1.json" "$RESULTS/nommap.json" || same=NO
+    printf '| `logwarden analyze --no-mmap` | %s | %s | %s | %sx | %s | %s |\n' "$cpus" "$s" \
+        "$(ratio "$bytes" "${s}e9")" "$(ratio "$one" "$s")" "$rss" "$same"
+fi
 echo
 echo "stage timings, all threads:"
 LOGWARDEN_TIMINGS=1 "$LW" analyze --quiet --json "$RESULTS/last.json" --report /dev/null "$DATA" 2>&1 | sed 's/^/    /'
