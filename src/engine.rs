@@ -22,6 +22,9 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Scanned blocks a stream keeps for reuse.
+const SPARE_BLOCKS: usize = 4;
+
 /// Bytes of the start of a file used to detect its format.
 const DETECT_BYTES: usize = 64 * 1024;
 
@@ -454,7 +457,12 @@ fn process_stream<'s>(
             let pool = pool.clone();
             move |data: Vec<u8>| {
                 ctx.scan(&data[..cut], fmt, record);
-                lock(&pool).push(data);
+                // Keep a few blocks for reuse, not every block ever in flight: with many
+                // streams open at once, those spares were most of the memory.
+                let mut spare = lock(&pool);
+                if spare.len() < SPARE_BLOCKS {
+                    spare.push(data);
+                }
             }
         };
         if in_flight.load(Ordering::Acquire) < max_in_flight {
