@@ -295,9 +295,8 @@ fn process_mapped<'s>(
     report.bytes = data.len() as u64;
     let len = data.len();
     let target = ctx.settings.chunk_bytes;
-    // Spawned last to first: a worker runs its own spawns newest first, so it scans the
-    // file front to back, and a page a chunk faults in past its end (a large page-cache
-    // folio is mapped whole) is released by the next chunk's DONTNEED, not left behind.
+    // Spawned last to first: a worker runs its own spawns newest first, so it reads the file
+    // front to back, the order MADV_SEQUENTIAL and readahead expect.
     for slot in (0..slot_count(data.len(), target)).rev() {
         let mapped = mapped.clone();
         let seq = first_seq + slot as u64;
@@ -338,7 +337,6 @@ fn process_mapped<'s>(
                     to - from,
                 )
             };
-
             ctx.progress.inc(range.len() as u64);
         });
     }

@@ -56,11 +56,6 @@ impl Merged {
     pub fn clients_of(&self, day: DayNum) -> &[(ClientKey, ClientDay)] {
         self.clients.get(&day).map_or(&[][..], |r| &r[..])
     }
-
-    /// Failing (day, client) entries in all.
-    pub fn entries(&self) -> usize {
-        self.clients.values().map(Vec::len).sum()
-    }
 }
 
 impl Store {

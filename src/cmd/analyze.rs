@@ -17,15 +17,18 @@ use std::path::{Path, PathBuf};
 
 /// Run the analysis and build the report (shared by `analyze` and `report`).
 pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> {
-    analyze_keeping_tables(args, file).map(|(report, _tables)| report)
+    analyze_keeping_tables(args, file).map(|analysis| analysis.report)
 }
 
-/// [`analyze`], also handing back the merged tables the report was built from, so that a
-/// caller about to exit can skip freeing them.
-fn analyze_keeping_tables(
-    args: &AnalyzeArgs,
-    file: &FileConfig,
-) -> anyhow::Result<(Report, engine::EngineOutput)> {
+/// A finished analysis: the report, the merged tables it was built from (a caller about to
+/// exit can skip freeing them), and the thread pool sized by `--threads` for the rendering.
+struct Analysis {
+    report: Report,
+    tables: engine::EngineOutput,
+    pool: rayon::ThreadPool,
+}
+
+fn analyze_keeping_tables(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Analysis> {
     crate::stage_done("start");
     let detection = config::resolve_detection(&args.detection, &file.analyze)?;
     let paths: Vec<PathBuf> = if !args.paths.is_empty() {
@@ -66,11 +69,19 @@ fn analyze_keeping_tables(
         .build()?;
     let report = pool.install(|| summary::build(&output.aggregate, &output.files, report_settings));
     crate::stage_done("summary");
-    Ok((report, output))
+    Ok(Analysis {
+        report,
+        tables: output,
+        pool,
+    })
 }
 
 pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
-    let (report, tables) = analyze_keeping_tables(&args, file)?;
+    let Analysis {
+        report,
+        tables,
+        pool,
+    } = analyze_keeping_tables(&args, file)?;
     // The process exits after this command: freeing the tables and the report (a million
     // small allocations on a large run, ~0.1 s) would only delay the exit.
     std::mem::forget(tables);
@@ -78,10 +89,6 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     // over 100 MB; it is never held in memory next to the report).
     if let Some(path) = &args.json {
         // Rendered on the analysis' thread count, like the scan (`--threads 1`: one core).
-        let threads = config::resolve_threads(args.threads, file.analyze.threads);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build()?;
         pool.install(|| write_output_with(path, |w| render::json::render_to(&report, w)))?;
         crate::stage_done("json");
     }
