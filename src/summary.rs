@@ -173,6 +173,19 @@ impl ByStatus {
     }
 }
 
+/// `401: 3, 404: 12`: how the text, weekly and HTML reports show it.
+impl std::fmt::Display for ByStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (status, n)) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{status}: {n}")?;
+        }
+        Ok(())
+    }
+}
+
 impl FromIterator<(u16, u64)> for ByStatus {
     fn from_iter<I: IntoIterator<Item = (u16, u64)>>(iter: I) -> Self {
         let mut b = ByStatus::default();

@@ -513,11 +513,6 @@ fn ip_table(out: &mut Out, period: &str, ips: &[SuspiciousIp]) {
         esc(period)
     );
     for ip in ips {
-        let by: Vec<String> = ip
-            .by_status
-            .iter()
-            .map(|(s, n)| format!("{s}: {n}"))
-            .collect();
         let (first, last) = (ip.first_seen.to_string(), ip.last_seen.to_string());
         let _ = write!(
             out,
@@ -525,7 +520,7 @@ fn ip_table(out: &mut Out, period: &str, ips: &[SuspiciousIp]) {
              <td class=\"first\"><time datetime=\"{}\">{}</time></td><td class=\"last\"><time datetime=\"{}\">{}</time></td><td class=\"paths\"><ol>",
             esc(&ip.ip),
             ip.failed,
-            esc(&by.join(", ")),
+            esc(&ip.by_status.to_string()),
             esc(&first),
             esc(&readable_time(&first)),
             esc(&last),

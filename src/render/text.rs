@@ -116,12 +116,7 @@ fn write_period(out: &mut Out, p: &PeriodSummary) {
         out.push_str("Unusual login attempts detected:\n");
         for ip in &p.suspicious_ips {
             let _ = writeln!(out, "IP: {} - Failed login attempts: {}", ip.ip, ip.failed);
-            let by: Vec<String> = ip
-                .by_status
-                .iter()
-                .map(|(s, n)| format!("{s}: {n}"))
-                .collect();
-            let _ = writeln!(out, "    by status: {}", by.join(", "));
+            let _ = writeln!(out, "    by status: {}", ip.by_status);
         }
     }
     if p.unusual_400 {

@@ -51,19 +51,10 @@ pub fn render(w: &Weekly) -> String {
         out.push_str("  none\n");
     }
     for ip in &w.top_ips {
-        let by: Vec<String> = ip
-            .ip
-            .by_status
-            .iter()
-            .map(|(s, n)| format!("{s}: {n}"))
-            .collect();
         let _ = writeln!(
             out,
             "  IP: {} - Failed login attempts: {} (previous: {}; by status {})",
-            ip.ip.ip,
-            ip.ip.failed,
-            ip.previous_failed,
-            by.join(", ")
+            ip.ip.ip, ip.ip.failed, ip.previous_failed, ip.ip.by_status
         );
     }
     out.push_str("\nPer day:\n");
