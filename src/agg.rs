@@ -17,9 +17,10 @@
 //! exact, and the dropped ones are exactly those with k smaller paths — whatever the chunking.
 //! Memory per (day, client) is bounded by k.
 
+use crate::scan::bitmap::Bitmaps;
 use crate::scan::client::ClientRef;
 use crate::scan::time::{DayNum, Timestamp};
-use crate::scan::{Line, LineScanner, Malformed};
+use crate::scan::{Fields, Line, LineScanner, Malformed};
 use ahash::AHashMap;
 use memchr::memchr;
 use smallvec::SmallVec;
@@ -383,6 +384,15 @@ impl ClientDay {
 /// (about 100 bytes each, plus the hash table's slack): see [`Aggregate::with_flush_size`].
 pub const FLUSH_ENTRIES_TOTAL: usize = 1 << 16;
 
+/// The current day's counts of a chunk scan, kept out of the map until the day changes
+/// (consecutive lines nearly always share their day).
+#[derive(Default)]
+struct DayTally {
+    day: Option<DayNum>,
+    counts: DayCounts,
+    parsed: u64,
+}
+
 /// Everything one worker learned since its last flush.
 #[derive(Debug, Clone)]
 pub struct Aggregate {
@@ -428,70 +438,75 @@ impl Aggregate {
         failed: &FailedCodes,
         mut record: ChunkRecord,
     ) {
-        // The current day's counts stay in registers; the map is touched when the day changes.
-        let mut day: Option<DayNum> = None;
-        let mut counts = DayCounts::default();
+        let mut tally = DayTally::default();
+        let mut bitmaps = Bitmaps::new();
         let mut line_no = 0u64;
-        let mut handle = |outcome: Line<'_>, line_no: u64, this: &mut Aggregate| match outcome {
-            Line::Blank => record.blank += 1,
-            Line::Malformed(reason) => record.note_malformed(line_no, reason),
-            Line::Parsed(fields) => {
-                record.parsed += 1;
-                if day != Some(fields.day) {
-                    if let Some(d) = day {
-                        this.days.entry(d).or_default().add(&counts);
-                    }
-                    day = Some(fields.day);
-                    counts = DayCounts::default();
-                }
-                counts.lines += 1;
-                counts.status_400 += (fields.status == 400) as u64;
-                if failed.contains(fields.status) {
-                    counts.failed += 1;
-                    let client = match fields.client {
-                        ClientRef::Ip(ip) => ClientKey::Ip(ip.into()),
-                        ClientRef::Host(name) => ClientKey::Host(this.hosts.intern(name)),
-                    };
-                    // One table, one lookup per failed line.
-                    this.table
-                        .entry(DetailKey {
-                            day: fields.day,
-                            client,
-                        })
-                        .or_insert_with(|| ClientDay::new(fields.time))
-                        .count(
-                            fields.status,
-                            fields.time,
-                            &mut this.paths,
-                            request_target(fields.request),
-                        );
-                }
-            }
-        };
         let mut pos = 0usize;
         while pos < data.len() {
             line_no += 1;
-            let rest = &data[pos..];
-            // Fast path: parse forward and look for the newline only after the size field, so
-            // the start of the line is read once. It gives up (None) on anything unusual,
-            // and the general path below decides; both agree on every line (tested).
-            if let Some((fields, size_end)) = scanner.quick(rest) {
-                let end = memchr(b'\n', &rest[size_end..]).map_or(rest.len(), |i| size_end + i);
-                if end <= scanner.max_line_bytes() {
-                    handle(Line::Parsed(fields), line_no, self);
-                    pos += end + 1;
-                    continue;
-                }
+            let end = bitmaps.line_end(data, pos);
+            let line = &data[pos..end];
+            // Fast path: an ordinary line, its closing quote read from the bitmaps. It gives
+            // up (None) on anything unusual and the general path decides; both agree on
+            // every line (tested).
+            let quote = |from: usize| bitmaps.quote_before(data, pos + from, end).map(|q| q - pos);
+            match scanner.quick_with(line, quote) {
+                Some(fields) => self.count_parsed(&mut tally, fields, failed),
+                None => match scanner.scan(line) {
+                    Line::Parsed(fields) => self.count_parsed(&mut tally, fields, failed),
+                    Line::Blank => record.blank += 1,
+                    Line::Malformed(reason) => record.note_malformed(line_no, reason),
+                },
             }
-            let end = memchr(b'\n', rest).unwrap_or(rest.len());
-            handle(scanner.scan(&rest[..end]), line_no, self);
-            pos += end + 1;
+            pos = end + 1;
         }
-        if let Some(d) = day {
-            self.days.entry(d).or_default().add(&counts);
+        if let Some(d) = tally.day {
+            self.days.entry(d).or_default().add(&tally.counts);
         }
+        record.parsed = tally.parsed;
         record.physical_lines = line_no;
         self.chunks.push(record);
+    }
+
+    /// Count one parsed line: its day's counts, and the per-client table if it failed.
+    #[inline(always)]
+    fn count_parsed(&mut self, tally: &mut DayTally, fields: Fields<'_>, failed: &FailedCodes) {
+        tally.parsed += 1;
+        if tally.day != Some(fields.day) {
+            if let Some(d) = tally.day {
+                self.days.entry(d).or_default().add(&tally.counts);
+            }
+            tally.day = Some(fields.day);
+            tally.counts = DayCounts::default();
+        }
+        let counts = &mut tally.counts;
+        counts.lines += 1;
+        counts.status_400 += (fields.status == 400) as u64;
+        if failed.contains(fields.status) {
+            counts.failed += 1;
+            self.count_failed(fields);
+        }
+    }
+
+    /// One lookup in the per-client table per failed line.
+    #[inline]
+    fn count_failed(&mut self, fields: Fields<'_>) {
+        let client = match fields.client {
+            ClientRef::Ip(ip) => ClientKey::Ip(ip.into()),
+            ClientRef::Host(name) => ClientKey::Host(self.hosts.intern(name)),
+        };
+        self.table
+            .entry(DetailKey {
+                day: fields.day,
+                client,
+            })
+            .or_insert_with(|| ClientDay::new(fields.time))
+            .count(
+                fields.status,
+                fields.time,
+                &mut self.paths,
+                request_target(fields.request),
+            );
     }
 
     /// Everything this aggregate holds, merged on its own (tests, benches, fuzzing).

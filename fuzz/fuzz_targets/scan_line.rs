@@ -13,12 +13,8 @@ fuzz_target!(|data: &[u8]| {
     let line_end = memchr_newline(rest);
     let outcome = general.scan(&rest[..line_end]);
     let mut fast = LineScanner::new(format, utc, max);
-    if let Some((fields, size_end)) = fast.quick(rest) {
-        let end = memchr_newline(&rest[size_end..]) + size_end;
-        assert_eq!(end, line_end, "the fast path found another line end");
-        if end <= max {
-            assert_eq!(outcome, Line::Parsed(fields));
-        }
+    if let Some(fields) = fast.quick(&rest[..line_end]) {
+        assert_eq!(outcome, Line::Parsed(fields));
     }
 });
 

@@ -119,49 +119,64 @@ impl LineScanner {
         self.max_line_bytes
     }
 
-    /// The common case, decided without knowing where the line ends: `s` starts at a line
-    /// start and runs to the end of the chunk. Succeeds only for an ordinary combined line
-    /// (IPv4 client, `- - [`, a request closed before any newline, status, size followed by a
-    /// space or the newline) and returns its fields and the index just past the size field.
-    /// Whenever it succeeds, [`LineScanner::scan`] of the whole line gives the same fields
-    /// (provided the line is not oversize, which the caller checks).
+    /// The common case, decided fast: `line` is one physical line (without its `\n`) and
+    /// `first_quote(from)` gives the index of the first `"` in `line[from..]` (the hot loop
+    /// knows it from its [`super::bitmap::Bitmaps`]). Succeeds only for an ordinary combined
+    /// line (a client token, `- - [`, a request closed by an unescaped quote, status, size
+    /// followed by a space or the end) and returns its fields; whenever it succeeds,
+    /// [`LineScanner::scan`] of the same line gives the same fields. `None` sends the line to
+    /// the general path, which decides.
     #[inline(always)]
-    pub fn quick<'a>(&mut self, s: &'a [u8]) -> Option<(Fields<'a>, usize)> {
-        if self.format != Format::Combined {
+    pub fn quick_with<'a>(
+        &mut self,
+        line: &'a [u8],
+        first_quote: impl FnOnce(usize) -> Option<usize>,
+    ) -> Option<Fields<'a>> {
+        if self.format != Format::Combined || line.len() > self.max_line_bytes {
             return None;
         }
-        let (ip, space) = ipv4_token(s)?;
+        let (client, space) = match ipv4_token(line) {
+            Some((ip, space)) => (ClientRef::Ip(V4_MAPPED_PREFIX | ip as u128), space),
+            None => {
+                // IPv6 and hostnames: the token the general path would parse.
+                let space = memchr(b' ', &line[..line.len().min(64)])?;
+                (parse_client(&line[..space])?, space)
+            }
+        };
         let at = space + 1;
-        let head = s.get(at..at + 4 + TIMESTAMP_LEN)?;
+        let head = line.get(at..at + 4 + TIMESTAMP_LEN)?;
         if !head.starts_with(b"- - [") {
             return None;
         }
         let (day, time) = self.day_of(head[4..].try_into().ok()?)?;
-        let at = at + 4 + TIMESTAMP_LEN;
-        if s.get(at..at + 2)? != b" \"" {
+        let open = at + 4 + TIMESTAMP_LEN;
+        if line.get(open..open + 2)? != b" \"" {
             return None;
         }
-        let body = &s[at + 2..];
-        let close = find_closing_quote_before_newline(body)?;
-        let (status, after) = parse_status(&body[close + 1..])?;
-        let size = after.get(1..)?;
-        let digits = if size.first() == Some(&b'-') {
-            1
-        } else {
-            size.iter().take_while(|b| b.is_ascii_digit()).count()
-        };
-        if digits == 0 || !matches!(size.get(digits), None | Some(b' ') | Some(b'\n')) {
+        let body = open + 2;
+        let close = first_quote(body)?;
+        // An escaped quote (or a confused caller) is left to the general path.
+        if close < body || *line.get(close - 1)? == b'\\' {
             return None;
         }
-        let size_end = at + 2 + close + 1 + 4 + 1 + digits;
-        let fields = Fields {
-            client: ClientRef::Ip(V4_MAPPED_PREFIX | ip as u128),
+        let (status, after) = parse_status(line.get(close + 1..)?)?;
+        if !is_size_field(after) {
+            return None;
+        }
+        Some(Fields {
+            client,
             day,
             time,
             status,
-            request: &body[..close],
-        };
-        Some((fields, size_end))
+            request: &line[body..close],
+        })
+    }
+
+    /// [`Self::quick_with`], finding the quote itself (tests, fuzzing).
+    pub fn quick<'a>(&mut self, line: &'a [u8]) -> Option<Fields<'a>> {
+        self.quick_with(line, |from| {
+            memchr(b'"', line.get(from..)?).map(|i| from + i)
+        })
     }
 
     /// Classify one physical line (without its `\n`).
@@ -740,9 +755,9 @@ mod tests {
             let bytes = text.as_bytes();
             let mut fast = LineScanner::new(Format::Combined, false, MAX);
             let mut slow = LineScanner::new(Format::Combined, false, MAX);
-            if let Some((fields, size_end)) = fast.quick(bytes) {
-                let end = memchr(b'\n', &bytes[size_end..]).map_or(bytes.len(), |i| size_end + i);
-                proptest::prop_assert_eq!(slow.scan(&bytes[..end]), Line::Parsed(fields), "{:?}", text);
+            let line = &bytes[..memchr(b'\n', bytes).unwrap_or(bytes.len())];
+            if let Some(fields) = fast.quick(line) {
+                proptest::prop_assert_eq!(slow.scan(line), Line::Parsed(fields), "{:?}", text);
             }
         }
     }
@@ -786,7 +801,7 @@ mod tests {
         assert_eq!(time(&mut s, b).1.utc_secs, t.utc_secs + 1);
         assert_eq!(time(&mut s, a), (day, t));
         let (_, q) = match s.quick(a) {
-            Some((f, _)) => (f.day, f.time),
+            Some(f) => (f.day, f.time),
             None => panic!("quick path"),
         };
         assert_eq!(q, t);

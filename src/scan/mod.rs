@@ -4,6 +4,7 @@
 //! scanner is a pure function of (format, --utc, line cap, line bytes); chunking, threads and
 //! sources cannot change what a line becomes.
 
+pub mod bitmap;
 pub mod client;
 pub mod line;
 pub mod time;
