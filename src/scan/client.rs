@@ -103,13 +103,16 @@ pub fn parse_ipv6(s: &[u8]) -> Option<IpKey> {
     } else if s[0] == b':' {
         return None;
     }
+    // A group starts at 0 or after a colon, so the only group with no colon after it starts
+    // at `last_group`; it is a dotted-quad tail if it holds a dot. Found once, not per group.
+    let last_group = memchr::memrchr(b':', s).map_or(0, |c| c + 1);
+    let dotted_tail = memchr::memchr(b'.', &s[last_group..]).is_some();
     loop {
         let groups = if compressed { &mut tail } else { &mut head };
         let n = if compressed { &mut tail_n } else { &mut head_n };
-        let rest = &s[i..];
-        if memchr::memchr(b':', rest).is_none() && memchr::memchr(b'.', rest).is_some() {
+        if dotted_tail && i >= last_group {
             // A dotted-quad tail: the last 32 bits.
-            let v4 = parse_ipv4(rest)?;
+            let v4 = parse_ipv4(&s[i..])?;
             if *n + 2 > 8 {
                 return None;
             }
@@ -120,8 +123,11 @@ pub fn parse_ipv6(s: &[u8]) -> Option<IpKey> {
         }
         let mut value = 0u32;
         let mut digits = 0;
-        while let Some(d) = s.get(i).and_then(|&b| (b as char).to_digit(16)) {
-            value = value * 16 + d;
+        while let Some(&d) = s.get(i).map(|&b| &HEX_VALUE[b as usize]) {
+            if d == NOT_HEX {
+                break;
+            }
+            value = value * 16 + d as u32;
             digits += 1;
             i += 1;
             if digits > 4 {
@@ -162,6 +168,24 @@ pub fn parse_ipv6(s: &[u8]) -> Option<IpKey> {
     words[8 - tail_n..].copy_from_slice(&tail[..tail_n]);
     Some(words.iter().fold(0u128, |acc, &w| (acc << 16) | w as u128))
 }
+
+const NOT_HEX: u8 = 0xff;
+
+/// The value of each hex digit byte, [`NOT_HEX`] for every other byte.
+static HEX_VALUE: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            c @ b'0'..=b'9' => c - b'0',
+            c @ b'a'..=b'f' => c - b'a' + 10,
+            c @ b'A'..=b'F' => c - b'A' + 10,
+            _ => NOT_HEX,
+        };
+        b += 1;
+    }
+    table
+};
 
 /// Hostname as Apache writes it with HostnameLookups on: letters, digits, `.`, `-`, `_`.
 fn is_hostname(s: &[u8]) -> bool {
