@@ -183,12 +183,15 @@ pub fn run(
             });
         }
     });
+    crate::stage_done("scan");
     for slot in slots {
         slot.into_inner()
             .unwrap_or_else(|p| p.into_inner())
             .flush_all(&store);
     }
+    crate::stage_done("flush of the last tables");
     let aggregate = pool.install(|| store.finish());
+    crate::stage_done("merge of the runs");
     release_free_memory();
     let files = reports
         .into_iter()
