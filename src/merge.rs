@@ -61,36 +61,56 @@ impl Merged {
 impl Store {
     /// Take `agg`'s table (leaving it empty, its allocation kept) as runs with this store's ids.
     pub(crate) fn absorb_table(&self, agg: &mut Aggregate) {
-        // Global ids under one short lock; the sort runs outside it.
+        // Global ids under one short lock; the sort runs outside it. The first table to
+        // arrive hands over its id tables whole (its ids become the store's: a one-thread
+        // run re-interns nothing); later ones are mapped.
         let (host_ids, path_ids) = {
             let mut inner = lock(&self.inner);
             let inner = &mut *inner;
-            let hosts: Vec<u32> = agg
-                .hosts
-                .names()
-                .iter()
-                .map(|n| inner.hosts.intern(n))
-                .collect();
-            let paths: Vec<u32> = agg.paths.names().map(|n| inner.paths.intern(n)).collect();
+            let hosts: Option<Vec<u32>> = if inner.hosts.is_empty() {
+                std::mem::swap(&mut inner.hosts, &mut agg.hosts);
+                None
+            } else {
+                Some(
+                    agg.hosts
+                        .names()
+                        .iter()
+                        .map(|n| inner.hosts.intern(n))
+                        .collect(),
+                )
+            };
+            let paths: Option<Vec<u32>> = if inner.paths.is_empty() {
+                std::mem::swap(&mut inner.paths, &mut agg.paths);
+                None
+            } else {
+                Some(agg.paths.names().map(|n| inner.paths.intern(n)).collect())
+            };
             (hosts, paths)
         };
-        let mut entries: Vec<(DayNum, ClientKey, ClientDay)> = agg
-            .table
-            .drain()
-            .map(|(key, mut detail)| {
-                let client = match key.client {
-                    ClientKey::Host(id) => ClientKey::Host(host_ids[id as usize]),
-                    ip => ip,
-                };
-                for p in &mut detail.paths {
-                    p.id = path_ids[p.id as usize];
-                }
-                (key.day, client, detail)
-            })
-            .collect();
-        entries.sort_unstable_by_key(|e| (e.0, e.1));
+        let remap = |ids: &Option<Vec<u32>>, id: u32| match ids {
+            Some(ids) => ids.get(id as usize).copied().unwrap_or(id),
+            None => id,
+        };
+        // Sort small (day, client, index) keys, not the ~100-byte entries themselves.
+        let mut details: Vec<Option<ClientDay>> = Vec::with_capacity(agg.table.len());
+        let mut keys: Vec<(DayNum, ClientKey, u32)> = Vec::with_capacity(agg.table.len());
+        for (key, mut detail) in agg.table.drain() {
+            let client = match key.client {
+                ClientKey::Host(id) => ClientKey::Host(remap(&host_ids, id)),
+                ip => ip,
+            };
+            for p in &mut detail.paths {
+                p.id = remap(&path_ids, p.id);
+            }
+            keys.push((key.day, client, details.len() as u32));
+            details.push(Some(detail));
+        }
+        keys.sort_unstable_by_key(|k| (k.0, k.1));
         let mut by_day: Vec<(DayNum, Run)> = Vec::new();
-        for (day, client, detail) in entries {
+        for (day, client, at) in keys {
+            let Some(detail) = details.get_mut(at as usize).and_then(Option::take) else {
+                continue;
+            };
             match by_day.last_mut() {
                 Some((d, run)) if *d == day => run.push((client, detail)),
                 _ => by_day.push((day, vec![(client, detail)])),

@@ -404,10 +404,15 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         days.par_iter()
             .map(|(&day, c)| {
                 let clients = aggregate.clients_of(day);
+                // In parallel within the day too: with one day (or few), its list is the
+                // longest serial step after the scan.
                 let suspicious = clients
-                    .iter()
-                    .filter(|(_, d)| d.failed() >= settings.threshold)
-                    .map(|(client, d)| suspicious_ip(*client, d))
+                    .par_chunks(4096)
+                    .flat_map_iter(|part| {
+                        part.iter()
+                            .filter(|(_, d)| d.failed() >= settings.threshold)
+                            .map(|(client, d)| suspicious_ip(*client, d))
+                    })
                     .collect();
                 DaySummary {
                     date: to_date(day).to_string(),
