@@ -90,8 +90,12 @@ pub struct GzipMembers<R: BufRead> {
 }
 
 enum Member<R: BufRead> {
-    /// Before a member's header (`R` positioned at its magic bytes).
-    Header(R),
+    /// Before a member's header: `R` is at its magic bytes, or just past the first one when
+    /// `magic_read` (a buffer boundary fell between the two).
+    Header {
+        reader: R,
+        magic_read: bool,
+    },
     /// Inside its deflate body (boxed: the CRC state is large, the other states tiny).
     Body(Box<Body<R>>),
     Done,
@@ -106,7 +110,10 @@ struct Body<R: BufRead> {
 impl<R: BufRead> GzipMembers<R> {
     pub fn new(reader: R) -> Self {
         GzipMembers {
-            state: Member::Header(reader),
+            state: Member::Header {
+                reader,
+                magic_read: false,
+            },
             members: 0,
             trailing_garbage: 0,
         }
@@ -120,7 +127,21 @@ fn corrupt(what: &str) -> io::Error {
     )
 }
 
-/// Read exactly `buf.len()` bytes; a short input is a truncated stream.
+/// `f` applied to the buffered bytes (`fill_buf`), retried when interrupted: an `Interrupted`
+/// error passed up from the middle of a header or between members would leave a half-read
+/// state that a retrying caller (the engine retries, like `read_to_end`) would misread.
+fn with_buffered<T>(r: &mut impl BufRead, f: impl FnOnce(&[u8]) -> T) -> io::Result<T> {
+    loop {
+        match r.fill_buf() {
+            Ok(buf) => return Ok(f(buf)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Read exactly `buf.len()` bytes (`read_exact` retries interruptions); a short input is a
+/// truncated stream.
 fn read_exact_or_truncated(r: &mut impl BufRead, buf: &mut [u8], what: &str) -> io::Result<()> {
     r.read_exact(buf).map_err(|e| match e.kind() {
         io::ErrorKind::UnexpectedEof => io::Error::new(
@@ -134,18 +155,20 @@ fn read_exact_or_truncated(r: &mut impl BufRead, buf: &mut [u8], what: &str) -> 
 /// Skip a zero-terminated header field (file name, comment), feeding it to `header_crc`.
 fn skip_zero_terminated(r: &mut impl BufRead, header_crc: &mut crc_fast::Digest) -> io::Result<()> {
     loop {
-        let buf = r.fill_buf()?;
-        if buf.is_empty() {
+        let (len, done) = with_buffered(r, |buf| {
+            let (len, done) = match memchr::memchr(0, buf) {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            header_crc.update(&buf[..len]);
+            (len, done)
+        })?;
+        if len == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "truncated gzip stream: header",
             ));
         }
-        let (len, done) = match memchr::memchr(0, buf) {
-            Some(i) => (i + 1, true),
-            None => (buf.len(), false),
-        };
-        header_crc.update(&buf[..len]);
         r.consume(len);
         if done {
             return Ok(());
@@ -154,14 +177,20 @@ fn skip_zero_terminated(r: &mut impl BufRead, header_crc: &mut crc_fast::Digest)
 }
 
 /// Read one member's header (RFC 1952 section 2.3), leaving `r` at the deflate body.
-fn read_header(r: &mut impl BufRead) -> io::Result<()> {
+/// `magic_read`: the first magic byte was already taken from `r`.
+fn read_header(r: &mut impl BufRead, magic_read: bool) -> io::Result<()> {
     const FHCRC: u8 = 0x02;
     const FEXTRA: u8 = 0x04;
     const FNAME: u8 = 0x08;
     const FCOMMENT: u8 = 0x10;
     let mut header_crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc);
     let mut fixed = [0u8; 10];
-    read_exact_or_truncated(r, &mut fixed, "header")?;
+    if magic_read {
+        fixed[0] = GZIP_MAGIC[0];
+        read_exact_or_truncated(r, &mut fixed[1..], "header")?;
+    } else {
+        read_exact_or_truncated(r, &mut fixed, "header")?;
+    }
     if fixed[..2] != GZIP_MAGIC {
         return Err(corrupt("bad magic bytes"));
     }
@@ -179,15 +208,17 @@ fn read_header(r: &mut impl BufRead) -> io::Result<()> {
         header_crc.update(&len);
         let mut left = u16::from_le_bytes(len) as usize;
         while left > 0 {
-            let buf = r.fill_buf()?;
-            if buf.is_empty() {
+            let n = with_buffered(r, |buf| {
+                let n = buf.len().min(left);
+                header_crc.update(&buf[..n]);
+                n
+            })?;
+            if n == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "truncated gzip stream: header",
                 ));
             }
-            let n = buf.len().min(left);
-            header_crc.update(&buf[..n]);
             r.consume(n);
             left -= n;
         }
@@ -216,13 +247,19 @@ impl<R: BufRead> Read for GzipMembers<R> {
         loop {
             match &mut self.state {
                 Member::Done => return Ok(0),
-                Member::Header(r) => {
-                    read_header(r)?;
-                    let Member::Header(r) = std::mem::replace(&mut self.state, Member::Done) else {
+                Member::Header { .. } => {
+                    // Taken out first: an error here is final (interruptions are retried
+                    // inside), and a later read must not parse from the middle of a header.
+                    let Member::Header {
+                        mut reader,
+                        magic_read,
+                    } = std::mem::replace(&mut self.state, Member::Done)
+                    else {
                         return Err(io::Error::other("gzip state"));
                     };
+                    read_header(&mut reader, magic_read)?;
                     self.state = Member::Body(Box::new(Body {
-                        body: DeflateDecoder::new(r),
+                        body: DeflateDecoder::new(reader),
                         crc: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
                         len: 0,
                     }));
@@ -253,17 +290,40 @@ impl<R: BufRead> Read for GzipMembers<R> {
                         return Err(corrupt("length mismatch"));
                     }
                     self.members += 1;
-                    let next = inner.fill_buf()?;
-                    if next.is_empty() {
+                    // The next two bytes, if there are any: another member's magic?
+                    let (len, first, second) = with_buffered(&mut inner, |b| {
+                        (b.len(), b.first().copied(), b.get(1).copied())
+                    })?;
+                    if len == 0 {
                         return Ok(0);
                     }
-                    if next[0] == GZIP_MAGIC[0] && (next.len() == 1 || next[1] == GZIP_MAGIC[1]) {
-                        self.state = Member::Header(inner);
+                    let mut magic_read = false;
+                    let mut second = second;
+                    if len == 1 && first == Some(GZIP_MAGIC[0]) {
+                        // The buffer ends between the two magic bytes: look at the second
+                        // before deciding between another member and garbage.
+                        inner.consume(1);
+                        magic_read = true;
+                        second = with_buffered(&mut inner, |b| b.first().copied())?;
+                    }
+                    let is_member = first == Some(GZIP_MAGIC[0])
+                        && match second {
+                            Some(b) => b == GZIP_MAGIC[1],
+                            // A lone first magic byte at the end is a truncated member, as
+                            // for zcat ("unexpected end of file"), not garbage.
+                            None => true,
+                        };
+                    if is_member {
+                        self.state = Member::Header {
+                            reader: inner,
+                            magic_read,
+                        };
                         continue;
                     }
                     // Not another member: count the rest as trailing garbage and stop.
+                    self.trailing_garbage += magic_read as u64;
                     loop {
-                        let len = inner.fill_buf()?.len();
+                        let len = with_buffered(&mut inner, <[u8]>::len)?;
                         if len == 0 {
                             return Ok(0);
                         }
@@ -432,6 +492,71 @@ mod tests {
         let crc16 = (crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32IsoHdlc, &header) as u16)
             .wrapping_add(header_crc_delta);
         [&header[..], &crc16.to_le_bytes(), &plain[comment_end..]].concat()
+    }
+
+    /// Hands out `data` in pieces of the given sizes (cycled), with an `Interrupted` error
+    /// before every piece: the buffer boundaries and interruptions fall everywhere.
+    struct Choppy<'a> {
+        data: &'a [u8],
+        sizes: &'a [usize],
+        turn: usize,
+        interrupt: bool,
+    }
+
+    impl Read for Choppy<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.interrupt = !self.interrupt;
+            if self.interrupt {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let size = self.sizes[self.turn % self.sizes.len()];
+            self.turn += 1;
+            let n = size.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn decode_choppy(bytes: &[u8], sizes: &[usize]) -> (io::Result<Vec<u8>>, u64, u64) {
+        let choppy = Choppy {
+            data: bytes,
+            sizes,
+            turn: 0,
+            interrupt: false,
+        };
+        // A small buffer, so a header or the magic bytes straddle refills.
+        let mut r = GzipMembers::new(BufReader::with_capacity(8, choppy));
+        let mut out = Vec::new();
+        let res = r.read_to_end(&mut out).map(|_| out); // retries `Interrupted`
+        (res, r.members, r.trailing_garbage)
+    }
+
+    #[test]
+    fn interruptions_and_buffer_boundaries_anywhere() {
+        let text = b"1.2.3.4 - - [19/Jun/2023:10:00:00 +0000] \"GET /\" 404 1\n".repeat(20);
+        let two = [gz_with_all_header_fields(&text, 0), gz(b"x\n")].concat();
+        let expect = [&text[..], b"x\n"].concat();
+        let one = gz(b"a\n");
+        for sizes in [&[1usize][..], &[2], &[3, 5], &[7, 1, 13], &[64]] {
+            let (out, members, garbage) = decode_choppy(&two, sizes);
+            assert_eq!(
+                (out.unwrap(), members, garbage),
+                (expect.clone(), 2, 0),
+                "{sizes:?}"
+            );
+            // Garbage starting with the first magic byte, cut after it by a refill.
+            let junk = [&one[..], b"\x1fJUNK"].concat();
+            let (out, members, garbage) = decode_choppy(&junk, sizes);
+            assert_eq!(
+                (out.unwrap(), members, garbage),
+                (b"a\n".to_vec(), 1, 5),
+                "{sizes:?}"
+            );
+            // A lone first magic byte at the end is a truncated member, as for zcat.
+            let lone = [&one[..], b"\x1f"].concat();
+            assert!(decode_choppy(&lone, sizes).0.is_err(), "{sizes:?}");
+        }
     }
 
     #[test]

@@ -42,7 +42,8 @@ impl Bitmaps {
         }
     }
 
-    /// Index of the first `\n` at or after `pos` in `data`, or `data.len()` if none.
+    /// Index of the first `\n` at or after `pos` in `data`, or `data.len()` if none (also
+    /// for `pos` at or past the end).
     /// Calls should move forward through `data` (each window is built once).
     #[inline(always)]
     pub fn line_end(&mut self, data: &[u8], pos: usize) -> usize {
@@ -54,6 +55,9 @@ impl Bitmaps {
             if window_end == data.len() {
                 return data.len();
             }
+        }
+        if pos >= data.len() {
+            return data.len();
         }
         self.fill(data, pos);
         if let Some(i) = first_set(&self.newline, 0, self.len) {
@@ -234,6 +238,7 @@ mod tests {
             assert_eq!(b.quote_before(&data, len + 1, end), Some(len + 1));
             assert_eq!(b.quote_before(&data, len + 2, end), Some(len + 3));
             assert_eq!(b.quote_before(&data, len + 4, end), None);
+            assert_eq!(b.line_end(&data, data.len() + 3), data.len());
         }
     }
 
