@@ -216,7 +216,10 @@ pub struct Seen {
 
 impl std::fmt::Display for Seen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.at.iso8601(self.utc))
+        match self.at.iso8601_bytes(self.utc) {
+            Some(text) => f.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?),
+            None => f.write_str(&self.at.iso8601(self.utc)),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! timestamps), pretty-printed with a final newline. [`render_to`] streams them; [`render`]
 //! is the same bytes in memory.
 
-use crate::summary::{DaySummary, Report, SuspiciousIp, WeekSummary};
+use crate::summary::{DaySummary, Report, Seen, SuspiciousIp, WeekSummary};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::io::{self, Write};
@@ -149,10 +149,10 @@ fn client(out: &mut Vec<u8>, ip: &SuspiciousIp) {
     }
     out.extend_from_slice(FIELD);
     out.extend_from_slice(b"first_seen\": ");
-    string(out, &ip.first_seen.to_string());
+    seen(out, &ip.first_seen);
     out.extend_from_slice(FIELD);
     out.extend_from_slice(b"last_seen\": ");
-    string(out, &ip.last_seen.to_string());
+    seen(out, &ip.last_seen);
     out.extend_from_slice(FIELD);
     out.extend_from_slice(b"top_paths\": ");
     if ip.top_paths.is_empty() {
@@ -176,6 +176,19 @@ fn client(out: &mut Vec<u8>, ip: &SuspiciousIp) {
     out.extend_from_slice(b"paths_exact\": ");
     out.extend_from_slice(if ip.paths_exact { b"true" } else { b"false" });
     out.extend_from_slice(b"\n        }");
+}
+
+/// A timestamp as a JSON string (ISO 8601 needs no escaping; the rare fallback text is
+/// escaped anyway).
+fn seen(out: &mut Vec<u8>, at: &Seen) {
+    match at.at.iso8601_bytes(at.utc) {
+        Some(text) => {
+            out.push(b'"');
+            out.extend_from_slice(&text);
+            out.push(b'"');
+        }
+        None => string(out, &at.to_string()),
+    }
 }
 
 fn number(out: &mut Vec<u8>, n: u64) {
