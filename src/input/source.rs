@@ -140,34 +140,38 @@ fn with_buffered<T>(r: &mut impl BufRead, f: impl FnOnce(&[u8]) -> T) -> io::Res
     }
 }
 
+fn truncated(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("truncated gzip stream: {what}"),
+    )
+}
+
 /// Read exactly `buf.len()` bytes (`read_exact` retries interruptions); a short input is a
 /// truncated stream.
 fn read_exact_or_truncated(r: &mut impl BufRead, buf: &mut [u8], what: &str) -> io::Result<()> {
     r.read_exact(buf).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("truncated gzip stream: {what}"),
-        ),
+        io::ErrorKind::UnexpectedEof => truncated(what),
         _ => e,
     })
 }
 
-/// Skip a zero-terminated header field (file name, comment), feeding it to `header_crc`.
-fn skip_zero_terminated(r: &mut impl BufRead, header_crc: &mut crc_fast::Digest) -> io::Result<()> {
+/// Consume header bytes into `header_crc` while `take` says how many of the buffered bytes
+/// belong to the field and whether the field ends there; the input ending first is a
+/// truncated header.
+fn skip_header_field(
+    r: &mut impl BufRead,
+    header_crc: &mut crc_fast::Digest,
+    mut take: impl FnMut(&[u8]) -> (usize, bool),
+) -> io::Result<()> {
     loop {
         let (len, done) = with_buffered(r, |buf| {
-            let (len, done) = match memchr::memchr(0, buf) {
-                Some(i) => (i + 1, true),
-                None => (buf.len(), false),
-            };
+            let (len, done) = take(buf);
             header_crc.update(&buf[..len]);
             (len, done)
         })?;
-        if len == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "truncated gzip stream: header",
-            ));
+        if len == 0 && !done {
+            return Err(truncated("header"));
         }
         r.consume(len);
         if done {
@@ -207,27 +211,22 @@ fn read_header(r: &mut impl BufRead, magic_read: bool) -> io::Result<()> {
         read_exact_or_truncated(r, &mut len, "header")?;
         header_crc.update(&len);
         let mut left = u16::from_le_bytes(len) as usize;
-        while left > 0 {
-            let n = with_buffered(r, |buf| {
+        if left > 0 {
+            skip_header_field(r, &mut header_crc, |buf| {
                 let n = buf.len().min(left);
-                header_crc.update(&buf[..n]);
-                n
+                left -= n;
+                (n, left == 0)
             })?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "truncated gzip stream: header",
-                ));
-            }
-            r.consume(n);
-            left -= n;
         }
     }
-    if flags & FNAME != 0 {
-        skip_zero_terminated(r, &mut header_crc)?;
-    }
-    if flags & FCOMMENT != 0 {
-        skip_zero_terminated(r, &mut header_crc)?;
+    // File name and comment: each up to and including a zero byte.
+    for field in [FNAME, FCOMMENT] {
+        if flags & field != 0 {
+            skip_header_field(r, &mut header_crc, |buf| match memchr::memchr(0, buf) {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            })?;
+        }
     }
     if flags & FHCRC != 0 {
         let mut crc16 = [0u8; 2];

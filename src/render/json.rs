@@ -178,17 +178,11 @@ fn client(out: &mut Vec<u8>, ip: &SuspiciousIp) {
     out.extend_from_slice(b"\n        }");
 }
 
-/// A timestamp as a JSON string (ISO 8601 needs no escaping; the rare fallback text is
-/// escaped anyway).
+/// A timestamp as a JSON string: its `Display` text (ISO 8601, or the `????` fallback)
+/// holds nothing JSON escapes.
 fn seen(out: &mut Vec<u8>, at: &Seen) {
-    match at.at.iso8601_bytes(at.utc) {
-        Some(text) => {
-            out.push(b'"');
-            out.extend_from_slice(&text);
-            out.push(b'"');
-        }
-        None => string(out, &at.to_string()),
-    }
+    // Writing to a `Vec` cannot fail.
+    let _ = write!(out, "\"{at}\"");
 }
 
 fn number(out: &mut Vec<u8>, n: u64) {

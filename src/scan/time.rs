@@ -236,6 +236,8 @@ pub fn utc_day(local_day: DayNum, minute_of_day: i32, offset_minutes: i32) -> Da
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     proptest::proptest! {
         #[test]
         fn iso8601_bytes_match_the_chrono_text(
@@ -243,7 +245,7 @@ mod tests {
             offset in -6100i32..6100,
             utc: bool,
         ) {
-            let t = super::Timestamp { utc_secs: secs, offset_minutes: offset };
+            let t = Timestamp { utc_secs: secs, offset_minutes: offset };
             if let Some(fast) = t.iso8601_bytes(utc) {
                 proptest::prop_assert_eq!(std::str::from_utf8(&fast).unwrap(), t.iso8601(utc));
             }
@@ -254,8 +256,6 @@ mod tests {
             }
         }
     }
-
-    use super::*;
 
     fn ts(s: &str) -> [u8; TIMESTAMP_LEN] {
         s.as_bytes().try_into().unwrap()
