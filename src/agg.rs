@@ -24,6 +24,7 @@ use crate::scan::{Fields, Line, LineScanner, Malformed};
 use ahash::AHashMap;
 use memchr::memchr;
 use smallvec::SmallVec;
+use std::cmp::Ordering;
 
 /// How many malformed line numbers are kept per file (and per chunk, to find them).
 pub const MALFORMED_SAMPLES: usize = 5;
@@ -133,14 +134,20 @@ pub struct Interner {
     names: Vec<Box<[u8]>>,
 }
 
+/// Lowercase `name` (cut to 256 bytes) into `buf`.
+fn lowercase<'a>(name: &[u8], buf: &'a mut [u8; 256]) -> &'a [u8] {
+    let lower = &mut buf[..name.len().min(256)];
+    for (dst, src) in lower.iter_mut().zip(name) {
+        *dst = src.to_ascii_lowercase();
+    }
+    lower
+}
+
 impl Interner {
     pub fn intern(&mut self, name: &[u8]) -> u32 {
         let mut buf = [0u8; 256];
-        let lower = &mut buf[..name.len().min(256)];
-        for (dst, src) in lower.iter_mut().zip(name) {
-            *dst = src.to_ascii_lowercase();
-        }
-        if let Some(&id) = self.ids.get(&*lower) {
+        let lower = lowercase(name, &mut buf);
+        if let Some(&id) = self.ids.get(lower) {
             return id;
         }
         let id = self.names.len() as u32;
@@ -148,6 +155,12 @@ impl Interner {
         self.names.push(boxed.clone());
         self.ids.insert(boxed, id);
         id
+    }
+
+    /// The id of `name` if it is interned.
+    pub fn get(&self, name: &[u8]) -> Option<u32> {
+        let mut buf = [0u8; 256];
+        self.ids.get(lowercase(name, &mut buf)).copied()
     }
 
     pub fn name(&self, id: u32) -> &[u8] {
@@ -232,11 +245,7 @@ impl PathTable {
     pub fn intern(&mut self, path: &[u8]) -> u32 {
         let path = &path[..path.len().min(PATH_MAX_BYTES)];
         let hash = self.hasher.hash_one(path);
-        let (bytes, spans) = (&self.bytes, &self.spans);
-        if let Some(&id) = self
-            .index
-            .find(hash, |&id| span_bytes(bytes, spans[id as usize]) == path)
-        {
+        if let Some(id) = self.find(hash, path) {
             return id;
         }
         let id = self.spans.len() as u32;
@@ -247,6 +256,19 @@ impl PathTable {
             hasher.hash_one(span_bytes(bytes, spans[i as usize]))
         });
         id
+    }
+
+    /// The id of `path` if it is interned.
+    pub fn get(&self, path: &[u8]) -> Option<u32> {
+        let path = &path[..path.len().min(PATH_MAX_BYTES)];
+        self.find(self.hasher.hash_one(path), path)
+    }
+
+    fn find(&self, hash: u64, path: &[u8]) -> Option<u32> {
+        let (bytes, spans) = (&self.bytes, &self.spans);
+        self.index
+            .find(hash, |&id| span_bytes(bytes, spans[id as usize]) == path)
+            .copied()
     }
 
     pub fn name(&self, id: u32) -> &[u8] {
@@ -273,6 +295,29 @@ impl PathTable {
         self.bytes.clear();
         self.spans.clear();
         self.index.clear();
+    }
+
+    /// The targets of `tables` one table after the other, and the id each table's first
+    /// target has there. The result answers [`Self::name`] only: it is the merged report's
+    /// table, never searched (building the index again would cost a hash per target).
+    pub fn concat(mut tables: Vec<PathTable>) -> (PathTable, Vec<u32>) {
+        if tables.len() == 1 {
+            return (tables.pop().unwrap_or_default(), vec![0]);
+        }
+        let mut out = PathTable {
+            bytes: Vec::with_capacity(tables.iter().map(|t| t.bytes.len()).sum()),
+            spans: Vec::with_capacity(tables.iter().map(|t| t.spans.len()).sum()),
+            ..PathTable::default()
+        };
+        let mut first_ids = Vec::with_capacity(tables.len());
+        for table in tables {
+            first_ids.push(out.spans.len() as u32);
+            let base = out.bytes.len();
+            out.bytes.extend_from_slice(&table.bytes);
+            out.spans
+                .extend(table.spans.iter().map(|&(start, len)| (base + start, len)));
+        }
+        (out, first_ids)
     }
 }
 
@@ -362,13 +407,27 @@ impl ClientDay {
 
     /// Fold `other` in; its path ids must already be ids of `table`.
     pub fn merge(&mut self, other: &ClientDay, table: &PathTable) {
+        self.merge_with(other, |a, b| table.name(a).cmp(table.name(b)));
+    }
+
+    /// [`Self::merge`] with the two ids' texts compared by `cmp_names`, which is asked only
+    /// when two different targets share a 64-bit hash: a caller without the table in hand
+    /// (a store merging outside its lock) takes it only then.
+    pub fn merge_with(&mut self, other: &ClientDay, cmp_names: impl Fn(u32, u32) -> Ordering) {
         self.first = self.first.min(other.first);
         self.last = self.last.max(other.last);
         for &(status, n) in &other.statuses {
             self.add_status(status, n);
         }
         for p in &other.paths {
-            match self.position(table, p.hash, table.name(p.id)) {
+            // Ids of one table: the same id is the same text, no bytes to compare.
+            let found = self.paths.binary_search_by(|q| {
+                q.hash.cmp(&p.hash).then_with(|| match q.id == p.id {
+                    true => Ordering::Equal,
+                    false => cmp_names(q.id, p.id),
+                })
+            });
+            match found {
                 Ok(i) => self.paths[i].count = self.paths[i].count.saturating_add(p.count),
                 Err(i) if i < PATHS_PER_CLIENT => {
                     self.paths.insert(i, *p);
@@ -680,5 +739,50 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
         t.clear();
         assert!(t.is_empty());
         assert_eq!(t.intern(b"/y"), 0);
+    }
+
+    #[test]
+    fn concatenated_path_tables_keep_every_name_at_its_moved_id() {
+        let table = |names: &[&[u8]]| {
+            let mut t = PathTable::default();
+            for n in names {
+                t.intern(n);
+            }
+            t
+        };
+        let (one, first) = PathTable::concat(vec![table(&[b"/a", b"/b"])]);
+        assert_eq!((one.len(), one.name(1), first), (2, &b"/b"[..], vec![0]));
+        let parts = vec![table(&[b"/a", b"/b"]), table(&[]), table(&[b"/c", b"/a"])];
+        let (flat, first) = PathTable::concat(parts);
+        assert_eq!(first, vec![0, 2, 2]);
+        let names: Vec<&[u8]> = flat.names().collect();
+        assert_eq!(names, [&b"/a"[..], b"/b", b"/c", b"/a"]);
+        assert_eq!(flat.name(first[2] + 1), b"/a");
+    }
+
+    #[test]
+    fn merge_asks_for_names_only_on_a_hash_tie_between_different_ids() {
+        let path = |hash, id, count| PathCount { hash, id, count };
+        let day = |paths: &[PathCount]| ClientDay {
+            first: Timestamp::default(),
+            last: Timestamp::default(),
+            statuses: SmallVec::from_slice(&[(404, 1)]),
+            paths: paths.iter().copied().collect(),
+        };
+        // Ids 1 and 2 collide on hash 7; by text, 2 sorts before 1.
+        let names = |a: u32, b: u32| [0u8, 9, 3][a as usize].cmp(&[0u8, 9, 3][b as usize]);
+        let asked = std::cell::Cell::new(0);
+        let counting = |a: u32, b: u32| {
+            asked.set(asked.get() + 1);
+            names(a, b)
+        };
+        let mut a = day(&[path(5, 0, 2), path(7, 1, 1)]);
+        a.merge_with(&day(&[path(5, 0, 3)]), counting);
+        assert_eq!(asked.get(), 0, "same id: no names needed");
+        assert_eq!(a.paths[..], [path(5, 0, 5), path(7, 1, 1)]);
+        a.merge_with(&day(&[path(7, 2, 4), path(7, 1, 1)]), counting);
+        assert!(asked.get() > 0);
+        assert_eq!(a.paths[..], [path(5, 0, 5), path(7, 2, 4), path(7, 1, 2)]);
+        assert_eq!(a.statuses[..], [(404, 3)]);
     }
 }

@@ -18,6 +18,7 @@ use crate::input::Input;
 use crate::merge::{Merged, Store};
 use crate::scan::{detect_format, Format, LineScanner, Malformed};
 use indicatif::ProgressBar;
+use rayon::prelude::*;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -124,7 +125,7 @@ pub fn run(
     let slots: Vec<Mutex<Aggregate>> = (0..threads)
         .map(|_| Mutex::new(Aggregate::with_flush_size(flush_size)))
         .collect();
-    let store = Store::default();
+    let store = Store::for_workers(threads);
     let reports: Vec<Mutex<FileReport>> = inputs
         .iter()
         .map(|input| {
@@ -184,12 +185,21 @@ pub fn run(
         }
     });
     crate::stage_done("scan");
-    for slot in slots {
-        slot.into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .flush_all(&store);
-    }
+    // In parallel: the store's merges run outside its lock.
+    pool.install(|| {
+        slots.into_par_iter().for_each(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .flush_all(&store);
+        })
+    });
     crate::stage_done("flush of the last tables");
+    if std::env::var_os("LOGWARDEN_TIMINGS").is_some() {
+        let (waited, held) = store.lock_times();
+        eprintln!(
+            "logwarden: timing: store lock waited {waited:.3} s, held {held:.3} s (all threads)"
+        );
+    }
     let aggregate = pool.install(|| store.finish());
     crate::stage_done("merge of the runs");
     release_free_memory();

@@ -12,27 +12,141 @@
 //! commutative ([`ClientDay::merge`]), so the final tables do not depend on flush sizes,
 //! thread counts or the order of flushes.
 
-use crate::agg::{Aggregate, ChunkRecord, ClientDay, ClientKey, DayCounts, Interner, PathTable};
+use crate::agg::{
+    path_hash, Aggregate, ChunkRecord, ClientDay, ClientKey, DayCounts, Interner, PathTable,
+    PATH_MAX_BYTES,
+};
 use crate::scan::time::DayNum;
 use ahash::AHashMap;
 use rayon::prelude::*;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
 
 /// Clients of one day (or one run of it), ascending by client, each at most once.
 pub type Run = Vec<(ClientKey, ClientDay)>;
 
-/// Where workers flush; shared by reference, one short lock per flush.
-#[derive(Default)]
+/// Where workers flush; shared by reference. Workers hold its locks only for short steps:
+/// id lookups share a read lock, and the sorting and merging run outside every lock.
 pub struct Store {
     inner: Mutex<Inner>,
+    hosts: RwLock<Interner>,
+    /// Request targets, in `1 << path_shard_bits` shards by text: several workers flush
+    /// mostly new targets (scanners probe random paths), and one table's lock made them
+    /// queue. A store id is `(id in its shard << path_shard_bits) | shard`.
+    paths: Vec<RwLock<PathTable>>,
+    path_shard_bits: u32,
+    /// Whether lock times are measured (`LOGWARDEN_TIMINGS`).
+    timed: bool,
+    waited_ns: AtomicU64,
+    held_ns: AtomicU64,
+}
+
+/// Path shards of a store that several workers flush into.
+pub const PATH_SHARD_BITS: u32 = 6;
+
+impl Default for Store {
+    /// A store for one worker: one path table, whose ids are the store's as they are.
+    fn default() -> Self {
+        Store::with_path_shards(0)
+    }
+}
+
+impl Store {
+    /// A store for the given number of workers.
+    pub fn for_workers(workers: usize) -> Self {
+        Store::with_path_shards(if workers > 1 { PATH_SHARD_BITS } else { 0 })
+    }
+
+    /// A store with `1 << bits` path shards.
+    pub fn with_path_shards(bits: u32) -> Self {
+        Store {
+            inner: Mutex::default(),
+            hosts: RwLock::default(),
+            paths: (0..1 << bits).map(|_| RwLock::default()).collect(),
+            path_shard_bits: bits,
+            timed: std::env::var_os("LOGWARDEN_TIMINGS").is_some(),
+            waited_ns: AtomicU64::new(0),
+            held_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A lock guard that adds its hold time up when dropped (with `LOGWARDEN_TIMINGS`).
+struct Timed<'a, G> {
+    guard: G,
+    got: Option<Instant>,
+    held_ns: &'a AtomicU64,
+}
+
+impl<G: std::ops::Deref> std::ops::Deref for Timed<'_, G> {
+    type Target = G::Target;
+    fn deref(&self) -> &G::Target {
+        &self.guard
+    }
+}
+
+impl<G: std::ops::DerefMut> std::ops::DerefMut for Timed<'_, G> {
+    fn deref_mut(&mut self) -> &mut G::Target {
+        &mut self.guard
+    }
+}
+
+impl<G> Drop for Timed<'_, G> {
+    fn drop(&mut self) {
+        if let Some(got) = self.got {
+            add_nanos(self.held_ns, got.elapsed());
+        }
+    }
+}
+
+fn add_nanos(total: &AtomicU64, d: std::time::Duration) {
+    let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    total.fetch_add(nanos, AtomicOrdering::Relaxed);
+}
+
+/// An id table the store keeps (hostnames, request targets).
+trait IdTable: Default {
+    fn get(&self, name: &[u8]) -> Option<u32>;
+    fn intern(&mut self, name: &[u8]) -> u32;
+    fn name(&self, id: u32) -> &[u8];
+    fn len(&self) -> usize;
+}
+
+impl IdTable for Interner {
+    fn get(&self, name: &[u8]) -> Option<u32> {
+        Interner::get(self, name)
+    }
+    fn intern(&mut self, name: &[u8]) -> u32 {
+        Interner::intern(self, name)
+    }
+    fn name(&self, id: u32) -> &[u8] {
+        Interner::name(self, id)
+    }
+    fn len(&self) -> usize {
+        Interner::len(self)
+    }
+}
+
+impl IdTable for PathTable {
+    fn get(&self, name: &[u8]) -> Option<u32> {
+        PathTable::get(self, name)
+    }
+    fn intern(&mut self, name: &[u8]) -> u32 {
+        PathTable::intern(self, name)
+    }
+    fn name(&self, id: u32) -> &[u8] {
+        PathTable::name(self, id)
+    }
+    fn len(&self) -> usize {
+        PathTable::len(self)
+    }
 }
 
 #[derive(Default)]
 struct Inner {
-    hosts: Interner,
-    paths: PathTable,
     days: AHashMap<DayNum, DayCounts>,
     /// Per day, runs of decreasing size (the binary counter).
     runs: BTreeMap<DayNum, Vec<Run>>,
@@ -61,32 +175,10 @@ impl Merged {
 impl Store {
     /// Take `agg`'s table (leaving it empty, its allocation kept) as runs with this store's ids.
     pub(crate) fn absorb_table(&self, agg: &mut Aggregate) {
-        // Global ids under one short lock; the sort runs outside it. The first table to
-        // arrive hands over its id tables whole (its ids become the store's: a one-thread
-        // run re-interns nothing); later ones are mapped.
-        let (host_ids, path_ids) = {
-            let mut inner = lock(&self.inner);
-            let inner = &mut *inner;
-            let hosts: Option<Vec<u32>> = if inner.hosts.is_empty() {
-                std::mem::swap(&mut inner.hosts, &mut agg.hosts);
-                None
-            } else {
-                Some(
-                    agg.hosts
-                        .names()
-                        .iter()
-                        .map(|n| inner.hosts.intern(n))
-                        .collect(),
-                )
-            };
-            let paths: Option<Vec<u32>> = if inner.paths.is_empty() {
-                std::mem::swap(&mut inner.paths, &mut agg.paths);
-                None
-            } else {
-                Some(agg.paths.names().map(|n| inner.paths.intern(n)).collect())
-            };
-            (hosts, paths)
-        };
+        // The first table to arrive hands over its id tables whole (its ids become the
+        // store's: a one-thread run re-interns nothing); later ones are mapped.
+        let host_ids = self.global_ids(&self.hosts, &mut agg.hosts);
+        let path_ids = self.global_path_ids(&mut agg.paths);
         let remap = |ids: &Option<Vec<u32>>, id: u32| match ids {
             Some(ids) => ids.get(id as usize).copied().unwrap_or(id),
             None => id,
@@ -116,20 +208,155 @@ impl Store {
                 _ => by_day.push((day, vec![(client, detail)])),
             }
         }
-        let mut inner = lock(&self.inner);
-        let inner = &mut *inner;
-        for (day, run) in by_day {
-            let stack = inner.runs.entry(day).or_default();
-            stack.push(run);
-            while stack.len() >= 2
-                && stack[stack.len() - 2].len() <= 2 * stack[stack.len() - 1].len()
-            {
-                let (Some(newer), Some(older)) = (stack.pop(), stack.pop()) else {
-                    break;
+        // The binary counter: while the run on top of the day's stack is at most twice as
+        // large as ours, take it and merge. The merge itself runs outside the lock (with 16
+        // workers, merging under it left them queueing); a run pushed meanwhile by another
+        // worker only bends the size order, which costs merge work, never correctness.
+        for (day, mut run) in by_day {
+            loop {
+                let below = {
+                    let mut inner = self.lock();
+                    let stack = inner.runs.entry(day).or_default();
+                    match stack.last() {
+                        Some(top) if top.len() <= 2 * run.len() => stack.pop(),
+                        _ => {
+                            stack.push(run);
+                            break;
+                        }
+                    }
                 };
-                stack.push(merge_runs(older, newer, &inner.paths));
+                let Some(below) = below else { break };
+                run = merge_runs(below, run, |a, b| self.cmp_path_names(a, b));
             }
         }
+    }
+
+    /// The store's ids for the names of `local`, by local id; `None` when `local` became
+    /// the store's table (the first to arrive).
+    fn global_ids<T: IdTable>(&self, global: &RwLock<T>, local: &mut T) -> Option<Vec<u32>> {
+        if read(global).len() == 0 {
+            let mut table = self.timed(|| write(global));
+            if table.len() == 0 {
+                std::mem::swap(&mut *table, local);
+                return None;
+            }
+        }
+        let mut ids = vec![u32::MAX; local.len()];
+        self.intern_into(global, local, 0..local.len() as u32, &mut ids, |id| id);
+        Some(ids)
+    }
+
+    /// Like [`Self::global_ids`] for request targets: with shards, each shard's names are
+    /// interned under that shard's locks only.
+    fn global_path_ids(&self, local: &mut PathTable) -> Option<Vec<u32>> {
+        let bits = self.path_shard_bits;
+        if bits == 0 {
+            return self.global_ids(&self.paths[0], local);
+        }
+        let mut by_shard: Vec<(u32, u32)> = (0..local.len() as u32)
+            .map(|id| (path_shard(local.name(id), bits), id))
+            .collect();
+        by_shard.sort_unstable();
+        let mut ids = vec![u32::MAX; local.len()];
+        for group in by_shard.chunk_by(|a, b| a.0 == b.0) {
+            let shard = group[0].0;
+            if let Some(table) = self.paths.get(shard as usize) {
+                let members = group.iter().map(|&(_, id)| id);
+                self.intern_into(table, local, members, &mut ids, |id| id << bits | shard);
+            }
+        }
+        Some(ids)
+    }
+
+    /// Set `ids[m]` to `store_id(id in global)` of the name of each local id `m` of
+    /// `members`. Most names are known after the first flushes: they are looked up under
+    /// the shared lock, and only new ones are interned under the exclusive one.
+    fn intern_into<T: IdTable>(
+        &self,
+        global: &RwLock<T>,
+        local: &T,
+        members: impl Iterator<Item = u32>,
+        ids: &mut [u32],
+        store_id: impl Fn(u32) -> u32,
+    ) {
+        let mut missing = Vec::new();
+        {
+            let table = self.timed_shared(|| read(global));
+            for id in members {
+                match table.get(local.name(id)) {
+                    Some(found) => {
+                        if let Some(slot) = ids.get_mut(id as usize) {
+                            *slot = store_id(found);
+                        }
+                    }
+                    None => missing.push(id),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let mut table = self.timed(|| write(global));
+            for id in missing {
+                if let Some(slot) = ids.get_mut(id as usize) {
+                    *slot = store_id(table.intern(local.name(id)));
+                }
+            }
+        }
+    }
+
+    /// Order two path ids of the store by their text (asked only on a 64-bit hash tie).
+    fn cmp_path_names(&self, a: u32, b: u32) -> Ordering {
+        let bits = self.path_shard_bits;
+        let mask = (1u32 << bits) - 1;
+        let (Some(shard_a), Some(shard_b)) = (
+            self.paths.get((a & mask) as usize),
+            self.paths.get((b & mask) as usize),
+        ) else {
+            return a.cmp(&b);
+        };
+        // One shard lock at a time (a copy of the first name; targets are short).
+        let mut first = [0u8; PATH_MAX_BYTES];
+        let len = {
+            let table = read(shard_a);
+            let name = table.name(a >> bits);
+            let len = name.len().min(first.len());
+            first[..len].copy_from_slice(&name[..len]);
+            len
+        };
+        first[..len].cmp(read(shard_b).name(b >> bits))
+    }
+
+    /// The store's run and count lock (see [`Self::timed`]).
+    fn lock(&self) -> Timed<'_, MutexGuard<'_, Inner>> {
+        self.timed(|| lock(&self.inner))
+    }
+
+    /// Take an exclusive lock with `take`; with `LOGWARDEN_TIMINGS`, how long workers wait
+    /// for the store's locks and hold them exclusively is added up (see [`Self::lock_times`]).
+    fn timed<G>(&self, take: impl FnOnce() -> G) -> Timed<'_, G> {
+        let guard = self.timed_shared(take);
+        Timed {
+            guard,
+            got: self.timed.then(Instant::now),
+            held_ns: &self.held_ns,
+        }
+    }
+
+    /// [`Self::timed`] for a shared lock: its wait counts, its hold does not (it holds up
+    /// no other reader).
+    fn timed_shared<G>(&self, take: impl FnOnce() -> G) -> G {
+        let asked = self.timed.then(Instant::now);
+        let guard = take();
+        if let Some(asked) = asked {
+            add_nanos(&self.waited_ns, asked.elapsed());
+        }
+        guard
+    }
+
+    /// Seconds workers waited for the store's locks and held them, summed over all threads
+    /// (zero unless `LOGWARDEN_TIMINGS` is set).
+    pub fn lock_times(&self) -> (f64, f64) {
+        let secs = |a: &AtomicU64| a.load(AtomicOrdering::Relaxed) as f64 / 1e9;
+        (secs(&self.waited_ns), secs(&self.held_ns))
     }
 
     /// Add a worker's day counts and chunk records.
@@ -138,7 +365,7 @@ impl Store {
         days: AHashMap<DayNum, DayCounts>,
         mut chunks: Vec<ChunkRecord>,
     ) {
-        let mut inner = lock(&self.inner);
+        let mut inner = self.lock();
         for (day, counts) in days {
             inner.days.entry(day).or_default().add(&counts);
         }
@@ -148,16 +375,41 @@ impl Store {
     /// Merge each day's remaining runs (days in parallel, on the current rayon pool).
     pub fn finish(self) -> Merged {
         let inner = self.inner.into_inner().unwrap_or_else(|p| p.into_inner());
-        let paths = inner.paths;
+        let hosts = self.hosts.into_inner().unwrap_or_else(|p| p.into_inner());
+        let bits = self.path_shard_bits;
+        let shards: Vec<PathTable> = self
+            .paths
+            .into_iter()
+            .map(|t| t.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .collect();
+        // One table for the report: the shards one after the other, ids moved to match.
+        let (paths, first_ids) = PathTable::concat(shards);
+        let mask = (1u32 << bits) - 1;
+        let flat_id = |id: u32| {
+            first_ids
+                .get((id & mask) as usize)
+                .map_or(id, |f| f + (id >> bits))
+        };
         let clients: BTreeMap<DayNum, Run> = inner
             .runs
             .into_par_iter()
-            .map(|(day, runs)| {
+            .map(|(day, mut runs)| {
+                if bits > 0 {
+                    for p in runs
+                        .iter_mut()
+                        .flatten()
+                        .flat_map(|(_, d)| d.paths.iter_mut())
+                    {
+                        p.id = flat_id(p.id);
+                    }
+                }
                 // Smallest first: the stack holds runs of decreasing size.
                 let run = runs
                     .into_iter()
                     .rev()
-                    .reduce(|newer, older| merge_runs(older, newer, &paths))
+                    .reduce(|newer, older| {
+                        merge_runs(older, newer, |a, b| paths.name(a).cmp(paths.name(b)))
+                    })
                     .unwrap_or_default();
                 (day, run)
             })
@@ -165,7 +417,7 @@ impl Store {
         Merged {
             days: inner.days.into_iter().collect(),
             clients,
-            hosts: inner.hosts,
+            hosts,
             paths,
             chunks: inner.chunks,
         }
@@ -173,7 +425,8 @@ impl Store {
 }
 
 /// Merge two runs of one day into one (a client in both is merged into one entry).
-pub fn merge_runs(a: Run, b: Run, paths: &PathTable) -> Run {
+/// `cmp_names` orders two path ids by their text (see [`ClientDay::merge_with`]).
+pub fn merge_runs(a: Run, b: Run, cmp_names: impl Fn(u32, u32) -> Ordering) -> Run {
     if a.is_empty() {
         return b;
     }
@@ -195,7 +448,7 @@ pub fn merge_runs(a: Run, b: Run, paths: &PathTable) -> Run {
             Ordering::Greater => out.extend(b.next()),
             Ordering::Equal => {
                 if let (Some((client, mut x)), Some((_, y))) = (a.next(), b.next()) {
-                    x.merge(&y, paths);
+                    x.merge_with(&y, &cmp_names);
                     out.push((client, x));
                 }
             }
@@ -206,8 +459,24 @@ pub fn merge_runs(a: Run, b: Run, paths: &PathTable) -> Run {
     out
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// The shard of a request target: the top bits of its fixed hash.
+fn path_shard(name: &[u8], bits: u32) -> u32 {
+    match bits {
+        0 => 0,
+        _ => (path_hash(name) >> (64 - bits)) as u32,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -219,9 +488,15 @@ mod tests {
     /// Scan `text` in the given pieces, each into its own aggregate that flushes whenever
     /// its table holds `flush_at` entries, all into one store.
     fn merged(pieces: &[&[u8]], flush_at: usize) -> Merged {
-        let store = Store::default();
+        merged_with(pieces, flush_at, 0, false)
+    }
+
+    /// [`merged`] into a store with `1 << shard_bits` path shards; with `threaded`, each
+    /// piece is scanned and flushed on its own thread, all at once.
+    fn merged_with(pieces: &[&[u8]], flush_at: usize, shard_bits: u32, threaded: bool) -> Merged {
+        let store = Store::with_path_shards(shard_bits);
         let failed = FailedCodes::new(&[400, 401, 403, 404, 409]);
-        for (seq, piece) in pieces.iter().enumerate() {
+        let scan_piece = |seq: usize, piece: &[u8]| {
             let mut agg = Aggregate::with_flush_size(flush_at);
             let mut scanner = LineScanner::new(Format::Combined, false, 1 << 20);
             // Line by line, so small flush sizes flush in the middle of a piece.
@@ -232,6 +507,17 @@ mod tests {
                 }
             }
             agg.flush_all(&store);
+        };
+        if threaded {
+            std::thread::scope(|s| {
+                for (seq, piece) in pieces.iter().enumerate() {
+                    s.spawn(move || scan_piece(seq, piece));
+                }
+            });
+        } else {
+            for (seq, piece) in pieces.iter().enumerate() {
+                scan_piece(seq, piece);
+            }
         }
         store.finish()
     }
@@ -284,6 +570,10 @@ mod tests {
 A.example - - [19/Jun/2023:10:00:02 +0000] \"GET /y\" 401 1\n";
         let m = merged(&[a, b], usize::MAX);
         assert_eq!((m.hosts.len(), m.paths.len()), (2, 2));
+        // Sharded: the store's ids are flattened into one table of the same names.
+        let sharded = merged_with(&[a, b], usize::MAX, PATH_SHARD_BITS, false);
+        assert_eq!((sharded.hosts.len(), sharded.paths.len()), (2, 2));
+        assert_eq!(view(&sharded), view(&m));
         let day = crate::scan::time::days_from_civil(2023, 6, 19);
         let t0 = day as i64 * 86_400 + 36_000;
         let mut got = view(&m);
@@ -319,6 +609,8 @@ A.example - - [19/Jun/2023:10:00:02 +0000] \"GET /y\" 401 1\n";
             cuts in proptest::collection::vec(0usize..80, 0..6),
             flush_at in 1usize..6,
             reverse in proptest::bool::ANY,
+            shard_bits in proptest::sample::select(vec![0u32, 1, 3, PATH_SHARD_BITS]),
+            threaded in proptest::bool::ANY,
         ) {
             let text: Vec<String> = lines.iter().map(|(c, p, s, h, d)| {
                 let client = if *h == 0 { format!("Host{c}.example") } else { format!("10.0.0.{c}") };
@@ -336,7 +628,7 @@ A.example - - [19/Jun/2023:10:00:02 +0000] \"GET /y\" 401 1\n";
             }
             let pieces: Vec<&[u8]> = pieces.iter().map(|p| p.as_bytes()).collect();
             let expected = merged(&[whole.as_bytes()], usize::MAX);
-            let got = merged(&pieces, flush_at);
+            let got = merged_with(&pieces, flush_at, shard_bits, threaded);
             proptest::prop_assert_eq!(view(&got), view(&expected));
             proptest::prop_assert_eq!(&got.days, &expected.days);
         }
