@@ -87,16 +87,6 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     std::mem::forget(tables);
     // Each output streams to its destination as it is rendered (the JSON of a large run is
     // over 100 MB; it is never held in memory next to the report).
-    if let Some(path) = &args.json {
-        // Rendered on the analysis' thread count, like the scan (`--threads 1`: one core).
-        pool.install(|| write_output_with(path, |w| render::json::render_to(&report, w)))?;
-        crate::stage_done("json");
-    }
-    if let Some(path) = &args.html {
-        let weeks = render::html::report_weeks(&report);
-        let meta = render::html::Meta::now();
-        write_output_with(path, |w| render::html::render_to(&report, &weeks, &meta, w))?;
-    }
     let stdout = Path::new("-");
     let text_path = match &args.report {
         Some(path) => Some(path.as_path()),
@@ -106,10 +96,31 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         }
         None => Some(stdout),
     };
-    if let Some(path) = text_path {
-        write_output_with(path, |w| render::text::render_to(&report, w))?;
-        crate::stage_done("text report");
-    }
+    let json = || -> anyhow::Result<()> {
+        if let Some(path) = &args.json {
+            write_output_with(path, |w| render::json::render_to(&report, w))?;
+            crate::stage_done("json");
+        }
+        Ok(())
+    };
+    let html_and_text = || -> anyhow::Result<()> {
+        if let Some(path) = &args.html {
+            let weeks = render::html::report_weeks(&report);
+            let meta = render::html::Meta::now();
+            write_output_with(path, |w| render::html::render_to(&report, &weeks, &meta, w))?;
+        }
+        if let Some(path) = text_path {
+            write_output_with(path, |w| render::text::render_to(&report, w))?;
+            crate::stage_done("text report");
+        }
+        Ok(())
+    };
+    // The outputs go to different places. On the analysis' threads (`--threads 1`: one core,
+    // one after the other), the text and HTML reports are rendered while the JSON is (whose
+    // client lists take the other threads) and while its file is synced to disk.
+    let (json, html_and_text) = pool.join(json, html_and_text);
+    json?;
+    html_and_text?;
     for input in report.inputs.iter().filter(|i| i.error.is_some()) {
         eprintln!(
             "logwarden: {}: {}",

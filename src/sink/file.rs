@@ -56,8 +56,8 @@ pub fn write_atomic_with(
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
-        let f = buffered(std::fs::File::create(&tmp)?, write)?;
-        f.sync_all()?;
+        let f = buffered(EarlyWriteback::new(std::fs::File::create(&tmp)?), write)?;
+        f.file.sync_all()?;
         std::fs::rename(&tmp, path)?;
         sync_dir(dir)
     })();
@@ -66,6 +66,61 @@ pub fn write_atomic_with(
     }
     result
 }
+
+/// Bytes written between two requests to start writing back.
+const WRITEBACK_BYTES: u64 = 8 << 20;
+
+/// A file that asks the kernel to start writing back every [`WRITEBACK_BYTES`] as they are
+/// written, so the disk works while the report is still being rendered and the fsync at the
+/// end waits for the last piece only (the JSON of a 16-day run is 200+ MB).
+struct EarlyWriteback {
+    file: std::fs::File,
+    written: u64,
+    started: u64,
+}
+
+impl EarlyWriteback {
+    fn new(file: std::fs::File) -> Self {
+        EarlyWriteback {
+            file,
+            written: 0,
+            started: 0,
+        }
+    }
+}
+
+impl Write for EarlyWriteback {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= WRITEBACK_BYTES {
+            start_writeback(&self.file, self.started, self.written - self.started);
+            self.started = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Start (not wait for) writing `len` bytes at `offset` of `file` to disk. Only a hint: an
+/// error here comes back from the fsync that follows.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: a plain syscall on an open descriptor; it reads no memory of ours.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &std::fs::File, _offset: u64, _len: u64) {}
 
 /// Run `write` on `inner` through a buffer and flush it; give `inner` back. When `write`
 /// fails, what is still buffered is dropped, not written.
@@ -111,6 +166,24 @@ mod tests {
             "no temp file left"
         );
         write_atomic(Path::new("/dev/null"), b"x").unwrap();
+    }
+
+    #[test]
+    fn a_file_written_back_early_has_every_byte_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.json");
+        // Pieces of odd sizes across several writeback steps, one larger than a step.
+        let pieces: Vec<Vec<u8>> = (0..40u32)
+            .map(|i| vec![b'a' + (i % 26) as u8; 1 + (i as usize * 7919 * 97) % (3 << 20)])
+            .chain(std::iter::once(vec![b'z'; 9 << 20]))
+            .collect();
+        write_atomic_with(&p, |w| {
+            pieces.iter().try_for_each(|piece| w.write_all(piece))
+        })
+        .unwrap();
+        let want = pieces.concat();
+        assert!(want.len() as u64 > 3 * WRITEBACK_BYTES);
+        assert_eq!(std::fs::read(&p).unwrap(), want);
     }
 
     fn names(dir: &Path) -> Vec<String> {
