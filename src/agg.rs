@@ -296,29 +296,6 @@ impl PathTable {
         self.spans.clear();
         self.index.clear();
     }
-
-    /// The targets of `tables` one table after the other, and the id each table's first
-    /// target has there. The result answers [`Self::name`] only: it is the merged report's
-    /// table, never searched (building the index again would cost a hash per target).
-    pub fn concat(mut tables: Vec<PathTable>) -> (PathTable, Vec<u32>) {
-        if tables.len() == 1 {
-            return (tables.pop().unwrap_or_default(), vec![0]);
-        }
-        let mut out = PathTable {
-            bytes: Vec::with_capacity(tables.iter().map(|t| t.bytes.len()).sum()),
-            spans: Vec::with_capacity(tables.iter().map(|t| t.spans.len()).sum()),
-            ..PathTable::default()
-        };
-        let mut first_ids = Vec::with_capacity(tables.len());
-        for table in tables {
-            first_ids.push(out.spans.len() as u32);
-            let base = out.bytes.len();
-            out.bytes.extend_from_slice(&table.bytes);
-            out.spans
-                .extend(table.spans.iter().map(|&(start, len)| (base + start, len)));
-        }
-        (out, first_ids)
-    }
 }
 
 fn span_bytes(bytes: &[u8], (start, len): (usize, u16)) -> &[u8] {
@@ -405,14 +382,9 @@ impl ClientDay {
         }
     }
 
-    /// Fold `other` in; its path ids must already be ids of `table`.
-    pub fn merge(&mut self, other: &ClientDay, table: &PathTable) {
-        self.merge_with(other, |a, b| table.name(a).cmp(table.name(b)));
-    }
-
-    /// [`Self::merge`] with the two ids' texts compared by `cmp_names`, which is asked only
-    /// when two different targets share a 64-bit hash: a caller without the table in hand
-    /// (a store merging outside its lock) takes it only then.
+    /// Fold `other` in (path ids of one table). `cmp_names` orders two ids by their text; it
+    /// is asked only when two different targets share a 64-bit hash, so a caller without
+    /// the table in hand (a store merging outside its lock) takes it only then.
     pub fn merge_with(&mut self, other: &ClientDay, cmp_names: impl Fn(u32, u32) -> Ordering) {
         self.first = self.first.min(other.first);
         self.last = self.last.max(other.last);
@@ -742,25 +714,6 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
     }
 
     #[test]
-    fn concatenated_path_tables_keep_every_name_at_its_moved_id() {
-        let table = |names: &[&[u8]]| {
-            let mut t = PathTable::default();
-            for n in names {
-                t.intern(n);
-            }
-            t
-        };
-        let (one, first) = PathTable::concat(vec![table(&[b"/a", b"/b"])]);
-        assert_eq!((one.len(), one.name(1), first), (2, &b"/b"[..], vec![0]));
-        let parts = vec![table(&[b"/a", b"/b"]), table(&[]), table(&[b"/c", b"/a"])];
-        let (flat, first) = PathTable::concat(parts);
-        assert_eq!(first, vec![0, 2, 2]);
-        let names: Vec<&[u8]> = flat.names().collect();
-        assert_eq!(names, [&b"/a"[..], b"/b", b"/c", b"/a"]);
-        assert_eq!(flat.name(first[2] + 1), b"/a");
-    }
-
-    #[test]
     fn merge_asks_for_names_only_on_a_hash_tie_between_different_ids() {
         let path = |hash, id, count| PathCount { hash, id, count };
         let day = |paths: &[PathCount]| ClientDay {
@@ -780,9 +733,19 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
         a.merge_with(&day(&[path(5, 0, 3)]), counting);
         assert_eq!(asked.get(), 0, "same id: no names needed");
         assert_eq!(a.paths[..], [path(5, 0, 5), path(7, 1, 1)]);
+        a.merge_with(&day(&[path(3, 0, 1), path(9, 1, 1)]), counting);
+        assert_eq!(asked.get(), 0, "different hashes: no names needed");
+        assert_eq!(
+            a.paths[..],
+            [path(3, 0, 1), path(5, 0, 5), path(7, 1, 1), path(9, 1, 1)]
+        );
+        let mut a = day(&[path(5, 0, 5), path(7, 1, 1)]);
         a.merge_with(&day(&[path(7, 2, 4), path(7, 1, 1)]), counting);
-        assert!(asked.get() > 0);
+        assert!(
+            asked.get() > 0,
+            "a tie between different ids is settled by the names"
+        );
         assert_eq!(a.paths[..], [path(5, 0, 5), path(7, 2, 4), path(7, 1, 2)]);
-        assert_eq!(a.statuses[..], [(404, 3)]);
+        assert_eq!(a.statuses[..], [(404, 2)]);
     }
 }

@@ -6,9 +6,9 @@
 //! ascending; suspicious IPs by failed count descending, then by address text), so the same
 //! input always gives the same report, whatever the thread count.
 
-use crate::agg::{ChunkRecord, ClientDay, ClientKey, PathTable, MALFORMED_SAMPLES};
+use crate::agg::{ChunkRecord, ClientDay, ClientKey, MALFORMED_SAMPLES};
 use crate::engine::FileReport;
-use crate::merge::Merged;
+use crate::merge::{Merged, PathNames};
 use crate::scan::client::format_ip;
 use crate::scan::time::{to_date, DayNum, Timestamp};
 use crate::scan::Malformed;
@@ -254,7 +254,7 @@ impl SuspiciousIp {
     pub fn new(
         ip: String,
         detail: &ClientDay,
-        table: &PathTable,
+        table: &PathNames,
         path_text: &dyn Fn(u32, &[u8]) -> Arc<str>,
         utc: bool,
     ) -> Self {
@@ -382,7 +382,7 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
 
     // Each path's escaped text is made once and shared by every client that lists it.
     let path_texts: Vec<OnceLock<Arc<str>>> = std::iter::repeat_with(OnceLock::new)
-        .take(aggregate.paths.len())
+        .take(aggregate.paths.id_bound())
         .collect();
     let path_text = |id: u32, bytes: &[u8]| -> Arc<str> {
         match path_texts.get(id as usize) {
@@ -459,7 +459,7 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
                             if failed >= settings.threshold {
                                 let mut week = days[0].clone();
                                 for d in &days[1..] {
-                                    week.merge(d, &aggregate.paths);
+                                    week.merge_with(d, |a, b| aggregate.paths.cmp(a, b));
                                 }
                                 suspicious.push(suspicious_ip(client, &week));
                             }

@@ -249,6 +249,66 @@ fn output_is_identical_for_every_thread_count_chunk_size_and_source() {
 }
 
 #[test]
+fn outputs_sharing_stdout_come_one_after_the_other_json_first() {
+    let d = testdata("sample/log");
+    let run = |threads: &str| {
+        let out = logwarden()
+            .arg("analyze")
+            .arg(&d)
+            .args([
+                "--json",
+                "-",
+                "--report",
+                "-",
+                "--quiet",
+                "--threads",
+                threads,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        out.stdout
+    };
+    let one = run("1");
+    let json = logwarden()
+        .arg("analyze")
+        .arg(&d)
+        .args(["--json", "-", "--quiet"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(one.starts_with(&json), "the whole JSON first");
+    let text = String::from_utf8_lossy(&one[json.len()..]).into_owned();
+    assert!(
+        text.contains("Detection complete."),
+        "then the text: {text}"
+    );
+    for threads in ["2", "4", "8"] {
+        assert!(run(threads) == one, "stdout differs with {threads} threads");
+    }
+    // One file named twice: written twice, one after the other, the text last.
+    let dir = tempfile::tempdir().unwrap();
+    let twice = dir.path().join("out");
+    let dotted = dir.path().join(".").join("out");
+    let out = logwarden()
+        .arg("analyze")
+        .arg(&d)
+        .args(["--quiet", "--threads", "4", "--json"])
+        .arg(&twice)
+        .arg("--report")
+        .arg(&dotted)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(std::fs::read(&twice).unwrap(), text.as_bytes());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temp file left"
+    );
+}
+
+#[test]
 fn stdin_plain_and_gzip() {
     let log = b"10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET /x HTTP/1.1\" 404 1\n".repeat(6);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

@@ -115,10 +115,21 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         }
         Ok(())
     };
-    // The outputs go to different places. On the analysis' threads (`--threads 1`: one core,
-    // one after the other), the text and HTML reports are rendered while the JSON is (whose
-    // client lists take the other threads) and while its file is synced to disk.
-    let (json, html_and_text) = pool.join(json, html_and_text);
+    // On the analysis' threads (`--threads 1`: one core, one after the other), the text and
+    // HTML reports are rendered while the JSON is (whose client lists take the other
+    // threads) and while its file is synced to disk; but one after the other, JSON first,
+    // when two of them go to the same place (`--json - --report -`), so what lands there
+    // never depends on the thread count.
+    let places = [args.json.as_deref(), args.html.as_deref(), text_path];
+    let (json, html_and_text) = if shares_a_destination(&places) {
+        (json(), html_and_text())
+    } else {
+        pool.join(json, html_and_text)
+    };
+    if let (Err(_), Err(second)) = (&json, &html_and_text) {
+        // Both failed: the JSON error is returned, the other one not lost.
+        eprintln!("logwarden: {second:#}");
+    }
     json?;
     html_and_text?;
     for input in report.inputs.iter().filter(|i| i.error.is_some()) {
@@ -135,6 +146,25 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     };
     std::mem::forget(report);
     Ok(outcome)
+}
+
+/// Whether two of the outputs go to the same place: both to stdout (`-`, `/dev/stdout`), or
+/// to one file however it is spelled (`out.json`, `./out.json`).
+fn shares_a_destination(places: &[Option<&Path>]) -> bool {
+    let key = |p: &Path| -> PathBuf {
+        if p == Path::new("-") || p == Path::new("/dev/stdout") {
+            return PathBuf::from("-");
+        }
+        let dir = crate::sink::file::parent_dir(p);
+        match (std::fs::canonicalize(dir), p.file_name()) {
+            (Ok(dir), Some(name)) => dir.join(name),
+            _ => p.to_path_buf(),
+        }
+    };
+    let keys: Vec<PathBuf> = places.iter().flatten().map(|p| key(p)).collect();
+    keys.iter()
+        .enumerate()
+        .any(|(i, a)| keys[i + 1..].contains(a))
 }
 
 fn progress_bar(inputs: &[crate::input::Input], quiet: bool) -> ProgressBar {

@@ -54,7 +54,10 @@ pub fn write_atomic_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    // Unique within the process too: two outputs of one run may be written at once.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
     let result = (|| {
         let f = buffered(EarlyWriteback::new(std::fs::File::create(&tmp)?), write)?;
         f.file.sync_all()?;
@@ -220,17 +223,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("r.json");
         write_atomic(&p, b"old report\n").unwrap();
-        let tmp = dir
-            .path()
-            .join(format!(".r.json.tmp-{}", std::process::id()));
         let err = write_output_with(&p, |w| {
             // More than the buffer holds, so the failure comes midway through a temp file
             // that already has bytes on disk.
             w.write_all(&vec![b'x'; BUF_BYTES + 1000])?;
-            assert_eq!(
-                std::fs::metadata(&tmp).unwrap().len(),
-                (BUF_BYTES + 1000) as u64
-            );
+            let temp: Vec<u64> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(".r.json.tmp-"))
+                .map(|e| e.metadata().unwrap().len())
+                .collect();
+            assert_eq!(temp, [(BUF_BYTES + 1000) as u64]);
             Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "renderer stopped",
