@@ -6,7 +6,7 @@
 # reference for memory bandwidth. This is the run behind the 16-core table in BENCHMARKS.md.
 #
 #   scripts/device-scale.sh [BIN_DIR] [RESULTS_DIR]
-#   THREADS="1 16" NO_MMAP_ROW=0 RUNS=3 scripts/device-scale.sh   # a shorter run
+#   THREADS="1 16" NO_MMAP_ROW=0 CEILING_ROW=0 RUNS=3 scripts/device-scale.sh   # a shorter run
 #
 # BIN_DIR holds `logwarden` and `genlogs` (default: target/release and its examples/).
 # Fixtures go to $DATA (default /tmp/lw-scale-data, 16 GB); they are generated in parallel,
@@ -24,6 +24,7 @@ mkdir -p "$RESULTS" "$DATA"
 "$LW" --version || { echo "cannot run $LW"; ldd "$LW"; exit 1; }
 cpus=$(nproc)
 echo "machine: $cpus CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -r)"
+lscpu 2>/dev/null | grep -E '^(Thread|Core|Socket|L3)' | sed 's/  */ /g; s/^/    /' || true
 
 start=$(date +%s%N)
 for i in $(seq 0 $((FILES - 1))); do
@@ -80,6 +81,15 @@ if [ "${NO_MMAP_ROW:-1}" = 1 ]; then
     cmp -s "$RESULTS/t1.json" "$RESULTS/nommap.json" || same=NO
     printf '| `logwarden analyze --no-mmap` | %s | %s | %s | %sx | %s | %s |\n' "$cpus" "$s" \
         "$(ratio "$bytes" "${s}e9")" "$(ratio "$one" "$s")" "$rss" "$same"
+fi
+if [ "${CEILING_ROW:-1}" = 1 ]; then
+    # The same scan with no status counted as failed: no per-client work, so this row is the
+    # ceiling the machine allows (its speed-up is over its own one-thread run).
+    s1=$(time_it "$LW" analyze --quiet --threads 1 --codes 599 --json /dev/null --report /dev/null "$DATA")
+    sn=$(time_it "$LW" analyze --quiet --codes 599 --json /dev/null --report /dev/null "$DATA")
+    printf '| `logwarden analyze --codes 599` (scan only) | 1 | %s | %s | 1.00x | | |\n' "$s1" "$(ratio "$bytes" "${s1}e9")"
+    printf '| `logwarden analyze --codes 599` (scan only) | %s | %s | %s | %sx | | |\n' "$cpus" "$sn" \
+        "$(ratio "$bytes" "${sn}e9")" "$(ratio "$s1" "$sn")"
 fi
 echo
 echo "stage timings, all threads:"
