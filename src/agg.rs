@@ -296,6 +296,14 @@ impl PathTable {
         self.spans.clear();
         self.index.clear();
     }
+
+    /// Keep the names, free what only lookups need (the index) and the growth slack: for a
+    /// table that is only read from now on. [`Self::get`] then finds nothing.
+    pub fn freeze(&mut self) {
+        self.index = hashbrown::HashTable::new();
+        self.bytes.shrink_to_fit();
+        self.spans.shrink_to_fit();
+    }
 }
 
 fn span_bytes(bytes: &[u8], (start, len): (usize, u16)) -> &[u8] {

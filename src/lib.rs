@@ -66,8 +66,16 @@ pub fn stage_done(stage: &str) {
     let start = START.get_or_init(std::time::Instant::now);
     if std::env::var_os("LOGWARDEN_TIMINGS").is_some() {
         eprintln!(
-            "logwarden: timing: {stage} done at {:.3} s",
-            start.elapsed().as_secs_f64()
+            "logwarden: timing: {stage} done at {:.3} s{}",
+            start.elapsed().as_secs_f64(),
+            peak_rss().map_or(String::new(), |kib| format!(", peak RSS {} MiB", kib / 1024))
         );
     }
+}
+
+/// The process' peak resident set so far, in KiB (`VmHWM`; Linux only).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

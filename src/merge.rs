@@ -426,8 +426,13 @@ impl Store {
         let paths = PathNames {
             shards: self
                 .paths
-                .into_iter()
-                .map(|t| t.into_inner().unwrap_or_else(|p| p.into_inner()))
+                .into_par_iter()
+                .map(|t| {
+                    // Only read from now on; the memory goes to the report.
+                    let mut t = t.into_inner().unwrap_or_else(|p| p.into_inner());
+                    t.freeze();
+                    t
+                })
                 .collect(),
             bits: self.path_shard_bits,
         };
