@@ -68,7 +68,10 @@ pub fn stage_done(stage: &str) {
         eprintln!(
             "logwarden: timing: {stage} done at {:.3} s{}",
             start.elapsed().as_secs_f64(),
-            peak_rss().map_or(String::new(), |kib| format!(", peak RSS {} MiB", kib / 1024))
+            peak_rss().map_or(String::new(), |kib| format!(
+                ", peak RSS {} MiB",
+                kib / 1024
+            ))
         );
     }
 }
