@@ -15,9 +15,7 @@
 //! the first k of a fixed order ("bottom-k") is exact and merge-order independent: a path kept
 //! in the final result is kept in every partial aggregate it appears in, so its count is
 //! exact, and the dropped ones are exactly those with k smaller paths — whatever the chunking.
-//! Memory per (day, client) is bounded by k. A worker counts into a [`ClientTally`] (the same
-//! fields with room for all k inline, so counting a failed line never allocates) and flushes
-//! compact `ClientDay`s.
+//! Memory per (day, client) is bounded by k.
 
 use crate::scan::bitmap::Bitmaps;
 use crate::scan::client::ClientRef;
@@ -343,41 +341,28 @@ pub struct ClientDay {
     pub paths: SmallVec<[PathCount; 1]>,
 }
 
-/// Add `n` failed requests with `status` to counts kept ascending by status.
-fn add_status<A: smallvec::Array<Item = (u16, u64)>>(
-    statuses: &mut SmallVec<A>,
-    status: u16,
-    n: u64,
-) {
-    match statuses.iter_mut().find(|s| s.0 == status) {
-        Some(s) => s.1 += n,
-        None => {
-            let at = statuses.partition_point(|s| s.0 < status);
-            statuses.insert(at, (status, n));
-        }
-    }
-}
-
-/// A client's failed requests of one day while a worker counts them: a [`ClientDay`] with
-/// room inline for every kept path and four statuses, so counting never allocates (growing a
-/// spilled list on the heap cost ~13 % of a 1 GB scan). Tables are flushed as compact
-/// `ClientDay`s (most clients fail on one path with one status).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientTally {
-    pub first: Timestamp,
-    pub last: Timestamp,
-    pub statuses: SmallVec<[(u16, u64); 4]>,
-    /// As [`ClientDay::paths`].
-    pub paths: SmallVec<[PathCount; PATHS_PER_CLIENT]>,
-}
-
-impl ClientTally {
+impl ClientDay {
     fn new(time: Timestamp) -> Self {
-        ClientTally {
+        ClientDay {
             first: time,
             last: time,
             statuses: SmallVec::new(),
             paths: SmallVec::new(),
+        }
+    }
+
+    /// Failed requests of this client in the period.
+    pub fn failed(&self) -> u64 {
+        self.statuses.iter().map(|s| s.1).sum()
+    }
+
+    fn add_status(&mut self, status: u16, n: u64) {
+        match self.statuses.iter_mut().find(|s| s.0 == status) {
+            Some(s) => s.1 += n,
+            None => {
+                let at = self.statuses.partition_point(|s| s.0 < status);
+                self.statuses.insert(at, (status, n));
+            }
         }
     }
 
@@ -392,42 +377,17 @@ impl ClientTally {
     fn count(&mut self, status: u16, time: Timestamp, table: &mut PathTable, path: &[u8]) {
         self.first = self.first.min(time);
         self.last = self.last.max(time);
-        add_status(&mut self.statuses, status, 1);
+        self.add_status(status, 1);
         let hash = path_hash(path);
         match self.position(table, hash, path) {
             Ok(i) => self.paths[i].count = self.paths[i].count.saturating_add(1),
             Err(i) if i < PATHS_PER_CLIENT => {
-                // Full: the largest hash makes room (`insert` on a full inline array would
-                // move it to the heap).
-                if self.paths.len() == PATHS_PER_CLIENT {
-                    self.paths.pop();
-                }
                 let id = table.intern(path);
                 self.paths.insert(i, PathCount { hash, id, count: 1 });
+                self.paths.truncate(PATHS_PER_CLIENT);
             }
             Err(_) => {}
         }
-    }
-
-    /// The compact form, for the store.
-    pub fn into_day(self) -> ClientDay {
-        ClientDay {
-            first: self.first,
-            last: self.last,
-            statuses: SmallVec::from_slice(&self.statuses),
-            paths: SmallVec::from_slice(&self.paths),
-        }
-    }
-}
-
-impl ClientDay {
-    /// Failed requests of this client in the period.
-    pub fn failed(&self) -> u64 {
-        self.statuses.iter().map(|s| s.1).sum()
-    }
-
-    fn add_status(&mut self, status: u16, n: u64) {
-        add_status(&mut self.statuses, status, n);
     }
 
     /// Fold `other` in (path ids of one table). `cmp_names` orders two ids by their text; it
@@ -477,7 +437,7 @@ struct DayTally {
 pub struct Aggregate {
     pub days: AHashMap<DayNum, DayCounts>,
     /// Failed requests per (day, client), with hostnames and paths as ids of the two tables.
-    pub table: AHashMap<DetailKey, ClientTally>,
+    pub table: AHashMap<DetailKey, ClientDay>,
     pub hosts: Interner,
     pub paths: PathTable,
     pub chunks: Vec<ChunkRecord>,
@@ -579,7 +539,7 @@ impl Aggregate {
                 day: fields.day,
                 client,
             })
-            .or_insert_with(|| ClientTally::new(fields.time))
+            .or_insert_with(|| ClientDay::new(fields.time))
             .count(
                 fields.status,
                 fields.time,
@@ -738,20 +698,6 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
             0
         };
         assert_eq!(total, 8 + p0);
-        // Counted without allocating: the tally never left its inline arrays.
-        let tally = agg.table.values().next().expect("one client");
-        assert!(!tally.paths.spilled() && !tally.statuses.spilled());
-        assert_eq!(tally.statuses[..], [(401, 2), (404, 12)]);
-        let day = tally.clone().into_day();
-        assert_eq!(
-            (day.first, day.last, &day.statuses[..], &day.paths[..]),
-            (
-                tally.first,
-                tally.last,
-                &tally.statuses[..],
-                &tally.paths[..]
-            )
-        );
     }
 
     #[test]

@@ -239,7 +239,7 @@ impl Store {
                 p.id = remap(&path_ids, p.id);
             }
             keys.push((key.day, client, details.len() as u32));
-            details.push(Some(detail.into_day()));
+            details.push(Some(detail));
         }
         keys.sort_unstable_by_key(|k| (k.0, k.1));
         let mut by_day: Vec<(DayNum, Run)> = Vec::new();
