@@ -23,8 +23,9 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Scanned blocks a stream keeps for reuse.
-const SPARE_BLOCKS: usize = 4;
+/// Scanned blocks a stream keeps for reuse (2 is as fast as 4 on one .gz with 2 threads,
+/// 0.57 s both, and keeps 8 MiB less per open stream).
+const SPARE_BLOCKS: usize = 2;
 
 /// Bytes of the start of a file used to detect its format.
 const DETECT_BYTES: usize = 64 * 1024;
