@@ -243,6 +243,10 @@ pub struct PathTable {
 
 impl PathTable {
     pub fn intern(&mut self, path: &[u8]) -> u32 {
+        debug_assert!(
+            self.index.len() == self.spans.len(),
+            "a frozen table is read-only"
+        );
         let path = &path[..path.len().min(PATH_MAX_BYTES)];
         let hash = self.hasher.hash_one(path);
         if let Some(id) = self.find(hash, path) {
@@ -260,6 +264,10 @@ impl PathTable {
 
     /// The id of `path` if it is interned.
     pub fn get(&self, path: &[u8]) -> Option<u32> {
+        debug_assert!(
+            self.index.len() == self.spans.len(),
+            "a frozen table is read-only"
+        );
         let path = &path[..path.len().min(PATH_MAX_BYTES)];
         self.find(self.hasher.hash_one(path), path)
     }

@@ -286,7 +286,16 @@ fn outputs_sharing_stdout_come_one_after_the_other_json_first() {
     for threads in ["2", "4", "8"] {
         assert!(run(threads) == one, "stdout differs with {threads} threads");
     }
-    // One file named twice: written twice, one after the other, the text last.
+    // `/dev/stdout` is stdout too: the JSON alone, no text report after it.
+    let out = logwarden()
+        .arg("analyze")
+        .arg(&d)
+        .args(["--json", "/dev/stdout", "--quiet", "--threads", "4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout == json, "only the JSON on stdout");
+    // One file named twice (however spelled) is a usage error, found before any analysis.
     let dir = tempfile::tempdir().unwrap();
     let twice = dir.path().join("out");
     let dotted = dir.path().join(".").join("out");
@@ -299,12 +308,16 @@ fn outputs_sharing_stdout_come_one_after_the_other_json_first() {
         .arg(&dotted)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    assert_eq!(std::fs::read(&twice).unwrap(), text.as_bytes());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--json and --report name the same file"),
+        "{stderr}"
+    );
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
-        1,
-        "no temp file left"
+        0,
+        "nothing written"
     );
 }
 

@@ -8,7 +8,7 @@ use crate::config::{self, FileConfig, DEFAULT_CHUNK_BYTES};
 use crate::engine::{self, ScanSettings};
 use crate::input::discover;
 use crate::render;
-use crate::sink::file::write_output_with;
+use crate::sink::file::{is_stdout, write_output_with};
 use crate::summary::{self, Report, Settings};
 use crate::{agg::FailedCodes, Outcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -77,6 +77,23 @@ fn analyze_keeping_tables(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Resu
 }
 
 pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
+    let text_path = match &args.report {
+        Some(path) => Some(path.as_path()),
+        // JSON or HTML on stdout owns it; the text report then needs --report.
+        None if [&args.json, &args.html]
+            .iter()
+            .any(|p| p.as_deref().is_some_and(is_stdout)) =>
+        {
+            None
+        }
+        None => Some(Path::new("-")),
+    };
+    // Checked before the analysis: a mistake here should not cost a long run.
+    let shared_stdout = check_destinations(&[
+        ("--json", args.json.as_deref()),
+        ("--html", args.html.as_deref()),
+        ("--report", text_path),
+    ])?;
     let Analysis {
         report,
         tables,
@@ -87,15 +104,6 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     std::mem::forget(tables);
     // Each output streams to its destination as it is rendered (the JSON of a large run is
     // over 100 MB; it is never held in memory next to the report).
-    let stdout = Path::new("-");
-    let text_path = match &args.report {
-        Some(path) => Some(path.as_path()),
-        // JSON or HTML on stdout owns it; the text report then needs --report.
-        None if args.json.as_deref() == Some(stdout) || args.html.as_deref() == Some(stdout) => {
-            None
-        }
-        None => Some(stdout),
-    };
     let json = || -> anyhow::Result<()> {
         if let Some(path) = &args.json {
             write_output_with(path, |w| render::json::render_to(&report, w))?;
@@ -120,8 +128,7 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     // threads) and while its file is synced to disk; but one after the other, JSON first,
     // when two of them go to the same place (`--json - --report -`), so what lands there
     // never depends on the thread count.
-    let places = [args.json.as_deref(), args.html.as_deref(), text_path];
-    let (json, html_and_text) = if shares_a_destination(&places) {
+    let (json, html_and_text) = if shared_stdout {
         (json(), html_and_text())
     } else {
         pool.join(json, html_and_text)
@@ -148,23 +155,38 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-/// Whether two of the outputs go to the same place: both to stdout (`-`, `/dev/stdout`), or
-/// to one file however it is spelled (`out.json`, `./out.json`).
-fn shares_a_destination(places: &[Option<&Path>]) -> bool {
-    let key = |p: &Path| -> PathBuf {
-        if p == Path::new("-") || p == Path::new("/dev/stdout") {
-            return PathBuf::from("-");
+/// Whether two outputs go to stdout (then they are written one after the other); an error
+/// if two name one file, however it is spelled (`out.json`, `./out.json`): the second would
+/// silently replace the first.
+fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<bool> {
+    let key = |p: &Path| -> Option<PathBuf> {
+        if is_stdout(p) {
+            return None;
         }
         let dir = crate::sink::file::parent_dir(p);
-        match (std::fs::canonicalize(dir), p.file_name()) {
+        Some(match (std::fs::canonicalize(dir), p.file_name()) {
             (Ok(dir), Some(name)) => dir.join(name),
             _ => p.to_path_buf(),
-        }
+        })
     };
-    let keys: Vec<PathBuf> = places.iter().flatten().map(|p| key(p)).collect();
-    keys.iter()
-        .enumerate()
-        .any(|(i, a)| keys[i + 1..].contains(a))
+    let named: Vec<(&str, &Path)> = outputs
+        .iter()
+        .filter_map(|(flag, p)| p.map(|p| (*flag, p)))
+        .collect();
+    let mut stdout_users = 0;
+    for (i, (flag, path)) in named.iter().enumerate() {
+        let Some(k) = key(path) else {
+            stdout_users += 1;
+            continue;
+        };
+        if let Some((other, _)) = named[..i].iter().find(|(_, q)| key(q).as_ref() == Some(&k)) {
+            anyhow::bail!(
+                "{other} and {flag} name the same file ({}); give each output its own",
+                crate::escape::path(path)
+            );
+        }
+    }
+    Ok(stdout_users > 1)
 }
 
 fn progress_bar(inputs: &[crate::input::Input], quiet: bool) -> ProgressBar {

@@ -13,6 +13,16 @@ use std::path::Path;
 /// Buffer between a streaming renderer and its file, pipe or stdout.
 const BUF_BYTES: usize = 256 * 1024;
 
+/// `-`, or a name of this process' own stdout. Written through the stdout handle: when stdout
+/// is a regular file, `/dev/stdout` would otherwise look like a file to replace atomically,
+/// with a temporary file in `/dev`.
+pub fn is_stdout(path: &Path) -> bool {
+    matches!(
+        path.to_str(),
+        Some("-" | "/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1")
+    )
+}
+
 /// Write `bytes` to `path` (`-`: stdout) as described above; errors name the path.
 pub fn write_output(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_output_with(path, |w| w.write_all(bytes))
@@ -24,7 +34,7 @@ pub fn write_output_with(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> anyhow::Result<()> {
-    if path.as_os_str() == "-" {
+    if is_stdout(path) {
         let mut out = buffered(io::stdout().lock(), write)?;
         out.flush()?;
         return Ok(());
