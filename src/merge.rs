@@ -5,9 +5,9 @@
 //! 64 shards when several workers flush, so they do not queue for one lock). A day's runs
 //! are merged as they arrive, like a binary counter (the newest run is merged into the one
 //! below it while that one is at most twice its size), so a day holds O(log n) runs and an
-//! entry is merged O(log n) times. Merges run outside the store's locks. A sorted vector has no hash-table slack, so a merged
-//! (day, client) entry costs its ~100 bytes, and memory grows with the distinct failing
-//! clients per day, not with the input.
+//! entry is merged O(log n) times. Merges run outside the store's locks. A sorted vector has
+//! no hash-table slack, so a merged (day, client) entry costs its ~100 bytes, and memory grows
+//! with the distinct failing clients per day, not with the input.
 //!
 //! Invariant: a run never holds a client twice, and merging runs is associative and
 //! commutative ([`ClientDay::merge_with`]), so the final tables do not depend on flush sizes,
