@@ -105,6 +105,33 @@ fn weekly_text_json_and_history() {
     let recs = logwarden::sink::history::records(&h);
     assert_eq!(recs.len(), 3);
     assert!(recs[2].contains(" report 2023-W25\n    2023-06-19 to 2023-06-25: 13 lines, 12 failed requests, 5 status-400 lines; 2 day(s) with suspicious IPs, 1 with unusual 400s\n"));
+
+    // `/dev/stdout` owns stdout like `-`: the JSON alone. One file for two outputs: exit 2.
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args([
+            "report",
+            "--week",
+            "2023-W25",
+            "--json",
+            "/dev/stdout",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["period"]["label"], "2023-W25");
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args([
+            "report", "--week", "2023-W25", "--json", "x", "--html", "./x", "-q",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--json and --html name the same file"));
+    assert!(!dir.path().join("x").exists());
 }
 
 fn config(dir: &Path, port: u16, subject: &str) {

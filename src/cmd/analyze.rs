@@ -8,7 +8,7 @@ use crate::config::{self, FileConfig, DEFAULT_CHUNK_BYTES};
 use crate::engine::{self, ScanSettings};
 use crate::input::discover;
 use crate::render;
-use crate::sink::file::{is_stdout, write_output_with};
+use crate::sink::file::{check_destinations, is_stdout, write_output_with};
 use crate::summary::{self, Report, Settings};
 use crate::{agg::FailedCodes, Outcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -155,54 +155,6 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     Ok(outcome)
 }
 
-/// Whether two outputs go to one stream (stdout, a terminal, a FIFO: then they are written
-/// one after the other); an error if two name one regular file, however it is spelled
-/// (`out.json`, `./out.json`): the second would silently replace the first. `/dev/null` can
-/// take any number.
-fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<bool> {
-    enum Place {
-        Stream(PathBuf),
-        File(PathBuf),
-    }
-    let place = |p: &Path| -> Option<Place> {
-        if p == Path::new("/dev/null") {
-            return None;
-        }
-        if is_stdout(p) {
-            return Some(Place::Stream(PathBuf::from("-")));
-        }
-        if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) {
-            let canonical = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-            return Some(Place::Stream(canonical));
-        }
-        let dir = crate::sink::file::parent_dir(p);
-        Some(Place::File(
-            match (std::fs::canonicalize(dir), p.file_name()) {
-                (Ok(dir), Some(name)) => dir.join(name),
-                _ => p.to_path_buf(),
-            },
-        ))
-    };
-    let mut seen: Vec<(&str, Place)> = Vec::new();
-    let mut shared_stream = false;
-    for (flag, path) in outputs {
-        let Some(path) = path else { continue };
-        let Some(here) = place(path) else { continue };
-        for (other, there) in &seen {
-            match (&here, there) {
-                (Place::Stream(a), Place::Stream(b)) if a == b => shared_stream = true,
-                (Place::File(a), Place::File(b)) if a == b => anyhow::bail!(
-                    "{other} and {flag} name the same file ({}); give each output its own",
-                    crate::escape::path(path)
-                ),
-                _ => {}
-            }
-        }
-        seen.push((flag, here));
-    }
-    Ok(shared_stream)
-}
-
 fn progress_bar(inputs: &[crate::input::Input], quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -221,39 +173,4 @@ fn progress_bar(inputs: &[crate::input::Input], quiet: bool) -> ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn destinations_shared_streams_and_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("out");
-        let dotted = dir.path().join(".").join("out");
-        let other = dir.path().join("other");
-        let check = |places: &[Option<&Path>]| {
-            let flags = ["--json", "--html", "--report"];
-            let outputs: Vec<(&str, Option<&Path>)> =
-                flags.iter().copied().zip(places.iter().copied()).collect();
-            check_destinations(&outputs).map_err(|e| e.to_string())
-        };
-        let (dash, null, dev_stdout) = (
-            Some(Path::new("-")),
-            Some(Path::new("/dev/null")),
-            Some(Path::new("/dev/stdout")),
-        );
-        assert_eq!(check(&[null, null, null]), Ok(false));
-        assert_eq!(check(&[dash, None, dash]), Ok(true));
-        assert_eq!(check(&[dev_stdout, None, dash]), Ok(true));
-        assert_eq!(check(&[dash, Some(&file), Some(&other)]), Ok(false));
-        assert_eq!(check(&[Some(&file), null, dash]), Ok(false));
-        let err = check(&[Some(&file), None, Some(&dotted)]).unwrap_err();
-        assert!(
-            err.starts_with("--json and --report name the same file"),
-            "{err}"
-        );
-        assert!(check(&[None, Some(&other), Some(&other)]).is_err());
-    }
 }

@@ -8,7 +8,7 @@
 
 use crate::cli::{AnalyzeArgs, ReportArgs};
 use crate::config::FileConfig;
-use crate::sink::file::{write_output, write_output_with};
+use crate::sink::file::{check_destinations, is_stdout, write_output, write_output_with};
 use crate::sink::history::{self, Record};
 use crate::sink::{email, file::write_atomic};
 use crate::weekly::{self, Range};
@@ -81,6 +81,15 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         .html
         .clone()
         .or_else(|| args.email.then(|| beside("html")));
+    let text_default = [&json_path, &html_path]
+        .iter()
+        .all(|p| !p.as_deref().is_some_and(is_stdout))
+        .then(|| Path::new("-"));
+    check_destinations(&[
+        ("--json", json_path.as_deref()),
+        ("--html", html_path.as_deref()),
+        ("--report", report_path.as_deref().or(text_default)),
+    ])?;
     if let Some(p) = &json_path {
         match &attached {
             Some((json, _)) => write_output(p, json)?,
@@ -93,11 +102,9 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             None => write_output_with(p, |out| render::html::render_to(&report, &[r], &meta, out))?,
         }
     }
-    let stdout = Some(Path::new("-"));
-    match &report_path {
-        Some(p) => write_output(p, text.as_bytes())?,
-        None if json_path.as_deref() == stdout || html_path.as_deref() == stdout => {}
-        None => write_output(Path::new("-"), text.as_bytes())?,
+    // JSON or HTML on stdout owns it; the text report then needs --report.
+    if let Some(p) = report_path.as_deref().or(text_default) {
+        write_output(p, text.as_bytes())?;
     }
 
     let mut sent_to = None;

@@ -5,10 +5,12 @@
 //! the target, and the directory is fsynced so the rename survives a power cut. `-` means
 //! stdout. Reports and the collector's state file both go through [`write_atomic_with`]:
 //! a renderer streams into it, so a large report is never held in memory a second time.
+//! [`check_destinations`] keeps a command's outputs apart: one regular file named twice is an
+//! error, and outputs sharing a stream are written one after the other.
 
 use anyhow::Context;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Buffer between a streaming renderer and its file, pipe or stdout.
 const BUF_BYTES: usize = 256 * 1024;
@@ -162,6 +164,54 @@ pub fn parent_dir(p: &Path) -> &Path {
     }
 }
 
+/// Whether two outputs go to one stream (stdout, a terminal, a FIFO: then they are written
+/// one after the other); an error if two name one regular file, however it is spelled
+/// (`out.json`, `./out.json`): the second would silently replace the first. `/dev/null` can
+/// take any number.
+pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<bool> {
+    enum Place {
+        Stream(PathBuf),
+        File(PathBuf),
+    }
+    let place = |p: &Path| -> Option<Place> {
+        if p == Path::new("/dev/null") {
+            return None;
+        }
+        if is_stdout(p) {
+            return Some(Place::Stream(PathBuf::from("-")));
+        }
+        if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) {
+            let canonical = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            return Some(Place::Stream(canonical));
+        }
+        let dir = parent_dir(p);
+        Some(Place::File(
+            match (std::fs::canonicalize(dir), p.file_name()) {
+                (Ok(dir), Some(name)) => dir.join(name),
+                _ => p.to_path_buf(),
+            },
+        ))
+    };
+    let mut seen: Vec<(&str, Place)> = Vec::new();
+    let mut shared_stream = false;
+    for (flag, path) in outputs {
+        let Some(path) = path else { continue };
+        let Some(here) = place(path) else { continue };
+        for (other, there) in &seen {
+            match (&here, there) {
+                (Place::Stream(a), Place::Stream(b)) if a == b => shared_stream = true,
+                (Place::File(a), Place::File(b)) if a == b => anyhow::bail!(
+                    "{other} and {flag} name the same file ({}); give each output its own",
+                    crate::escape::path(path)
+                ),
+                _ => {}
+            }
+        }
+        seen.push((flag, here));
+    }
+    Ok(shared_stream)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,5 +308,35 @@ mod tests {
         assert!(crate::is_broken_pipe(&err));
         assert_eq!(std::fs::read(&p).unwrap(), b"old report\n");
         assert_eq!(names(dir.path()), ["r.json"]);
+    }
+
+    #[test]
+    fn destinations_shared_streams_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out");
+        let dotted = dir.path().join(".").join("out");
+        let other = dir.path().join("other");
+        let check = |places: &[Option<&Path>]| {
+            let flags = ["--json", "--html", "--report"];
+            let outputs: Vec<(&str, Option<&Path>)> =
+                flags.iter().copied().zip(places.iter().copied()).collect();
+            check_destinations(&outputs).map_err(|e| e.to_string())
+        };
+        let (dash, null, dev_stdout) = (
+            Some(Path::new("-")),
+            Some(Path::new("/dev/null")),
+            Some(Path::new("/dev/stdout")),
+        );
+        assert_eq!(check(&[null, null, null]), Ok(false));
+        assert_eq!(check(&[dash, None, dash]), Ok(true));
+        assert_eq!(check(&[dev_stdout, None, dash]), Ok(true));
+        assert_eq!(check(&[dash, Some(&file), Some(&other)]), Ok(false));
+        assert_eq!(check(&[Some(&file), null, dash]), Ok(false));
+        let err = check(&[Some(&file), None, Some(&dotted)]).unwrap_err();
+        assert!(
+            err.starts_with("--json and --report name the same file"),
+            "{err}"
+        );
+        assert!(check(&[None, Some(&other), Some(&other)]).is_err());
     }
 }
