@@ -195,12 +195,10 @@ pub fn run(
         })
     });
     crate::stage_done("flush of the last tables");
-    if std::env::var_os("LOGWARDEN_TIMINGS").is_some() {
-        let (waited, held) = store.lock_times();
-        eprintln!(
-            "logwarden: timing: store lock waited {waited:.3} s, held {held:.3} s (all threads)"
-        );
-    }
+    let (waited, held) = store.lock_times();
+    crate::timing_note(format_args!(
+        "store lock waited {waited:.3} s, held {held:.3} s (all threads)"
+    ));
     let aggregate = pool.install(|| store.finish());
     crate::stage_done("merge of the runs");
     release_free_memory();

@@ -59,20 +59,32 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether `LOGWARDEN_TIMINGS` is set: stages report when they end (see [`stage_done`]).
+pub fn timings_enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var_os("LOGWARDEN_TIMINGS").is_some())
+}
+
+/// With `LOGWARDEN_TIMINGS` set, print `note` as a timing line to stderr.
+pub fn timing_note(note: std::fmt::Arguments<'_>) {
+    if timings_enabled() {
+        eprintln!("logwarden: timing: {note}");
+    }
+}
+
 /// With `LOGWARDEN_TIMINGS` set, print the time since the first call and the stage that just
 /// ended to stderr (where a long run spends its time; used by the benchmark scripts).
 pub fn stage_done(stage: &str) {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     let start = START.get_or_init(std::time::Instant::now);
-    if std::env::var_os("LOGWARDEN_TIMINGS").is_some() {
-        eprintln!(
-            "logwarden: timing: {stage} done at {:.3} s{}",
-            start.elapsed().as_secs_f64(),
-            peak_rss().map_or(String::new(), |kib| format!(
-                ", peak RSS {} MiB",
-                kib / 1024
-            ))
-        );
+    if timings_enabled() {
+        let rss = peak_rss().map_or(String::new(), |kib| {
+            format!(", peak RSS {} MiB", kib / 1024)
+        });
+        timing_note(format_args!(
+            "{stage} done at {:.3} s{rss}",
+            start.elapsed().as_secs_f64()
+        ));
     }
 }
 

@@ -71,7 +71,7 @@ impl Store {
             hosts: RwLock::default(),
             paths: (0..1 << bits).map(|_| RwLock::default()).collect(),
             path_shard_bits: bits,
-            timed: std::env::var_os("LOGWARDEN_TIMINGS").is_some(),
+            timed: crate::timings_enabled(),
             waited_ns: AtomicU64::new(0),
             held_ns: AtomicU64::new(0),
         }
@@ -178,10 +178,8 @@ pub struct PathNames {
 
 impl PathNames {
     pub fn name(&self, id: u32) -> &[u8] {
-        let mask = (1u32 << self.bits) - 1;
-        self.shards
-            .get((id & mask) as usize)
-            .map_or(&[][..], |t| t.name(id >> self.bits))
+        let (shard, at) = split_path_id(id, self.bits);
+        self.shards.get(shard).map_or(&[][..], |t| t.name(at))
     }
 
     /// Order two ids by their text.
@@ -351,24 +349,24 @@ impl Store {
 
     /// Order two path ids of the store by their text (asked only on a 64-bit hash tie).
     fn cmp_path_names(&self, a: u32, b: u32) -> Ordering {
-        let bits = self.path_shard_bits;
-        let mask = (1u32 << bits) - 1;
-        let (Some(shard_a), Some(shard_b)) = (
-            self.paths.get((a & mask) as usize),
-            self.paths.get((b & mask) as usize),
-        ) else {
+        let ((shard_a, at_a), (shard_b, at_b)) = (
+            split_path_id(a, self.path_shard_bits),
+            split_path_id(b, self.path_shard_bits),
+        );
+        let (Some(shard_a), Some(shard_b)) = (self.paths.get(shard_a), self.paths.get(shard_b))
+        else {
             return a.cmp(&b);
         };
         // One shard lock at a time (a copy of the first name; targets are short).
         let mut first = [0u8; PATH_MAX_BYTES];
         let len = {
             let table = read(shard_a);
-            let name = table.name(a >> bits);
+            let name = table.name(at_a);
             let len = name.len().min(first.len());
             first[..len].copy_from_slice(&name[..len]);
             len
         };
-        first[..len].cmp(read(shard_b).name(b >> bits))
+        first[..len].cmp(read(shard_b).name(at_b))
     }
 
     /// The store's run and count lock (see [`Self::timed`]).
@@ -493,6 +491,11 @@ pub fn merge_runs(a: Run, b: Run, cmp_names: impl Fn(u32, u32) -> Ordering) -> R
     // Shared clients leave the reserve unused: give it back (a shrink stays in place).
     out.shrink_to_fit();
     out
+}
+
+/// A store path id as (shard, id in the shard): see [`Store`].
+fn split_path_id(id: u32, bits: u32) -> (usize, u32) {
+    ((id & ((1u32 << bits) - 1)) as usize, id >> bits)
 }
 
 /// The shard of a request target: the low bits of its fixed hash. Not the top bits: the

@@ -76,17 +76,21 @@ Per day:
     No unusual login attempts or errors found.
 ";
 
+/// Run `logwarden ARGS` in `dir`.
+fn report_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    logwarden().current_dir(dir).args(args).output().unwrap()
+}
+
 #[test]
 fn weekly_text_json_and_history() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
-    let out = logwarden()
-        .current_dir(dir.path())
-        .args([
+    let out = report_in(
+        dir.path(),
+        &[
             "report", "--week", "2023-W25", "--json", "w.json", "--quiet",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -107,28 +111,26 @@ fn weekly_text_json_and_history() {
     assert!(recs[2].contains(" report 2023-W25\n    2023-06-19 to 2023-06-25: 13 lines, 12 failed requests, 5 status-400 lines; 2 day(s) with suspicious IPs, 1 with unusual 400s\n"));
 
     // `/dev/stdout` owns stdout like `-`: the JSON alone. One file for two outputs: exit 2.
-    let out = logwarden()
-        .current_dir(dir.path())
-        .args([
+    let out = report_in(
+        dir.path(),
+        &[
             "report",
             "--week",
             "2023-W25",
             "--json",
             "/dev/stdout",
             "-q",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(out.status.code(), Some(0));
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["period"]["label"], "2023-W25");
-    let out = logwarden()
-        .current_dir(dir.path())
-        .args([
+    let out = report_in(
+        dir.path(),
+        &[
             "report", "--week", "2023-W25", "--json", "x", "--html", "./x", "-q",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--json and --html name the same file"));
     assert!(!dir.path().join("x").exists());
@@ -158,9 +160,9 @@ fn dry_run_eml_and_header_injection() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
     config(dir.path(), 1, "Weekly access-log report {week}");
-    let out = logwarden()
-        .current_dir(dir.path())
-        .args([
+    let out = report_in(
+        dir.path(),
+        &[
             "report",
             "--week",
             "2023-W25",
@@ -169,9 +171,8 @@ fn dry_run_eml_and_header_injection() {
             "--eml",
             "m.eml",
             "-q",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -188,11 +189,10 @@ fn dry_run_eml_and_header_injection() {
     assert!(dir.path().join("log/report-2023-W25.txt").exists());
 
     config(dir.path(), 1, "Report {week}\r\nBcc: evil@example.org");
-    let out = logwarden()
-        .current_dir(dir.path())
-        .args(["report", "--week", "2023-W25", "--email", "--dry-run", "-q"])
-        .output()
-        .unwrap();
+    let out = report_in(
+        dir.path(),
+        &["report", "--week", "2023-W25", "--email", "--dry-run", "-q"],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line break or control character"));
 }
@@ -202,11 +202,10 @@ fn smtp_down_is_exit_1_report_kept_no_history_record() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
     config(dir.path(), free_port(), "R {week}");
-    let out = logwarden()
-        .current_dir(dir.path())
-        .args(["report", "--week", "2023-W25", "--email", "-q"])
-        .output()
-        .unwrap();
+    let out = report_in(
+        dir.path(),
+        &["report", "--week", "2023-W25", "--email", "-q"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -279,11 +278,10 @@ fn mailed_through_real_smtp_server() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let out = logwarden()
-        .current_dir(dir.path())
-        .args(["report", "--week", "2023-W25", "--email", "-q"])
-        .output()
-        .unwrap();
+    let out = report_in(
+        dir.path(),
+        &["report", "--week", "2023-W25", "--email", "-q"],
+    );
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(

@@ -8,12 +8,12 @@ use crate::config::{self, FileConfig, DEFAULT_CHUNK_BYTES};
 use crate::engine::{self, ScanSettings};
 use crate::input::discover;
 use crate::render;
-use crate::sink::file::{check_destinations, is_stdout, write_output_with};
+use crate::sink::file::{check_destinations, text_report_place, write_output_with};
 use crate::summary::{self, Report, Settings};
 use crate::{agg::FailedCodes, Outcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Run the analysis and build the report (shared by `analyze` and `report`).
 pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> {
@@ -77,17 +77,10 @@ fn analyze_keeping_tables(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Resu
 }
 
 pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
-    let text_path = match &args.report {
-        Some(path) => Some(path.as_path()),
-        // JSON or HTML on stdout owns it; the text report then needs --report.
-        None if [&args.json, &args.html]
-            .iter()
-            .any(|p| p.as_deref().is_some_and(is_stdout)) =>
-        {
-            None
-        }
-        None => Some(Path::new("-")),
-    };
+    let text_path = text_report_place(
+        args.report.as_deref(),
+        &[args.json.as_deref(), args.html.as_deref()],
+    );
     // Checked before the analysis: a mistake here should not cost a long run.
     let shared_stdout = check_destinations(&[
         ("--json", args.json.as_deref()),

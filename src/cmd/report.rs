@@ -8,7 +8,7 @@
 
 use crate::cli::{AnalyzeArgs, ReportArgs};
 use crate::config::FileConfig;
-use crate::sink::file::{check_destinations, is_stdout, write_output, write_output_with};
+use crate::sink::file::{check_destinations, text_report_place, write_output, write_output_with};
 use crate::sink::history::{self, Record};
 use crate::sink::{email, file::write_atomic};
 use crate::weekly::{self, Range};
@@ -81,14 +81,14 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         .html
         .clone()
         .or_else(|| args.email.then(|| beside("html")));
-    let text_default = [&json_path, &html_path]
-        .iter()
-        .all(|p| !p.as_deref().is_some_and(is_stdout))
-        .then(|| Path::new("-"));
+    let text_path = text_report_place(
+        report_path.as_deref(),
+        &[json_path.as_deref(), html_path.as_deref()],
+    );
     check_destinations(&[
         ("--json", json_path.as_deref()),
         ("--html", html_path.as_deref()),
-        ("--report", report_path.as_deref().or(text_default)),
+        ("--report", text_path),
     ])?;
     if let Some(p) = &json_path {
         match &attached {
@@ -102,8 +102,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             None => write_output_with(p, |out| render::html::render_to(&report, &[r], &meta, out))?,
         }
     }
-    // JSON or HTML on stdout owns it; the text report then needs --report.
-    if let Some(p) = report_path.as_deref().or(text_default) {
+    if let Some(p) = text_path {
         write_output(p, text.as_bytes())?;
     }
 

@@ -164,6 +164,19 @@ pub fn parent_dir(p: &Path) -> &Path {
     }
 }
 
+/// Where a command's text report goes: `report` if given; else stdout, unless another output
+/// (JSON, HTML) already owns stdout, and then nowhere.
+pub fn text_report_place<'a>(
+    report: Option<&'a Path>,
+    others: &[Option<&Path>],
+) -> Option<&'a Path> {
+    match report {
+        Some(path) => Some(path),
+        None if others.iter().any(|p| p.is_some_and(is_stdout)) => None,
+        None => Some(Path::new("-")),
+    }
+}
+
 /// Whether two outputs go to one stream (stdout, a terminal, a FIFO: then they are written
 /// one after the other); an error if two name one regular file, however it is spelled
 /// (`out.json`, `./out.json`): the second would silently replace the first. `/dev/null` can
