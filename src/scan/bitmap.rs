@@ -14,12 +14,16 @@ use memchr::memchr;
 
 const WINDOW_WORDS: usize = 256;
 const WINDOW_BYTES: usize = WINDOW_WORDS * 64;
+/// Words [`first_set`] reads at once; the arrays have as many spare words after a window,
+/// kept clear, so the reads need no bound check.
+const LOOKAHEAD: usize = 4;
+const WORDS: usize = WINDOW_WORDS + LOOKAHEAD;
 
 pub struct Bitmaps {
     start: usize,
     len: usize,
-    newline: [u64; WINDOW_WORDS],
-    quote: [u64; WINDOW_WORDS],
+    newline: [u64; WORDS],
+    quote: [u64; WORDS],
     #[cfg(target_arch = "x86_64")]
     avx2: bool,
 }
@@ -35,8 +39,8 @@ impl Bitmaps {
         Bitmaps {
             start: 0,
             len: 0,
-            newline: [0; WINDOW_WORDS],
-            quote: [0; WINDOW_WORDS],
+            newline: [0; WORDS],
+            quote: [0; WORDS],
             #[cfg(target_arch = "x86_64")]
             avx2: std::is_x86_feature_detected!("avx2"),
         }
@@ -107,28 +111,37 @@ impl Bitmaps {
         if !tail.is_empty() {
             (self.newline[words], self.quote[words]) = block_scalar(tail);
         }
+        // A short (last) window leaves an earlier window's words after it.
+        let used = window.len().div_ceil(64);
+        self.newline[used..used + LOOKAHEAD].fill(0);
+        self.quote[used..used + LOOKAHEAD].fill(0);
     }
 }
 
 /// Index of the first set bit at or after `from`, below `len`.
 #[inline(always)]
-fn first_set(words: &[u64; WINDOW_WORDS], from: usize, len: usize) -> Option<usize> {
+fn first_set(words: &[u64; WORDS], from: usize, len: usize) -> Option<usize> {
     let last = len.div_ceil(64).min(WINDOW_WORDS);
-    let mut w = from / 64;
+    let w = from / 64;
     if w >= last {
         return None;
     }
-    let mut bits = words[w] & (u64::MAX << (from % 64));
-    loop {
-        if bits != 0 {
-            return Some(w * 64 + bits.trailing_zeros() as usize);
-        }
-        w += 1;
-        if w >= last {
-            return None;
-        }
-        bits = words[w];
+    // The answer is nearly always within a few words (lines are a few hundred bytes), but how
+    // many varies line to line: a word-by-word loop mispredicts its exit about once a call.
+    // So the next LOOKAHEAD words are tested at once (the words from `last` on are clear).
+    let mut near: [u64; LOOKAHEAD] = std::array::from_fn(|k| words[w + k]);
+    near[0] &= u64::MAX << (from % 64);
+    let nonzero = near
+        .iter()
+        .enumerate()
+        .fold(0u32, |m, (k, &bits)| m | ((bits != 0) as u32) << k);
+    if nonzero != 0 {
+        let k = nonzero.trailing_zeros() as usize;
+        return Some((w + k) * 64 + near[k].trailing_zeros() as usize);
     }
+    (w + LOOKAHEAD..last)
+        .find(|&k| words[k] != 0)
+        .map(|k| k * 64 + words[k].trailing_zeros() as usize)
 }
 
 /// Masks of up to 64 bytes, one byte at a time (tails, other architectures).
@@ -142,7 +155,7 @@ fn block_scalar(block: &[u8]) -> (u64, u64) {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn fill_sse2(window: &[u8], newline: &mut [u64; WINDOW_WORDS], quote: &mut [u64; WINDOW_WORDS]) {
+fn fill_sse2(window: &[u8], newline: &mut [u64; WORDS], quote: &mut [u64; WORDS]) {
     use std::arch::x86_64::*;
     for (k, block) in window.chunks_exact(64).take(WINDOW_WORDS).enumerate() {
         let (mut n, mut q) = (0u64, 0u64);
@@ -164,11 +177,7 @@ fn fill_sse2(window: &[u8], newline: &mut [u64; WINDOW_WORDS], quote: &mut [u64;
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn fill_avx2(
-    window: &[u8],
-    newline: &mut [u64; WINDOW_WORDS],
-    quote: &mut [u64; WINDOW_WORDS],
-) {
+unsafe fn fill_avx2(window: &[u8], newline: &mut [u64; WORDS], quote: &mut [u64; WORDS]) {
     use std::arch::x86_64::*;
     let nl = _mm256_set1_epi8(b'\n' as i8);
     let qu = _mm256_set1_epi8(b'"' as i8);
