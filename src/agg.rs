@@ -464,11 +464,14 @@ impl Aggregate {
     pub fn with_flush_size(entries: usize) -> Self {
         Aggregate {
             days: AHashMap::new(),
-            // Sized for its flush size up front: grown by doubling, each step copied the
-            // table into fresh memory (page faults, a rehash of every entry) and freed the
-            // old; with two threads, a tenth of the run's system time. Untouched buckets cost
-            // no memory.
-            table: AHashMap::with_capacity(entries.min(FLUSH_ENTRIES_TOTAL)),
+            // A worker's table is sized for its flush size up front: grown by doubling, each
+            // step copied the table into fresh memory (page faults, a rehash of every entry)
+            // and freed the old; with two threads, a tenth of the run's system time. Buckets
+            // no entry reaches cost no memory. (An aggregate that never flushes starts small.)
+            table: match entries <= FLUSH_ENTRIES_TOTAL {
+                true => AHashMap::with_capacity(entries),
+                false => AHashMap::new(),
+            },
             hosts: Interner::default(),
             paths: PathTable::default(),
             chunks: Vec::new(),
