@@ -466,8 +466,9 @@ impl Aggregate {
             days: AHashMap::new(),
             // A worker's table is sized for its flush size up front: grown by doubling, each
             // step copied the table into fresh memory (page faults, a rehash of every entry)
-            // and freed the old; with two threads, a tenth of the run's system time. Buckets
-            // no entry reaches cost no memory. (An aggregate that never flushes starts small.)
+            // and freed the old; with two threads, a tenth of the run's system time. Pages no
+            // entry lands on cost no memory (a few MiB more for a small input, whose entries
+            // are scattered over the table). An aggregate that never flushes starts small.
             table: match entries <= FLUSH_ENTRIES_TOTAL {
                 true => AHashMap::with_capacity(entries),
                 false => AHashMap::new(),
