@@ -400,8 +400,9 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         SuspiciousIp::new(name, detail, &aggregate.paths, &path_text, settings.utc)
     };
 
-    // Days and weeks are independent: build them (and each period) in parallel; `collect`
-    // keeps the order, so the report does not depend on scheduling.
+    // Days, then weeks (a week with one failing day copies that day's list); each period
+    // and each long list in parallel. `collect` keeps the order, so the report does not
+    // depend on scheduling.
     let build_days = || {
         let days: Vec<_> = aggregate.days.iter().collect();
         days.par_iter()
@@ -429,6 +430,13 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
             })
             .collect::<Vec<_>>()
     };
+    let days = build_days();
+    let day_index: BTreeMap<DayNum, usize> = aggregate
+        .days
+        .keys()
+        .enumerate()
+        .map(|(i, &day)| (day, i))
+        .collect();
     let build_weeks = || {
         let mut week_counts: BTreeMap<DayNum, (u64, u64, u64)> = BTreeMap::new();
         for (&day, c) in &aggregate.days {
@@ -441,39 +449,24 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         week_list
             .par_iter()
             .map(|&(monday, counts)| {
-                let runs: Vec<&[(ClientKey, ClientDay)]> = aggregate
+                let failing_days: Vec<(DayNum, &[(ClientKey, ClientDay)])> = aggregate
                     .clients
                     .range(monday..monday + 7)
-                    .map(|(_, run)| &run[..])
+                    .map(|(&day, run)| (day, &run[..]))
                     .collect();
-                // A week is one big k-way merge: split it by client ranges and run the parts
-                // in parallel (a many-core run otherwise waits for the largest week).
-                let parts: Vec<(u64, Vec<SuspiciousIp>)> = client_ranges(&runs, 64)
-                    .into_par_iter()
-                    .map(|part| {
-                        let mut failing = 0u64;
-                        let mut suspicious = Vec::new();
-                        for_each_client(part, |client, days| {
-                            failing += 1;
-                            let failed: u64 = days.iter().map(|d| d.failed()).sum();
-                            if failed >= settings.threshold {
-                                let mut week = days[0].clone();
-                                for d in &days[1..] {
-                                    week.merge_with(d, |a, b| aggregate.paths.cmp(a, b));
-                                }
-                                suspicious.push(suspicious_ip(client, &week));
-                            }
-                        });
-                        (failing, suspicious)
-                    })
-                    .collect();
-                let failing = parts.iter().map(|p| p.0).sum();
-                // Moved part by part, each freed as soon as it is moved: a week's list is the
-                // largest thing the report holds, and a second copy of it was the peak RSS.
-                let mut suspicious = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
-                for (_, part) in parts {
-                    suspicious.extend(part);
-                }
+                // One day with failed requests (a daily run's only case): the week's clients
+                // are that day's, with the same figures, so its list is copied, not built again.
+                let only_day = match failing_days[..] {
+                    [(day, _)] => day_index.get(&day).and_then(|&i| days.get(i)),
+                    _ => None,
+                };
+                let (failing, suspicious) = match only_day {
+                    Some(d) => (d.period.failing_ips, d.period.suspicious_ips.clone()),
+                    None => {
+                        let runs: Vec<_> = failing_days.iter().map(|&(_, run)| run).collect();
+                        week_clients(aggregate, &runs, &suspicious_ip, settings.threshold)
+                    }
+                };
                 WeekSummary {
                     week: week_label(monday),
                     start: to_date(monday).to_string(),
@@ -483,7 +476,7 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
             })
             .collect::<Vec<_>>()
     };
-    let (days, weeks) = rayon::join(build_days, build_weeks);
+    let weeks = build_weeks();
 
     Report {
         schema_version: SCHEMA_VERSION,
@@ -493,6 +486,45 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         days,
         weeks,
     }
+}
+
+/// A week's failing clients (counted) and those over `threshold` (unsorted), from its days'
+/// sorted runs.
+fn week_clients(
+    aggregate: &Merged,
+    runs: &[&[(ClientKey, ClientDay)]],
+    suspicious_ip: &(impl Fn(ClientKey, &ClientDay) -> SuspiciousIp + Sync),
+    threshold: u64,
+) -> (u64, Vec<SuspiciousIp>) {
+    // A week is one big k-way merge: split it by client ranges and run the parts in
+    // parallel (a many-core run otherwise waits for the largest week).
+    let parts: Vec<(u64, Vec<SuspiciousIp>)> = client_ranges(runs, 64)
+        .into_par_iter()
+        .map(|part| {
+            let mut failing = 0u64;
+            let mut suspicious = Vec::new();
+            for_each_client(part, |client, days| {
+                failing += 1;
+                let failed: u64 = days.iter().map(|d| d.failed()).sum();
+                if failed >= threshold {
+                    let mut week = days[0].clone();
+                    for d in &days[1..] {
+                        week.merge_with(d, |a, b| aggregate.paths.cmp(a, b));
+                    }
+                    suspicious.push(suspicious_ip(client, &week));
+                }
+            });
+            (failing, suspicious)
+        })
+        .collect();
+    let failing = parts.iter().map(|p| p.0).sum();
+    // Moved part by part, each freed as soon as it is moved: a week's list is the largest
+    // thing the report holds, and a second copy of it was the peak RSS.
+    let mut suspicious = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+    for (_, part) in parts {
+        suspicious.extend(part);
+    }
+    (failing, suspicious)
 }
 
 /// Cut sorted `runs` into at most `parts` groups of sub-slices covering disjoint, ascending

@@ -505,3 +505,59 @@ fn real_log_matches_mawk_per_day_and_ip() {
     got.sort();
     assert_eq!(got, expected);
 }
+
+/// A week with one failing day takes that day's list as it is (the summary copies it); a week
+/// with two failing days sums them, so a client under the threshold each day can be over it
+/// for the week.
+#[test]
+fn weeks_of_one_and_of_two_failing_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |ip: &str, day: u32, time: &str, path: &str, status: u16| {
+        format!("{ip} - - [{day:02}/Jun/2023:{time} +0000] \"GET {path} HTTP/1.1\" {status} 12 \"-\" \"curl\"\n")
+    };
+    let mut log = String::new();
+    // 2023-W25: Monday 19 has the failures, Tuesday 20 only successes.
+    for (i, path) in ["/a", "/b", "/a", "/c", "/a", "/b"].iter().enumerate() {
+        log += &line("10.0.0.1", 19, &format!("10:00:0{i}"), path, 401);
+    }
+    log += &line("10.0.0.2", 19, "11:00:00", "/x", 404);
+    log += &line("10.0.0.3", 20, "09:00:00", "/", 200);
+    log += &line("10.0.0.3", 20, "09:00:01", "/", 200);
+    // 2023-W26: 10.0.0.9 fails 3 times on Monday 26 and 3 times on Tuesday 27.
+    for day in [26, 27] {
+        for s in 0..3 {
+            log += &line("10.0.0.9", day, &format!("08:00:0{s}"), "/login", 403);
+        }
+    }
+    std::fs::write(dir.path().join("access.log"), log).unwrap();
+    let (code, report, stderr) = analyze_json(&[path_str(dir.path())]);
+    assert_eq!(code, 0, "stderr: {stderr}");
+    let (days, weeks) = (&report["days"], &report["weeks"]);
+    assert_eq!(days.as_array().unwrap().len(), 4);
+    assert_eq!(weeks.as_array().unwrap().len(), 2);
+    let monday = &days[0];
+    assert_eq!(monday["date"], "2023-06-19");
+    assert_eq!(monday["failing_ips"], 2);
+    let ips = monday["suspicious_ips"].as_array().unwrap();
+    assert_eq!(ips.len(), 1);
+    assert_eq!(ips[0]["ip"], "10.0.0.1");
+    assert_eq!(ips[0]["failed"], 6);
+    assert_eq!(
+        ips[0]["top_paths"],
+        json!([{"path": "/a", "count": 3}, {"path": "/b", "count": 2}, {"path": "/c", "count": 1}])
+    );
+    assert_eq!(
+        pick(&weeks[0], &["week", "lines", "failed", "failing_ips"]),
+        json!({"week": "2023-W25", "lines": 9, "failed": 7, "failing_ips": 2})
+    );
+    assert_eq!(weeks[0]["suspicious_ips"], monday["suspicious_ips"]);
+    // Under the threshold each day, over it for the week.
+    assert_eq!(days[2]["suspicious_ips"], json!([]));
+    assert_eq!(days[3]["suspicious_ips"], json!([]));
+    let w26 = weeks[1]["suspicious_ips"].as_array().unwrap();
+    assert_eq!(w26.len(), 1);
+    assert_eq!(
+        pick(&w26[0], &["ip", "failed", "first_seen", "last_seen"]),
+        json!({"ip": "10.0.0.9", "failed": 6, "first_seen": "2023-06-26T08:00:00+00:00", "last_seen": "2023-06-27T08:00:02+00:00"})
+    );
+}
