@@ -51,6 +51,8 @@ need_tools() {
     if [ "$GOACCESS" != 0 ] && ! command -v goaccess >/dev/null; then
         pkgs+=(goaccess) # optional: skipped if it cannot be installed
     fi
+    # Optional: with ISA-L's headers the build inflates gzip with ISA-L (build.rs).
+    [ -f /usr/include/isa-l/igzip_lib.h ] || pkgs+=(libisal-dev)
     [ ${#pkgs[@]} -eq 0 ] && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing: ${pkgs[*]}"
@@ -190,6 +192,7 @@ MAWK_COUNT=$(mawk "$MAWK_PROG" "$FILE")
 # ---------------------------------------------------------------------------- report
 {
     echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
+    echo "binary: $("$LW" --version)"
     echo "tools: $(hyperfine --version), mawk $(mawk -W version 2>&1 | head -1 | awk '{print $2}'), pigz $(pigz --version 2>&1 | awk '{print $2}'), $(gzip --version | head -1), $(python3 --version)$( [ "$GOACCESS" != 0 ] && echo ", goaccess $(goaccess --version | head -1 | awk '{print $3}')")"
     echo "FILE = $FILE: $BYTES bytes, $LINES lines; gzip -$GZIP_LEVEL copy $GZ_BYTES bytes"
     echo "mawk distinct failing clients: $MAWK_COUNT"

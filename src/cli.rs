@@ -5,10 +5,17 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// `--version`: the version and the gzip decoder this build inflates with.
+const VERSION: &str = if cfg!(isal) {
+    concat!(env!("CARGO_PKG_VERSION"), " (gzip: isa-l)")
+} else {
+    concat!(env!("CARGO_PKG_VERSION"), " (gzip: zlib-rs)")
+};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "logwarden",
-    version,
+    version = VERSION,
     about = "Fast, correct analysis of Apache/nginx access logs: failed requests per client, per day and per ISO week."
 )]
 pub struct Cli {

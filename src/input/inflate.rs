@@ -1,0 +1,312 @@
+//! Inflate: one gzip member's deflate body → its bytes and their CRC-32, with ISA-L where the
+//! build found it (`build.rs`; about twice zlib-rs's speed on logs) and flate2's zlib-rs
+//! otherwise or when `LOGWARDEN_INFLATE=zlib-rs` asks for it.
+//!
+//! Invariant: when a body ends, the reader stands exactly at the first byte after it (the
+//! trailer), whatever either decoder had read ahead; [`Prefixed`] takes back what ISA-L's bit
+//! buffer held.
+
+use flate2::bufread::DeflateDecoder;
+use std::io::{self, BufRead, Read};
+
+/// Which decoder inflates gzip bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    ZlibRs,
+    #[cfg(isal)]
+    Isal,
+}
+
+impl Backend {
+    /// ISA-L when built in, unless `LOGWARDEN_INFLATE=zlib-rs` (read once).
+    pub fn default_for_process() -> Backend {
+        static CHOSEN: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let forced = std::env::var_os("LOGWARDEN_INFLATE");
+            match forced.as_deref().and_then(|v| v.to_str()) {
+                Some("zlib-rs") => Backend::ZlibRs,
+                _ => Backend::best(),
+            }
+        })
+    }
+
+    /// The fastest decoder in this build.
+    pub fn best() -> Backend {
+        #[cfg(isal)]
+        return Backend::Isal;
+        #[cfg(not(isal))]
+        Backend::ZlibRs
+    }
+
+    /// Every decoder in this build (the tests run each).
+    pub fn all() -> &'static [Backend] {
+        &[
+            Backend::ZlibRs,
+            #[cfg(isal)]
+            Backend::Isal,
+        ]
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::ZlibRs => "zlib-rs",
+            #[cfg(isal)]
+            Backend::Isal => "isa-l",
+        }
+    }
+}
+
+/// A `BufRead` that can take back a few bytes already read from it, served before the rest.
+pub struct Prefixed<R> {
+    head: [u8; 16],
+    start: usize,
+    end: usize,
+    inner: R,
+}
+
+impl<R: BufRead> Prefixed<R> {
+    pub fn new(inner: R) -> Self {
+        Prefixed {
+            head: [0; 16],
+            start: 0,
+            end: 0,
+            inner,
+        }
+    }
+
+    /// Put `bytes` (at most 8) back in front of what is left to read.
+    #[cfg(isal)]
+    fn unread(&mut self, bytes: &[u8]) {
+        let left = self.end - self.start;
+        let n = bytes.len();
+        debug_assert!(n + left <= self.head.len());
+        self.head.copy_within(self.start..self.end, n);
+        self.head[..n].copy_from_slice(bytes);
+        self.start = 0;
+        self.end = n + left;
+    }
+}
+
+impl<R: BufRead> Read for Prefixed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = {
+            let available = self.fill_buf()?;
+            let n = available.len().min(buf.len());
+            buf[..n].copy_from_slice(&available[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Prefixed<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.start < self.end {
+            return Ok(&self.head[self.start..self.end]);
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        if self.start < self.end {
+            self.start = (self.start + n).min(self.end);
+        } else {
+            self.inner.consume(n);
+        }
+    }
+}
+
+/// One member's deflate body being inflated.
+pub enum Body<R: BufRead> {
+    /// The CRC is computed here (`crc-fast`): flate2's gzip decoder's own is slower.
+    ZlibRs {
+        body: DeflateDecoder<Prefixed<R>>,
+        crc: Box<crc_fast::Digest>,
+    },
+    #[cfg(isal)]
+    Isal(isal::Body<R>),
+}
+
+impl<R: BufRead> Body<R> {
+    pub fn new(reader: Prefixed<R>, backend: Backend) -> Self {
+        match backend {
+            Backend::ZlibRs => Body::ZlibRs {
+                body: DeflateDecoder::new(reader),
+                crc: Box::new(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc)),
+            },
+            #[cfg(isal)]
+            Backend::Isal => Body::Isal(isal::Body::new(reader)),
+        }
+    }
+
+    /// Inflated bytes; 0 once the body has ended.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Body::ZlibRs { body, crc } => {
+                let n = body.read(buf)?;
+                crc.update(&buf[..n]);
+                Ok(n)
+            }
+            #[cfg(isal)]
+            Body::Isal(body) => body.read(buf),
+        }
+    }
+
+    /// The reader, at the first byte after the body, and the CRC-32 of what was inflated.
+    pub fn finish(self) -> (Prefixed<R>, u32) {
+        match self {
+            Body::ZlibRs { body, crc } => (body.into_inner(), crc.finalize() as u32),
+            #[cfg(isal)]
+            Body::Isal(body) => body.finish(),
+        }
+    }
+}
+
+#[cfg(isal)]
+mod isal {
+    use super::Prefixed;
+    use std::io::{self, BufRead};
+    use std::ptr::NonNull;
+
+    /// `struct inflate_state`, only ever behind a pointer from `isal_shim.c`.
+    #[repr(C)]
+    struct State {
+        _opaque: [u8; 0],
+    }
+
+    extern "C" {
+        fn lw_isal_new() -> *mut State;
+        fn lw_isal_free(s: *mut State);
+        fn lw_isal_inflate(
+            s: *mut State,
+            input: *const u8,
+            in_len: u32,
+            out: *mut u8,
+            out_len: u32,
+            used: *mut u32,
+            produced: *mut u32,
+            finished: *mut i32,
+            crc: *mut u32,
+            leftover: *mut u8,
+            leftover_len: *mut u32,
+        ) -> i32;
+    }
+
+    /// An owned ISA-L inflate state (freed on drop).
+    struct Handle(NonNull<State>);
+
+    // SAFETY: the state is plain memory owned by this handle alone; ISA-L keeps no
+    // thread-local or global reference to it.
+    unsafe impl Send for Handle {}
+
+    impl Drop for Handle {
+        fn drop(&mut self) {
+            // SAFETY: allocated by `lw_isal_new`, freed once.
+            unsafe { lw_isal_free(self.0.as_ptr()) }
+        }
+    }
+
+    pub struct Body<R: BufRead> {
+        reader: Prefixed<R>,
+        state: Option<Handle>,
+        finished: bool,
+        crc: u32,
+    }
+
+    impl<R: BufRead> Body<R> {
+        pub fn new(reader: Prefixed<R>) -> Self {
+            // SAFETY: a plain allocation; null (out of memory) is checked on first use.
+            let state = NonNull::new(unsafe { lw_isal_new() }).map(Handle);
+            Body {
+                reader,
+                state,
+                finished: false,
+                crc: 0,
+            }
+        }
+
+        pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(state) = &self.state else {
+                return Err(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "cannot allocate an inflate state",
+                ));
+            };
+            if self.finished || buf.is_empty() {
+                return Ok(0);
+            }
+            let out_len = buf.len().min(u32::MAX as usize) as u32;
+            loop {
+                let input = loop {
+                    match self.reader.fill_buf() {
+                        Ok(b) => break b,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                };
+                let at_end = input.is_empty();
+                let in_len = input.len().min(u32::MAX as usize) as u32;
+                let (mut used, mut produced, mut finished, mut crc) = (0u32, 0u32, 0i32, 0u32);
+                let mut leftover = [0u8; 8];
+                let mut leftover_len = 0u32;
+                // SAFETY: `input` is readable for `in_len` bytes and `buf` writable for
+                // `out_len`; the shim writes at most 8 bytes to `leftover` and only through
+                // the pointers given.
+                let status = unsafe {
+                    lw_isal_inflate(
+                        state.0.as_ptr(),
+                        input.as_ptr(),
+                        in_len,
+                        buf.as_mut_ptr(),
+                        out_len,
+                        &mut used,
+                        &mut produced,
+                        &mut finished,
+                        &mut crc,
+                        leftover.as_mut_ptr(),
+                        &mut leftover_len,
+                    )
+                };
+                if status < 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "corrupt gzip stream: invalid deflate data (ISA-L status {status})"
+                        ),
+                    ));
+                }
+                self.reader.consume(used as usize);
+                if leftover_len > 0 {
+                    self.reader
+                        .unread(&leftover[..(leftover_len as usize).min(8)]);
+                }
+                if finished != 0 {
+                    self.finished = true;
+                    self.crc = crc;
+                    return Ok(produced as usize);
+                }
+                if produced > 0 {
+                    return Ok(produced as usize);
+                }
+                if at_end {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "truncated gzip stream: deflate body",
+                    ));
+                }
+                if used == 0 {
+                    // Input and room for output, yet nothing taken or given: never loop.
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "corrupt gzip stream: inflate made no progress",
+                    ));
+                }
+            }
+        }
+
+        pub fn finish(self) -> (Prefixed<R>, u32) {
+            (self.reader, self.crc)
+        }
+    }
+}
