@@ -18,14 +18,27 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// ISA-L when built in, unless `LOGWARDEN_INFLATE=zlib-rs` (read once).
+    /// ISA-L when built in, unless `LOGWARDEN_INFLATE` names another decoder of the build
+    /// (`zlib-rs`, `isa-l`). Read once; an unknown name is reported and ignored.
     pub fn default_for_process() -> Backend {
         static CHOSEN: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
         *CHOSEN.get_or_init(|| {
-            let forced = std::env::var_os("LOGWARDEN_INFLATE");
-            match forced.as_deref().and_then(|v| v.to_str()) {
-                Some("zlib-rs") => Backend::ZlibRs,
-                _ => Backend::best(),
+            let Some(name) = std::env::var_os("LOGWARDEN_INFLATE") else {
+                return Backend::best();
+            };
+            let name = name.to_string_lossy();
+            match Backend::all().iter().find(|b| b.name() == name) {
+                Some(&chosen) => chosen,
+                None => {
+                    let names: Vec<&str> = Backend::all().iter().map(|b| b.name()).collect();
+                    eprintln!(
+                        "logwarden: LOGWARDEN_INFLATE={} is not a gzip decoder of this build ({}); using {}",
+                        crate::escape::text(&name),
+                        names.join(", "),
+                        Backend::best().name()
+                    );
+                    Backend::best()
+                }
             }
         })
     }
@@ -212,6 +225,9 @@ mod isal {
         state: Option<Handle>,
         finished: bool,
         crc: u32,
+        /// Set by the first error, returned by every later read: ISA-L itself does not stay
+        /// failed, and would take the same bytes again as if they went on.
+        failed: Option<(io::ErrorKind, String)>,
     }
 
     impl<R: BufRead> Body<R> {
@@ -223,16 +239,25 @@ mod isal {
                 state,
                 finished: false,
                 crc: 0,
+                failed: None,
             }
         }
 
+        fn fail(&mut self, kind: io::ErrorKind, message: String) -> io::Error {
+            self.failed = Some((kind, message.clone()));
+            io::Error::new(kind, message)
+        }
+
         pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let Some(state) = &self.state else {
+            let Some(state) = self.state.as_ref().map(|h| h.0.as_ptr()) else {
                 return Err(io::Error::new(
                     io::ErrorKind::OutOfMemory,
                     "cannot allocate an inflate state",
                 ));
             };
+            if let Some((kind, message)) = &self.failed {
+                return Err(io::Error::new(*kind, message.clone()));
+            }
             if self.finished || buf.is_empty() {
                 return Ok(0);
             }
@@ -255,7 +280,7 @@ mod isal {
                 // the pointers given.
                 let status = unsafe {
                     lw_isal_inflate(
-                        state.0.as_ptr(),
+                        state,
                         input.as_ptr(),
                         in_len,
                         buf.as_mut_ptr(),
@@ -269,12 +294,19 @@ mod isal {
                     )
                 };
                 if status < 0 {
-                    return Err(io::Error::new(
+                    let error = self.fail(
                         io::ErrorKind::InvalidData,
                         format!(
                             "corrupt gzip stream: invalid deflate data (ISA-L status {status})"
                         ),
-                    ));
+                    );
+                    // What was inflated before the fault is handed out first; the error
+                    // comes with the next read.
+                    return if produced > 0 {
+                        Ok(produced as usize)
+                    } else {
+                        Err(error)
+                    };
                 }
                 self.reader.consume(used as usize);
                 if leftover_len > 0 {
@@ -290,16 +322,16 @@ mod isal {
                     return Ok(produced as usize);
                 }
                 if at_end {
-                    return Err(io::Error::new(
+                    return Err(self.fail(
                         io::ErrorKind::UnexpectedEof,
-                        "truncated gzip stream: deflate body",
+                        "truncated gzip stream: deflate body".into(),
                     ));
                 }
                 if used == 0 {
                     // Input and room for output, yet nothing taken or given: never loop.
-                    return Err(io::Error::new(
+                    return Err(self.fail(
                         io::ErrorKind::InvalidData,
-                        "corrupt gzip stream: inflate made no progress",
+                        "corrupt gzip stream: inflate made no progress".into(),
                     ));
                 }
             }

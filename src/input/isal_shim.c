@@ -18,12 +18,6 @@ struct inflate_state *lw_isal_new(void)
 	return s;
 }
 
-void lw_isal_reset(struct inflate_state *s)
-{
-	isal_inflate_reset(s);
-	s->crc_flag = ISAL_GZIP_NO_HDR;
-}
-
 void lw_isal_free(struct inflate_state *s)
 {
 	free(s);
