@@ -431,12 +431,6 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
             .collect::<Vec<_>>()
     };
     let days = build_days();
-    let day_index: BTreeMap<DayNum, usize> = aggregate
-        .days
-        .keys()
-        .enumerate()
-        .map(|(i, &day)| (day, i))
-        .collect();
     let build_weeks = || {
         let mut week_counts: BTreeMap<DayNum, (u64, u64, u64)> = BTreeMap::new();
         for (&day, c) in &aggregate.days {
@@ -457,7 +451,12 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
                 // One day with failed requests (a daily run's only case): the week's clients
                 // are that day's, with the same figures, so its list is copied, not built again.
                 let only_day = match failing_days[..] {
-                    [(day, _)] => day_index.get(&day).and_then(|&i| days.get(i)),
+                    // `days` is in the order of `aggregate.days`.
+                    [(day, _)] => aggregate
+                        .days
+                        .keys()
+                        .position(|&d| d == day)
+                        .and_then(|i| days.get(i)),
                     _ => None,
                 };
                 let (failing, suspicious) = match only_day {
