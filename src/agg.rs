@@ -26,6 +26,9 @@ use memchr::memchr;
 use smallvec::SmallVec;
 use std::cmp::Ordering;
 
+mod table;
+pub use table::ClientTable;
+
 /// How many malformed line numbers are kept per file (and per chunk, to find them).
 pub const MALFORMED_SAMPLES: usize = 5;
 
@@ -441,12 +444,28 @@ struct DayTally {
     parsed: u64,
 }
 
+/// A failed line scanned but not yet counted.
+struct PendingFailed<'a> {
+    hash: u64,
+    key: DetailKey,
+    status: u16,
+    time: Timestamp,
+    request: &'a [u8],
+}
+
+/// The failed lines of a chunk between being scanned and being counted, newest first.
+#[derive(Default)]
+struct FailedQueue<'a> {
+    fetching_slot: Option<PendingFailed<'a>>,
+    fetching_entry: Option<PendingFailed<'a>>,
+}
+
 /// Everything one worker learned since its last flush.
 #[derive(Debug, Clone)]
 pub struct Aggregate {
     pub days: AHashMap<DayNum, DayCounts>,
     /// Failed requests per (day, client), with hostnames and paths as ids of the two tables.
-    pub table: AHashMap<DetailKey, ClientDay>,
+    pub table: ClientTable,
     pub hosts: Interner,
     pub paths: PathTable,
     pub chunks: Vec<ChunkRecord>,
@@ -470,8 +489,8 @@ impl Aggregate {
             // entry lands on cost no memory (a few MiB more for a small input, whose entries
             // are scattered over the table). An aggregate that never flushes starts small.
             table: match entries <= FLUSH_ENTRIES_TOTAL {
-                true => AHashMap::with_capacity(entries),
-                false => AHashMap::new(),
+                true => ClientTable::with_capacity(entries),
+                false => ClientTable::default(),
             },
             hosts: Interner::default(),
             paths: PathTable::default(),
@@ -495,6 +514,7 @@ impl Aggregate {
         mut record: ChunkRecord,
     ) {
         let mut tally = DayTally::default();
+        let mut queue = FailedQueue::default();
         let mut bitmaps = Bitmaps::new();
         let mut line_no = 0u64;
         let mut pos = 0usize;
@@ -507,14 +527,22 @@ impl Aggregate {
             // every line (tested).
             let quote = |from: usize| bitmaps.quote_before(data, pos + from, end).map(|q| q - pos);
             match scanner.quick_with(line, quote) {
-                Some(fields) => self.count_parsed(&mut tally, fields, failed),
+                Some(fields) => self.count_parsed(&mut tally, &mut queue, fields, failed),
                 None => match scanner.scan(line) {
-                    Line::Parsed(fields) => self.count_parsed(&mut tally, fields, failed),
+                    Line::Parsed(fields) => {
+                        self.count_parsed(&mut tally, &mut queue, fields, failed)
+                    }
                     Line::Blank => record.blank += 1,
                     Line::Malformed(reason) => record.note_malformed(line_no, reason),
                 },
             }
             pos = end + 1;
+        }
+        for pending in [queue.fetching_entry, queue.fetching_slot]
+            .into_iter()
+            .flatten()
+        {
+            self.count_failed(pending);
         }
         if let Some(d) = tally.day {
             self.days.entry(d).or_default().add(&tally.counts);
@@ -526,7 +554,13 @@ impl Aggregate {
 
     /// Count one parsed line: its day's counts, and the per-client table if it failed.
     #[inline(always)]
-    fn count_parsed(&mut self, tally: &mut DayTally, fields: Fields<'_>, failed: &FailedCodes) {
+    fn count_parsed<'a>(
+        &mut self,
+        tally: &mut DayTally,
+        queue: &mut FailedQueue<'a>,
+        fields: Fields<'a>,
+        failed: &FailedCodes,
+    ) {
         tally.parsed += 1;
         if tally.day != Some(fields.day) {
             if let Some(d) = tally.day {
@@ -540,28 +574,50 @@ impl Aggregate {
         counts.status_400 += (fields.status == 400) as u64;
         if failed.contains(fields.status) {
             counts.failed += 1;
-            self.count_failed(fields);
+            self.queue_failed(queue, fields);
+        }
+    }
+
+    /// A failed line enters the queue; its key's slot is fetched now, its entry when the
+    /// next failed line comes, and it is counted at the one after (see [`ClientTable`]).
+    /// Hostnames are interned here, in line order, as if counted at once.
+    #[inline]
+    fn queue_failed<'a>(&mut self, queue: &mut FailedQueue<'a>, fields: Fields<'a>) {
+        let client = match fields.client {
+            ClientRef::Ip(ip) => ClientKey::Ip(ip.into()),
+            ClientRef::Host(name) => ClientKey::Host(self.hosts.intern(name)),
+        };
+        let key = DetailKey {
+            day: fields.day,
+            client,
+        };
+        let hash = self.table.hash(&key);
+        self.table.prefetch_slot(hash);
+        let pending = PendingFailed {
+            hash,
+            key,
+            status: fields.status,
+            time: fields.time,
+            request: fields.request,
+        };
+        if let Some(older) = queue.fetching_slot.replace(pending) {
+            self.table.prefetch_entry(older.hash);
+            if let Some(ready) = queue.fetching_entry.replace(older) {
+                self.count_failed(ready);
+            }
         }
     }
 
     /// One lookup in the per-client table per failed line.
     #[inline]
-    fn count_failed(&mut self, fields: Fields<'_>) {
-        let client = match fields.client {
-            ClientRef::Ip(ip) => ClientKey::Ip(ip.into()),
-            ClientRef::Host(name) => ClientKey::Host(self.hosts.intern(name)),
-        };
+    fn count_failed(&mut self, failed: PendingFailed<'_>) {
         self.table
-            .entry(DetailKey {
-                day: fields.day,
-                client,
-            })
-            .or_insert_with(|| ClientDay::new(fields.time))
+            .entry_or_insert_with(failed.hash, failed.key, || ClientDay::new(failed.time))
             .count(
-                fields.status,
-                fields.time,
+                failed.status,
+                failed.time,
                 &mut self.paths,
-                request_target(fields.request),
+                request_target(failed.request),
             );
     }
 
@@ -644,10 +700,13 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
         // (19th, 1.2.3.4), (19th, host.example), (20th, host.example): one entry each.
         assert_eq!(agg.table.len(), 3);
         let host = ClientKey::Host(0);
-        let entry = &agg.table[&DetailKey {
-            day: d19 + 1,
-            client: host,
-        }];
+        let entry = agg
+            .table
+            .get(&DetailKey {
+                day: d19 + 1,
+                client: host,
+            })
+            .expect("the entry of (20th, host.example)");
         assert_eq!(entry.statuses.to_vec(), vec![(400, 1)]);
     }
 
