@@ -356,13 +356,30 @@ pub fn open(
         // SAFETY: the map is read-only and shared. Another process truncating the file while
         // it is mapped would make reads fault (SIGBUS); `sigbus` turns that into a clear error.
         if let Ok(map) = unsafe { Mmap::map(&file) } {
-            let _ = map.advise(memmap2::Advice::Sequential);
+            advise_for_scan(&map);
             let guard =
                 crate::sigbus::register(map.as_ptr(), map.len(), &crate::escape::path(path));
             return Ok(Source::Mapped(Mapped { map, _guard: guard }));
         }
     }
     stream(Box::new(file), meta.is_file().then_some(len), progress)
+}
+
+/// Advice for a map that is read front to back, once. Best effort: a kernel that refuses
+/// either only loses speed.
+///
+/// `HugePage` is for the page tables. A 2 MiB page-cache folio at a 2 MiB-aligned offset is
+/// mapped with one entry instead of 512 (the kernel aligns the map), which takes the system
+/// time of mapping and unmapping 1 GB with one thread from 0.09-0.13 s to 0.01-0.04 s.
+/// Linux 6.x caches a file read from disk mostly in such folios anyway (its readahead ramps up
+/// to them); with this advice a cold read through the map allocates them from the first
+/// page (measured on a 95 MiB file: 94 MiB mapped by 2 MiB entries instead of 54). A file
+/// still cached as it was written (small folios) is mapped page by page as before: the
+/// advice never splits or copies pages.
+fn advise_for_scan(map: &Mmap) {
+    let _ = map.advise(memmap2::Advice::Sequential);
+    #[cfg(target_os = "linux")]
+    let _ = map.advise(memmap2::Advice::HugePage);
 }
 
 /// Map a regular, non-empty file without deciding how it will be read: (map, is gzip).
@@ -377,7 +394,7 @@ pub fn map_file(path: &Path) -> Option<(Mapped, bool)> {
     let gzip = starts_with_gzip_magic(&file).ok()?;
     // SAFETY: see `open`.
     let map = unsafe { Mmap::map(&file) }.ok()?;
-    let _ = map.advise(memmap2::Advice::Sequential);
+    advise_for_scan(&map);
     let guard = crate::sigbus::register(map.as_ptr(), map.len(), &crate::escape::path(path));
     Some((Mapped { map, _guard: guard }, gzip))
 }
