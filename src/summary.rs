@@ -431,6 +431,7 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
             .collect::<Vec<_>>()
     };
     let days = build_days();
+    crate::stage_done("day summaries");
     let build_weeks = || {
         let mut week_counts: BTreeMap<DayNum, (u64, u64, u64)> = BTreeMap::new();
         for (&day, c) in &aggregate.days {
@@ -587,8 +588,10 @@ fn period(
     settings: &Settings,
 ) -> PeriodSummary {
     // Unstable is exact here (a period lists each client once, so no two keys are equal) and
-    // sorts in place, where a stable sort would take a buffer of half the list.
-    suspicious.sort_unstable_by(|a, b| b.failed.cmp(&a.failed).then_with(|| a.ip.cmp(&b.ip)));
+    // sorts in place, where a stable sort would take a buffer of half the list. In parallel:
+    // a week's list of a many-day run is hundreds of thousands of clients, and with few
+    // periods one sort per thread left most cores idle.
+    suspicious.par_sort_unstable_by(|a, b| b.failed.cmp(&a.failed).then_with(|| a.ip.cmp(&b.ip)));
     PeriodSummary {
         lines,
         failed,
