@@ -483,13 +483,14 @@ impl Aggregate {
     pub fn with_flush_size(entries: usize) -> Self {
         Aggregate {
             days: AHashMap::new(),
-            // A worker's table is sized for its flush size up front: grown by doubling, each
+            // A worker's table is sized for its flush size up front, plus half for what a
+            // chunk adds past it (the size is checked between chunks): grown by doubling, each
             // step copied the table into fresh memory (page faults, a rehash of every entry)
-            // and freed the old; with two threads, a tenth of the run's system time. Pages no
-            // entry lands on cost no memory (a few MiB more for a small input, whose entries
-            // are scattered over the table). An aggregate that never flushes starts small.
+            // and freed the old; with two threads, a tenth of the run's system time. The
+            // entries fill their vector from the front, so its untouched tail costs no memory.
+            // An aggregate that never flushes starts small.
             table: match entries <= FLUSH_ENTRIES_TOTAL {
-                true => ClientTable::with_capacity(entries),
+                true => ClientTable::with_capacity(entries + entries / 2),
                 false => ClientTable::default(),
             },
             hosts: Interner::default(),
@@ -831,5 +832,69 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
         );
         assert_eq!(a.paths[..], [path(5, 0, 5), path(7, 2, 4), path(7, 1, 2)]);
         assert_eq!(a.statuses[..], [(404, 2)]);
+    }
+
+    proptest::proptest! {
+        /// The delayed counting (a failed line is counted two failed lines later) gives what
+        /// counting each line as it is scanned gives: per (day, client name) the counts by
+        /// status, first and last seen, and the counts of each target; and the table's
+        /// failed requests add up to the days' (none lost, none counted twice).
+        #[test]
+        fn delayed_counts_equal_counting_each_line_at_once(
+            lines in proptest::collection::vec((0usize..6, 0u8..3, 0u8..60, 0usize..6, 0u8..4), 0..150)
+        ) {
+            const CLIENTS: [&str; 6] =
+                ["1.2.3.4", "1.2.3.5", "2001:db8::1", "host.example", "HOST.Example", "10.0.0.1"];
+            const STATUSES: [u16; 6] = [200, 400, 401, 403, 404, 500];
+            let mut log = String::new();
+            for &(client, day, sec, status, path) in &lines {
+                log.push_str(&format!(
+                    "{} - - [{:02}/Jun/2023:10:00:{sec:02} +0000] \"GET /p{path} HTTP/1.1\" {} 1\n",
+                    CLIENTS[client],
+                    19 + day,
+                    STATUSES[status]
+                ));
+            }
+            let agg = scan_all(log.as_bytes());
+
+            type Entry = (std::collections::BTreeMap<u16, u64>, i64, i64, std::collections::BTreeMap<Vec<u8>, u64>);
+            let failed = FailedCodes::new(&[400, 401, 403, 404, 409]);
+            let mut expected: std::collections::BTreeMap<(DayNum, Vec<u8>), Entry> = Default::default();
+            let mut scanner = LineScanner::new(Format::Combined, false, 1 << 20);
+            for line in log.as_bytes().split(|&b| b == b'\n') {
+                let Line::Parsed(f) = scanner.scan(line) else { continue };
+                if !failed.contains(f.status) {
+                    continue;
+                }
+                let name = match f.client {
+                    ClientRef::Ip(ip) => crate::scan::client::format_ip(ip).into_bytes(),
+                    ClientRef::Host(h) => h.to_ascii_lowercase(),
+                };
+                let secs = f.time.utc_secs;
+                let e = expected.entry((f.day, name)).or_insert((Default::default(), secs, secs, Default::default()));
+                *e.0.entry(f.status).or_default() += 1;
+                e.1 = e.1.min(secs);
+                e.2 = e.2.max(secs);
+                *e.3.entry(request_target(f.request).to_vec()).or_default() += 1;
+            }
+
+            let mut actual: std::collections::BTreeMap<(DayNum, Vec<u8>), Entry> = Default::default();
+            for (key, d) in agg.table.iter() {
+                let name = match key.client {
+                    ClientKey::Ip(ip) => crate::scan::client::format_ip(ip.into()).into_bytes(),
+                    ClientKey::Host(id) => agg.hosts.name(id).to_vec(),
+                };
+                let paths = d.paths.iter().map(|p| (agg.paths.name(p.id).to_vec(), u64::from(p.count))).collect();
+                let previous = actual.insert(
+                    (key.day, name),
+                    (d.statuses.iter().copied().collect(), d.first.utc_secs, d.last.utc_secs, paths),
+                );
+                proptest::prop_assert!(previous.is_none(), "one entry per (day, client)");
+            }
+            proptest::prop_assert_eq!(&actual, &expected);
+            let table_failed: u64 = agg.table.iter().map(|(_, d)| d.failed()).sum();
+            let day_failed: u64 = agg.days.values().map(|c| c.failed).sum();
+            proptest::prop_assert_eq!(table_failed, day_failed);
+        }
     }
 }

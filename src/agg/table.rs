@@ -21,7 +21,8 @@ const MIN_SLOTS: usize = 16;
 #[derive(Debug, Clone)]
 pub struct ClientTable {
     /// Keyed: clients choose their own addresses (an IPv6 client its whole /64), so chosen
-    /// collisions must not be able to pile keys onto one probe path.
+    /// collisions must not be able to pile keys onto one probe path. The keys are random
+    /// per process with ahash's default `runtime-rng` feature (Cargo.toml keeps it on).
     hasher: ahash::RandomState,
     slots: Vec<u64>,
     entries: Vec<(DetailKey, ClientDay)>,
@@ -70,17 +71,33 @@ impl ClientTable {
         let slot = self.slots[self.home(hash)];
         if slot != 0 && (slot >> 32) as u32 == tag(hash) {
             if let Some(entry) = self.entries.get((slot as u32 - 1) as usize) {
-                // An entry is ~100 bytes: its two cache lines.
+                // An entry is ~100 bytes, 8-aligned: it spans two or three cache lines, and
+                // these three addresses touch each of them.
                 let at = (entry as *const (DetailKey, ClientDay)).cast::<u8>();
+                let size = std::mem::size_of_val(entry);
                 prefetch(at);
-                prefetch(at.wrapping_add(std::mem::size_of_val(entry) - 1));
+                prefetch(at.wrapping_add(64.min(size - 1)));
+                prefetch(at.wrapping_add(size - 1));
             }
         }
     }
 
-    /// The entry of `key` (whose hash is `hash`), inserted with `new` if absent.
+    /// The entry of `key`, inserted with `new` if absent. `hash` must be this table's
+    /// [`Self::hash`] of `key` (checked in debug builds): tables are keyed differently.
     #[inline]
     pub fn entry_or_insert_with(
+        &mut self,
+        hash: u64,
+        key: DetailKey,
+        new: impl FnOnce() -> ClientDay,
+    ) -> &mut ClientDay {
+        debug_assert_eq!(hash, self.hash(&key), "a hash of another table");
+        self.upsert(hash, key, new)
+    }
+
+    /// [`Self::entry_or_insert_with`] for any `hash` (tests force collisions with it).
+    #[inline]
+    fn upsert(
         &mut self,
         hash: u64,
         key: DetailKey,
@@ -106,14 +123,21 @@ impl ClientTable {
 
     /// Take every entry, in insertion order, leaving the table empty (allocations kept).
     pub fn drain(&mut self) -> std::vec::Drain<'_, (DetailKey, ClientDay)> {
-        self.slots.fill(0);
+        self.clear_slots();
         self.entries.drain(..)
     }
 
     /// Forget every entry, keeping the allocations.
     pub fn clear(&mut self) {
-        self.slots.fill(0);
+        self.clear_slots();
         self.entries.clear();
+    }
+
+    /// An empty table's slots are all clear already (a flush drains, then clears).
+    fn clear_slots(&mut self) {
+        if !self.entries.is_empty() {
+            self.slots.fill(0);
+        }
     }
 
     #[inline(always)]
@@ -143,6 +167,9 @@ impl ClientTable {
     #[cold]
     fn insert_at(&mut self, slot: usize, hash: u64, key: DetailKey, detail: ClientDay) -> usize {
         let index = self.entries.len();
+        // A slot holds index + 1 in 32 bits. Unreachable in practice (that many entries are
+        // ~450 GB; workers flush at 64k), but a wrong slot would silently split a key.
+        assert!(index < u32::MAX as usize, "client table full");
         self.entries.push((key, detail));
         self.slots[slot] = slot_value(hash, index);
         if self.entries.len() * 2 > self.slots.len() {
@@ -245,6 +272,42 @@ mod tests {
         assert_eq!(table.get(&key(0, 0)), None);
         let (table, _) = count(&[(1, 1), (1, 1)], 0);
         assert_eq!(table.get(&key(1, 1)).map(ClientDay::failed), Some(2));
+    }
+
+    #[test]
+    fn colliding_hashes_probe_past_each_other_and_wrap() {
+        let mut table = ClientTable::with_capacity(100);
+        let slots = table.slots.len();
+        // One hand-made hash for every key: home is the last slot, the tags are equal, so
+        // every lookup compares keys and probes wrap around to slot 0.
+        let hash = 0xABCD_0000_0000_0000 | (slots as u64 - 1);
+        let detail = || ClientDay::new(Timestamp::default());
+        for round in 1..=2u64 {
+            for ip in 0..50u128 {
+                table.upsert(hash, key(1, ip), detail).add_status(404, 1);
+            }
+            assert_eq!(table.len(), 50);
+            assert_eq!(table.slots.len(), slots, "no growth");
+            for ip in 0..50u128 {
+                let found = table
+                    .find(hash, &key(1, ip))
+                    .map(|i| table.entries[i].1.failed());
+                assert_eq!(found, Ok(round), "{ip}");
+            }
+        }
+        assert_eq!(table.find(hash, &key(2, 0)), Err(49));
+        // After a drain (a flush) and after a clear, the same keys start from nothing.
+        assert_eq!(table.drain().count(), 50);
+        table.upsert(hash, key(1, 7), detail).add_status(404, 1);
+        assert_eq!(table.len(), 1);
+        assert_eq!(
+            table
+                .find(hash, &key(1, 7))
+                .map(|i| table.entries[i].1.failed()),
+            Ok(1)
+        );
+        table.clear();
+        assert_eq!(table.find(hash, &key(1, 7)), Err(slots - 1));
     }
 
     proptest! {
