@@ -68,9 +68,8 @@ impl ClientTable {
     /// (the usual case for a key seen before; a miss here costs only the unfetched entry).
     #[inline(always)]
     pub fn prefetch_entry(&self, hash: u64) {
-        let slot = self.slots[self.home(hash)];
-        if slot != 0 && (slot >> 32) as u32 == tag(hash) {
-            if let Some(entry) = self.entries.get((slot as u32 - 1) as usize) {
+        if let Some(index) = tagged_index(self.slots[self.home(hash)], hash) {
+            if let Some(entry) = self.entries.get(index) {
                 // An entry is ~100 bytes, 8-aligned: it spans two or three cache lines, and
                 // these three addresses touch each of them.
                 let at = (entry as *const (DetailKey, ClientDay)).cast::<u8>();
@@ -149,16 +148,16 @@ impl ClientTable {
     #[inline]
     fn find(&self, hash: u64, key: &DetailKey) -> Result<usize, usize> {
         let mask = self.slots.len() - 1;
-        let tag = tag(hash);
-        let mut at = hash as usize & mask;
+        let mut at = self.home(hash);
         loop {
             let slot = self.slots[at];
             if slot == 0 {
                 return Err(at);
             }
-            let index = (slot as u32 - 1) as usize;
-            if (slot >> 32) as u32 == tag && self.entries[index].0 == *key {
-                return Ok(index);
+            if let Some(index) = tagged_index(slot, hash) {
+                if self.entries[index].0 == *key {
+                    return Ok(index);
+                }
             }
             at = (at + 1) & mask;
         }
@@ -209,6 +208,12 @@ fn tag(hash: u64) -> u32 {
 #[inline(always)]
 fn slot_value(hash: u64, index: usize) -> u64 {
     (tag(hash) as u64) << 32 | (index as u64 + 1)
+}
+
+/// The entry index a non-empty `slot` holds, if its tag is `hash`'s.
+#[inline(always)]
+fn tagged_index(slot: u64, hash: u64) -> Option<usize> {
+    (slot != 0 && (slot >> 32) as u32 == tag(hash)).then(|| (slot as u32 - 1) as usize)
 }
 
 #[inline(always)]
