@@ -458,6 +458,7 @@ struct PendingFailed<'a> {
 struct FailedQueue<'a> {
     fetching_slot: Option<PendingFailed<'a>>,
     fetching_entry: Option<PendingFailed<'a>>,
+    fetching_lists: Option<PendingFailed<'a>>,
 }
 
 /// Everything one worker learned since its last flush.
@@ -539,9 +540,13 @@ impl Aggregate {
             }
             pos = end + 1;
         }
-        for pending in [queue.fetching_entry, queue.fetching_slot]
-            .into_iter()
-            .flatten()
+        for pending in [
+            queue.fetching_lists,
+            queue.fetching_entry,
+            queue.fetching_slot,
+        ]
+        .into_iter()
+        .flatten()
         {
             self.count_failed(pending);
         }
@@ -580,7 +585,8 @@ impl Aggregate {
     }
 
     /// A failed line enters the queue; its key's slot is fetched now, its entry when the
-    /// next failed line comes, and it is counted at the one after (see [`ClientTable`]).
+    /// next failed line comes, the entry's status and path lists (where they spilled to the
+    /// heap) at the one after, and it is counted at the third (see [`ClientTable`]).
     /// Hostnames are interned here, in line order, as if counted at once.
     #[inline]
     fn queue_failed<'a>(&mut self, queue: &mut FailedQueue<'a>, fields: Fields<'a>) {
@@ -603,8 +609,11 @@ impl Aggregate {
         };
         if let Some(older) = queue.fetching_slot.replace(pending) {
             self.table.prefetch_entry(older.hash);
-            if let Some(ready) = queue.fetching_entry.replace(older) {
-                self.count_failed(ready);
+            if let Some(fetched) = queue.fetching_entry.replace(older) {
+                self.table.prefetch_lists(fetched.hash);
+                if let Some(ready) = queue.fetching_lists.replace(fetched) {
+                    self.count_failed(ready);
+                }
             }
         }
     }
@@ -835,7 +844,7 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
     }
 
     proptest::proptest! {
-        /// The delayed counting (a failed line is counted two failed lines later) gives what
+        /// The delayed counting (a failed line is counted three failed lines later) gives what
         /// counting each line as it is scanned gives: per (day, client name) the counts by
         /// status, first and last seen, and the counts of each target; and the table's
         /// failed requests add up to the days' (none lost, none counted twice).

@@ -6,8 +6,9 @@
 //! three cache misses (index, key, the entry's second line), which were most of the time
 //! spent on a failed line. The scanner asks for a failed line's key to be fetched
 //! ([`ClientTable::prefetch_slot`], then [`ClientTable::prefetch_entry`] one failed line
-//! later) and counts it two failed lines after it was scanned, so the misses are in flight
-//! while the lines between are scanned. A `HashMap` gives no address to prefetch.
+//! later, then [`ClientTable::prefetch_lists`] for the entry's heap lists one more later) and
+//! counts it three failed lines after it was scanned, so the misses are in flight while the
+//! lines between are scanned. A `HashMap` gives no address to prefetch.
 //!
 //! Invariant: each key is in `entries` at most once, and the slot pointing at it lies on the
 //! key's probe path from its home slot with no empty slot between (nothing is ever removed
@@ -74,6 +75,29 @@ impl ClientTable {
                 // these three addresses touch each of them.
                 let at = (entry as *const (DetailKey, ClientDay)).cast::<u8>();
                 let size = std::mem::size_of_val(entry);
+                prefetch(at);
+                prefetch(at.wrapping_add(64.min(size - 1)));
+                prefetch(at.wrapping_add(size - 1));
+            }
+        }
+    }
+
+    /// Start fetching the status and path lists of the entry [`Self::prefetch_entry`] fetched,
+    /// where they spilled to the heap (a client with several statuses or targets): the
+    /// entry's own lines are in cache by now, so its pointers can be read.
+    #[inline(always)]
+    pub fn prefetch_lists(&self, hash: u64) {
+        let Some(index) = tagged_index(self.slots[self.home(hash)], hash) else {
+            return;
+        };
+        if let Some((_, detail)) = self.entries.get(index) {
+            if detail.statuses.spilled() {
+                prefetch(detail.statuses.as_ptr());
+            }
+            if detail.paths.spilled() {
+                // Up to 8 paths of 16 bytes: two or three cache lines.
+                let at = detail.paths.as_ptr().cast::<u8>();
+                let size = std::mem::size_of_val(&detail.paths[..]);
                 prefetch(at);
                 prefetch(at.wrapping_add(64.min(size - 1)));
                 prefetch(at.wrapping_add(size - 1));
@@ -257,14 +281,16 @@ mod tests {
     fn count(keys: &[(i32, u128)], capacity: usize) -> (ClientTable, HashMap<DetailKey, u64>) {
         let mut table = ClientTable::with_capacity(capacity);
         let mut reference = HashMap::new();
-        for &(day, ip) in keys {
+        for (i, &(day, ip)) in keys.iter().enumerate() {
             let k = key(day, ip);
             let hash = table.hash(&k);
             table.prefetch_slot(hash);
             table.prefetch_entry(hash);
+            table.prefetch_lists(hash);
+            // Several statuses per key, so the status lists spill to the heap.
             table
                 .entry_or_insert_with(hash, k, || ClientDay::new(Timestamp::default()))
-                .add_status(404, 1);
+                .add_status(400 + (i % 3) as u16, 1);
             *reference.entry(k).or_default() += 1;
         }
         (table, reference)
