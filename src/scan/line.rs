@@ -5,7 +5,7 @@
 //! one [`Line`] and never panics; nothing after the size field (referer, user agent) is read,
 //! so attacker text there (IPs, `" 404 `) cannot change a count.
 
-use super::client::{parse_client, ClientRef, V4_MAPPED_PREFIX};
+use super::client::{ipv6_token, parse_client, ClientRef, V4_MAPPED_PREFIX};
 use super::time::{
     clock_second, parse_clock, parse_date, utc_day, DayNum, Timestamp, TIMESTAMP_LEN,
 };
@@ -137,11 +137,14 @@ impl LineScanner {
         }
         let (client, space) = match ipv4_token(line) {
             Some((ip, space)) => (ClientRef::Ip(V4_MAPPED_PREFIX | ip as u128), space),
-            None => {
-                // IPv6 and hostnames: the token the general path would parse.
-                let space = memchr(b' ', &line[..line.len().min(64)])?;
-                (parse_client(&line[..space])?, space)
-            }
+            None => match ipv6_token(line) {
+                Some((ip, space)) => (ClientRef::Ip(ip), space),
+                None => {
+                    // Other IPv6 forms and hostnames: the token the general path would parse.
+                    let space = memchr(b' ', &line[..line.len().min(64)])?;
+                    (parse_client(&line[..space])?, space)
+                }
+            },
         };
         let at = space + 1;
         let head = line.get(at..at + 4 + TIMESTAMP_LEN)?;
