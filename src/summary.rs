@@ -6,7 +6,7 @@
 //! ascending; suspicious IPs by failed count descending, then by address text), so the same
 //! input always gives the same report, whatever the thread count.
 
-use crate::agg::{ChunkRecord, ClientDay, ClientKey, MALFORMED_SAMPLES};
+use crate::agg::{ChunkRecord, ClientDay, ClientKey, MALFORMED_SAMPLES, PATHS_PER_CLIENT};
 use crate::engine::FileReport;
 use crate::merge::{Merged, PathNames};
 use crate::scan::client::format_ip;
@@ -502,12 +502,22 @@ fn week_clients(
         .into_par_iter()
         .map(|part| {
             let mut failing = 0u64;
-            let mut suspicious = Vec::new();
+            // At most one entry per client, and a part has at least as many clients as its
+            // longest run: grown by doubling instead, the list was copied (and its fresh
+            // pages faulted in) again and again.
+            let clients = part.iter().map(|run| run.len()).max().unwrap_or(0);
+            let mut suspicious = Vec::with_capacity(clients);
             for_each_client(part, |client, days| {
                 failing += 1;
                 let failed: u64 = days.iter().map(|d| d.failed()).sum();
                 if failed >= threshold {
                     let mut week = days[0].clone();
+                    // Room for the week's paths at once, not grown one step per day (the copy
+                    // lives until its entry is built).
+                    if days.len() > 1 {
+                        week.paths
+                            .reserve(PATHS_PER_CLIENT.saturating_sub(week.paths.len()));
+                    }
                     for d in &days[1..] {
                         week.merge_with(d, |a, b| aggregate.paths.cmp(a, b));
                     }
@@ -591,7 +601,7 @@ fn period(
     // sorts in place, where a stable sort would take a buffer of half the list. In parallel:
     // a week's list of a many-day run is hundreds of thousands of clients, and with few
     // periods one sort per thread left most cores idle.
-    suspicious.par_sort_unstable_by(|a, b| b.failed.cmp(&a.failed).then_with(|| a.ip.cmp(&b.ip)));
+    sort_by_failed_then_ip(&mut suspicious);
     PeriodSummary {
         lines,
         failed,
@@ -599,6 +609,61 @@ fn period(
         unusual_400: status_400 >= settings.bad_request_threshold,
         failing_ips,
         suspicious_ips: suspicious,
+    }
+}
+
+/// Failed count descending, then address text ascending. An entry is ~150 bytes and a
+/// week's list can hold hundreds of thousands: the sort moves 24-byte keys (the count, the
+/// text's first 8 bytes, the index) and each entry then moves once, cycle by cycle in place
+/// (no second copy of the list). Sorting the entries themselves spent most of its time
+/// copying them, and comparing texts, which ties on the count usually needed.
+fn sort_by_failed_then_ip(list: &mut [SuspiciousIp]) {
+    sort_by_count_then_text(list, |s| (s.failed, &s.ip));
+}
+
+/// [`sort_by_failed_then_ip`] for any entries: `key` gives an entry's count and text.
+fn sort_by_count_then_text<T: Send + Sync>(list: &mut [T], key: impl Fn(&T) -> (u64, &str) + Sync) {
+    let mut keys: Vec<(u64, u64, u32)> = list
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let (count, text) = key(entry);
+            (u64::MAX - count, text_prefix(text), i as u32)
+        })
+        .collect();
+    let text = |i: u32| key(&list[i as usize]).1;
+    keys.par_sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| text(a.2).cmp(text(b.2)))
+    });
+    let mut order: Vec<u32> = keys.into_iter().map(|k| k.2).collect();
+    permute(list, &mut order);
+}
+
+/// The first 8 bytes of `text`, zero-padded, as a number that orders like the text: padding
+/// sorts a shorter text first, as a prefix does (the texts are escaped: no NUL bytes).
+fn text_prefix(text: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let head = &text.as_bytes()[..text.len().min(8)];
+    bytes[..head.len()].copy_from_slice(head);
+    u64::from_be_bytes(bytes)
+}
+
+/// Rearrange `items` so position k holds what was at `order[k]` (a permutation of the
+/// indices), following each cycle with swaps; `order` is used up as the visited marks.
+fn permute<T>(items: &mut [T], order: &mut [u32]) {
+    for start in 0..items.len() {
+        let mut at = start;
+        while order[at] as usize != at {
+            let from = order[at] as usize;
+            order[at] = at as u32;
+            if from == start {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
+        }
     }
 }
 
@@ -653,6 +718,27 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Sorting keys and permuting gives the order of sorting the entries themselves:
+        /// count descending, then text ascending (texts of any length, shared prefixes).
+        #[test]
+        fn key_sort_orders_like_an_entry_sort(
+            entries in proptest::collection::btree_map("[0-9a-f.:]{0,12}", 0u64..4, 0..300),
+        ) {
+            let mut list: Vec<(u64, String)> = entries.into_iter().map(|(t, c)| (c, t)).collect();
+            // From a shuffled start (a btree map's order is already by text).
+            list.reverse();
+            let third = list.len() / 3;
+            list.rotate_left(third);
+            let mut expected = list.clone();
+            expected.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            sort_by_count_then_text(&mut list, |e| (e.0, &e.1));
+            prop_assert_eq!(list, expected);
+        }
+    }
+
     use super::*;
     use crate::scan::time::days_from_civil;
 
