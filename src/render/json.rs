@@ -4,8 +4,8 @@
 //! timestamps), pretty-printed with a final newline. [`render_to`] streams them; [`render`]
 //! is the same bytes in memory.
 
+use super::in_parallel_batches;
 use crate::summary::{DaySummary, Report, Seen, SuspiciousIp, WeekSummary};
-use rayon::prelude::*;
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -62,9 +62,6 @@ pub fn render_to(report: &Report, w: &mut dyn Write) -> io::Result<()> {
     w.write_all(b"\n}\n")
 }
 
-/// Suspicious clients rendered per parallel task.
-const BATCH: usize = 512;
-
 /// A `days` or `weeks` array at depth 1; `split` gives a period's JSON without its clients
 /// (ending in `"suspicious_ips": []`) and the clients.
 fn periods<T>(
@@ -98,26 +95,12 @@ fn clients(w: &mut dyn Write, ips: &[SuspiciousIp]) -> io::Result<()> {
         return w.write_all(b"[]");
     }
     w.write_all(b"[\n")?;
-    let window = BATCH * rayon::current_num_threads().max(1) * 2;
-    for (g, group) in ips.chunks(window).enumerate() {
-        let rendered: Vec<io::Result<Vec<u8>>> = group
-            .par_chunks(BATCH)
-            .enumerate()
-            .map(|(b, batch)| {
-                let mut out = Vec::with_capacity(batch.len() * 512);
-                for (k, ip) in batch.iter().enumerate() {
-                    let index = g * window + b * BATCH + k;
-                    out.extend_from_slice(b"        ");
-                    client(&mut out, ip);
-                    out.extend_from_slice(if index + 1 < ips.len() { b",\n" } else { b"\n" });
-                }
-                Ok(out)
-            })
-            .collect();
-        for part in rendered {
-            w.write_all(&part?)?;
-        }
-    }
+    let render = |out: &mut Vec<u8>, index: usize, ip: &SuspiciousIp| {
+        out.extend_from_slice(b"        ");
+        client(out, ip);
+        out.extend_from_slice(if index + 1 < ips.len() { b",\n" } else { b"\n" });
+    };
+    in_parallel_batches(ips, render, |bytes| w.write_all(bytes))?;
     w.write_all(b"      ]")
 }
 
@@ -303,7 +286,7 @@ pub fn write_pretty<T: Serialize + ?Sized>(value: &T, w: &mut dyn Write) -> io::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::sample_report;
+    use crate::render::{sample_report, BATCH};
 
     #[test]
     fn render_to_streams_exactly_the_bytes_of_render() {

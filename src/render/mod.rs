@@ -50,6 +50,40 @@ impl std::fmt::Write for Out<'_> {
     }
 }
 
+/// Suspicious clients rendered per parallel task.
+pub(crate) const BATCH: usize = 512;
+
+/// Render `items` on the current rayon pool, [`BATCH`] per task and a bounded window of
+/// batches at a time (memory stays at a couple of batches per thread), and hand the bytes to
+/// `write` in order. `render` gets each item with its index in `items`. A week of a busy
+/// server lists 100k+ clients: rendered on one thread, its lists were the serial tail of a
+/// many-core run.
+pub(crate) fn in_parallel_batches<T: Sync, E>(
+    items: &[T],
+    render: impl Fn(&mut Vec<u8>, usize, &T) + Sync,
+    mut write: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    use rayon::prelude::*;
+    let window = BATCH * rayon::current_num_threads().max(1) * 2;
+    for (g, group) in items.chunks(window).enumerate() {
+        let rendered: Vec<Vec<u8>> = group
+            .par_chunks(BATCH)
+            .enumerate()
+            .map(|(b, batch)| {
+                let mut out = Vec::with_capacity(batch.len() * 256);
+                for (k, item) in batch.iter().enumerate() {
+                    render(&mut out, g * window + b * BATCH + k, item);
+                }
+                out
+            })
+            .collect();
+        for part in &rendered {
+            write(part)?;
+        }
+    }
+    Ok(())
+}
+
 /// Run `render` on `w`; its first I/O error, if any.
 pub fn stream(w: &mut dyn io::Write, render: impl FnOnce(&mut Out)) -> io::Result<()> {
     let mut out = Out::new(w);
