@@ -221,6 +221,10 @@ impl ClientTable {
 /// is a copy-on-write fault that flushes the page from every core's TLB: with two threads on
 /// this VM, an inter-processor interrupt per page, ~3 % of a run's time. Written once here,
 /// each page is faulted in as private memory and stays so.
+#[allow(
+    clippy::slow_vector_initialization,
+    reason = "the zeros must be written, not allocated zeroed (see above)"
+)]
 fn written_zeros(len: usize) -> Vec<u64> {
     let mut slots = Vec::with_capacity(len);
     slots.resize(len, 0);
