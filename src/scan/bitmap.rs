@@ -13,6 +13,12 @@
 use memchr::memchr;
 
 const WINDOW_WORDS: usize = 256;
+/// How far ahead of the bytes being classified [`Bitmaps::fill`] asks for memory. The fill is
+/// where each byte is first read from memory, and the hardware's stream prefetcher does not
+/// cross a 4 KiB page, so every page began with a wait; one page ahead (4-8 KiB measured the
+/// same, 1 KiB or a whole window did nothing) made the scan without failed lines 3-4 %
+/// faster. A prefetch never faults, so reading past the data is harmless.
+const PREFETCH_AHEAD: usize = 4096;
 const WINDOW_BYTES: usize = WINDOW_WORDS * 64;
 /// Words [`first_set`] reads at once; the arrays have as many spare words after a window,
 /// kept clear, so the reads need no bound check.
@@ -158,6 +164,13 @@ fn block_scalar(block: &[u8]) -> (u64, u64) {
 fn fill_sse2(window: &[u8], newline: &mut [u64; WORDS], quote: &mut [u64; WORDS]) {
     use std::arch::x86_64::*;
     for (k, block) in window.chunks_exact(64).take(WINDOW_WORDS).enumerate() {
+        // SAFETY: a prefetch is a hint: it never faults and never changes memory.
+        unsafe {
+            _mm_prefetch(
+                block.as_ptr().wrapping_add(PREFETCH_AHEAD).cast::<i8>(),
+                _MM_HINT_T0,
+            );
+        }
         let (mut n, mut q) = (0u64, 0u64);
         for part in 0..4 {
             // SAFETY: SSE2 is baseline on x86_64; `block` has 64 bytes, so 16 at
@@ -182,6 +195,10 @@ unsafe fn fill_avx2(window: &[u8], newline: &mut [u64; WORDS], quote: &mut [u64;
     let nl = _mm256_set1_epi8(b'\n' as i8);
     let qu = _mm256_set1_epi8(b'"' as i8);
     for (k, block) in window.chunks_exact(64).take(WINDOW_WORDS).enumerate() {
+        _mm_prefetch(
+            block.as_ptr().wrapping_add(PREFETCH_AHEAD).cast::<i8>(),
+            _MM_HINT_T0,
+        );
         // SAFETY (caller): AVX2 is present; `block` has 64 bytes, two 32-byte loads.
         let lo = _mm256_loadu_si256(block.as_ptr().cast());
         let hi = _mm256_loadu_si256(block.as_ptr().add(32).cast());
