@@ -502,9 +502,10 @@ fn week_clients(
         .into_par_iter()
         .map(|part| {
             let mut failing = 0u64;
-            // At most one entry per client, and a part has at least as many clients as its
-            // longest run: grown by doubling instead, the list was copied (and its fresh
-            // pages faulted in) again and again.
+            // Room for as many entries as the longest run has clients (a guess: with every
+            // client over the threshold it is too small, with few it is too large, but the
+            // untouched part costs no memory): grown from empty by doubling, the list was
+            // copied (and its fresh pages faulted in) again and again.
             let clients = part.iter().map(|run| run.len()).max().unwrap_or(0);
             let mut suspicious = Vec::with_capacity(clients);
             for_each_client(part, |client, days| {
@@ -597,10 +598,11 @@ fn period(
     mut suspicious: Vec<SuspiciousIp>,
     settings: &Settings,
 ) -> PeriodSummary {
-    // Unstable is exact here (a period lists each client once, so no two keys are equal) and
-    // sorts in place, where a stable sort would take a buffer of half the list. In parallel:
-    // a week's list of a many-day run is hundreds of thousands of clients, and with few
-    // periods one sort per thread left most cores idle.
+    // Unstable is exact here (a period lists each client once, so no two keys are equal),
+    // and sorting small keys takes ~28 bytes an entry beside the list, where sorting the
+    // entries stably would take a buffer of half the list. In parallel: a week's list of a
+    // many-day run is hundreds of thousands of clients, and with few periods one sort per
+    // thread left most cores idle.
     sort_by_failed_then_ip(&mut suspicious);
     PeriodSummary {
         lines,

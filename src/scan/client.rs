@@ -224,11 +224,12 @@ fn ipv6_masks(bytes: &[u8; 48]) -> (u64, u64, u64) {
 }
 
 /// The address from the masks of [`ipv6_masks`], every rule a bit test.
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn ipv6_decode(bytes: &[u8; 48], (hex, colon, space): (u64, u64, u64)) -> Option<(IpKey, usize)> {
-    let end = space.trailing_zeros(); // 64 when there is no space
-                                      // 39 bytes is the longest such token (8 groups of 4); it keeps every 4-byte read below
-                                      // inside the array.
+    // The first space (64 when there is none). 39 bytes is the longest such token (8 groups
+    // of 4); the bound keeps every 4-byte read below inside the array.
+    let end = space.trailing_zeros();
     if !(3..=39).contains(&end) {
         return None;
     }
