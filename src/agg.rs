@@ -234,52 +234,152 @@ pub fn path_hash(path: &[u8]) -> u64 {
 /// Request targets → dense ids (exact bytes, no case folding). The bytes of all targets live
 /// in one arena, found through a table of ids: ~70 bytes per target instead of a separate
 /// allocation and map entry each (a week of scanners leaves hundreds of thousands).
+///
+/// The index is open addressing like the client table's ([`ClientTable`]): a slot is the top
+/// 32 bits of the target's keyed hash and its id + 1, 0 is empty, at most half full. A lookup
+/// is three dependent cache misses (slot, span, bytes), which the scanner fetches ahead
+/// ([`Self::prefetch_slot`], [`Self::prefetch_span`], [`Self::prefetch_bytes`]) while it
+/// counts a failed line three failed lines late. Invariant: each target is in the arena once,
+/// and its slot lies on its probe path with no empty slot between.
 #[derive(Debug, Clone, Default)]
 pub struct PathTable {
     bytes: Vec<u8>,
     /// (start in `bytes`, length) per id; targets are at most [`PATH_MAX_BYTES`] long.
     spans: Vec<(usize, u16)>,
-    index: hashbrown::HashTable<u32>,
+    /// Empty before the first target and once frozen.
+    slots: Vec<u64>,
     /// Keyed (unlike [`path_hash`]): chosen collisions cannot slow the table down.
     hasher: ahash::RandomState,
 }
 
 impl PathTable {
+    /// The hash every lookup of `path` takes (`path` cut to [`PATH_MAX_BYTES`] first).
+    #[inline]
+    pub fn hash(&self, path: &[u8]) -> u64 {
+        self.hasher
+            .hash_one(&path[..path.len().min(PATH_MAX_BYTES)])
+    }
+
     pub fn intern(&mut self, path: &[u8]) -> u32 {
+        let hash = self.hash(path);
+        self.intern_hashed(hash, path)
+    }
+
+    /// [`Self::intern`] with `hash` = [`Self::hash`] of `path` (checked in debug builds).
+    pub fn intern_hashed(&mut self, hash: u64, path: &[u8]) -> u32 {
         debug_assert!(
-            self.index.len() == self.spans.len(),
+            self.spans.is_empty() || !self.slots.is_empty(),
             "a frozen table is read-only"
         );
+        debug_assert_eq!(hash, self.hash(path), "a hash of another table or path");
+        self.find_or_insert(hash, path)
+    }
+
+    /// [`Self::intern_hashed`] for any `hash` (tests force collisions with it).
+    fn find_or_insert(&mut self, hash: u64, path: &[u8]) -> u32 {
         let path = &path[..path.len().min(PATH_MAX_BYTES)];
-        let hash = self.hasher.hash_one(path);
-        if let Some(id) = self.find(hash, path) {
-            return id;
+        if self.slots.is_empty() {
+            self.slots = table::written_zeros(MIN_PATH_SLOTS);
         }
-        let id = self.spans.len() as u32;
+        let slot = match self.find(hash, path) {
+            Ok(id) => return id,
+            Err(slot) => slot,
+        };
+        let id = self.spans.len();
+        assert!(id < u32::MAX as usize, "path table full");
         self.spans.push((self.bytes.len(), path.len() as u16));
         self.bytes.extend_from_slice(path);
-        let (bytes, spans, hasher) = (&self.bytes, &self.spans, &self.hasher);
-        self.index.insert_unique(hash, id, |&i| {
-            hasher.hash_one(span_bytes(bytes, spans[i as usize]))
-        });
-        id
+        self.slots[slot] = table::slot_value(hash, id);
+        if self.spans.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        id as u32
     }
 
     /// The id of `path` if it is interned.
     pub fn get(&self, path: &[u8]) -> Option<u32> {
         debug_assert!(
-            self.index.len() == self.spans.len(),
+            self.spans.is_empty() || !self.slots.is_empty(),
             "a frozen table is read-only"
         );
+        if self.slots.is_empty() {
+            return None;
+        }
         let path = &path[..path.len().min(PATH_MAX_BYTES)];
-        self.find(self.hasher.hash_one(path), path)
+        self.find(self.hash(path), path).ok()
     }
 
-    fn find(&self, hash: u64, path: &[u8]) -> Option<u32> {
-        let (bytes, spans) = (&self.bytes, &self.spans);
-        self.index
-            .find(hash, |&id| span_bytes(bytes, spans[id as usize]) == path)
-            .copied()
+    /// `Ok(id)`, or `Err(the empty slot that ends the probe)`; `slots` must not be empty.
+    fn find(&self, hash: u64, path: &[u8]) -> Result<u32, usize> {
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                return Err(at);
+            }
+            if let Some(id) = table::tagged_index(slot, hash) {
+                if self
+                    .spans
+                    .get(id)
+                    .map(|&span| span_bytes(&self.bytes, span))
+                    == Some(path)
+                {
+                    return Ok(id as u32);
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let mut slots = table::written_zeros(self.slots.len() * 2);
+        let mask = slots.len() - 1;
+        for (id, &span) in self.spans.iter().enumerate() {
+            let hash = self.hasher.hash_one(span_bytes(&self.bytes, span));
+            let mut at = hash as usize & mask;
+            while slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at] = table::slot_value(hash, id);
+        }
+        self.slots = slots;
+    }
+
+    /// The id the home slot of `hash` holds when its tag matches (usually the target's own).
+    #[inline(always)]
+    fn hinted_id(&self, hash: u64) -> Option<usize> {
+        let slot = *self
+            .slots
+            .get(hash as usize & self.slots.len().wrapping_sub(1))?;
+        table::tagged_index(slot, hash)
+    }
+
+    /// Start fetching the home slot of `hash` (a target's [`Self::hash`]).
+    #[inline(always)]
+    pub fn prefetch_slot(&self, hash: u64) {
+        if let Some(slot) = self
+            .slots
+            .get(hash as usize & self.slots.len().wrapping_sub(1))
+        {
+            table::prefetch(slot);
+        }
+    }
+
+    /// Start fetching the span of the id that slot holds (the slot should be in cache).
+    #[inline(always)]
+    pub fn prefetch_span(&self, hash: u64) {
+        if let Some(span) = self.hinted_id(hash).and_then(|id| self.spans.get(id)) {
+            table::prefetch(span);
+        }
+    }
+
+    /// Start fetching the bytes of that id's target (its span should be in cache).
+    #[inline(always)]
+    pub fn prefetch_bytes(&self, hash: u64) {
+        if let Some(&(start, _)) = self.hinted_id(hash).and_then(|id| self.spans.get(id)) {
+            table::prefetch(self.bytes.as_ptr().wrapping_add(start));
+        }
     }
 
     pub fn name(&self, id: u32) -> &[u8] {
@@ -303,20 +403,25 @@ impl PathTable {
 
     /// Forget every target, keeping the allocations.
     pub fn clear(&mut self) {
+        if !self.spans.is_empty() {
+            self.slots.fill(0);
+        }
         self.bytes.clear();
         self.spans.clear();
-        self.index.clear();
     }
 
     /// Keep the names, free what only lookups need (the index) and the growth slack: for a
     /// table that is only read from now on: [`Self::get`] and [`Self::intern`] must not be
     /// called on it (checked in debug builds).
     pub fn freeze(&mut self) {
-        self.index = hashbrown::HashTable::new();
+        self.slots = Vec::new();
         self.bytes.shrink_to_fit();
         self.spans.shrink_to_fit();
     }
 }
+
+/// The smallest target index.
+const MIN_PATH_SLOTS: usize = 64;
 
 fn span_bytes(bytes: &[u8], (start, len): (usize, u16)) -> &[u8] {
     &bytes[start..start + len as usize]
@@ -384,9 +489,17 @@ impl ClientDay {
             .binary_search_by(|p| p.hash.cmp(&hash).then_with(|| table.name(p.id).cmp(bytes)))
     }
 
-    /// Count one more failed request (the hot path: interns only kept paths).
+    /// Count one more failed request (the hot path: interns only kept paths). `table_hash` is
+    /// `table`'s [`PathTable::hash`] of `path`.
     #[inline]
-    fn count(&mut self, status: u16, time: Timestamp, table: &mut PathTable, path: &[u8]) {
+    fn count(
+        &mut self,
+        status: u16,
+        time: Timestamp,
+        table: &mut PathTable,
+        path: &[u8],
+        table_hash: u64,
+    ) {
         self.first = self.first.min(time);
         self.last = self.last.max(time);
         self.add_status(status, 1);
@@ -394,7 +507,7 @@ impl ClientDay {
         match self.position(table, hash, path) {
             Ok(i) => self.paths[i].count = self.paths[i].count.saturating_add(1),
             Err(i) if i < PATHS_PER_CLIENT => {
-                let id = table.intern(path);
+                let id = table.intern_hashed(table_hash, path);
                 self.paths.insert(i, PathCount { hash, id, count: 1 });
                 self.paths.truncate(PATHS_PER_CLIENT);
             }
@@ -450,7 +563,9 @@ struct PendingFailed<'a> {
     key: DetailKey,
     status: u16,
     time: Timestamp,
-    request: &'a [u8],
+    /// The request target, and the hash the path table takes of it.
+    target: &'a [u8],
+    target_hash: u64,
 }
 
 /// The failed lines of a chunk between being scanned and being counted, newest first.
@@ -600,17 +715,23 @@ impl Aggregate {
         };
         let hash = self.table.hash(&key);
         self.table.prefetch_slot(hash);
+        let target = request_target(fields.request);
+        let target_hash = self.paths.hash(target);
+        self.paths.prefetch_slot(target_hash);
         let pending = PendingFailed {
             hash,
             key,
             status: fields.status,
             time: fields.time,
-            request: fields.request,
+            target,
+            target_hash,
         };
         if let Some(older) = queue.fetching_slot.replace(pending) {
             self.table.prefetch_entry(older.hash);
+            self.paths.prefetch_span(older.target_hash);
             if let Some(fetched) = queue.fetching_entry.replace(older) {
                 self.table.prefetch_lists(fetched.hash);
+                self.paths.prefetch_bytes(fetched.target_hash);
                 if let Some(ready) = queue.fetching_lists.replace(fetched) {
                     self.count_failed(ready);
                 }
@@ -627,7 +748,8 @@ impl Aggregate {
                 failed.status,
                 failed.time,
                 &mut self.paths,
-                request_target(failed.request),
+                failed.target,
+                failed.target_hash,
             );
     }
 
@@ -784,6 +906,60 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
             0
         };
         assert_eq!(total, 8 + p0);
+    }
+
+    proptest::proptest! {
+        /// The path table against a `HashMap`: the same ids for the same bytes, across its
+        /// growth, a clear, and lookups of interned and unknown targets; prefetching any
+        /// hash (of a target or not) is harmless.
+        #[test]
+        fn path_table_agrees_with_a_hash_map(
+            rounds in proptest::collection::vec(
+                proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6), 0..300),
+                1..3,
+            ),
+        ) {
+            let mut table = PathTable::default();
+            proptest::prop_assert_eq!(table.get(b"/x"), None);
+            for paths in &rounds {
+                table.clear();
+                let mut reference: std::collections::HashMap<Vec<u8>, u32> = Default::default();
+                for path in paths {
+                    let hash = table.hash(path);
+                    table.prefetch_slot(hash);
+                    table.prefetch_span(hash);
+                    table.prefetch_bytes(hash ^ 1);
+                    let next = reference.len() as u32;
+                    let expect = *reference.entry(path.clone()).or_insert(next);
+                    proptest::prop_assert_eq!(table.intern_hashed(hash, path), expect);
+                }
+                proptest::prop_assert_eq!(table.len(), reference.len());
+                for (path, &id) in &reference {
+                    proptest::prop_assert_eq!(table.get(path), Some(id));
+                    proptest::prop_assert_eq!(table.name(id), &path[..]);
+                }
+                proptest::prop_assert_eq!(table.get(b"not a generated path"), None);
+            }
+        }
+    }
+
+    #[test]
+    fn path_table_colliding_hashes_compare_bytes_and_wrap() {
+        let mut t = PathTable::default();
+        // One hash for every target: the same tag and home (the last slot of the first
+        // index), so every lookup compares bytes and probes wrap around.
+        let hash = 0xABCD_0000_0000_0000 | (MIN_PATH_SLOTS as u64 - 1);
+        let paths: Vec<Vec<u8>> = (0..20u8).map(|i| vec![b'/', i]).collect();
+        for round in 0..2 {
+            for (i, p) in paths.iter().enumerate() {
+                assert_eq!(t.find_or_insert(hash, p), i as u32, "round {round}");
+            }
+        }
+        assert_eq!(t.len(), 20);
+        // Slots 63, 0, 1, ..., 18 are taken: the probe ends at 19.
+        assert_eq!(t.find(hash, b"/none"), Err(19));
+        t.clear();
+        assert_eq!(t.find_or_insert(hash, &paths[7]), 0);
     }
 
     #[test]

@@ -222,7 +222,7 @@ impl ClientTable {
 /// this VM, an inter-processor interrupt per page, ~3 % of a run's time. Written once here,
 /// each page is faulted in as private memory and stays so. The zero goes through
 /// `black_box`, so the compiler cannot see a zeroed allocation and turn this into `calloc`.
-fn written_zeros(len: usize) -> Vec<u64> {
+pub(super) fn written_zeros(len: usize) -> Vec<u64> {
     let mut slots = Vec::with_capacity(len);
     slots.resize(len, std::hint::black_box(0));
     slots
@@ -237,23 +237,23 @@ fn slots_for(capacity: usize) -> usize {
 }
 
 #[inline(always)]
-fn tag(hash: u64) -> u32 {
+pub(super) fn tag(hash: u64) -> u32 {
     (hash >> 32) as u32
 }
 
 #[inline(always)]
-fn slot_value(hash: u64, index: usize) -> u64 {
+pub(super) fn slot_value(hash: u64, index: usize) -> u64 {
     (tag(hash) as u64) << 32 | (index as u64 + 1)
 }
 
 /// The entry index a non-empty `slot` holds, if its tag is `hash`'s.
 #[inline(always)]
-fn tagged_index(slot: u64, hash: u64) -> Option<usize> {
+pub(super) fn tagged_index(slot: u64, hash: u64) -> Option<usize> {
     (slot != 0 && (slot >> 32) as u32 == tag(hash)).then(|| (slot as u32 - 1) as usize)
 }
 
 #[inline(always)]
-fn prefetch<T>(at: *const T) {
+pub(super) fn prefetch<T>(at: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint: it never faults and never changes memory.
     unsafe {
