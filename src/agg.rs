@@ -28,6 +28,7 @@ use std::cmp::Ordering;
 
 mod table;
 pub use table::ClientTable;
+use table::SlotIndex;
 
 /// How many malformed line numbers are kept per file (and per chunk, to find them).
 pub const MALFORMED_SAMPLES: usize = 5;
@@ -235,8 +236,8 @@ pub fn path_hash(path: &[u8]) -> u64 {
 /// in one arena, found through a table of ids: ~70 bytes per target instead of a separate
 /// allocation and map entry each (a week of scanners leaves hundreds of thousands).
 ///
-/// The index is open addressing like the client table's ([`ClientTable`]): a slot is the top
-/// 32 bits of the target's keyed hash and its id + 1, 0 is empty, at most half full. A lookup
+/// The index is the client table's kind ([`ClientTable`]): slots of a hash tag and an id,
+/// linear probing, at most half full. A lookup
 /// is three dependent cache misses (slot, span, bytes), which the scanner fetches ahead
 /// ([`Self::prefetch_slot`], [`Self::prefetch_span`], [`Self::prefetch_bytes`]) while it
 /// counts a failed line three failed lines late. Invariant: each target is in the arena once,
@@ -247,7 +248,7 @@ pub struct PathTable {
     /// (start in `bytes`, length) per id; targets are at most [`PATH_MAX_BYTES`] long.
     spans: Vec<(usize, u16)>,
     /// Empty before the first target and once frozen.
-    slots: Vec<u64>,
+    index: SlotIndex,
     /// Keyed (unlike [`path_hash`]): chosen collisions cannot slow the table down.
     hasher: ahash::RandomState,
 }
@@ -268,7 +269,7 @@ impl PathTable {
     /// [`Self::intern`] with `hash` = [`Self::hash`] of `path` (checked in debug builds).
     pub fn intern_hashed(&mut self, hash: u64, path: &[u8]) -> u32 {
         debug_assert!(
-            self.spans.is_empty() || !self.slots.is_empty(),
+            self.spans.is_empty() || !self.index.is_empty(),
             "a frozen table is read-only"
         );
         debug_assert_eq!(hash, self.hash(path), "a hash of another table or path");
@@ -278,98 +279,53 @@ impl PathTable {
     /// [`Self::intern_hashed`] for any `hash` (tests force collisions with it).
     fn find_or_insert(&mut self, hash: u64, path: &[u8]) -> u32 {
         let path = &path[..path.len().min(PATH_MAX_BYTES)];
-        if self.slots.is_empty() {
-            self.slots = table::written_zeros(MIN_PATH_SLOTS);
+        if self.index.is_empty() {
+            self.index = SlotIndex::for_ids(0);
         }
         let slot = match self.find(hash, path) {
             Ok(id) => return id,
             Err(slot) => slot,
         };
         let id = self.spans.len();
-        assert!(id < u32::MAX as usize, "path table full");
         self.spans.push((self.bytes.len(), path.len() as u16));
         self.bytes.extend_from_slice(path);
-        self.slots[slot] = table::slot_value(hash, id);
-        if self.spans.len() * 2 > self.slots.len() {
-            self.grow();
-        }
+        let (bytes, spans, hasher) = (&self.bytes, &self.spans, &self.hasher);
+        self.index.insert(slot, hash, id, |i| {
+            hasher.hash_one(span_bytes(bytes, spans[i]))
+        });
         id as u32
     }
 
     /// The id of `path` if it is interned.
     pub fn get(&self, path: &[u8]) -> Option<u32> {
         debug_assert!(
-            self.spans.is_empty() || !self.slots.is_empty(),
+            self.spans.is_empty() || !self.index.is_empty(),
             "a frozen table is read-only"
         );
-        if self.slots.is_empty() {
+        if self.index.is_empty() {
             return None;
         }
         let path = &path[..path.len().min(PATH_MAX_BYTES)];
         self.find(self.hash(path), path).ok()
     }
 
-    /// `Ok(id)`, or `Err(the empty slot that ends the probe)`; `slots` must not be empty.
+    /// `Ok(id)`, or `Err(the empty slot that ends the probe)`; the index must be allocated.
     fn find(&self, hash: u64, path: &[u8]) -> Result<u32, usize> {
-        let mask = self.slots.len() - 1;
-        let mut at = hash as usize & mask;
-        loop {
-            let slot = self.slots[at];
-            if slot == 0 {
-                return Err(at);
-            }
-            if let Some(id) = table::tagged_index(slot, hash) {
-                if self
-                    .spans
-                    .get(id)
-                    .map(|&span| span_bytes(&self.bytes, span))
-                    == Some(path)
-                {
-                    return Ok(id as u32);
-                }
-            }
-            at = (at + 1) & mask;
-        }
-    }
-
-    fn grow(&mut self) {
-        let mut slots = table::written_zeros(self.slots.len() * 2);
-        let mask = slots.len() - 1;
-        for (id, &span) in self.spans.iter().enumerate() {
-            let hash = self.hasher.hash_one(span_bytes(&self.bytes, span));
-            let mut at = hash as usize & mask;
-            while slots[at] != 0 {
-                at = (at + 1) & mask;
-            }
-            slots[at] = table::slot_value(hash, id);
-        }
-        self.slots = slots;
-    }
-
-    /// The id the home slot of `hash` holds when its tag matches (usually the target's own).
-    #[inline(always)]
-    fn hinted_id(&self, hash: u64) -> Option<usize> {
-        let slot = *self
-            .slots
-            .get(hash as usize & self.slots.len().wrapping_sub(1))?;
-        table::tagged_index(slot, hash)
+        self.index
+            .find(hash, |id| span_bytes(&self.bytes, self.spans[id]) == path)
+            .map(|id| id as u32)
     }
 
     /// Start fetching the home slot of `hash` (a target's [`Self::hash`]).
     #[inline(always)]
     pub fn prefetch_slot(&self, hash: u64) {
-        if let Some(slot) = self
-            .slots
-            .get(hash as usize & self.slots.len().wrapping_sub(1))
-        {
-            table::prefetch(slot);
-        }
+        self.index.prefetch_home(hash);
     }
 
     /// Start fetching the span of the id that slot holds (the slot should be in cache).
     #[inline(always)]
     pub fn prefetch_span(&self, hash: u64) {
-        if let Some(span) = self.hinted_id(hash).and_then(|id| self.spans.get(id)) {
+        if let Some(span) = self.index.hinted(hash).and_then(|id| self.spans.get(id)) {
             table::prefetch(span);
         }
     }
@@ -377,7 +333,7 @@ impl PathTable {
     /// Start fetching the bytes of that id's target (its span should be in cache).
     #[inline(always)]
     pub fn prefetch_bytes(&self, hash: u64) {
-        if let Some(&(start, _)) = self.hinted_id(hash).and_then(|id| self.spans.get(id)) {
+        if let Some(&(start, _)) = self.index.hinted(hash).and_then(|id| self.spans.get(id)) {
             table::prefetch(self.bytes.as_ptr().wrapping_add(start));
         }
     }
@@ -404,7 +360,7 @@ impl PathTable {
     /// Forget every target, keeping the allocations.
     pub fn clear(&mut self) {
         if !self.spans.is_empty() {
-            self.slots.fill(0);
+            self.index.clear();
         }
         self.bytes.clear();
         self.spans.clear();
@@ -414,14 +370,11 @@ impl PathTable {
     /// table that is only read from now on: [`Self::get`] and [`Self::intern`] must not be
     /// called on it (checked in debug builds).
     pub fn freeze(&mut self) {
-        self.slots = Vec::new();
+        self.index = SlotIndex::default();
         self.bytes.shrink_to_fit();
         self.spans.shrink_to_fit();
     }
 }
-
-/// The smallest target index.
-const MIN_PATH_SLOTS: usize = 64;
 
 fn span_bytes(bytes: &[u8], (start, len): (usize, u16)) -> &[u8] {
     &bytes[start..start + len as usize]
@@ -946,18 +899,23 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
     #[test]
     fn path_table_colliding_hashes_compare_bytes_and_wrap() {
         let mut t = PathTable::default();
+        t.intern(b"/first");
+        t.clear();
         // One hash for every target: the same tag and home (the last slot of the first
-        // index), so every lookup compares bytes and probes wrap around.
-        let hash = 0xABCD_0000_0000_0000 | (MIN_PATH_SLOTS as u64 - 1);
-        let paths: Vec<Vec<u8>> = (0..20u8).map(|i| vec![b'/', i]).collect();
+        // index), so every lookup compares bytes and probes wrap around; 8 targets keep the
+        // index at its first size.
+        let last = t.index.slot_count() as u64 - 1;
+        let hash = 0xABCD_0000_0000_0000 | last;
+        let paths: Vec<Vec<u8>> = (0..8u8).map(|i| vec![b'/', i]).collect();
         for round in 0..2 {
             for (i, p) in paths.iter().enumerate() {
                 assert_eq!(t.find_or_insert(hash, p), i as u32, "round {round}");
             }
         }
-        assert_eq!(t.len(), 20);
-        // Slots 63, 0, 1, ..., 18 are taken: the probe ends at 19.
-        assert_eq!(t.find(hash, b"/none"), Err(19));
+        assert_eq!(t.len(), 8);
+        assert_eq!(t.index.slot_count() as u64, last + 1, "no growth");
+        // The last slot and slots 0-6 are taken: the probe ends at 7.
+        assert_eq!(t.find(hash, b"/none"), Err(7));
         t.clear();
         assert_eq!(t.find_or_insert(hash, &paths[7]), 0);
     }

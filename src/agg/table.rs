@@ -25,7 +25,7 @@ pub struct ClientTable {
     /// collisions must not be able to pile keys onto one probe path. The keys are random
     /// per process with ahash's default `runtime-rng` feature (Cargo.toml keeps it on).
     hasher: ahash::RandomState,
-    slots: Vec<u64>,
+    index: SlotIndex,
     entries: Vec<(DetailKey, ClientDay)>,
 }
 
@@ -40,7 +40,7 @@ impl ClientTable {
     pub fn with_capacity(capacity: usize) -> Self {
         ClientTable {
             hasher: ahash::RandomState::new(),
-            slots: written_zeros(slots_for(capacity)),
+            index: SlotIndex::for_ids(capacity),
             entries: Vec::with_capacity(capacity),
         }
     }
@@ -62,14 +62,14 @@ impl ClientTable {
     /// Start fetching the home slot of `hash`.
     #[inline(always)]
     pub fn prefetch_slot(&self, hash: u64) {
-        prefetch(&self.slots[self.home(hash)]);
+        self.index.prefetch_home(hash);
     }
 
     /// Start fetching the entry the home slot of `hash` points at, when its tag matches
     /// (the usual case for a key seen before; a miss here costs only the unfetched entry).
     #[inline(always)]
     pub fn prefetch_entry(&self, hash: u64) {
-        if let Some(index) = tagged_index(self.slots[self.home(hash)], hash) {
+        if let Some(index) = self.index.hinted(hash) {
             if let Some(entry) = self.entries.get(index) {
                 // An entry is ~100 bytes, 8-aligned: it spans two or three cache lines, and
                 // these three addresses touch each of them.
@@ -87,7 +87,7 @@ impl ClientTable {
     /// entry's own lines are in cache by now, so its pointers can be read.
     #[inline(always)]
     pub fn prefetch_lists(&self, hash: u64) {
-        let Some(index) = tagged_index(self.slots[self.home(hash)], hash) else {
+        let Some(index) = self.index.hinted(hash) else {
             return;
         };
         if let Some((_, detail)) = self.entries.get(index) {
@@ -159,18 +159,77 @@ impl ClientTable {
     /// An empty table's slots are all clear already (a flush drains, then clears).
     fn clear_slots(&mut self) {
         if !self.entries.is_empty() {
-            self.slots.fill(0);
+            self.index.clear();
         }
-    }
-
-    #[inline(always)]
-    fn home(&self, hash: u64) -> usize {
-        hash as usize & (self.slots.len() - 1)
     }
 
     /// `Ok(entry index)`, or `Err(the empty slot that ends the probe)`.
     #[inline]
     fn find(&self, hash: u64, key: &DetailKey) -> Result<usize, usize> {
+        self.index.find(hash, |index| self.entries[index].0 == *key)
+    }
+
+    #[cold]
+    fn insert_at(&mut self, slot: usize, hash: u64, key: DetailKey, detail: ClientDay) -> usize {
+        let index = self.entries.len();
+        self.entries.push((key, detail));
+        let (hasher, entries) = (&self.hasher, &self.entries);
+        self.index
+            .insert(slot, hash, index, |i| hasher.hash_one(entries[i].0));
+        index
+    }
+}
+
+/// An open-addressing index of dense ids (0, 1, 2, ... in insertion order), shared by the
+/// client table and the path table ([`super::PathTable`]): one `u64` a slot, the top 32 bits
+/// of the key's hash and the id + 1; 0 is empty; linear probing; at most half full. Its
+/// owner keeps the keys and says which id holds a key. Empty (no slots) until allocated.
+#[derive(Debug, Clone, Default)]
+pub(super) struct SlotIndex {
+    slots: Vec<u64>,
+}
+
+impl SlotIndex {
+    /// An index that holds `ids` before it grows.
+    pub(super) fn for_ids(ids: usize) -> Self {
+        SlotIndex {
+            slots: written_zeros(slots_for(ids)),
+        }
+    }
+
+    /// Whether no slots are allocated (a fresh or freed index).
+    pub(super) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    #[inline(always)]
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & self.slots.len().wrapping_sub(1)
+    }
+
+    /// Start fetching the home slot of `hash`.
+    #[inline(always)]
+    pub(super) fn prefetch_home(&self, hash: u64) {
+        if let Some(slot) = self.slots.get(self.home(hash)) {
+            prefetch(slot);
+        }
+    }
+
+    /// The id the home slot of `hash` holds when its tag matches: usually the key's own,
+    /// so a hint for prefetching, never an answer.
+    #[inline(always)]
+    pub(super) fn hinted(&self, hash: u64) -> Option<usize> {
+        tagged_index(*self.slots.get(self.home(hash))?, hash)
+    }
+
+    /// `Ok(the first id on the probe path with hash's tag that is_key accepts)`, or
+    /// `Err(the empty slot that ends the probe)`. The index must be allocated.
+    #[inline]
+    pub(super) fn find(
+        &self,
+        hash: u64,
+        mut is_key: impl FnMut(usize) -> bool,
+    ) -> Result<usize, usize> {
         let mask = self.slots.len() - 1;
         let mut at = self.home(hash);
         loop {
@@ -178,41 +237,53 @@ impl ClientTable {
             if slot == 0 {
                 return Err(at);
             }
-            if let Some(index) = tagged_index(slot, hash) {
-                if self.entries[index].0 == *key {
-                    return Ok(index);
+            if let Some(id) = tagged_index(slot, hash) {
+                if is_key(id) {
+                    return Ok(id);
                 }
             }
             at = (at + 1) & mask;
         }
     }
 
-    #[cold]
-    fn insert_at(&mut self, slot: usize, hash: u64, key: DetailKey, detail: ClientDay) -> usize {
-        let index = self.entries.len();
-        // A slot holds index + 1 in 32 bits. Unreachable in practice (that many entries are
-        // ~450 GB; workers flush at 64k), but a wrong slot would silently split a key.
-        assert!(index < u32::MAX as usize, "client table full");
-        self.entries.push((key, detail));
-        self.slots[slot] = slot_value(hash, index);
-        if self.entries.len() * 2 > self.slots.len() {
-            self.grow();
+    /// Put `id`, the newest (ids are dense), in the empty `slot` that [`Self::find`] gave for
+    /// `hash`; grow when more than half full, `hash_of` giving any id's hash.
+    pub(super) fn insert(
+        &mut self,
+        slot: usize,
+        hash: u64,
+        id: usize,
+        hash_of: impl Fn(usize) -> u64,
+    ) {
+        // A slot holds id + 1 in 32 bits. Unreachable in practice (workers flush at 64k
+        // entries), but a wrong slot would silently split a key.
+        assert!(id < u32::MAX as usize, "slot index full");
+        self.slots[slot] = slot_value(hash, id);
+        let ids = id + 1;
+        if ids * 2 > self.slots.len() {
+            let mut slots = written_zeros(self.slots.len() * 2);
+            let mask = slots.len() - 1;
+            for id in 0..ids {
+                let hash = hash_of(id);
+                let mut at = hash as usize & mask;
+                while slots[at] != 0 {
+                    at = (at + 1) & mask;
+                }
+                slots[at] = slot_value(hash, id);
+            }
+            self.slots = slots;
         }
-        index
     }
 
-    fn grow(&mut self) {
-        let slots = self.slots.len() * 2;
-        self.slots = written_zeros(slots);
-        let mask = slots - 1;
-        for (index, (key, _)) in self.entries.iter().enumerate() {
-            let hash = self.hasher.hash_one(key);
-            let mut at = hash as usize & mask;
-            while self.slots[at] != 0 {
-                at = (at + 1) & mask;
-            }
-            self.slots[at] = slot_value(hash, index);
-        }
+    /// Empty every slot, keeping the allocation.
+    pub(super) fn clear(&mut self) {
+        self.slots.fill(0);
+    }
+
+    /// How many slots there are (tests).
+    #[cfg(test)]
+    pub(super) fn slot_count(&self) -> usize {
+        self.slots.len()
     }
 }
 
@@ -222,7 +293,7 @@ impl ClientTable {
 /// this VM, an inter-processor interrupt per page, ~3 % of a run's time. Written once here,
 /// each page is faulted in as private memory and stays so. The zero goes through
 /// `black_box`, so the compiler cannot see a zeroed allocation and turn this into `calloc`.
-pub(super) fn written_zeros(len: usize) -> Vec<u64> {
+fn written_zeros(len: usize) -> Vec<u64> {
     let mut slots = Vec::with_capacity(len);
     slots.resize(len, std::hint::black_box(0));
     slots
@@ -237,18 +308,18 @@ fn slots_for(capacity: usize) -> usize {
 }
 
 #[inline(always)]
-pub(super) fn tag(hash: u64) -> u32 {
+fn tag(hash: u64) -> u32 {
     (hash >> 32) as u32
 }
 
 #[inline(always)]
-pub(super) fn slot_value(hash: u64, index: usize) -> u64 {
+fn slot_value(hash: u64, index: usize) -> u64 {
     (tag(hash) as u64) << 32 | (index as u64 + 1)
 }
 
 /// The entry index a non-empty `slot` holds, if its tag is `hash`'s.
 #[inline(always)]
-pub(super) fn tagged_index(slot: u64, hash: u64) -> Option<usize> {
+fn tagged_index(slot: u64, hash: u64) -> Option<usize> {
     (slot != 0 && (slot >> 32) as u32 == tag(hash)).then(|| (slot as u32 - 1) as usize)
 }
 
@@ -302,7 +373,7 @@ mod tests {
         let keys: Vec<(i32, u128)> = (0..5000).map(|i| (i % 7, i as u128 / 3)).collect();
         let (mut table, reference) = count(&keys, 0);
         assert_eq!(table.len(), reference.len());
-        assert!(table.slots.len() >= 2 * table.len());
+        assert!(table.index.slot_count() >= 2 * table.len());
         for (k, n) in &reference {
             assert_eq!(table.get(k).map(ClientDay::failed), Some(*n), "{k:?}");
         }
@@ -320,7 +391,7 @@ mod tests {
     #[test]
     fn colliding_hashes_probe_past_each_other_and_wrap() {
         let mut table = ClientTable::with_capacity(100);
-        let slots = table.slots.len();
+        let slots = table.index.slot_count();
         // One hand-made hash for every key: home is the last slot, the tags are equal, so
         // every lookup compares keys and probes wrap around to slot 0.
         let hash = 0xABCD_0000_0000_0000 | (slots as u64 - 1);
@@ -330,7 +401,7 @@ mod tests {
                 table.upsert(hash, key(1, ip), detail).add_status(404, 1);
             }
             assert_eq!(table.len(), 50);
-            assert_eq!(table.slots.len(), slots, "no growth");
+            assert_eq!(table.index.slot_count(), slots, "no growth");
             for ip in 0..50u128 {
                 let found = table
                     .find(hash, &key(1, ip))

@@ -135,10 +135,11 @@ fn write_period(out: &mut Out, p: &PeriodSummary) {
     );
     if !p.suspicious_ips.is_empty() {
         out.push_str("Unusual login attempts detected:\n");
-        let _ = in_parallel_batches(&p.suspicious_ips, client_lines, |bytes| {
+        // `Out` keeps its own first error, so this write cannot fail.
+        let Ok(()) = in_parallel_batches(&p.suspicious_ips, client_lines, |bytes| {
             // Only ASCII is rendered (the address text is escaped), so this borrows.
             out.push_str(&String::from_utf8_lossy(bytes));
-            Ok::<(), ()>(())
+            Ok::<(), std::convert::Infallible>(())
         });
     }
     if p.unusual_400 {
