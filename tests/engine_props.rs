@@ -140,3 +140,68 @@ proptest! {
         prop_assert_eq!(&parallel.weeks, &expected.weeks);
     }
 }
+
+/// One thread reads a stream in blocks smaller than the chunk size (256 KiB, for the
+/// cache): a `.gz` of several such blocks, lines cut at every block edge, gives the report of
+/// one sequential scan, as with two threads and 4 MiB blocks.
+#[test]
+fn one_thread_stream_blocks_equal_a_sequential_scan() {
+    use std::io::Write;
+    let mut data = Vec::new();
+    let (mut i, mut failed) = (0u32, 0u64);
+    while data.len() < 1_300_000 {
+        let status = [200, 404, 401, 400, 304][(i % 7 % 5) as usize];
+        failed += CODES.contains(&status) as u64;
+        writeln!(
+            data,
+            "10.{}.{}.{} - - [{}/Jun/2023:10:00:{:02} +0000] \"GET /p{} HTTP/1.1\" {status} {} \"-\" \"ua\"",
+            i % 3,
+            i % 11,
+            i % 251,
+            17 + i % 3,
+            i % 60,
+            i % 13,
+            i * 7 % 100_000,
+        )
+        .unwrap();
+        i += 1;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&data).unwrap();
+    std::fs::write(&path, e.finish().unwrap()).unwrap();
+    let expected = sequential(&data);
+    for threads in [1, 2] {
+        let scan = ScanSettings {
+            format: Some(Format::Combined),
+            utc: false,
+            max_line_bytes: 200,
+            failed: FailedCodes::new(&CODES),
+            chunk_bytes: logwarden::config::DEFAULT_CHUNK_BYTES,
+            mmap: true,
+            threads,
+            dedupe: false,
+            flush_entries: None,
+        };
+        let out = engine::run(
+            &[Input::File(path.clone())],
+            &scan,
+            &indicatif::ProgressBar::hidden(),
+        )
+        .unwrap();
+        assert_eq!(out.files[0].bytes, data.len() as u64);
+        let mut files = out.files.clone();
+        files[0].path = "x".into();
+        files[0].file_bytes = None;
+        let report = summary::build(&out.aggregate, &files, settings());
+        assert_eq!(report.totals, expected.totals, "{threads} threads");
+        assert_eq!(report.inputs[0].counts, expected.inputs[0].counts);
+        assert_eq!(report.days, expected.days, "{threads} threads");
+        assert_eq!(report.weeks, expected.weeks, "{threads} threads");
+    }
+    assert_eq!(
+        (expected.totals.counts.parsed, expected.totals.failed),
+        (i as u64, failed)
+    );
+}
