@@ -14,6 +14,11 @@
 #   CLIENTS          genlogs --clients (default 50000)
 #   FAILING_CLIENTS  genlogs --failing-clients (default 0; e.g. 1000000 for the memory test)
 #   GZIP_LEVEL       compression level of the .gz copy (default 6, like gzip/logrotate)
+#   INTERLEAVE       1 times the fast commands round-robin (RUNS rounds, each round in the
+#                    opposite order to the last; one warm-up each) instead of one hyperfine
+#                    run per command, so a slow spell of a shared host falls on every
+#                    command alike; the ratios are then each round's peers side by side
+#                    (default 0: hyperfine)
 #   CACHE            how the plain file sits in the page cache: `written` (default: as just
 #                    written, in small folios: the file is rewritten to get there) or `read`
 #                    (dropped from the cache, then read back from disk by `cat`: Linux 6.x
@@ -147,9 +152,16 @@ mkdir -p "$RES"
 MAWK_PROG='$9 ~ /^(400|401|403|404|409)$/ {c[$1]++} END {for (i in c) n++; print n}'
 LW_ARGS="analyze --quiet --json /dev/null --report /dev/null"
 
+INTERLEAVE=${INTERLEAVE:-0}
+QUEUED=()
 # bench NAME RUNS WARMUP COMMAND: one hyperfine run, JSON in $RES/NAME.json; never fatal.
+# With INTERLEAVE=1 the fast commands (RUNS runs) are queued for `run_queued` instead.
 bench() {
     local name=$1 runs=$2 warmup=$3 cmd=$4
+    if [ "$INTERLEAVE" = 1 ] && [ "$runs" = "$RUNS" ]; then
+        QUEUED+=("$name" "$cmd")
+        return
+    fi
     say "$name: $cmd"
     printf '%s\n' "$cmd" >"$RES/$name.cmd"
     if ! hyperfine --style basic --warmup "$warmup" --runs "$runs" \
@@ -187,6 +199,44 @@ bench "gzip-dc" "$RUNS" 1 "gzip -dc $GZ > /dev/null"
 [ $lw_ok = 1 ] && bench "logwarden-gz-1t" "$RUNS" 1 "$LW $LW_ARGS --threads 1 $GZ"
 [ $lw_ok = 1 ] && bench "logwarden-gz" "$RUNS" 1 "$LW $LW_ARGS $GZ"
 
+# run_queued: the queued commands round-robin, timed here, written as hyperfine's JSON.
+run_queued() {
+    [ ${#QUEUED[@]} = 0 ] && return
+    say "interleaved: $((${#QUEUED[@]} / 2)) commands, $RUNS rounds"
+    python3 - "$RES" "$RUNS" "${QUEUED[@]}" <<'PY' >&2
+import json, os, shlex, statistics, subprocess, sys, time
+res, rounds, rest = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+jobs = list(zip(rest[0::2], rest[1::2]))
+times = {name: [] for name, _ in jobs}
+failed = set()
+def once(name, cmd):
+    # No shell in between (hyperfine subtracts its start-up): stdout is thrown away here.
+    argv = shlex.split(cmd.replace(" > /dev/null", ""))
+    start = time.perf_counter()
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if done.returncode != 0:
+        failed.add(name)
+    return time.perf_counter() - start
+for name, cmd in jobs:
+    once(name, cmd)  # warm-up
+for r in range(rounds):
+    for name, cmd in (jobs if r % 2 == 0 else jobs[::-1]):
+        times[name].append(once(name, cmd))
+    print(f"round {r + 1}: " + "  ".join(f"{n} {times[n][-1]:.3f}" for n, _ in jobs), flush=True)
+for name, cmd in jobs:
+    if name in failed:
+        print(f"FAILED (skipped): {name}")
+        with open(os.path.join(res, "failed.txt"), "a") as f:
+            f.write(name + "\n")
+        continue
+    t = times[name]
+    result = {"command": name, "median": statistics.median(t), "stddev": statistics.stdev(t) if len(t) > 1 else 0.0, "times": t}
+    json.dump({"results": [result]}, open(os.path.join(res, name + ".json"), "w"))
+    open(os.path.join(res, name + ".cmd"), "w").write(cmd + "\n")
+PY
+}
+run_queued
+
 # Peak RSS (GNU time; note: with mmap, RSS includes the file's mapped pages).
 rss() {
     local name=$1
@@ -215,6 +265,7 @@ MAWK_COUNT=$(mawk "$MAWK_PROG" "$FILE")
     echo "tools: $(hyperfine --version), mawk $(mawk -W version 2>&1 | head -1 | awk '{print $2}'), pigz $(pigz --version 2>&1 | awk '{print $2}'), $(gzip --version | head -1), $(python3 --version)$( [ "$GOACCESS" != 0 ] && echo ", goaccess $(goaccess --version | head -1 | awk '{print $3}')")"
     echo "FILE = $FILE: $BYTES bytes, $LINES lines; gzip -$GZIP_LEVEL copy $GZ_BYTES bytes; page cache: $CACHE"
     echo "mawk distinct failing clients: $MAWK_COUNT"
+    [ "$INTERLEAVE" = 1 ] && echo "timing: fast commands interleaved, $RUNS rounds (INTERLEAVE=1)"
 } >"$RES/header.txt"
 
 python3 - "$RES" "$BYTES" "$ROOT" <<'PY'
