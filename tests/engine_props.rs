@@ -104,6 +104,22 @@ fn sequential(data: &[u8]) -> summary::Report {
     summary::build(&agg.into_merged(), &[file], settings())
 }
 
+/// The engine's run of one file, its report, and the summary built from it (path and size on
+/// disk blanked as in [`sequential`]).
+fn engine_report(path: std::path::PathBuf, scan: &ScanSettings) -> (FileReport, summary::Report) {
+    let out = engine::run(
+        &[Input::File(path)],
+        scan,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .unwrap();
+    let mut files = out.files.clone();
+    files[0].path = "x".into();
+    files[0].file_bytes = None;
+    let report = summary::build(&out.aggregate, &files, settings());
+    (out.files[0].clone(), report)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
     #[test]
@@ -125,13 +141,9 @@ proptest! {
         }
         let chunk_bytes = ((data.len() as f64 * chunk_frac) as usize).max(1);
         let scan = ScanSettings { format: Some(Format::Combined), utc: false, max_line_bytes: 200, failed: FailedCodes::new(&CODES), chunk_bytes, mmap, threads, dedupe: true, flush_entries: flush };
-        let out = engine::run(&[Input::File(path)], &scan, &indicatif::ProgressBar::hidden()).unwrap();
-        prop_assert_eq!(out.files[0].bytes, data.len() as u64, "every byte is accounted for");
-        prop_assert_eq!(&out.files[0].error, &None);
-        let mut files = out.files.clone();
-        files[0].path = "x".into();
-        files[0].file_bytes = None;
-        let parallel = summary::build(&out.aggregate, &files, settings());
+        let (file, parallel) = engine_report(path, &scan);
+        prop_assert_eq!(file.bytes, data.len() as u64, "every byte is accounted for");
+        prop_assert_eq!(&file.error, &None);
         let expected = sequential(&data);
         prop_assert_eq!(&parallel.totals, &expected.totals);
         prop_assert_eq!(&parallel.inputs[0].counts, &expected.inputs[0].counts);
@@ -184,17 +196,8 @@ fn one_thread_stream_blocks_equal_a_sequential_scan() {
             dedupe: false,
             flush_entries: None,
         };
-        let out = engine::run(
-            &[Input::File(path.clone())],
-            &scan,
-            &indicatif::ProgressBar::hidden(),
-        )
-        .unwrap();
-        assert_eq!(out.files[0].bytes, data.len() as u64);
-        let mut files = out.files.clone();
-        files[0].path = "x".into();
-        files[0].file_bytes = None;
-        let report = summary::build(&out.aggregate, &files, settings());
+        let (file, report) = engine_report(path.clone(), &scan);
+        assert_eq!((file.bytes, file.error), (data.len() as u64, None));
         assert_eq!(report.totals, expected.totals, "{threads} threads");
         assert_eq!(report.inputs[0].counts, expected.inputs[0].counts);
         assert_eq!(report.days, expected.days, "{threads} threads");
