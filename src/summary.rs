@@ -400,9 +400,9 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         SuspiciousIp::new(name, detail, &aggregate.paths, &path_text, settings.utc)
     };
 
-    // Days, then weeks (a week with one failing day copies that day's list); each period
-    // and each long list in parallel. `collect` keeps the order, so the report does not
-    // depend on scheduling.
+    // Days and weeks at the same time (a week with one failing day copies that day's list
+    // once both are done); each period and each long list in parallel. `collect` keeps the
+    // order, so the report does not depend on scheduling.
     let build_days = || {
         let days: Vec<_> = aggregate.days.iter().collect();
         days.par_iter()
@@ -430,8 +430,6 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
             })
             .collect::<Vec<_>>()
     };
-    let days = build_days();
-    crate::stage_done("day summaries");
     let build_weeks = || {
         let mut week_counts: BTreeMap<DayNum, (u64, u64, u64)> = BTreeMap::new();
         for (&day, c) in &aggregate.days {
@@ -450,33 +448,48 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
                     .map(|(&day, run)| (day, &run[..]))
                     .collect();
                 // One day with failed requests (a daily run's only case): the week's clients
-                // are that day's, with the same figures, so its list is copied, not built again.
+                // are that day's, with the same figures, so its list is copied, not built
+                // again. `days` is in the order of `aggregate.days`.
                 let only_day = match failing_days[..] {
-                    // `days` is in the order of `aggregate.days`.
-                    [(day, _)] => aggregate
-                        .days
-                        .keys()
-                        .position(|&d| d == day)
-                        .and_then(|i| days.get(i)),
+                    [(day, _)] => aggregate.days.keys().position(|&d| d == day),
                     _ => None,
                 };
-                let (failing, suspicious) = match only_day {
-                    Some(d) => (d.period.failing_ips, d.period.suspicious_ips.clone()),
+                let clients = match only_day {
+                    Some(index) => WeekClients::SameAsDay(index),
                     None => {
                         let runs: Vec<_> = failing_days.iter().map(|&(_, run)| run).collect();
-                        week_clients(aggregate, &runs, &suspicious_ip, settings.threshold)
+                        let (failing, suspicious) =
+                            week_clients(aggregate, &runs, &suspicious_ip, settings.threshold);
+                        WeekClients::Built(period(counts, failing, suspicious, &settings))
                     }
                 };
-                WeekSummary {
-                    week: week_label(monday),
-                    start: to_date(monday).to_string(),
-                    end: to_date(monday + 6).to_string(),
-                    period: period(counts, failing, suspicious, &settings),
-                }
+                (monday, counts, clients)
             })
             .collect::<Vec<_>>()
     };
-    let weeks = build_weeks();
+    // Joined: with many cores, the few weeks' merges fill the cores the days leave idle.
+    let (days, week_parts) = rayon::join(build_days, build_weeks);
+    let weeks = week_parts
+        .into_iter()
+        .map(|(monday, counts, clients)| {
+            let period = match clients {
+                WeekClients::Built(period) => period,
+                // The day's list is sorted already; `period` keeps its order.
+                WeekClients::SameAsDay(index) => {
+                    let (failing, suspicious) = days.get(index).map_or((0, Vec::new()), |d| {
+                        (d.period.failing_ips, d.period.suspicious_ips.clone())
+                    });
+                    period(counts, failing, suspicious, &settings)
+                }
+            };
+            WeekSummary {
+                week: week_label(monday),
+                start: to_date(monday).to_string(),
+                end: to_date(monday + 6).to_string(),
+                period,
+            }
+        })
+        .collect();
 
     Report {
         schema_version: SCHEMA_VERSION,
@@ -486,6 +499,13 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         days,
         weeks,
     }
+}
+
+/// A week's clients: those of its one failing day (the index in the days), copied once the
+/// days are built, or its period built from its days' runs.
+enum WeekClients {
+    SameAsDay(usize),
+    Built(PeriodSummary),
 }
 
 /// A week's failing clients (counted) and those over `threshold` (unsorted), from its days'
