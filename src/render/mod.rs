@@ -53,11 +53,12 @@ impl std::fmt::Write for Out<'_> {
 /// Suspicious clients rendered per parallel task.
 pub(crate) const BATCH: usize = 512;
 
-/// Render `items` on the current rayon pool, [`BATCH`] per task and a bounded window of
-/// batches at a time (memory stays at a couple of batches per thread), and hand the bytes to
-/// `write` in order. `render` gets each item with its index in `items`. A week of a busy
-/// server lists 100k+ clients: rendered on one thread, its lists were the serial tail of a
-/// many-core run.
+/// Render `items` on the current rayon pool, [`BATCH`] per task, a window of one batch per
+/// thread at a time, and hand the bytes to `write` in order. The next window is rendered
+/// while the last one is written, so the writer (one thread, in the kernel copying into the
+/// page cache) is not left waiting for the renderers, nor they for it; memory stays at two
+/// windows. `render` gets each item with its index in `items`. A week of a busy server lists
+/// 100k+ clients: rendered on one thread, its lists were the serial tail of a many-core run.
 pub(crate) fn in_parallel_batches<T: Sync, E>(
     items: &[T],
     render: impl Fn(&mut Vec<u8>, usize, &T) + Sync,
@@ -65,23 +66,37 @@ pub(crate) fn in_parallel_batches<T: Sync, E>(
 ) -> Result<(), E> {
     use rayon::prelude::*;
     let window = BATCH * rayon::current_num_threads().max(1) * 2;
-    for (g, group) in items.chunks(window).enumerate() {
-        let rendered: Vec<Vec<u8>> = group
+    let render_window = |first: usize, group: &[T]| -> Vec<Vec<u8>> {
+        group
             .par_chunks(BATCH)
             .enumerate()
             .map(|(b, batch)| {
                 let mut out = Vec::with_capacity(batch.len() * 256);
                 for (k, item) in batch.iter().enumerate() {
-                    render(&mut out, g * window + b * BATCH + k, item);
+                    render(&mut out, first + b * BATCH + k, item);
                 }
                 out
             })
-            .collect();
-        for part in &rendered {
-            write(part)?;
-        }
+            .collect()
+    };
+    let mut windows = items.chunks(window).enumerate();
+    let mut ready = match windows.next() {
+        Some((_, group)) => render_window(0, group),
+        None => return Ok(()),
+    };
+    for (w, group) in windows {
+        let mut next = Vec::new();
+        let mut written = Ok(());
+        // In place: `write` stays on this thread (it need not be `Send`); the render is a
+        // task the other threads take (with one thread, this one runs it after writing).
+        rayon::in_place_scope(|scope| {
+            scope.spawn(|_| next = render_window(w * window, group));
+            written = ready.iter().try_for_each(|part| write(part));
+        });
+        written?;
+        ready = next;
     }
-    Ok(())
+    ready.iter().try_for_each(|part| write(part))
 }
 
 /// Run `render` on `w`; its first I/O error, if any.
@@ -134,6 +149,69 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Items over several windows plus a partial one, on pools of 1 and 3 threads: the bytes
+    /// come out in order, each item rendered once with its own index.
+    #[test]
+    fn parallel_batches_write_every_item_in_order() {
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let items: Vec<u64> = (0..(BATCH * threads * 2 * 3 + 77) as u64)
+                .map(|i| i * 7)
+                .collect();
+            let mut written = Vec::new();
+            let mut writes = 0;
+            let result: Result<(), ()> = pool.install(|| {
+                in_parallel_batches(
+                    &items,
+                    |out, index, item| {
+                        out.extend_from_slice(format!("{index}:{item}\n").as_bytes())
+                    },
+                    |bytes| {
+                        writes += 1;
+                        written.extend_from_slice(bytes);
+                        Ok(())
+                    },
+                )
+            });
+            assert_eq!(result, Ok(()));
+            let expected: String = (0..items.len())
+                .map(|i| format!("{i}:{}\n", i * 7))
+                .collect();
+            assert_eq!(String::from_utf8(written).unwrap(), expected);
+            assert_eq!(writes, items.len().div_ceil(BATCH));
+        }
+    }
+
+    /// The first failed write is returned and nothing is written after it.
+    #[test]
+    fn parallel_batches_stop_at_the_first_failed_write() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let items = vec![1u8; BATCH * 20];
+        let mut calls = 0;
+        let result = pool.install(|| {
+            in_parallel_batches(
+                &items,
+                |out, _, item| out.push(*item),
+                |_| {
+                    calls += 1;
+                    if calls == 6 {
+                        Err(calls)
+                    } else {
+                        Ok(())
+                    }
+                },
+            )
+        });
+        assert_eq!(result, Err(6));
+        assert_eq!(calls, 6);
     }
 
     type Stream<'a> = Box<dyn Fn(&mut dyn io::Write) -> io::Result<()> + 'a>;
