@@ -53,12 +53,13 @@ impl std::fmt::Write for Out<'_> {
 /// Suspicious clients rendered per parallel task.
 pub(crate) const BATCH: usize = 512;
 
-/// Render `items` on the current rayon pool, [`BATCH`] per task, a window of one batch per
+/// Render `items` on the current rayon pool, [`BATCH`] per task, a window of two batches per
 /// thread at a time, and hand the bytes to `write` in order. The next window is rendered
 /// while the last one is written, so the writer (one thread, in the kernel copying into the
 /// page cache) is not left waiting for the renderers, nor they for it; memory stays at two
-/// windows. `render` gets each item with its index in `items`. A week of a busy server lists
-/// 100k+ clients: rendered on one thread, its lists were the serial tail of a many-core run.
+/// windows (~4 MB with 2 threads; windows of one batch per thread were slower). `render` gets
+/// each item with its index in `items`. A week of a busy server lists 100k+ clients: rendered
+/// on one thread, its lists were the serial tail of a many-core run.
 pub(crate) fn in_parallel_batches<T: Sync, E>(
     items: &[T],
     render: impl Fn(&mut Vec<u8>, usize, &T) + Sync,
