@@ -2,18 +2,9 @@
 # Device run 5: the session's final binary (parallel period sorts) against run 4's binary
 # (logwarden-r4), 16 x 1 GB plain files as written; 1 thread and 16 threads interleaved.
 set -uo pipefail
-B=$PWD/bench-data/dev16
-export LD_LIBRARY_PATH=$B
-D=/tmp/lw-scale-data
-mkdir -p "$OUT" $D
+source scripts/device/common.sh
 "$B/logwarden" --version; nproc
-t0=$(date +%s)
-for i in $(seq 0 15); do
-  day=$(date -d "2023-06-19 + $i day" +%F)
-  "$B/genlogs" --out $D --files 1 --size-mb 1000 --seed $((7 + i)) --start "$day" >/dev/null 2>&1 &
-done
-wait; sync
-echo "generated in $(( $(date +%s) - t0 )) s"; grep -E "^(Cached|FileHugePages)" /proc/meminfo
+grep -E "^(Cached|FileHugePages)" /proc/meminfo
 O="--quiet --report /dev/null"
 for k in 1 2 3; do
   /usr/bin/time -f "final t1 %e s %U u %S s %M KiB" "$B/logwarden" analyze --threads 1 $O --json /tmp/p1.json $D

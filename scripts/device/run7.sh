@@ -4,18 +4,8 @@
 # pipelined) at 16 threads, alternating, with stage timings; the JSON to a file and to
 # /dev/null (the disk's share); glibc's heap in 2 MiB pages (GLIBC_TUNABLES) or not.
 set -uo pipefail
-B=$PWD/bench-data/dev16
-export LD_LIBRARY_PATH=$B
-D=/tmp/lw-scale-data
-mkdir -p "$OUT" $D
+source scripts/device/common.sh
 "$B/logwarden" --version; nproc
-t0=$(date +%s)
-for i in $(seq 0 15); do
-  day=$(date -d "2023-06-19 + $i day" +%F)
-  "$B/genlogs" --out $D --files 1 --size-mb 1000 --seed $((7 + i)) --start "$day" >/dev/null 2>&1 &
-done
-wait; sync; cat $D/* | wc -c
-echo "generated in $(( $(date +%s) - t0 )) s"
 O="--quiet --report /tmp/r.txt"
 stages() { # label, command...
   local label=$1; shift

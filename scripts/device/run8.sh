@@ -3,17 +3,7 @@
 # its table at 16k entries, the 64k budget shared) against `logwarden-min64k` (64k entries
 # per thread whatever the thread count), alternating, stage timings and peak RSS.
 set -uo pipefail
-B=$PWD/bench-data/dev16
-export LD_LIBRARY_PATH=$B
-D=/tmp/lw-scale-data
-mkdir -p "$OUT" $D
-t0=$(date +%s)
-for i in $(seq 0 15); do
-  day=$(date -d "2023-06-19 + $i day" +%F)
-  "$B/genlogs" --out $D --files 1 --size-mb 1000 --seed $((7 + i)) --start "$day" >/dev/null 2>&1 &
-done
-wait; sync; cat $D/* | wc -c
-echo "generated in $(( $(date +%s) - t0 )) s"
+source scripts/device/common.sh
 O="--quiet --report /dev/null"
 {
 for k in 1 2 3 4 5 6 7 8 9 10; do
