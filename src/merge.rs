@@ -226,31 +226,17 @@ impl Store {
             Some(ids) => ids.get(id as usize).copied().unwrap_or(id),
             None => id,
         };
-        // Sort small (day, client, index) keys, not the ~100-byte entries themselves.
-        let mut details: Vec<Option<ClientDay>> = Vec::with_capacity(agg.table.len());
-        let mut keys: Vec<(DayNum, ClientKey, u32)> = Vec::with_capacity(agg.table.len());
-        for (key, mut detail) in agg.table.drain() {
-            let client = match key.client {
+        let by_day = agg.table.take_runs(
+            |client| match client {
                 ClientKey::Host(id) => ClientKey::Host(remap(&host_ids, id)),
                 ip => ip,
-            };
-            for p in &mut detail.paths {
-                p.id = remap(&path_ids, p.id);
-            }
-            keys.push((key.day, client, details.len() as u32));
-            details.push(Some(detail));
-        }
-        keys.sort_unstable_by_key(|k| (k.0, k.1));
-        let mut by_day: Vec<(DayNum, Run)> = Vec::new();
-        for (day, client, at) in keys {
-            let Some(detail) = details.get_mut(at as usize).and_then(Option::take) else {
-                continue;
-            };
-            match by_day.last_mut() {
-                Some((d, run)) if *d == day => run.push((client, detail)),
-                _ => by_day.push((day, vec![(client, detail)])),
-            }
-        }
+            },
+            |detail| {
+                for p in &mut detail.paths {
+                    p.id = remap(&path_ids, p.id);
+                }
+            },
+        );
         // The binary counter: while the run on top of the day's stack is at most twice as
         // large as ours, take it and merge. The merge itself runs outside the lock (with 16
         // workers, merging under it left them queueing). Ours is compared with whatever is

@@ -14,7 +14,8 @@
 //! key's probe path from its home slot with no empty slot between (nothing is ever removed
 //! but all at once). Prefetching is only a hint: every count does a full lookup.
 
-use super::{ClientDay, DetailKey};
+use super::{ClientDay, ClientKey, DetailKey};
+use crate::scan::time::{DayNum, Timestamp};
 
 /// The smallest index; an index is kept at most half full.
 const MIN_SLOTS: usize = 16;
@@ -148,6 +149,43 @@ impl ClientTable {
     pub fn drain(&mut self) -> std::vec::Drain<'_, (DetailKey, ClientDay)> {
         self.clear_slots();
         self.entries.drain(..)
+    }
+
+    /// Empty the table into runs, one per day in ascending order, each ascending by the
+    /// client that `client_of` gives an entry's (the store's ids), after `fix` has seen
+    /// every detail. Small (day, client, index) keys are sorted and each detail then moves
+    /// once, into a run of its exact size: a copy of the entries in between, and runs grown
+    /// by doubling, were fresh memory at every flush (a tenth of a one-thread run's page
+    /// faults).
+    pub fn take_runs(
+        &mut self,
+        client_of: impl Fn(ClientKey) -> ClientKey,
+        fix: impl FnMut(&mut ClientDay),
+    ) -> Vec<(DayNum, Vec<(ClientKey, ClientDay)>)> {
+        self.entries
+            .iter_mut()
+            .map(|(_, detail)| detail)
+            .for_each(fix);
+        let mut keys: Vec<(DayNum, ClientKey, u32)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(at, (key, _))| (key.day, client_of(key.client), at as u32))
+            .collect();
+        keys.sort_unstable_by_key(|k| (k.0, k.1));
+        let mut runs = Vec::new();
+        for day in keys.chunk_by(|a, b| a.0 == b.0) {
+            let mut run = Vec::with_capacity(day.len());
+            for &(_, client, at) in day {
+                if let Some((_, detail)) = self.entries.get_mut(at as usize) {
+                    let moved = std::mem::replace(detail, ClientDay::new(Timestamp::default()));
+                    run.push((client, moved));
+                }
+            }
+            runs.push((day[0].0, run));
+        }
+        self.clear();
+        runs
     }
 
     /// Forget every entry, keeping the allocations.
