@@ -176,7 +176,7 @@ pub fn parse_ipv6(s: &[u8]) -> Option<IpKey> {
 /// trailing `::`, an IPv4 tail, a short line, an error), which the caller parses the general
 /// way. The per-byte loop of [`parse_ipv6`] mispredicts at every group end, and a tenth of a
 /// busy log's clients may be IPv6.
-#[inline]
+#[inline(always)]
 pub fn ipv6_token(s: &[u8]) -> Option<(IpKey, usize)> {
     #[cfg(target_arch = "x86_64")]
     {

@@ -6,6 +6,7 @@
 //! so attacker text there (IPs, `" 404 `) cannot change a count.
 
 use super::client::{ipv6_token, parse_client, ClientRef, V4_MAPPED_PREFIX};
+use super::isa::{Baseline, Isa};
 use super::time::{
     clock_second, parse_clock, parse_date, utc_day, DayNum, Timestamp, TIMESTAMP_LEN,
 };
@@ -126,16 +127,18 @@ impl LineScanner {
     /// followed by a space or the end) and returns its fields; whenever it succeeds,
     /// [`LineScanner::scan`] of the same line gives the same fields. `None` sends the line to
     /// the general path, which decides.
+    /// `isa` is the build of the hot loop this runs in (see [`super::isa`]).
     #[inline(always)]
-    pub fn quick_with<'a>(
+    pub fn quick_with<'a, I: Isa>(
         &mut self,
+        isa: I,
         line: &'a [u8],
         first_quote: impl FnOnce(usize) -> Option<usize>,
     ) -> Option<Fields<'a>> {
         if self.format != Format::Combined || line.len() > self.max_line_bytes {
             return None;
         }
-        let (client, space) = match ipv4_token(line) {
+        let (client, space) = match ipv4_token_in(isa, line) {
             Some((ip, space)) => (ClientRef::Ip(V4_MAPPED_PREFIX | ip as u128), space),
             None => match ipv6_token(line) {
                 Some((ip, space)) => (ClientRef::Ip(ip), space),
@@ -177,7 +180,12 @@ impl LineScanner {
 
     /// [`Self::quick_with`], finding the quote itself (tests, fuzzing).
     pub fn quick<'a>(&mut self, line: &'a [u8]) -> Option<Fields<'a>> {
-        self.quick_with(line, |from| {
+        self.quick_in(Baseline, line)
+    }
+
+    /// [`Self::quick`] in the given build of the hot loop (tests compare the builds).
+    pub fn quick_in<'a, I: Isa>(&mut self, isa: I, line: &'a [u8]) -> Option<Fields<'a>> {
+        self.quick_with(isa, line, |from| {
             memchr(b'"', line.get(from..)?).map(|i| from + i)
         })
     }
@@ -445,26 +453,34 @@ fn non_digit_bytes(word: u64) -> u64 {
 /// four parts decoded without data-dependent branches.
 #[inline(always)]
 fn ipv4_token(s: &[u8]) -> Option<(u32, usize)> {
+    ipv4_token_in(Baseline, s)
+}
+
+/// [`ipv4_token`] in the given build of the hot loop.
+#[inline(always)]
+fn ipv4_token_in<I: Isa>(isa: I, s: &[u8]) -> Option<(u32, usize)> {
     #[cfg(target_arch = "x86_64")]
     if s.len() >= 20 {
-        return ipv4_token_sse2(s);
+        return ipv4_token_sse2(isa, s);
     }
+    let _ = isa;
     ipv4_token_scalar(s)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn ipv4_token_sse2(s: &[u8]) -> Option<(u32, usize)> {
+fn ipv4_token_sse2<I: Isa>(_isa: I, s: &[u8]) -> Option<(u32, usize)> {
     use std::arch::x86_64::*;
     // As an array every index below is proven in bounds (parts start at most at 15).
     let bytes: &[u8; 20] = s.get(..20)?.try_into().ok()?;
     // SAFETY: SSE2 is always present on x86_64, and the unaligned load reads bytes[0..16].
-    let (digits, dots, spaces, zeros) = unsafe {
+    let (digit_values, digits, dots, spaces, zeros) = unsafe {
         let v = _mm_loadu_si128(bytes.as_ptr().cast());
         let eq = |c: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8))) as u32;
         let d = _mm_sub_epi8(v, _mm_set1_epi8(b'0' as i8));
         let is_digit = _mm_cmpeq_epi8(_mm_subs_epu8(d, _mm_set1_epi8(9)), _mm_setzero_si128());
         (
+            d,
             _mm_movemask_epi8(is_digit) as u32,
             eq(b'.'),
             eq(b' '),
@@ -496,6 +512,12 @@ fn ipv4_token_sse2(s: &[u8]) -> Option<(u32, usize)> {
     let d1 = dots.trailing_zeros();
     let d2 = (dots & (dots - 1)).trailing_zeros();
     let d3 = 31 - dots.leading_zeros();
+    if I::SSSE3 {
+        // SAFETY: an `I` with SSSE3 exists only once the CPU was checked for it (`Isa`).
+        let ip = unsafe { ipv4_parts_ssse3(digit_values, [d1, d2, d3, end]) }?;
+        return Some((ip, end as usize));
+    }
+    let _ = digit_values;
     // A part of 1-3 digits, read as four bytes and shifted so its last digit is the top
     // byte (the bytes after the part, and their borrows, fall off the top).
     let part = |from: u32, to: u32| -> u32 {
@@ -514,6 +536,76 @@ fn ipv4_token_sse2(s: &[u8]) -> Option<(u32, usize)> {
         return None;
     }
     Some(((p0 << 24) | (p1 << 16) | (p2 << 8) | p3, end as usize))
+}
+
+/// `pshufb` masks that move the four parts of a dotted quad (at most 15 bytes) into the four
+/// 32-bit lanes of a vector, the last part in the lowest lane (so the packed lanes read as the
+/// address), each lane `[0, hundreds, tens, ones]` with the missing digits zero; indexed by the
+/// parts' lengths (1-3 each) as a base-3 number.
+#[cfg(target_arch = "x86_64")]
+static IPV4_SHUFFLES: [[u8; 16]; 81] = ipv4_shuffles();
+
+#[cfg(target_arch = "x86_64")]
+const fn ipv4_shuffles() -> [[u8; 16]; 81] {
+    const ZERO: u8 = 0x80; // a `pshufb` index with the top bit set writes a zero
+    let mut table = [[ZERO; 16]; 81];
+    let mut index = 0;
+    while index < 81 {
+        let lengths = [
+            index / 27 + 1,
+            index / 9 % 3 + 1,
+            index / 3 % 3 + 1,
+            index % 3 + 1,
+        ];
+        let mut start = 0;
+        let mut part = 0;
+        while part < 4 {
+            let len = lengths[part];
+            let end = start + len;
+            let lane = 4 * (3 - part);
+            table[index][lane + 3] = (end - 1) as u8;
+            if len >= 2 {
+                table[index][lane + 2] = (end - 2) as u8;
+            }
+            if len == 3 {
+                table[index][lane + 1] = (end - 3) as u8;
+            }
+            start = end + 1;
+            part += 1;
+        }
+        index += 1;
+    }
+    table
+}
+
+/// The address of a dotted quad whose bytes minus `'0'` are `digit_values`, given its three
+/// dots and its end (the rules are checked already: four parts of 1-3 digits); `None` if a
+/// part is over 255. One shuffle and two multiply-adds instead of four scalar part decodes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "ssse3")]
+#[inline]
+fn ipv4_parts_ssse3(
+    digit_values: std::arch::x86_64::__m128i,
+    [d1, d2, d3, end]: [u32; 4],
+) -> Option<u32> {
+    use std::arch::x86_64::*;
+    let length = |from: u32, to: u32| to.wrapping_sub(from).wrapping_sub(1);
+    let index = (d1.wrapping_sub(1) * 27
+        + length(d1, d2).wrapping_sub(1) * 9
+        + length(d2, d3).wrapping_sub(1) * 3
+        + length(d3, end).wrapping_sub(1)) as usize;
+    let mask = IPV4_SHUFFLES.get(index)?;
+    // SAFETY: the load reads the 16 bytes of `mask`.
+    let mask = unsafe { _mm_loadu_si128(mask.as_ptr().cast()) };
+    let lanes = _mm_shuffle_epi8(digit_values, mask);
+    // [0, h, t, o] times [0, 100, 10, 1]: two 16-bit sums a lane, then their sum.
+    let weights = _mm_set1_epi32(i32::from_le_bytes([0, 100, 10, 1]));
+    let parts = _mm_madd_epi16(_mm_maddubs_epi16(lanes, weights), _mm_set1_epi16(1));
+    if _mm_movemask_epi8(_mm_cmpgt_epi32(parts, _mm_set1_epi32(255))) != 0 {
+        return None;
+    }
+    let bytes = _mm_packus_epi16(_mm_packs_epi32(parts, parts), _mm_setzero_si128());
+    Some(_mm_cvtsi128_si32(bytes) as u32)
 }
 
 /// The same rules one byte at a time (short inputs, other architectures).
@@ -545,6 +637,7 @@ fn ipv4_token_scalar(s: &[u8]) -> Option<(u32, usize)> {
 mod tests {
     use super::*;
     use crate::scan::client::format_ip;
+    use crate::scan::isa::V3;
 
     const MAX: usize = 1 << 22;
 
@@ -765,8 +858,59 @@ mod tests {
             proptest::prop_assert_eq!(ipv4_token(line.as_bytes()), expect);
             proptest::prop_assert_eq!(ipv4_token_scalar(line.as_bytes()), expect);
             #[cfg(target_arch = "x86_64")]
-            proptest::prop_assert_eq!(ipv4_token_sse2(format!("{line}{:20}", "").as_bytes()), expect);
+            {
+                let padded = format!("{line}{:20}", "");
+                proptest::prop_assert_eq!(ipv4_token_sse2(Baseline, padded.as_bytes()), expect);
+                if let Some(v3) = V3::detect() {
+                    proptest::prop_assert_eq!(ipv4_token_sse2(v3, padded.as_bytes()), expect);
+                }
+            }
         }
+    }
+
+    /// The SSSE3 decode against the scalar one, for every combination of part lengths, with
+    /// values at the edges of each length (over 255 included).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn ipv4_ssse3_decode_agrees_with_the_scalar_one() {
+        let Some(v3) = V3::detect() else {
+            eprintln!("skipped: this CPU has no x86-64-v3 build to compare");
+            return;
+        };
+        let values = |len: usize| -> &'static [u32] {
+            match len {
+                1 => &[0, 1, 9],
+                2 => &[10, 57, 99],
+                _ => &[100, 199, 200, 249, 255, 256, 299, 300, 999],
+            }
+        };
+        let (mut checked, mut accepted) = (0, 0);
+        for index in 0..81 {
+            let lengths = [
+                index / 27 + 1,
+                index / 9 % 3 + 1,
+                index / 3 % 3 + 1,
+                index % 3 + 1,
+            ];
+            for &a in values(lengths[0]) {
+                for &b in values(lengths[1]) {
+                    for &c in values(lengths[2]) {
+                        for &d in values(lengths[3]) {
+                            let line = format!("{a}.{b}.{c}.{d} - - [19/Jun/2023:10:00:00 +0000]");
+                            let fast = ipv4_token_sse2(v3, line.as_bytes());
+                            assert_eq!(fast, ipv4_token_sse2(Baseline, line.as_bytes()), "{line}");
+                            let valid = [a, b, c, d].iter().all(|&p| p <= 255);
+                            let ip = (a << 24) | (b << 16) | (c << 8) | d;
+                            let len = lengths.iter().sum::<usize>() + 3;
+                            assert_eq!(fast, valid.then_some((ip, len)), "{line}");
+                            checked += 1;
+                            accepted += valid as u32;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!((checked, accepted), (50625, 14641));
     }
 
     proptest::proptest! {
@@ -786,8 +930,12 @@ mod tests {
             let mut fast = LineScanner::new(Format::Combined, false, MAX);
             let mut slow = LineScanner::new(Format::Combined, false, MAX);
             let line = &bytes[..memchr(b'\n', bytes).unwrap_or(bytes.len())];
-            if let Some(fields) = fast.quick(line) {
+            let quick = fast.quick(line);
+            if let Some(fields) = quick {
                 proptest::prop_assert_eq!(slow.scan(line), Line::Parsed(fields), "{:?}", text);
+            }
+            if let Some(v3) = V3::detect() {
+                proptest::prop_assert_eq!(fast.quick_in(v3, line), quick, "{:?}", text);
             }
         }
     }

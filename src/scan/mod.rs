@@ -6,9 +6,11 @@
 
 pub mod bitmap;
 pub mod client;
+pub mod isa;
 pub mod line;
 pub mod time;
 
+pub use isa::{Baseline, Isa, V3};
 pub use line::{Fields, Format, Line, LineScanner, Malformed};
 
 /// How many non-blank lines at the start of a file decide its format.
