@@ -22,7 +22,7 @@ use crate::scan::client::ClientRef;
 use crate::scan::time::{DayNum, Timestamp};
 #[cfg(target_arch = "x86_64")]
 use crate::scan::V3;
-use crate::scan::{Baseline, Fields, Isa, Line, LineScanner, Malformed};
+use crate::scan::{Baseline, Fields, FirstQuote, Isa, Line, LineScanner, Malformed};
 use ahash::AHashMap;
 use memchr::memchr;
 use smallvec::SmallVec;
@@ -512,6 +512,25 @@ struct DayTally {
     parsed: u64,
 }
 
+/// The quotes of the line at `data[pos..end]`, read from the chunk's bitmaps (indices on
+/// the line).
+struct LineQuotes<'b> {
+    bitmaps: &'b Bitmaps,
+    data: &'b [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl FirstQuote for LineQuotes<'_> {
+    #[inline(always)]
+    fn first_quote(&self, from: usize) -> Option<usize> {
+        let (data, pos, end) = (self.data, self.pos, self.end);
+        self.bitmaps
+            .quote_before(data, pos + from, end)
+            .map(|q| q - pos)
+    }
+}
+
 /// A failed line scanned but not yet counted.
 struct PendingFailed<'a> {
     hash: u64,
@@ -630,8 +649,13 @@ impl Aggregate {
             // Fast path: an ordinary line, its closing quote read from the bitmaps. It gives
             // up (None) on anything unusual and the general path decides; both agree on
             // every line (tested).
-            let quote = |from: usize| bitmaps.quote_before(data, pos + from, end).map(|q| q - pos);
-            match scanner.quick_with(isa, line, quote) {
+            let quotes = LineQuotes {
+                bitmaps: &bitmaps,
+                data,
+                pos,
+                end,
+            };
+            match scanner.quick_with(isa, line, &quotes) {
                 Some(fields) => self.count_parsed(&mut tally, &mut queue, fields, failed),
                 None => match scanner.scan(line) {
                     Line::Parsed(fields) => {

@@ -121,7 +121,7 @@ impl LineScanner {
     }
 
     /// The common case, decided fast: `line` is one physical line (without its `\n`) and
-    /// `first_quote(from)` gives the index of the first `"` in `line[from..]` (the hot loop
+    /// `quotes.first_quote(from)` gives the index of the first `"` in `line[from..]` (the hot loop
     /// knows it from its [`super::bitmap::Bitmaps`]). Succeeds only for an ordinary combined
     /// line (a client token, `- - [`, a request closed by an unescaped quote, status, size
     /// followed by a space or the end) and returns its fields; whenever it succeeds,
@@ -133,7 +133,7 @@ impl LineScanner {
         &mut self,
         isa: I,
         line: &'a [u8],
-        first_quote: impl FnOnce(usize) -> Option<usize>,
+        quotes: &impl FirstQuote,
     ) -> Option<Fields<'a>> {
         if self.format != Format::Combined || line.len() > self.max_line_bytes {
             return None;
@@ -160,7 +160,7 @@ impl LineScanner {
             return None;
         }
         let body = open + 2;
-        let close = first_quote(body)?;
+        let close = quotes.first_quote(body)?;
         // An escaped quote (or a confused caller) is left to the general path.
         if close < body || *line.get(close - 1)? == b'\\' {
             return None;
@@ -185,9 +185,7 @@ impl LineScanner {
 
     /// [`Self::quick`] in the given build of the hot loop (tests compare the builds).
     pub fn quick_in<'a, I: Isa>(&mut self, isa: I, line: &'a [u8]) -> Option<Fields<'a>> {
-        self.quick_with(isa, line, |from| {
-            memchr(b'"', line.get(from..)?).map(|i| from + i)
-        })
+        self.quick_with(isa, line, &QuotesOf(line))
     }
 
     /// Classify one physical line (without its `\n`).
@@ -314,6 +312,22 @@ impl LineScanner {
         };
         let time = Timestamp::new(local_day, minute, clock_second(ts), offset);
         Some((day, time))
+    }
+}
+
+/// Where [`LineScanner::quick_with`] learns the first quote of its line at or after an index.
+/// A trait rather than a closure: the v3 build of the hot loop kept its closure out of line,
+/// a call per line.
+pub trait FirstQuote {
+    fn first_quote(&self, from: usize) -> Option<usize>;
+}
+
+/// The quotes of a line, found with `memchr` (tests, fuzzing).
+struct QuotesOf<'a>(&'a [u8]);
+
+impl FirstQuote for QuotesOf<'_> {
+    fn first_quote(&self, from: usize) -> Option<usize> {
+        memchr(b'"', self.0.get(from..)?).map(|i| from + i)
     }
 }
 

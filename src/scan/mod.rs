@@ -11,7 +11,7 @@ pub mod line;
 pub mod time;
 
 pub use isa::{Baseline, Isa, V3};
-pub use line::{Fields, Format, Line, LineScanner, Malformed};
+pub use line::{Fields, FirstQuote, Format, Line, LineScanner, Malformed};
 
 /// How many non-blank lines at the start of a file decide its format.
 const DETECT_LINES: usize = 10;
