@@ -145,12 +145,6 @@ impl ClientTable {
         self.entries.iter()
     }
 
-    /// Take every entry, in insertion order, leaving the table empty (allocations kept).
-    pub fn drain(&mut self) -> std::vec::Drain<'_, (DetailKey, ClientDay)> {
-        self.clear_slots();
-        self.entries.drain(..)
-    }
-
     /// Empty the table into runs, one per day in ascending order, each ascending by the
     /// client that `client_of` gives an entry's (the store's ids), after `fix` has seen
     /// every detail. Small (day, client, index) keys are sorted and each detail then moves
@@ -416,10 +410,23 @@ mod tests {
             assert_eq!(table.get(k).map(ClientDay::failed), Some(*n), "{k:?}");
         }
         assert_eq!(table.get(&key(99, 1)), None);
-        // Insertion order, then an empty table that still finds nothing.
-        let drained: Vec<DetailKey> = table.drain().map(|(k, _)| k).collect();
-        assert_eq!(drained[..3], [key(0, 0), key(1, 0), key(2, 0)]);
-        assert_eq!(drained.len(), reference.len());
+        // Insertion order; then, taken as runs (a flush), an empty table that finds nothing.
+        let order: Vec<DetailKey> = table.iter().map(|(k, _)| *k).collect();
+        assert_eq!(order[..3], [key(0, 0), key(1, 0), key(2, 0)]);
+        let runs = table.take_runs(|client| client, |_| {});
+        let taken: Vec<DetailKey> = runs
+            .iter()
+            .flat_map(|(day, run)| {
+                run.iter().map(|(client, _)| DetailKey {
+                    day: *day,
+                    client: *client,
+                })
+            })
+            .collect();
+        let mut sorted = order.clone();
+        sorted.sort_unstable_by_key(|k| (k.day, k.client));
+        assert_eq!(taken, sorted);
+        assert_eq!(taken.len(), reference.len());
         assert!(table.is_empty());
         assert_eq!(table.get(&key(0, 0)), None);
         let (table, _) = count(&[(1, 1), (1, 1)], 0);
@@ -448,8 +455,9 @@ mod tests {
             }
         }
         assert_eq!(table.find(hash, &key(2, 0)), Err(49));
-        // After a drain (a flush) and after a clear, the same keys start from nothing.
-        assert_eq!(table.drain().count(), 50);
+        // After a flush and after a clear, the same keys start from nothing.
+        let runs = table.take_runs(|client| client, |_| {});
+        assert_eq!(runs.iter().map(|(_, run)| run.len()).sum::<usize>(), 50);
         table.upsert(hash, key(1, 7), detail).add_status(404, 1);
         assert_eq!(table.len(), 1);
         assert_eq!(
