@@ -305,7 +305,11 @@ pub struct PeriodSummary {
     pub unusual_400: bool,
     /// Distinct clients with at least one failed request.
     pub failing_ips: u64,
-    pub suspicious_ips: Vec<SuspiciousIp>,
+    /// Shared: a week whose clients all failed on one day lists that day's clients (a daily
+    /// run's only case), and one list serves both, not a copy per period. An `Arc<Vec>`, not
+    /// an `Arc<[_]>`: a `Vec` moves in as it is, where a slice would be copied (a large
+    /// week's list is the largest thing the report holds).
+    pub suspicious_ips: Arc<Vec<SuspiciousIp>>,
 }
 
 impl PeriodSummary {
@@ -317,7 +321,7 @@ impl PeriodSummary {
             status_400: self.status_400,
             unusual_400: self.unusual_400,
             failing_ips: self.failing_ips,
-            suspicious_ips: Vec::new(),
+            suspicious_ips: Arc::default(),
         }
     }
 }
@@ -400,7 +404,7 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         SuspiciousIp::new(name, detail, &aggregate.paths, &path_text, settings.utc)
     };
 
-    // Days and weeks at the same time (a week with one failing day copies that day's list
+    // Days and weeks at the same time (a week with one failing day shares that day's list
     // once both are done); each period and each long list in parallel. `collect` keeps the
     // order, so the report does not depend on scheduling.
     let build_days = || {
@@ -448,7 +452,7 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
                     .map(|(&day, run)| (day, &run[..]))
                     .collect();
                 // One day with failed requests (a daily run's only case): the week's clients
-                // are that day's, with the same figures, so its list is copied, not built
+                // are that day's, with the same figures, so it shares the day's list, not built
                 // again. `days` is in the order of `aggregate.days`.
                 let only_day = match failing_days[..] {
                     [(day, _)] => aggregate.days.keys().position(|&d| d == day),
@@ -474,12 +478,17 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         .map(|(monday, counts, clients)| {
             let period = match clients {
                 WeekClients::Built(period) => period,
-                // The day's list is sorted already; `period` keeps its order.
+                // The same clients with the same figures, sorted already: the day's list,
+                // shared.
                 WeekClients::SameAsDay(index) => {
-                    let (failing, suspicious) = days.get(index).map_or((0, Vec::new()), |d| {
-                        (d.period.failing_ips, d.period.suspicious_ips.clone())
+                    let (failing, shared) = days.get(index).map_or_else(Default::default, |d| {
+                        (d.period.failing_ips, Some(d.period.suspicious_ips.clone()))
                     });
-                    period(counts, failing, suspicious, &settings)
+                    let mut week = period(counts, failing, Vec::new(), &settings);
+                    if let Some(shared) = shared {
+                        week.suspicious_ips = shared;
+                    }
+                    week
                 }
             };
             WeekSummary {
@@ -501,7 +510,7 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
     }
 }
 
-/// A week's clients: those of its one failing day (the index in the days), copied once the
+/// A week's clients: those of its one failing day (the index in the days), shared once the
 /// days are built, or its period built from its days' runs.
 enum WeekClients {
     SameAsDay(usize),
@@ -630,7 +639,7 @@ fn period(
         status_400,
         unusual_400: status_400 >= settings.bad_request_threshold,
         failing_ips,
-        suspicious_ips: suspicious,
+        suspicious_ips: Arc::new(suspicious),
     }
 }
 
@@ -763,6 +772,57 @@ mod tests {
 
     use super::*;
     use crate::scan::time::days_from_civil;
+
+    /// A week whose failed requests all fell on one day lists that day's clients: the same
+    /// list, not a copy; a week with two failing days builds its own.
+    #[test]
+    fn a_week_with_one_failing_day_shares_the_day_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |ip: &str, day: u32| {
+            format!("{ip} - - [{day:02}/Jun/2023:10:00:00 +0000] \"GET /x HTTP/1.1\" 404 1\n")
+        };
+        let mut log = String::new();
+        // Week 25: 5 failed on the 20th only; week 26: 5 on the 26th and 3 on the 27th.
+        for (ip, day, n) in [
+            ("10.0.0.1", 20, 5),
+            ("10.0.0.2", 26, 5),
+            ("10.0.0.2", 27, 3),
+        ] {
+            log.extend(std::iter::repeat_n(line(ip, day), n));
+        }
+        std::fs::write(dir.path().join("access.log"), log).unwrap();
+        let args = crate::cli::AnalyzeArgs {
+            paths: vec![dir.path().join("access.log")],
+            quiet: true,
+            ..Default::default()
+        };
+        let report =
+            crate::cmd::analyze::analyze(&args, &crate::config::FileConfig::default()).unwrap();
+        let list = |p: &PeriodSummary| -> Vec<(String, u64)> {
+            p.suspicious_ips
+                .iter()
+                .map(|s| (s.ip.clone(), s.failed))
+                .collect()
+        };
+        let (days, weeks) = (&report.days, &report.weeks);
+        assert_eq!(days.len(), 3);
+        assert_eq!(weeks.len(), 2);
+        assert_eq!(list(&weeks[0].period), [("10.0.0.1".to_string(), 5)]);
+        assert!(Arc::ptr_eq(
+            &weeks[0].period.suspicious_ips,
+            &days[0].period.suspicious_ips
+        ));
+        assert_eq!(list(&weeks[1].period), [("10.0.0.2".to_string(), 8)]);
+        assert_eq!(list(&days[1].period), [("10.0.0.2".to_string(), 5)]);
+        assert!(list(&days[2].period).is_empty());
+        // The shared list is serialised under both, as if each held its own.
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json["weeks"][0]["suspicious_ips"],
+            json["days"][0]["suspicious_ips"]
+        );
+        assert_eq!(json["weeks"][0]["suspicious_ips"][0]["failed"], 5);
+    }
 
     #[test]
     fn iso_weeks() {

@@ -167,7 +167,7 @@ fn empty_period() -> PeriodSummary {
         status_400: 0,
         unusual_400: false,
         failing_ips: 0,
-        suspicious_ips: Vec::new(),
+        suspicious_ips: Default::default(),
     }
 }
 
@@ -212,11 +212,11 @@ pub fn suspicious(report: &Report, r: Range, days: &[Day]) -> Vec<SuspiciousIp> 
             .weeks
             .iter()
             .find(|w| w.week == label)
-            .map(|w| w.period.suspicious_ips.clone())
+            .map(|w| w.period.suspicious_ips.to_vec())
             .unwrap_or_default();
     }
     let mut by_ip: std::collections::BTreeMap<String, SuspiciousIp> = Default::default();
-    for ip in days.iter().flat_map(|d| &d.period.suspicious_ips) {
+    for ip in days.iter().flat_map(|d| d.period.suspicious_ips.iter()) {
         match by_ip.get_mut(&ip.ip) {
             None => {
                 by_ip.insert(ip.ip.clone(), ip.clone());

@@ -117,7 +117,7 @@ fn record(source: &Path, got: &Collected, report: Option<&Report>) -> Record {
                 line.push_str("; No unusual login attempts or errors found.");
             }
             r.lines.push(line);
-            for ip in &p.suspicious_ips {
+            for ip in p.suspicious_ips.iter() {
                 r.lines.push(format!(
                     "  IP: {} - Failed login attempts: {}",
                     ip.ip, ip.failed

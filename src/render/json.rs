@@ -317,10 +317,10 @@ mod tests {
             .expect("the sample has a suspicious client");
         // Several batches and windows, a list ending exactly on a batch, empty lists.
         assert!(report.days.len() >= 3, "the sample spans several days");
-        report.days[0].period.suspicious_ips = vec![ip.clone(); BATCH * 7 + 3];
-        report.days[1].period.suspicious_ips = vec![ip.clone(); BATCH * 2];
+        let mut first = vec![ip.clone(); BATCH * 7 + 3];
+        report.days[1].period.suspicious_ips = vec![ip.clone(); BATCH * 2].into();
         // Every shape a client can take: no statuses, no paths, inexact paths, odd text.
-        let odd = &mut report.days[0].period.suspicious_ips[1];
+        let odd = &mut first[1];
         odd.by_status = Default::default();
         odd.top_paths.clear();
         odd.paths_exact = false;
@@ -331,11 +331,12 @@ mod tests {
             offset_minutes: 0,
         };
         assert!(odd.last_seen.at.iso8601_bytes(false).is_none());
-        let many = &mut report.days[0].period.suspicious_ips[2];
+        let many = &mut first[2];
         many.by_status = [(400, 1), (401, 2), (404, u64::MAX)].into_iter().collect();
         many.top_paths[0].path = "/a\"b\\c\u{7f}".into();
+        report.days[0].period.suspicious_ips = first.into();
         if let Some(last) = report.days.last_mut() {
-            last.period.suspicious_ips.clear();
+            last.period.suspicious_ips = Default::default();
         }
         let mut expected = serde_json::to_vec_pretty(&report).unwrap();
         expected.push(b'\n');

@@ -67,7 +67,7 @@ pub fn render(w: &Weekly) -> String {
         );
         if !p.suspicious_ips.is_empty() {
             out.push_str("    Unusual login attempts detected:\n");
-            for ip in &p.suspicious_ips {
+            for ip in p.suspicious_ips.iter() {
                 let _ = writeln!(
                     out,
                     "    IP: {} - Failed login attempts: {}",
