@@ -29,6 +29,7 @@ use smallvec::SmallVec;
 use std::cmp::Ordering;
 
 mod table;
+pub(crate) use table::permute;
 pub use table::ClientTable;
 use table::SlotIndex;
 

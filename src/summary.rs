@@ -6,7 +6,7 @@
 //! ascending; suspicious IPs by failed count descending, then by address text), so the same
 //! input always gives the same report, whatever the thread count.
 
-use crate::agg::{ChunkRecord, ClientDay, ClientKey, MALFORMED_SAMPLES, PATHS_PER_CLIENT};
+use crate::agg::{permute, ChunkRecord, ClientDay, ClientKey, MALFORMED_SAMPLES, PATHS_PER_CLIENT};
 use crate::engine::FileReport;
 use crate::merge::{Merged, PathNames};
 use crate::scan::client::format_ip;
@@ -679,23 +679,6 @@ fn text_prefix(text: &str) -> u64 {
     let head = &text.as_bytes()[..text.len().min(8)];
     bytes[..head.len()].copy_from_slice(head);
     u64::from_be_bytes(bytes)
-}
-
-/// Rearrange `items` so position k holds what was at `order[k]` (a permutation of the
-/// indices), following each cycle with swaps; `order` is used up as the visited marks.
-fn permute<T>(items: &mut [T], order: &mut [u32]) {
-    for start in 0..items.len() {
-        let mut at = start;
-        while order[at] as usize != at {
-            let from = order[at] as usize;
-            order[at] = at as u32;
-            if from == start {
-                break;
-            }
-            items.swap(at, from);
-            at = from;
-        }
-    }
 }
 
 fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummary> {
