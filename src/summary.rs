@@ -413,13 +413,25 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
             .map(|(&day, c)| {
                 let clients = aggregate.clients_of(day);
                 // In parallel within the day too: with one day (or few), its list is the
-                // longest serial step after the scan.
-                let suspicious = clients
+                // longest serial step after the scan. The clients over the threshold are
+                // found first (as indices), so the entries are built straight into a list of
+                // their exact length: filtered and built at once, they went through a list
+                // per task and were copied into the final one (fresh memory twice).
+                let over: Vec<u32> = clients
                     .par_chunks(4096)
-                    .flat_map_iter(|part| {
-                        part.iter()
-                            .filter(|(_, d)| d.failed() >= settings.threshold)
-                            .map(|(client, d)| suspicious_ip(*client, d))
+                    .enumerate()
+                    .flat_map_iter(|(part, entries)| {
+                        (part * 4096..)
+                            .zip(entries)
+                            .filter(|(_, (_, d))| d.failed() >= settings.threshold)
+                            .map(|(at, _)| at as u32)
+                    })
+                    .collect();
+                let suspicious = over
+                    .par_iter()
+                    .map(|&at| {
+                        let (client, d) = &clients[at as usize];
+                        suspicious_ip(*client, d)
                     })
                     .collect();
                 DaySummary {

@@ -7,6 +7,7 @@
 //! `127.0.0.1`). Parsing never allocates; hostnames are returned as borrowed bytes for the
 //! caller to intern.
 
+use std::fmt::Write as _;
 use std::net::Ipv6Addr;
 
 /// An IP address as an integer: IPv4 addresses live in the IPv4-mapped range
@@ -328,7 +329,11 @@ pub fn format_ip(key: IpKey) -> String {
         }
         text
     } else {
-        Ipv6Addr::from(key).to_string()
+        // Room for the longest form at once (`to_string` grew the text a few bytes at a
+        // time: several reallocations an address).
+        let mut text = String::with_capacity(39);
+        let _ = write!(text, "{}", Ipv6Addr::from(key));
+        text
     }
 }
 
