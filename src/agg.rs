@@ -29,9 +29,9 @@ use smallvec::SmallVec;
 use std::cmp::Ordering;
 
 mod table;
-pub(crate) use table::permute;
 pub use table::ClientTable;
 use table::SlotIndex;
+pub(crate) use table::{permute, prefetch};
 
 /// How many malformed line numbers are kept per file (and per chunk, to find them).
 pub const MALFORMED_SAMPLES: usize = 5;
@@ -343,6 +343,22 @@ impl PathTable {
         }
     }
 
+    /// Start fetching the span of `id` (see [`Self::prefetch_name`]).
+    #[inline(always)]
+    pub fn prefetch_span_of(&self, id: u32) {
+        if let Some(span) = self.spans.get(id as usize) {
+            table::prefetch(span);
+        }
+    }
+
+    /// Start fetching the first bytes of `id`'s target (its span should be in cache).
+    #[inline(always)]
+    pub fn prefetch_name_of(&self, id: u32) {
+        if let Some(&(start, _)) = self.spans.get(id as usize) {
+            table::prefetch(self.bytes.as_ptr().wrapping_add(start));
+        }
+    }
+
     pub fn name(&self, id: u32) -> &[u8] {
         self.spans
             .get(id as usize)
@@ -500,6 +516,15 @@ impl ClientDay {
             }
         }
     }
+}
+
+/// How a flush leaves the table's allocation (see [`ClientTable::take_runs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// Kept for the next entries: runs are fresh memory of their exact size.
+    KeepTable,
+    /// The table's last flush: its allocation becomes the first day's run.
+    Last,
 }
 
 /// Entries the per-thread tables may hold in all, before they are flushed into the store
@@ -793,18 +818,23 @@ impl Aggregate {
     /// Move the per-client table into `store` as sorted runs with the store's ids, and empty
     /// it (keeping its allocation, so a worker's memory stays at its flush size).
     pub fn flush(&mut self, store: &crate::merge::Store) {
+        self.flush_table(store, Flush::KeepTable);
+    }
+
+    fn flush_table(&mut self, store: &crate::merge::Store, how: Flush) {
         if self.table.is_empty() {
             return;
         }
-        store.absorb_table(self);
+        store.absorb_table(self, how);
         self.table.clear();
         self.hosts.clear();
         self.paths.clear();
     }
 
-    /// Flush the table, day counts and chunk records: nothing is left behind.
+    /// Flush the table, day counts and chunk records: nothing is left behind. The table's
+    /// own allocation becomes a run (see [`ClientTable::take_runs`]).
     pub fn flush_all(&mut self, store: &crate::merge::Store) {
-        self.flush(store);
+        self.flush_table(store, Flush::Last);
         store.absorb_counts(
             std::mem::take(&mut self.days),
             std::mem::take(&mut self.chunks),

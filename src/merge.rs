@@ -14,7 +14,7 @@
 //! thread counts or the order of flushes.
 
 use crate::agg::{
-    path_hash, Aggregate, ChunkRecord, ClientDay, ClientKey, DayCounts, Interner, PathTable,
+    path_hash, Aggregate, ChunkRecord, ClientDay, ClientKey, DayCounts, Flush, Interner, PathTable,
     PATH_MAX_BYTES,
 };
 use crate::scan::time::DayNum;
@@ -182,6 +182,24 @@ impl PathNames {
         self.shards.get(shard).map_or(&[][..], |t| t.name(at))
     }
 
+    /// Start fetching where `id`'s text is (then [`Self::prefetch_name`], then read it).
+    #[inline(always)]
+    pub fn prefetch_span(&self, id: u32) {
+        let (shard, at) = split_path_id(id, self.bits);
+        if let Some(t) = self.shards.get(shard) {
+            t.prefetch_span_of(at);
+        }
+    }
+
+    /// Start fetching `id`'s text (its span should be in cache).
+    #[inline(always)]
+    pub fn prefetch_name(&self, id: u32) {
+        let (shard, at) = split_path_id(id, self.bits);
+        if let Some(t) = self.shards.get(shard) {
+            t.prefetch_name_of(at);
+        }
+    }
+
     /// Order two ids by their text.
     pub fn cmp(&self, a: u32, b: u32) -> Ordering {
         self.name(a).cmp(self.name(b))
@@ -217,7 +235,7 @@ impl Merged {
 
 impl Store {
     /// Take `agg`'s table (leaving it empty, its allocation kept) as runs with this store's ids.
-    pub(crate) fn absorb_table(&self, agg: &mut Aggregate) {
+    pub(crate) fn absorb_table(&self, agg: &mut Aggregate, how: Flush) {
         // The first table to arrive hands over its id tables whole (its ids become the
         // store's: a one-thread run re-interns nothing); later ones are mapped.
         let host_ids = self.global_ids(&self.hosts, &mut agg.hosts);
@@ -236,6 +254,7 @@ impl Store {
                     p.id = remap(&path_ids, p.id);
                 }
             },
+            how,
         );
         // The binary counter: while the run on top of the day's stack is at most twice as
         // large as ours, take it and merge. The merge itself runs outside the lock (with 16

@@ -6,7 +6,9 @@
 //! ascending; suspicious IPs by failed count descending, then by address text), so the same
 //! input always gives the same report, whatever the thread count.
 
-use crate::agg::{permute, ChunkRecord, ClientDay, ClientKey, MALFORMED_SAMPLES, PATHS_PER_CLIENT};
+use crate::agg::{
+    permute, prefetch, ChunkRecord, ClientDay, ClientKey, MALFORMED_SAMPLES, PATHS_PER_CLIENT,
+};
 use crate::engine::FileReport;
 use crate::merge::{Merged, PathNames};
 use crate::scan::client::format_ip;
@@ -21,6 +23,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// How many suspicious clients ahead a day's list fetches the targets' texts.
+const FETCH_AHEAD: usize = 8;
 
 /// Detection settings, as reported in `settings`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -427,9 +432,27 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
                             .map(|(at, _)| at as u32)
                     })
                     .collect();
+                // Each entry reads its targets' texts and shared cells, scattered over
+                // megabytes: they are fetched a few entries ahead, in two steps (where a
+                // text is, then the text), so the misses overlap.
+                let detail = |k: usize| over.get(k).map(|&at| &clients[at as usize].1);
                 let suspicious = over
                     .par_iter()
-                    .map(|&at| {
+                    .enumerate()
+                    .map(|(k, &at)| {
+                        if let Some(ahead) = detail(k + FETCH_AHEAD) {
+                            for p in &ahead.paths {
+                                aggregate.paths.prefetch_span(p.id);
+                                if let Some(cell) = path_texts.get(p.id as usize) {
+                                    prefetch(cell);
+                                }
+                            }
+                        }
+                        if let Some(ahead) = detail(k + FETCH_AHEAD / 2) {
+                            for p in &ahead.paths {
+                                aggregate.paths.prefetch_name(p.id);
+                            }
+                        }
                         let (client, d) = &clients[at as usize];
                         suspicious_ip(*client, d)
                     })
