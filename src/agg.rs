@@ -66,8 +66,24 @@ pub enum ClientKey {
 
 /// A `u128` IP stored as four `u32` words, most significant first: same order, but 4-byte
 /// alignment, so a key is 20 bytes instead of 32 — these keys fill the per-client tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PackedIp([u32; 4]);
+
+/// The order of the `u128`, compared as one number: the derived order compared the four
+/// words one by one, a branch each, and a flush's sort of 44k keys took 33 M instructions.
+impl Ord for PackedIp {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        u128::from(*self).cmp(&u128::from(*other))
+    }
+}
+
+impl PartialOrd for PackedIp {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl From<u128> for PackedIp {
     fn from(ip: u128) -> Self {
@@ -81,6 +97,7 @@ impl From<u128> for PackedIp {
 }
 
 impl From<PackedIp> for u128 {
+    #[inline]
     fn from(p: PackedIp) -> Self {
         p.0.iter().fold(0u128, |acc, &w| (acc << 32) | w as u128)
     }

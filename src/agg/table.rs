@@ -167,13 +167,13 @@ impl ClientTable {
             .iter_mut()
             .map(|(_, detail)| detail)
             .for_each(fix);
-        let mut keys: Vec<(DayNum, ClientKey, u32)> = self
+        let mut keys: Vec<RunKey> = self
             .entries
             .iter()
             .enumerate()
-            .map(|(at, (key, _))| (key.day, client_of(key.client), at as u32))
+            .map(|(at, (key, _))| RunKey::new(key.day, client_of(key.client), at))
             .collect();
-        keys.sort_unstable_by_key(|k| (k.0, k.1));
+        keys.sort_unstable_by_key(|k| (k.high, k.low));
         let runs = match how {
             Flush::KeepTable => self.move_into_runs(&keys),
             Flush::Last => self.hand_over_runs(&keys, client_of),
@@ -182,32 +182,29 @@ impl ClientTable {
         runs
     }
 
-    fn move_into_runs(
-        &mut self,
-        keys: &[(DayNum, ClientKey, u32)],
-    ) -> Vec<(DayNum, Vec<(ClientKey, ClientDay)>)> {
+    fn move_into_runs(&mut self, keys: &[RunKey]) -> Vec<(DayNum, Vec<(ClientKey, ClientDay)>)> {
         let mut runs = Vec::new();
-        for day in keys.chunk_by(|a, b| a.0 == b.0) {
+        for day in keys.chunk_by(RunKey::same_day) {
             let mut run = Vec::with_capacity(day.len());
-            for &(_, client, at) in day {
-                if let Some((_, detail)) = self.entries.get_mut(at as usize) {
+            for key in day {
+                if let Some((_, detail)) = self.entries.get_mut(key.at as usize) {
                     let moved = std::mem::replace(detail, ClientDay::new(Timestamp::default()));
-                    run.push((client, moved));
+                    run.push((key.client(), moved));
                 }
             }
-            runs.push((day[0].0, run));
+            runs.push((day[0].day(), run));
         }
         runs
     }
 
     fn hand_over_runs(
         &mut self,
-        keys: &[(DayNum, ClientKey, u32)],
+        keys: &[RunKey],
         client_of: impl Fn(ClientKey) -> ClientKey,
     ) -> Vec<(DayNum, Vec<(ClientKey, ClientDay)>)> {
         self.clear_slots();
         let mut entries = std::mem::take(&mut self.entries);
-        let mut order: Vec<u32> = keys.iter().map(|k| k.2).collect();
+        let mut order: Vec<u32> = keys.iter().map(|k| k.at).collect();
         permute(&mut entries, &mut order);
         // The same size as the entries (tested), so this reuses their allocation.
         let mut sorted: Vec<(ClientKey, ClientDay)> = entries
@@ -215,7 +212,7 @@ impl ClientTable {
             .map(|(key, detail)| (client_of(key.client), detail))
             .collect();
         let mut runs = Vec::new();
-        for day in keys.chunk_by(|a, b| a.0 == b.0).rev() {
+        for day in keys.chunk_by(RunKey::same_day).rev() {
             let start = sorted.len() - day.len();
             let run = match start {
                 0 => {
@@ -224,7 +221,7 @@ impl ClientTable {
                 }
                 _ => sorted.split_off(start),
             };
-            runs.push((day[0].0, run));
+            runs.push((day[0].day(), run));
         }
         runs.reverse();
         runs
@@ -257,6 +254,47 @@ impl ClientTable {
         self.index
             .insert(slot, hash, index, |i| hasher.hash_one(entries[i].0));
         index
+    }
+}
+
+/// A flush's sort key for one entry: its (day, client) as two integers that order like the
+/// pair, and the entry's index. `high` is the day (sign bit flipped, so it orders unsigned)
+/// with the client's kind in its low bit (addresses before hostnames, as [`ClientKey`]
+/// orders); `low` the address or hostname id. Sorting these compares two integers where the
+/// (day, client) pairs compared field by field (most of a flush's time).
+#[derive(Debug, Clone, Copy)]
+struct RunKey {
+    high: u64,
+    low: u128,
+    at: u32,
+}
+
+impl RunKey {
+    fn new(day: DayNum, client: ClientKey, at: usize) -> Self {
+        let (kind, low) = match client {
+            ClientKey::Ip(ip) => (0, u128::from(ip)),
+            ClientKey::Host(id) => (1, u128::from(id)),
+        };
+        RunKey {
+            high: u64::from(day as u32 ^ 1 << 31) << 1 | kind,
+            low,
+            at: at as u32,
+        }
+    }
+
+    fn day(&self) -> DayNum {
+        ((self.high >> 1) as u32 ^ 1 << 31) as DayNum
+    }
+
+    fn client(&self) -> ClientKey {
+        match self.high & 1 {
+            0 => ClientKey::Ip(self.low.into()),
+            _ => ClientKey::Host(self.low as u32),
+        }
+    }
+
+    fn same_day(a: &Self, b: &Self) -> bool {
+        a.high >> 1 == b.high >> 1
     }
 }
 
@@ -563,6 +601,43 @@ mod tests {
             .add_status(404, 2);
         assert_eq!(table.get(&k).map(ClientDay::failed), Some(2));
         assert_eq!(table.len(), 1);
+    }
+
+    proptest! {
+        /// Run keys order like (day, client) pairs and give both back: negative days, both
+        /// kinds of client, equal days and addresses.
+        #[test]
+        fn run_keys_order_like_day_client_pairs(
+            pairs in proptest::collection::vec(
+                (
+                    prop_oneof![Just(i32::MIN), Just(-1), Just(0), Just(i32::MAX), -3i32..3, any::<i32>()],
+                    prop_oneof![
+                        any::<u128>().prop_map(|ip| ClientKey::Ip(ip.into())),
+                        (0u128..3).prop_map(|ip| ClientKey::Ip(ip.into())),
+                        Just(ClientKey::Ip(u128::MAX.into())),
+                        any::<u32>().prop_map(ClientKey::Host),
+                        (0u32..3).prop_map(ClientKey::Host),
+                    ],
+                ),
+                0..40,
+            ),
+        ) {
+            let keys: Vec<RunKey> = pairs
+                .iter()
+                .enumerate()
+                .map(|(at, &(day, client))| RunKey::new(day, client, at))
+                .collect();
+            for (key, &(day, client)) in keys.iter().zip(&pairs) {
+                prop_assert_eq!((key.day(), key.client()), (day, client));
+            }
+            for a in &keys {
+                for b in &keys {
+                    let (pa, pb) = (pairs[a.at as usize], pairs[b.at as usize]);
+                    prop_assert_eq!((a.high, a.low).cmp(&(b.high, b.low)), pa.cmp(&pb));
+                    prop_assert_eq!(RunKey::same_day(a, b), pa.0 == pb.0);
+                }
+            }
+        }
     }
 
     #[test]
