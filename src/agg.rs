@@ -879,8 +879,12 @@ mod tests {
     /// Everything an aggregate holds, paths and hosts by name (ids are a table's own).
     fn contents(agg: Aggregate) -> impl PartialEq + std::fmt::Debug {
         let merged = agg.into_merged();
-        let clients: Vec<_> = merged
+        let runs: Vec<_> = merged
             .clients
+            .keys()
+            .map(|&day| (day, merged.merged_clients(day)))
+            .collect();
+        let clients: Vec<_> = runs
             .iter()
             .flat_map(|(day, run)| run.iter().map(move |entry| (*day, entry)))
             .map(|(day, (client, d))| {

@@ -1,17 +1,20 @@
-//! The merge stage: per-thread tables → one table per day, sorted by client.
+//! The merge stage: per-thread tables → a few sorted runs per day.
 //!
 //! Workers flush their per-client tables here as runs: vectors sorted by client, one per day,
 //! with hostnames and request targets re-interned into the store's own id tables (targets in
 //! 64 shards when several workers flush, so they do not queue for one lock). A day's runs
-//! are merged as they arrive, like a binary counter (the newest run is merged into the one
-//! below it while that one is at most twice its size), so a day holds O(log n) runs and an
-//! entry is merged O(log n) times. Merges run outside the store's locks. A sorted vector has
-//! no hash-table slack, so a merged (day, client) entry costs its ~100 bytes, and memory grows
-//! with the distinct failing clients per day, not with the input.
+//! are merged as they arrive during the scan, like a binary counter (the newest run is merged
+//! into the one below it while that one is at most twice its size), so a day holds O(log n)
+//! runs and an entry is merged O(log n) times. Merges run outside the store's locks. The
+//! workers' last flushes only add their runs: a day ends with its stack plus one run per
+//! worker, which the summary reads as one k-way merge split by client ranges over all threads
+//! (merged here, two by two, they were a serial step after the scan). A sorted vector has no
+//! hash-table slack, so a (day, client) entry costs its ~100 bytes, and memory grows with the
+//! distinct failing clients per day, not with the input.
 //!
 //! Invariant: a run never holds a client twice, and merging runs is associative and
-//! commutative ([`ClientDay::merge_with`]), so the final tables do not depend on flush sizes,
-//! thread counts or the order of flushes.
+//! commutative ([`ClientDay::merge_with`]), so what the runs hold together does not depend on
+//! flush sizes, thread counts or the order of flushes ([`Merged::merged_clients`]).
 
 use crate::agg::{
     path_hash, Aggregate, ChunkRecord, ClientDay, ClientKey, DayCounts, Flush, Interner, PathTable,
@@ -162,8 +165,9 @@ struct Inner {
 pub struct Merged {
     /// Parsed, failed and 400 lines per day.
     pub days: BTreeMap<DayNum, DayCounts>,
-    /// Failing clients per day; a day without failed requests has no entry.
-    pub clients: BTreeMap<DayNum, Run>,
+    /// Failing clients per day, as sorted runs (a client may be in several runs of a day;
+    /// see [`Merged::merged_clients`]); a day without failed requests has no entry.
+    pub clients: BTreeMap<DayNum, Vec<Run>>,
     pub hosts: Interner,
     pub paths: PathNames,
     pub chunks: Vec<ChunkRecord>,
@@ -227,9 +231,20 @@ impl PathNames {
 }
 
 impl Merged {
-    /// The failing clients of `day`, ascending by client.
-    pub fn clients_of(&self, day: DayNum) -> &[(ClientKey, ClientDay)] {
-        self.clients.get(&day).map_or(&[][..], |r| &r[..])
+    /// The sorted runs holding `day`'s failing clients.
+    pub fn runs_of(&self, day: DayNum) -> Vec<&[(ClientKey, ClientDay)]> {
+        self.clients
+            .get(&day)
+            .map_or_else(Vec::new, |runs| runs.iter().map(|r| &r[..]).collect())
+    }
+
+    /// The failing clients of `day` as one run, ascending by client (its runs merged).
+    pub fn merged_clients(&self, day: DayNum) -> Run {
+        self.runs_of(day)
+            .into_iter()
+            .map(<[_]>::to_vec)
+            .reduce(|a, b| merge_runs(a, b, |x, y| self.paths.cmp(x, y)))
+            .unwrap_or_default()
     }
 }
 
@@ -260,8 +275,13 @@ impl Store {
         // large as ours, take it and merge. The merge itself runs outside the lock (with 16
         // workers, merging under it left them queueing). Ours is compared with whatever is
         // on top when we come back, so the stack stays in decreasing size order even when
-        // another worker pushed or popped meanwhile.
+        // another worker pushed or popped meanwhile. A last flush only adds its runs (the
+        // summary merges a day's runs on every thread).
         for (day, mut run) in by_day {
+            if how == Flush::Last {
+                self.lock().runs.entry(day).or_default().push(run);
+                continue;
+            }
             loop {
                 let below = {
                     let mut inner = self.lock();
@@ -440,18 +460,14 @@ impl Store {
                 .collect(),
             bits: self.path_shard_bits,
         };
-        let clients: BTreeMap<DayNum, Run> = inner
+        let clients: BTreeMap<DayNum, Vec<Run>> = inner
             .runs
-            .into_par_iter()
-            .map(|(day, runs)| {
-                // Smallest first: the stack holds runs of decreasing size.
-                let run = runs
-                    .into_iter()
-                    .rev()
-                    .reduce(|newer, older| merge_runs(older, newer, |a, b| paths.cmp(a, b)))
-                    .unwrap_or_default();
-                (day, run)
+            .into_iter()
+            .map(|(day, mut runs)| {
+                runs.retain(|r| !r.is_empty());
+                (day, runs)
             })
+            .filter(|(_, runs)| !runs.is_empty())
             .collect();
         Merged {
             days: inner.days.into_iter().collect(),
@@ -577,12 +593,14 @@ mod tests {
     /// Everything in the merged tables, with ids resolved to names.
     fn view(m: &Merged) -> View {
         let mut v: View = Vec::new();
-        for (&day, run) in &m.clients {
-            assert!(
-                run.windows(2).all(|w| w[0].0 < w[1].0),
-                "sorted, no client twice"
-            );
-            for (client, d) in run {
+        for &day in m.clients.keys() {
+            for run in m.runs_of(day) {
+                assert!(
+                    run.windows(2).all(|w| w[0].0 < w[1].0),
+                    "each run sorted, no client twice"
+                );
+            }
+            for (client, d) in &m.merged_clients(day) {
                 let name = match client {
                     ClientKey::Ip(ip) => format!("{}", u128::from(*ip)),
                     ClientKey::Host(id) => String::from_utf8_lossy(m.hosts.name(*id)).into_owned(),

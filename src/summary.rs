@@ -10,7 +10,7 @@ use crate::agg::{
     permute, prefetch, ChunkRecord, ClientDay, ClientKey, MALFORMED_SAMPLES, PATHS_PER_CLIENT,
 };
 use crate::engine::FileReport;
-use crate::merge::{Merged, PathNames};
+use crate::merge::{Merged, PathNames, Run};
 use crate::scan::client::format_ip;
 use crate::scan::time::{to_date, DayNum, Timestamp};
 use crate::scan::Malformed;
@@ -416,52 +416,21 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         let days: Vec<_> = aggregate.days.iter().collect();
         days.par_iter()
             .map(|(&day, c)| {
-                let clients = aggregate.clients_of(day);
-                // In parallel within the day too: with one day (or few), its list is the
-                // longest serial step after the scan. The clients over the threshold are
-                // found first (as indices), so the entries are built straight into a list of
-                // their exact length: filtered and built at once, they went through a list
-                // per task and were copied into the final one (fresh memory twice).
-                let over: Vec<u32> = clients
-                    .par_chunks(4096)
-                    .enumerate()
-                    .flat_map_iter(|(part, entries)| {
-                        (part * 4096..)
-                            .zip(entries)
-                            .filter(|(_, (_, d))| d.failed() >= settings.threshold)
-                            .map(|(at, _)| at as u32)
-                    })
-                    .collect();
-                // Each entry reads its targets' texts and shared cells, scattered over
-                // megabytes: they are fetched a few entries ahead, in two steps (where a
-                // text is, then the text), so the misses overlap.
-                let detail = |k: usize| over.get(k).map(|&at| &clients[at as usize].1);
-                let suspicious = over
-                    .par_iter()
-                    .enumerate()
-                    .map(|(k, &at)| {
-                        if let Some(ahead) = detail(k + FETCH_AHEAD) {
-                            for p in &ahead.paths {
-                                aggregate.paths.prefetch_span(p.id);
-                                if let Some(cell) = path_texts.get(p.id as usize) {
-                                    prefetch(cell);
-                                }
-                            }
-                        }
-                        if let Some(ahead) = detail(k + FETCH_AHEAD / 2) {
-                            for p in &ahead.paths {
-                                aggregate.paths.prefetch_name(p.id);
-                            }
-                        }
-                        let (client, d) = &clients[at as usize];
-                        suspicious_ip(*client, d)
-                    })
-                    .collect();
+                let (failing, suspicious) = match aggregate.runs_of(day)[..] {
+                    [] => (0, Vec::new()),
+                    [clients] => (
+                        clients.len() as u64,
+                        run_suspicious(clients, aggregate, &path_texts, &suspicious_ip, &settings),
+                    ),
+                    // Several runs (one per worker's last flush, and the stack): one k-way
+                    // merge, split by client ranges over all threads.
+                    ref runs => week_clients(aggregate, runs, &suspicious_ip, settings.threshold),
+                };
                 DaySummary {
                     date: to_date(day).to_string(),
                     period: period(
                         (c.lines, c.failed, c.status_400),
-                        clients.len() as u64,
+                        failing,
                         suspicious,
                         &settings,
                     ),
@@ -481,10 +450,10 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         week_list
             .par_iter()
             .map(|&(monday, counts)| {
-                let failing_days: Vec<(DayNum, &[(ClientKey, ClientDay)])> = aggregate
+                let failing_days: Vec<(DayNum, &Vec<Run>)> = aggregate
                     .clients
                     .range(monday..monday + 7)
-                    .map(|(&day, run)| (day, &run[..]))
+                    .map(|(&day, runs)| (day, runs))
                     .collect();
                 // One day with failed requests (a daily run's only case): the week's clients
                 // are that day's, with the same figures, so it shares the day's list, not built
@@ -496,7 +465,10 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
                 let clients = match only_day {
                     Some(index) => WeekClients::SameAsDay(index),
                     None => {
-                        let runs: Vec<_> = failing_days.iter().map(|&(_, run)| run).collect();
+                        let runs: Vec<_> = failing_days
+                            .iter()
+                            .flat_map(|&(_, runs)| runs.iter().map(|r| &r[..]))
+                            .collect();
                         let (failing, suspicious) =
                             week_clients(aggregate, &runs, &suspicious_ip, settings.threshold);
                         WeekClients::Built(period(counts, failing, suspicious, &settings))
@@ -543,6 +515,54 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         days,
         weeks,
     }
+}
+
+/// The clients of one sorted run (a day's only run) over the threshold, in run order.
+fn run_suspicious(
+    clients: &[(ClientKey, ClientDay)],
+    aggregate: &Merged,
+    path_texts: &[OnceLock<Arc<str>>],
+    suspicious_ip: &(impl Fn(ClientKey, &ClientDay) -> SuspiciousIp + Sync),
+    settings: &Settings,
+) -> Vec<SuspiciousIp> {
+    // In parallel: with one day (or few), its list is the longest serial step after the
+    // scan. The clients over the threshold are found first (as indices), so the entries are
+    // built straight into a list of their exact length: filtered and built at once, they
+    // went through a list per task and were copied into the final one (fresh memory twice).
+    let over: Vec<u32> = clients
+        .par_chunks(4096)
+        .enumerate()
+        .flat_map_iter(|(part, entries)| {
+            (part * 4096..)
+                .zip(entries)
+                .filter(|(_, (_, d))| d.failed() >= settings.threshold)
+                .map(|(at, _)| at as u32)
+        })
+        .collect();
+    // Each entry reads its targets' texts and shared cells, scattered over megabytes: they
+    // are fetched a few entries ahead, in two steps (where a text is, then the text), so the
+    // misses overlap.
+    let detail = |k: usize| over.get(k).map(|&at| &clients[at as usize].1);
+    over.par_iter()
+        .enumerate()
+        .map(|(k, &at)| {
+            if let Some(ahead) = detail(k + FETCH_AHEAD) {
+                for p in &ahead.paths {
+                    aggregate.paths.prefetch_span(p.id);
+                    if let Some(cell) = path_texts.get(p.id as usize) {
+                        prefetch(cell);
+                    }
+                }
+            }
+            if let Some(ahead) = detail(k + FETCH_AHEAD / 2) {
+                for p in &ahead.paths {
+                    aggregate.paths.prefetch_name(p.id);
+                }
+            }
+            let (client, d) = &clients[at as usize];
+            suspicious_ip(*client, d)
+        })
+        .collect()
 }
 
 /// A week's clients: those of its one failing day (the index in the days), shared once the
@@ -790,6 +810,64 @@ mod tests {
 
     use super::*;
     use crate::scan::time::days_from_civil;
+
+    /// A day whose clients are spread over several runs (workers' last flushes, mid-run
+    /// flushes) is summarised exactly as the same lines in one run: counts, first and last
+    /// seen, statuses and paths of clients seen by several workers, the order of the list.
+    #[test]
+    fn a_day_in_several_runs_reads_like_one() {
+        use crate::agg::{Aggregate, FailedCodes};
+        use crate::merge::Store;
+        use crate::scan::{Format, LineScanner};
+        let mut log = String::new();
+        for i in 0..600u32 {
+            let (ip, path, status) = (i % 37 % 23, i % 11, [401, 403, 404][i as usize % 3]);
+            let (hour, minute) = (i / 60 % 24, i % 60);
+            log.push_str(&format!(
+                "10.0.0.{ip} - - [19/Jun/2023:{hour:02}:{minute:02}:00 +0000] \"GET /p{path} HTTP/1.1\" {status} 1\n"
+            ));
+        }
+        let failed = FailedCodes::new(&[400, 401, 403, 404, 409]);
+        // `pieces` workers, each flushing every `flush_at` entries, into one store.
+        let summarise = |pieces: usize, flush_at: usize| {
+            let store = Store::for_workers(pieces);
+            let lines: Vec<&str> = log.split_inclusive('\n').collect();
+            for (seq, piece) in lines.chunks(lines.len().div_ceil(pieces)).enumerate() {
+                let mut agg = Aggregate::with_flush_size(flush_at);
+                let mut scanner = LineScanner::new(Format::Combined, true, 1 << 20);
+                for line in piece {
+                    let record = crate::agg::ChunkRecord::new(0, seq as u64);
+                    agg.scan_chunk(line.as_bytes(), &mut scanner, &failed, record);
+                    if agg.needs_flush() {
+                        agg.flush(&store);
+                    }
+                }
+                agg.flush_all(&store);
+            }
+            let merged = store.finish();
+            let runs = merged.clients.values().map(Vec::len).max().unwrap_or(0);
+            let settings = Settings {
+                threshold: 20,
+                codes: vec![400, 401, 403, 404, 409],
+                bad_request_threshold: 5,
+                utc: true,
+                format: "auto".into(),
+                max_line_bytes: 1 << 20,
+            };
+            (build(&merged, &[], settings), runs)
+        };
+        let (one, runs) = summarise(1, usize::MAX);
+        assert_eq!(runs, 1);
+        let day = &one.days[0].period;
+        assert_eq!((day.failing_ips, day.failed), (23, 600));
+        // Addresses 0-13 fail ~32 times, 14-22 ~16 times: 14 listed.
+        assert_eq!(day.suspicious_ips.len(), 14);
+        for (pieces, flush_at) in [(2, usize::MAX), (3, 4), (5, 1)] {
+            let (several, runs) = summarise(pieces, flush_at);
+            assert!(runs > 1, "{pieces} workers left {runs} run(s)");
+            assert_eq!(several, one, "{pieces} workers flushing at {flush_at}");
+        }
+    }
 
     /// A week whose failed requests all fell on one day lists that day's clients: the same
     /// list, not a copy; a week with two failing days builds its own.
