@@ -206,7 +206,7 @@ pub fn run(
         "store lock waited {waited:.3} s, held {held:.3} s (all threads)"
     ));
     let aggregate = pool.install(|| store.finish());
-    crate::stage_done("merge of the runs");
+    crate::stage_done("store finished");
     release_free_memory();
     let files = reports
         .into_iter()

@@ -3,7 +3,7 @@
 //! The pipeline, one module per stage:
 //! `input::discover` (which files) → `input::source` (mmap / buffered read / gzip by magic
 //! bytes) → `chunk` (line-aligned ranges) → `scan` (hand-written byte scanner) → `agg`
-//! (per-thread (day, client) tables, flushed when full) → `merge` (sorted per-day tables) →
+//! (per-thread (day, client) tables, flushed when full) → `merge` (a few sorted runs per day) →
 //! `summary` (days, ISO weeks, thresholds) → `render` (JSON,
 //! text, HTML) → `sink` (files, stdout). `engine` runs the middle stages on rayon; `cmd` holds one
 //! file per subcommand; `collect` archives the live log rotation-safely; `cli` and `config` turn flags and the TOML file into settings.
