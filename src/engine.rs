@@ -192,7 +192,8 @@ pub fn run(
         }
     });
     crate::stage_done("scan");
-    // In parallel: the store's merges run outside its lock.
+    // In parallel: each worker's last flush sorts its table and re-interns its names (the
+    // store only adds the runs).
     pool.install(|| {
         slots.into_par_iter().for_each(|slot| {
             slot.into_inner()

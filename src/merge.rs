@@ -155,7 +155,8 @@ impl IdTable for PathTable {
 #[derive(Default)]
 struct Inner {
     days: AHashMap<DayNum, DayCounts>,
-    /// Per day, runs of decreasing size (the binary counter).
+    /// Per day, runs of decreasing size (the binary counter), then the workers' last runs
+    /// in any order.
     runs: BTreeMap<DayNum, Vec<Run>>,
     chunks: Vec<ChunkRecord>,
 }
@@ -249,7 +250,8 @@ impl Merged {
 }
 
 impl Store {
-    /// Take `agg`'s table (leaving it empty, its allocation kept) as runs with this store's ids.
+    /// Take `agg`'s table (leaving it empty; a mid-run flush keeps its allocation, the last
+    /// gives it away as a run) as runs with this store's ids.
     pub(crate) fn absorb_table(&self, agg: &mut Aggregate, how: Flush) {
         // The first table to arrive hands over its id tables whole (its ids become the
         // store's: a one-thread run re-interns nothing); later ones are mapped.
@@ -275,8 +277,8 @@ impl Store {
         // large as ours, take it and merge. The merge itself runs outside the lock (with 16
         // workers, merging under it left them queueing). Ours is compared with whatever is
         // on top when we come back, so the stack stays in decreasing size order even when
-        // another worker pushed or popped meanwhile. A last flush only adds its runs (the
-        // summary merges a day's runs on every thread).
+        // another worker pushed or popped meanwhile. A last flush only adds its runs on top,
+        // in any order (the summary merges a day's runs on every thread).
         for (day, mut run) in by_day {
             if how == Flush::Last {
                 self.lock().runs.entry(day).or_default().push(run);
@@ -441,7 +443,8 @@ impl Store {
         inner.chunks.append(&mut chunks);
     }
 
-    /// Merge each day's remaining runs (days in parallel, on the current rayon pool).
+    /// The merged result: each day's runs as they are (the summary merges them), the
+    /// request-target shards frozen in parallel on the current rayon pool.
     pub fn finish(self) -> Merged {
         let inner = self.inner.into_inner().unwrap_or_else(|p| p.into_inner());
         let hosts = self.hosts.into_inner().unwrap_or_else(|p| p.into_inner());

@@ -572,8 +572,8 @@ enum WeekClients {
     Built(PeriodSummary),
 }
 
-/// A week's failing clients (counted) and those over `threshold` (unsorted), from its days'
-/// sorted runs.
+/// The failing clients (counted) and those over `threshold` (unsorted) of the sorted `runs`
+/// of a period: a week's days, or a day held in several runs.
 fn week_clients(
     aggregate: &Merged,
     runs: &[&[(ClientKey, ClientDay)]],
@@ -654,8 +654,56 @@ fn client_ranges<'a>(
 }
 
 /// Visit each client of the sorted `runs` once, ascending, with its entries in every run
-/// (a k-way merge: a week's days, each sorted by client).
+/// (a k-way merge: a week's days, or a day's runs, each sorted by client). A few runs are
+/// scanned for the smallest head at each client; many (a week of many workers' last runs)
+/// go through a heap, so a client costs O(log k), not O(k).
 fn for_each_client<'a>(
+    runs: Vec<&'a [(ClientKey, ClientDay)]>,
+    visit: impl FnMut(ClientKey, &[&'a ClientDay]),
+) {
+    if runs.len() <= HEAP_FROM_RUNS {
+        for_each_client_scanning(runs, visit);
+    } else {
+        for_each_client_by_heap(runs, visit);
+    }
+}
+
+/// From how many runs [`for_each_client`] keeps their heads in a heap.
+const HEAP_FROM_RUNS: usize = 8;
+
+fn for_each_client_by_heap<'a>(
+    mut runs: Vec<&'a [(ClientKey, ClientDay)]>,
+    mut visit: impl FnMut(ClientKey, &[&'a ClientDay]),
+) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut heads: BinaryHeap<Reverse<(ClientKey, usize)>> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.first().map(|e| Reverse((e.0, i))))
+        .collect();
+    let mut found: Vec<&ClientDay> = Vec::with_capacity(runs.len());
+    while let Some(Reverse((client, _))) = heads.peek().copied() {
+        found.clear();
+        // Every run whose head is this client, in run order (as the scan visits them).
+        while let Some(&Reverse((c, i))) = heads.peek() {
+            if c != client {
+                break;
+            }
+            heads.pop();
+            if let Some(((_, d), rest)) = runs[i].split_first() {
+                found.push(d);
+                runs[i] = rest;
+                if let Some(next) = rest.first() {
+                    heads.push(Reverse((next.0, i)));
+                }
+            }
+        }
+        visit(client, &found);
+    }
+}
+
+fn for_each_client_scanning<'a>(
     mut runs: Vec<&'a [(ClientKey, ClientDay)]>,
     mut visit: impl FnMut(ClientKey, &[&'a ClientDay]),
 ) {
@@ -790,6 +838,47 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// The heap's k-way merge visits the same clients, in the same order, with the same
+        /// entries (by address, in run order) as the scanning one: empty runs, a client in
+        /// many runs, up to 20 runs.
+        #[test]
+        fn heap_merge_visits_like_the_scanning_one(
+            runs in proptest::collection::vec(
+                proptest::collection::btree_set(0u32..60, 0..30),
+                0..20,
+            ),
+        ) {
+            let entry = |c: u32, run: usize| {
+                (
+                    ClientKey::Host(c),
+                    ClientDay {
+                        first: Timestamp { utc_secs: run as i64, offset_minutes: 0 },
+                        last: Timestamp::default(),
+                        statuses: Default::default(),
+                        paths: Default::default(),
+                    },
+                )
+            };
+            let runs: Vec<Vec<(ClientKey, ClientDay)>> = runs
+                .iter()
+                .enumerate()
+                .map(|(i, set)| set.iter().map(|&c| entry(c, i)).collect())
+                .collect();
+            let slices: Vec<&[(ClientKey, ClientDay)]> = runs.iter().map(|r| &r[..]).collect();
+            // Each visit: the client and which runs its entries came from, in order.
+            let (mut by_heap, mut by_scan) = (Vec::new(), Vec::new());
+            for_each_client_by_heap(slices.clone(), |c, found| {
+                by_heap.push((c, found.iter().map(|d| d.first.utc_secs).collect::<Vec<_>>()));
+            });
+            for_each_client_scanning(slices.clone(), |c, found| {
+                by_scan.push((c, found.iter().map(|d| d.first.utc_secs).collect::<Vec<_>>()));
+            });
+            prop_assert_eq!(&by_heap, &by_scan);
+            let total: usize = runs.iter().map(Vec::len).sum();
+            prop_assert_eq!(by_heap.iter().map(|v| v.1.len()).sum::<usize>(), total);
+            prop_assert!(by_heap.windows(2).all(|w| w[0].0 < w[1].0));
+        }
+
         /// Sorting keys and permuting gives the order of sorting the entries themselves:
         /// count descending, then text ascending (texts of any length, shared prefixes).
         #[test]
@@ -811,28 +900,33 @@ mod tests {
     use super::*;
     use crate::scan::time::days_from_civil;
 
-    /// A day whose clients are spread over several runs (workers' last flushes, mid-run
-    /// flushes) is summarised exactly as the same lines in one run: counts, first and last
-    /// seen, statuses and paths of clients seen by several workers, the order of the list.
+    /// Days whose clients are spread over several runs (workers' last flushes, mid-run
+    /// flushes) are summarised exactly as the same lines in one run each: counts, first and
+    /// last seen, statuses and paths of clients seen by several workers, the order of the
+    /// lists; and so are the weeks over such days (three days of one week, one of the next).
     #[test]
     fn a_day_in_several_runs_reads_like_one() {
         use crate::agg::{Aggregate, FailedCodes};
         use crate::merge::Store;
         use crate::scan::{Format, LineScanner};
         let mut log = String::new();
-        for i in 0..600u32 {
-            let (ip, path, status) = (i % 37 % 23, i % 11, [401, 403, 404][i as usize % 3]);
-            let (hour, minute) = (i / 60 % 24, i % 60);
-            log.push_str(&format!(
-                "10.0.0.{ip} - - [19/Jun/2023:{hour:02}:{minute:02}:00 +0000] \"GET /p{path} HTTP/1.1\" {status} 1\n"
-            ));
+        for day in [19, 20, 22, 26] {
+            for i in 0..600u32 {
+                let (ip, path, status) = (i % 37 % 23, i % 11, [401, 403, 404][i as usize % 3]);
+                let (hour, minute) = (i / 60 % 24, i % 60);
+                log.push_str(&format!(
+                    "10.0.0.{ip} - - [{day}/Jun/2023:{hour:02}:{minute:02}:00 +0000] \"GET /p{path} HTTP/1.1\" {status} 1\n"
+                ));
+            }
         }
         let failed = FailedCodes::new(&[400, 401, 403, 404, 409]);
         // `pieces` workers, each flushing every `flush_at` entries, into one store.
         let summarise = |pieces: usize, flush_at: usize| {
             let store = Store::for_workers(pieces);
             let lines: Vec<&str> = log.split_inclusive('\n').collect();
-            for (seq, piece) in lines.chunks(lines.len().div_ceil(pieces)).enumerate() {
+            // Every `pieces`-th line to each worker: every day in every worker's runs.
+            for seq in 0..pieces {
+                let piece = lines.iter().skip(seq).step_by(pieces);
                 let mut agg = Aggregate::with_flush_size(flush_at);
                 let mut scanner = LineScanner::new(Format::Combined, true, 1 << 20);
                 for line in piece {
@@ -858,13 +952,27 @@ mod tests {
         };
         let (one, runs) = summarise(1, usize::MAX);
         assert_eq!(runs, 1);
+        assert_eq!((one.days.len(), one.weeks.len()), (4, 2));
         let day = &one.days[0].period;
         assert_eq!((day.failing_ips, day.failed), (23, 600));
         // Addresses 0-13 fail ~32 times, 14-22 ~16 times: 14 listed.
         assert_eq!(day.suspicious_ips.len(), 14);
+        let week = &one.weeks[0].period;
+        assert_eq!((week.failing_ips, week.failed), (23, 1800));
+        assert_eq!(
+            week.suspicious_ips.len(),
+            23,
+            "~48 a week and more: every client"
+        );
         for (pieces, flush_at) in [(2, usize::MAX), (3, 4), (5, 1)] {
             let (several, runs) = summarise(pieces, flush_at);
             assert!(runs > 1, "{pieces} workers left {runs} run(s)");
+            if flush_at == 1 {
+                assert!(
+                    runs * 3 > HEAP_FROM_RUNS,
+                    "the first week's merge takes the heap"
+                );
+            }
             assert_eq!(several, one, "{pieces} workers flushing at {flush_at}");
         }
     }

@@ -227,7 +227,7 @@ impl ClientTable {
         runs
     }
 
-    /// Forget every entry, keeping the allocations.
+    /// Forget every entry, keeping the allocations (those [`Self::take_runs`] left).
     pub fn clear(&mut self) {
         self.clear_slots();
         self.entries.clear();
