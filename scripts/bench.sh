@@ -268,10 +268,12 @@ MAWK_COUNT=$(mawk "$MAWK_PROG" "$FILE")
     [ "$INTERLEAVE" = 1 ] && echo "timing: fast commands interleaved, $RUNS rounds (INTERLEAVE=1)"
 } >"$RES/header.txt"
 
-python3 - "$RES" "$BYTES" "$ROOT" <<'PY'
+python3 - "$RES" "$BYTES" "$ROOT" "$INTERLEAVE" <<'PY'
 import json, os, statistics, sys
 
 res, size, root = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+# Interleaved: the i-th time of every fast command is from the same round.
+interleaved = sys.argv[4] == "1"
 mb = size / 1e6
 file_path = open(os.path.join(res, "file.txt")).read().strip()
 gz_path = file_path + ".gz"
@@ -287,7 +289,8 @@ def load(name):
     med = max(med, 1e-6)  # hyperfine subtracts the shell's start-up: a no-op can read 0
     cmd = open(os.path.join(res, name + ".cmd")).read().strip()
     cmd = cmd.replace(gz_path, "FILE.gz").replace(file_path, "FILE").replace(root + "/", "")
-    return {"cmd": cmd, "median": med, "stddev": r.get("stddev") or 0.0, "runs": len(r["times"])}
+    return {"cmd": cmd, "median": med, "stddev": r.get("stddev") or 0.0, "runs": len(r["times"]),
+            "times": r["times"]}
 
 order = ["logwarden-1t", "logwarden", "wc-l", "mawk", "goaccess", "python-seed",
          "pigz-dc", "gzip-dc", "logwarden-gz-1t", "logwarden-gz"]
@@ -307,7 +310,8 @@ if os.path.exists(failed):
     print_("failed: " + ", ".join(open(failed).read().split()))
 
 print_("")
-print_("targets (ratio = how many times faster; MB/s are of the uncompressed size):")
+print_("targets (ratio = how many times faster; MB/s are of the uncompressed size"
+       + ("; rounds: the median and range of each round's ratio)" if interleaved else ")") + ":")
 targets = [
     ("logwarden 1 thread vs mawk", "mawk", "logwarden-1t", 8.0),
     ("logwarden 1 thread vs wc -l", "wc-l", "logwarden-1t", 0.5),
@@ -324,6 +328,9 @@ for label, base, ours, goal in targets:
         continue
     ratio = b["median"] / o["median"]
     verdict = "" if goal is None else (f"  target >= {goal:g}: " + ("PASS" if ratio >= goal else "FAIL"))
+    if interleaved and len(b["times"]) == len(o["times"]) > 1:
+        per = sorted(x / y for x, y in zip(b["times"], o["times"]))
+        verdict += f"  rounds: {statistics.median(per):.2f}x ({per[0]:.2f}-{per[-1]:.2f})"
     print_(f"  {label:<40} {ratio:8.2f}x{verdict}")
 
 print_("")
