@@ -487,16 +487,13 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
                 WeekClients::Built(period) => period,
                 // The same clients with the same figures, sorted already: the day's list,
                 // shared.
-                WeekClients::SameAsDay(index) => {
-                    let (failing, shared) = days.get(index).map_or_else(Default::default, |d| {
-                        (d.period.failing_ips, Some(d.period.suspicious_ips.clone()))
-                    });
-                    let mut week = period(counts, failing, Vec::new(), &settings);
-                    if let Some(shared) = shared {
-                        week.suspicious_ips = shared;
-                    }
-                    week
-                }
+                WeekClients::SameAsDay(index) => match days.get(index) {
+                    Some(day) => PeriodSummary {
+                        suspicious_ips: day.period.suspicious_ips.clone(),
+                        ..period(counts, day.period.failing_ips, Vec::new(), &settings)
+                    },
+                    None => period(counts, 0, Vec::new(), &settings),
+                },
             };
             WeekSummary {
                 week: week_label(monday),

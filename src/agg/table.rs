@@ -176,7 +176,7 @@ impl ClientTable {
         keys.sort_unstable_by_key(|k| (k.high, k.low));
         let runs = match how {
             Flush::KeepTable => self.move_into_runs(&keys),
-            Flush::Last => self.hand_over_runs(&keys, client_of),
+            Flush::Last => self.hand_over_runs(&keys),
         };
         self.clear();
         runs
@@ -197,19 +197,17 @@ impl ClientTable {
         runs
     }
 
-    fn hand_over_runs(
-        &mut self,
-        keys: &[RunKey],
-        client_of: impl Fn(ClientKey) -> ClientKey,
-    ) -> Vec<(DayNum, Vec<(ClientKey, ClientDay)>)> {
+    fn hand_over_runs(&mut self, keys: &[RunKey]) -> Vec<(DayNum, Vec<(ClientKey, ClientDay)>)> {
         self.clear_slots();
         let mut entries = std::mem::take(&mut self.entries);
         let mut order: Vec<u32> = keys.iter().map(|k| k.at).collect();
         permute(&mut entries, &mut order);
-        // The same size as the entries (tested), so this reuses their allocation.
+        // Entry k is now keys[k]'s, whose client is the remapped one. The same size as the
+        // entries (tested), so this reuses their allocation.
         let mut sorted: Vec<(ClientKey, ClientDay)> = entries
             .into_iter()
-            .map(|(key, detail)| (client_of(key.client), detail))
+            .zip(keys)
+            .map(|((_, detail), key)| (key.client(), detail))
             .collect();
         let mut runs = Vec::new();
         for day in keys.chunk_by(RunKey::same_day).rev() {
