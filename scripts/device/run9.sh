@@ -4,7 +4,8 @@
 # against `logwarden-join` (the binary run 6 measured) at 16 threads, alternating, with
 # stage timings: what the later sessions' changes (the summary's k-way merge of the workers'
 # last runs instead of the store's merge, the failed-line cuts) do at 16 threads.
-# About 9 minutes of the 15 on the 16-CPU machine; `RUNS=1` and fewer `PAIRS` shorten it.
+# Run 6 (the same table and pairs) fitted one call of the device tool; generating the 16 days
+# took 9 s there, one 1-thread pass of 16 GB ~9 s. `RUNS=1` and fewer `PAIRS` shorten it.
 set -uo pipefail
 B=$PWD/bench-data/dev16
 export LD_LIBRARY_PATH=$B DATA=${DATA:-/tmp/lw-scale-data}
