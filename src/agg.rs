@@ -64,6 +64,27 @@ pub enum ClientKey {
     Host(u32),
 }
 
+impl ClientKey {
+    /// The client as its kind (0 an address, 1 a hostname id: the order `ClientKey` sorts
+    /// them in) and its number; [`Self::from_parts`] gives it back.
+    #[inline]
+    pub fn parts(self) -> (u64, u128) {
+        match self {
+            ClientKey::Ip(ip) => (0, u128::from(ip)),
+            ClientKey::Host(id) => (1, u128::from(id)),
+        }
+    }
+
+    /// The client of [`Self::parts`].
+    #[inline]
+    pub fn from_parts(kind: u64, value: u128) -> Self {
+        match kind {
+            0 => ClientKey::Ip(value.into()),
+            _ => ClientKey::Host(value as u32),
+        }
+    }
+}
+
 /// A `u128` IP stored as four `u32` words, most significant first: same order, but 4-byte
 /// alignment, so a key is 20 bytes instead of 32 — these keys fill the per-client tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -459,10 +480,7 @@ pub struct DetailKey {
 impl std::hash::Hash for DetailKey {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let (kind, value) = match self.client {
-            ClientKey::Ip(ip) => (0, u128::from(ip)),
-            ClientKey::Host(id) => (1, u128::from(id)),
-        };
+        let (kind, value) = self.client.parts();
         state.write_u64(u64::from(self.day as u32) << 1 | kind);
         state.write_u128(value);
     }

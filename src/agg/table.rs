@@ -269,10 +269,7 @@ struct RunKey {
 
 impl RunKey {
     fn new(day: DayNum, client: ClientKey, at: usize) -> Self {
-        let (kind, low) = match client {
-            ClientKey::Ip(ip) => (0, u128::from(ip)),
-            ClientKey::Host(id) => (1, u128::from(id)),
-        };
+        let (kind, low) = client.parts();
         RunKey {
             high: u64::from(day as u32 ^ 1 << 31) << 1 | kind,
             low,
@@ -285,10 +282,7 @@ impl RunKey {
     }
 
     fn client(&self) -> ClientKey {
-        match self.high & 1 {
-            0 => ClientKey::Ip(self.low.into()),
-            _ => ClientKey::Host(self.low as u32),
-        }
+        ClientKey::from_parts(self.high & 1, self.low)
     }
 
     fn same_day(a: &Self, b: &Self) -> bool {
