@@ -2,7 +2,8 @@
 //!
 //! Workers flush their per-client tables here as runs: vectors sorted by client, one per day,
 //! with hostnames and request targets re-interned into the store's own id tables (targets in
-//! 64 shards when several workers flush, so they do not queue for one lock). A day's runs
+//! 64 shards when several workers flush, so they do not queue for one lock); a worker's last
+//! flush keeps its targets' table whole, as a segment of the store's ids. A day's runs
 //! are merged as they arrive during the scan, like a binary counter (the newest run is merged
 //! into the one below it while that one is at most twice its size), so a day holds O(log n)
 //! runs and an entry is merged O(log n) times. Merges run outside the store's locks. The
@@ -40,11 +41,13 @@ pub struct Store {
     hosts: RwLock<Interner>,
     /// Request targets, in `1 << path_shard_bits` shards by text: several workers flush
     /// mostly new targets (scanners probe random paths), and one table's lock made them
-    /// queue. A store id is `(id in its shard << path_shard_bits) | shard`, so a shard holds
-    /// at most `1 << (32 - path_shard_bits)` targets: 4 billion in all, the bound u32 ids
-    /// set on one table too.
+    /// queue. A store id is `(id in its shard << path_shard_bits) | shard`, below
+    /// [`SEGMENT_ID`], so a shard holds at most `1 << (31 - path_shard_bits)` targets: two
+    /// billion in all (tens of gigabytes of target text).
     paths: Vec<RwLock<PathTable>>,
     path_shard_bits: u32,
+    /// The path tables of workers' last flushes, whole: see [`Store::absorb_table`].
+    segments: Mutex<Segments>,
     /// Whether lock times are measured (`LOGWARDEN_TIMINGS`).
     timed: bool,
     waited_ns: AtomicU64,
@@ -74,6 +77,7 @@ impl Store {
             hosts: RwLock::default(),
             paths: (0..1 << bits).map(|_| RwLock::default()).collect(),
             path_shard_bits: bits,
+            segments: Mutex::default(),
             timed: crate::timings_enabled(),
             waited_ns: AtomicU64::new(0),
             held_ns: AtomicU64::new(0),
@@ -179,19 +183,43 @@ pub struct Merged {
 pub struct PathNames {
     shards: Vec<PathTable>,
     bits: u32,
+    /// (first id, table) of each segment, ascending by first id (see [`SEGMENT_ID`]).
+    segments: Vec<(u32, PathTable)>,
+    /// One more than the largest shard id (they have gaps when the store was sharded).
+    shard_id_bound: usize,
+}
+
+/// The bit that marks a store id as a segment's: `SEGMENT_ID | n` is the `n`-th target of
+/// all segments, in the order they were added (a last flush whose table would take the
+/// segments past `2^31` targets is re-interned instead). A shard's ids stay below it.
+pub const SEGMENT_ID: u32 = 1 << 31;
+
+/// The segments of a store being filled: tables with their first id, and the ids taken.
+#[derive(Debug, Default)]
+struct Segments {
+    tables: Vec<(u32, PathTable)>,
+    names: u32,
 }
 
 impl PathNames {
     pub fn name(&self, id: u32) -> &[u8] {
-        let (shard, at) = split_path_id(id, self.bits);
-        self.shards.get(shard).map_or(&[][..], |t| t.name(at))
+        self.locate(id).map_or(&[][..], |(t, at)| t.name(at))
+    }
+
+    /// The table holding `id`, and its id there.
+    #[inline(always)]
+    fn locate(&self, id: u32) -> Option<(&PathTable, u32)> {
+        if id & SEGMENT_ID == 0 {
+            let (shard, at) = split_path_id(id, self.bits);
+            return self.shards.get(shard).map(|t| (t, at));
+        }
+        segment_of(&self.segments, id)
     }
 
     /// Start fetching where `id`'s text is (then [`Self::prefetch_name`], then read it).
     #[inline(always)]
     pub fn prefetch_span(&self, id: u32) {
-        let (shard, at) = split_path_id(id, self.bits);
-        if let Some(t) = self.shards.get(shard) {
+        if let Some((t, at)) = self.locate(id) {
             t.prefetch_span_of(at);
         }
     }
@@ -199,8 +227,7 @@ impl PathNames {
     /// Start fetching `id`'s text (its span should be in cache).
     #[inline(always)]
     pub fn prefetch_name(&self, id: u32) {
-        let (shard, at) = split_path_id(id, self.bits);
-        if let Some(t) = self.shards.get(shard) {
+        if let Some((t, at)) = self.locate(id) {
             t.prefetch_name_of(at);
         }
     }
@@ -210,20 +237,29 @@ impl PathNames {
         self.name(a).cmp(self.name(b))
     }
 
-    /// One more than the largest id (ids have gaps when the store was sharded).
-    pub fn id_bound(&self) -> usize {
-        let mut bound = 0;
-        for (shard, t) in self.shards.iter().enumerate() {
-            if let Some(last) = t.len().checked_sub(1) {
-                bound = bound.max((last << self.bits | shard) + 1);
-            }
+    /// A dense index for `id`, below [`Self::cell_count`]: for a table of something per
+    /// target (the shards' ids have gaps, the segments' come after them).
+    pub fn cell(&self, id: u32) -> usize {
+        match id & SEGMENT_ID {
+            0 => id as usize,
+            _ => self.shard_id_bound + (id & !SEGMENT_ID) as usize,
         }
-        bound
     }
 
-    /// Distinct targets.
+    /// One more than the largest [`Self::cell`].
+    pub fn cell_count(&self) -> usize {
+        let segment_ids = self
+            .segments
+            .last()
+            .map_or(0, |(base, t)| *base as usize + t.len());
+        self.shard_id_bound + segment_ids
+    }
+
+    /// Targets held (a text in several segments, or in a segment and a shard, counts once
+    /// for each).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|t| t.len()).sum()
+        let segments: usize = self.segments.iter().map(|(_, t)| t.len()).sum();
+        self.shards.iter().map(|t| t.len()).sum::<usize>() + segments
     }
 
     pub fn is_empty(&self) -> bool {
@@ -256,10 +292,27 @@ impl Store {
         // The first table to arrive hands over its id tables whole (its ids become the
         // store's: a one-thread run re-interns nothing); later ones are mapped.
         let host_ids = self.global_ids(&self.hosts, &mut agg.hosts);
-        let path_ids = self.global_path_ids(&mut agg.paths);
+        // A last flush keeps its targets' table as a segment of the store, unless it can hand
+        // it over as the store's own (the first flush into an unsharded store): no target
+        // is looked up again, which cost two threads ~300 ns a target (6-8 ms of a 1 GB
+        // day's ~24k each), after the scan. The same text may then have two ids (a segment's
+        // and a shard's, or two segments'): a last run is never merged by the store, and
+        // the summary's merges compare texts whenever ids differ and hashes tie.
+        let segment_base = match how {
+            Flush::Last if !self.hands_over_paths() => self.add_segment(&mut agg.paths),
+            _ => None,
+        };
+        let path_ids = match segment_base {
+            Some(_) => None,
+            None => self.global_path_ids(&mut agg.paths),
+        };
         let remap = |ids: &Option<Vec<u32>>, id: u32| match ids {
             Some(ids) => ids.get(id as usize).copied().unwrap_or(id),
             None => id,
+        };
+        let path_id = |id: u32| match segment_base {
+            Some(base) => SEGMENT_ID | (base + id),
+            None => remap(&path_ids, id),
         };
         let by_day = agg.table.take_runs(
             |client| match client {
@@ -268,7 +321,7 @@ impl Store {
             },
             |detail| {
                 for p in &mut detail.paths {
-                    p.id = remap(&path_ids, p.id);
+                    p.id = path_id(p.id);
                 }
             },
             how,
@@ -339,6 +392,29 @@ impl Store {
         Some(ids)
     }
 
+    /// Whether a flush now would hand its targets' table over as the store's own (see
+    /// [`Self::global_ids`]).
+    fn hands_over_paths(&self) -> bool {
+        self.path_shard_bits == 0 && self.paths.first().is_some_and(|t| read(t).is_empty())
+    }
+
+    /// Keep `local` as a segment; its ids become `SEGMENT_ID | (base + id)`, `Some(base)`.
+    /// `None` (the table left as it was) when the segments' ids would run out.
+    fn add_segment(&self, local: &mut PathTable) -> Option<u32> {
+        if local.is_empty() {
+            return None;
+        }
+        let mut segments = lock(&self.segments);
+        let base = segments.names;
+        let end = u32::try_from(local.len())
+            .ok()
+            .and_then(|len| base.checked_add(len))
+            .filter(|&end| end <= SEGMENT_ID)?;
+        segments.tables.push((base, std::mem::take(local)));
+        segments.names = end;
+        Some(base)
+    }
+
     /// Set `ids[m]` to `store_id(id in global)` of the name of each local id `m` of
     /// `members`. Most names are known after the first flushes: they are looked up under
     /// the shared lock, and only new ones are interned under the exclusive one.
@@ -374,26 +450,35 @@ impl Store {
         }
     }
 
-    /// Order two path ids of the store by their text (asked only on a 64-bit hash tie).
+    /// Order two path ids of the store by their text (asked only on a 64-bit hash tie; a
+    /// segment's id and another id may be the same text).
     fn cmp_path_names(&self, a: u32, b: u32) -> Ordering {
-        let ((shard_a, at_a), (shard_b, at_b)) = (
-            split_path_id(a, self.path_shard_bits),
-            split_path_id(b, self.path_shard_bits),
-        );
-        let (Some(shard_a), Some(shard_b)) = (self.paths.get(shard_a), self.paths.get(shard_b))
-        else {
-            return a.cmp(&b);
-        };
-        // One shard lock at a time (a copy of the first name; targets are short).
-        let mut first = [0u8; PATH_MAX_BYTES];
-        let len = {
-            let table = read(shard_a);
-            let name = table.name(at_a);
-            let len = name.len().min(first.len());
-            first[..len].copy_from_slice(&name[..len]);
+        // One lock at a time: each name is copied out (targets are short).
+        let (mut first, mut second) = ([0u8; PATH_MAX_BYTES], [0u8; PATH_MAX_BYTES]);
+        match (
+            self.copy_path_name(a, &mut first),
+            self.copy_path_name(b, &mut second),
+        ) {
+            (Some(len_a), Some(len_b)) => first[..len_a].cmp(&second[..len_b]),
+            _ => a.cmp(&b),
+        }
+    }
+
+    /// Copy the text of store id `id` into `out` (under its shard's or the segments' lock),
+    /// giving its length; `None` for an id the store never gave.
+    fn copy_path_name(&self, id: u32, out: &mut [u8; PATH_MAX_BYTES]) -> Option<usize> {
+        let copy = |name: &[u8], out: &mut [u8; PATH_MAX_BYTES]| {
+            let len = name.len().min(PATH_MAX_BYTES);
+            out[..len].copy_from_slice(&name[..len]);
             len
         };
-        first[..len].cmp(read(shard_b).name(at_b))
+        if id & SEGMENT_ID != 0 {
+            let segments = lock(&self.segments);
+            let (table, at) = segment_of(&segments.tables, id)?;
+            return Some(copy(table.name(at), out));
+        }
+        let (shard, at) = split_path_id(id, self.path_shard_bits);
+        Some(copy(read(self.paths.get(shard)?).name(at), out))
     }
 
     /// The store's run and count lock (see [`Self::timed`]).
@@ -450,7 +535,7 @@ impl Store {
         let hosts = self.hosts.into_inner().unwrap_or_else(|p| p.into_inner());
         // The shards stay as they are: the report reads names through the store's ids
         // (copying 600k+ targets into one table took 85 ms on one thread).
-        let paths = PathNames {
+        let mut paths = PathNames {
             shards: self
                 .paths
                 .into_par_iter()
@@ -462,7 +547,20 @@ impl Store {
                 })
                 .collect(),
             bits: self.path_shard_bits,
+            segments: self
+                .segments
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .tables
+                .into_iter()
+                .map(|(base, mut t)| {
+                    t.freeze();
+                    (base, t)
+                })
+                .collect(),
+            shard_id_bound: 0,
         };
+        paths.shard_id_bound = shard_id_bound(&paths.shards, paths.bits);
         let clients: BTreeMap<DayNum, Vec<Run>> = inner
             .runs
             .into_iter()
@@ -515,6 +613,27 @@ pub fn merge_runs(a: Run, b: Run, cmp_names: impl Fn(u32, u32) -> Ordering) -> R
     // Shared clients leave the reserve unused: give it back (a shrink stays in place).
     out.shrink_to_fit();
     out
+}
+
+/// The segment holding the segment id `id` (see [`SEGMENT_ID`]) of `segments` (first id,
+/// table; ascending), and its id there.
+fn segment_of(segments: &[(u32, PathTable)], id: u32) -> Option<(&PathTable, u32)> {
+    let n = id & !SEGMENT_ID;
+    // The last segment starting at or before `n` (a few: one per worker's last flush).
+    let after = segments.partition_point(|&(base, _)| base <= n);
+    let (base, table) = segments.get(after.checked_sub(1)?)?;
+    Some((table, n - base))
+}
+
+/// One more than the largest store id of `shards` (see [`Store`]).
+fn shard_id_bound(shards: &[PathTable], bits: u32) -> usize {
+    let mut bound = 0;
+    for (shard, t) in shards.iter().enumerate() {
+        if let Some(last) = t.len().checked_sub(1) {
+            bound = bound.max((last << bits | shard) + 1);
+        }
+    }
+    bound
 }
 
 /// A store path id as (shard, id in the shard): see [`Store`].
@@ -702,12 +821,106 @@ A.example - - [19/Jun/2023:10:00:02 +0000] \"GET /y\" 401 1\n";
         }
         let merged = store.finish();
         assert_eq!(merged.paths.len(), 301);
-        let bound = merged.paths.id_bound();
+        let bound = merged.paths.cell_count();
         for (id, name) in ids.iter().zip(&names) {
             assert_eq!(merged.paths.name(*id), &name[..]);
             assert!((*id as usize) < bound);
         }
         assert_eq!(merged.paths.name(more[1]), b"/new");
+    }
+
+    #[test]
+    fn last_flushes_keep_their_targets_as_segments() {
+        // Two workers' last flushes, after a mid-run flush of the first (which hands its
+        // targets over to an unsharded store): the last flushes' targets are not
+        // re-interned, their ids are segment ids.
+        for bits in [0, PATH_SHARD_BITS] {
+            let store = Store::with_path_shards(bits);
+            let failed = FailedCodes::new(&[404]);
+            let line = |client: &str, path: &str| {
+                format!("{client} - - [19/Jun/2023:10:00:00 +0000] \"GET {path} HTTP/1.1\" 404 1\n")
+            };
+            let scan = |agg: &mut Aggregate, text: String| {
+                let mut scanner = LineScanner::new(Format::Combined, false, 1 << 20);
+                agg.scan_chunk(
+                    text.as_bytes(),
+                    &mut scanner,
+                    &failed,
+                    ChunkRecord::new(0, 0),
+                );
+            };
+            let mut first = Aggregate::default();
+            scan(
+                &mut first,
+                line("10.0.0.1", "/shared") + &line("10.0.0.2", "/mid"),
+            );
+            first.flush(&store);
+            scan(
+                &mut first,
+                line("10.0.0.1", "/shared") + &line("10.0.0.1", "/a"),
+            );
+            let mut second = Aggregate::default();
+            scan(
+                &mut second,
+                line("10.0.0.1", "/shared") + &line("10.0.0.3", "/b"),
+            );
+            first.flush_all(&store);
+            second.flush_all(&store);
+
+            // The store orders any two of its ids by their text, segment ids too.
+            let day = crate::scan::time::days_from_civil(2023, 6, 19);
+            let ids: Vec<u32> = lock(&store.inner).runs[&day]
+                .iter()
+                .flatten()
+                .flat_map(|(_, d)| d.paths.iter().map(|p| p.id))
+                .collect();
+            let store_name = |id: u32| {
+                let mut out = [0u8; PATH_MAX_BYTES];
+                let len = store.copy_path_name(id, &mut out).expect("a store id");
+                out[..len].to_vec()
+            };
+            for &a in &ids {
+                for &b in &ids {
+                    assert_eq!(
+                        store.cmp_path_names(a, b),
+                        store_name(a).cmp(&store_name(b))
+                    );
+                }
+            }
+            assert_eq!(ids.iter().filter(|&&id| id & SEGMENT_ID != 0).count(), 4);
+            let names: Vec<Vec<u8>> = ids.iter().map(|&id| store_name(id)).collect();
+
+            let merged = store.finish();
+            // Every id names its text, and has a cell of its own below the count.
+            let mut cells = std::collections::BTreeMap::new();
+            for (&id, name) in ids.iter().zip(&names) {
+                assert_eq!(merged.paths.name(id), &name[..]);
+                assert!(merged.paths.cell(id) < merged.paths.cell_count());
+                let other = cells.insert(merged.paths.cell(id), id);
+                assert!(
+                    other.is_none() || other == Some(id),
+                    "ids {id} and {other:?} share a cell"
+                );
+            }
+            let texts: std::collections::BTreeSet<&[u8]> =
+                cells.values().map(|&id| merged.paths.name(id)).collect();
+            assert_eq!(texts.len(), 4, "/shared, /mid, /a, /b");
+            assert_eq!(
+                cells.len(),
+                6,
+                "/shared has the mid-run flush's id and one in each segment"
+            );
+            // /shared, counted three times under three ids, is one target of 10.0.0.1.
+            let clients = merged.merged_clients(day);
+            let (_, shared) = &clients[0];
+            let mut paths: Vec<(Vec<u8>, u32)> = shared
+                .paths
+                .iter()
+                .map(|p| (merged.paths.name(p.id).to_vec(), p.count))
+                .collect();
+            paths.sort();
+            assert_eq!(paths, vec![(b"/a".to_vec(), 1), (b"/shared".to_vec(), 3)]);
+        }
     }
 
     proptest::proptest! {

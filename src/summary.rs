@@ -392,10 +392,10 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
 
     // Each path's escaped text is made once and shared by every client that lists it.
     let path_texts: Vec<OnceLock<Arc<str>>> = std::iter::repeat_with(OnceLock::new)
-        .take(aggregate.paths.id_bound())
+        .take(aggregate.paths.cell_count())
         .collect();
     let path_text = |id: u32, bytes: &[u8]| -> Arc<str> {
-        match path_texts.get(id as usize) {
+        match path_texts.get(aggregate.paths.cell(id)) {
             Some(cell) => cell
                 .get_or_init(|| crate::escape::bytes(bytes).into())
                 .clone(),
@@ -574,7 +574,7 @@ fn fetch_texts_ahead<'a>(
     if let Some(ahead) = detail(k + FETCH_AHEAD) {
         for p in &ahead.paths {
             aggregate.paths.prefetch_span(p.id);
-            if let Some(cell) = path_texts.get(p.id as usize) {
+            if let Some(cell) = path_texts.get(aggregate.paths.cell(p.id)) {
                 prefetch(cell);
             }
         }
