@@ -629,7 +629,12 @@ pub enum Flush {
 
 /// Entries the per-thread tables may hold in all, before they are flushed into the store
 /// (about 100 bytes each, plus the hash table's slack): see [`Aggregate::with_flush_size`].
-pub const FLUSH_ENTRIES_TOTAL: usize = 1 << 16;
+pub const FLUSH_ENTRIES_TOTAL: usize = 1 << 17;
+
+/// Entries one thread's table holds at most before it is flushed, whatever its share of
+/// [`FLUSH_ENTRIES_TOTAL`]: one thread keeps the table (and its index, which every failed
+/// line probes) the size it had before the total was raised for two threads.
+pub const FLUSH_ENTRIES_MAX: usize = 1 << 16;
 
 /// The current day's counts of a chunk scan, kept out of the map until the day changes
 /// (consecutive lines nearly always share their day).
@@ -721,7 +726,7 @@ impl Aggregate {
             // and freed the old; with two threads, a tenth of the run's system time. The
             // entries fill their vector from the front, so its untouched tail costs no memory.
             // An aggregate that never flushes starts small.
-            table: match entries <= FLUSH_ENTRIES_TOTAL {
+            table: match entries <= FLUSH_ENTRIES_MAX {
                 true => ClientTable::with_capacity(entries + entries / 2),
                 false => ClientTable::default(),
             },
