@@ -397,9 +397,9 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
     let path_text = |id: u32, bytes: &[u8]| -> Arc<str> {
         match path_texts.get(aggregate.paths.cell(id)) {
             Some(cell) => cell
-                .get_or_init(|| crate::escape::bytes(bytes).into())
+                .get_or_init(|| Arc::from(&*crate::escape::cow(bytes)))
                 .clone(),
-            None => crate::escape::bytes(bytes).into(),
+            None => Arc::from(&*crate::escape::cow(bytes)),
         }
     };
     let suspicious_ip = |c: ClientKey, detail: &ClientDay| {

@@ -5,6 +5,7 @@
 //! is the same bytes in memory.
 
 use super::in_parallel_batches;
+use crate::escape::{next_marked, nonzero_bytes, BYTES, LOW_BITS, TOP_BITS};
 use crate::summary::{DaySummary, Report, Seen, SuspiciousIp, WeekSummary};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -201,21 +202,7 @@ fn string(out: &mut Vec<u8>, s: &str) {
 /// a report (addresses, paths) has none: eight bytes are tested at once.
 #[inline]
 fn next_escaped(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while let Some(word) = bytes.get(i..i + 8) {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(word);
-        let marks = escaped_bytes(u64::from_le_bytes(eight));
-        if marks != 0 {
-            return Some(i + (marks.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    bytes
-        .get(i..)?
-        .iter()
-        .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
-        .map(|at| i + at)
+    next_marked(bytes, from, escaped_bytes)
 }
 
 /// The top bit of each byte of `word` that JSON escapes (a control byte, `"` or `\\`), the
@@ -223,16 +210,11 @@ fn next_escaped(bytes: &[u8], from: usize) -> Option<usize> {
 /// next byte.
 #[inline(always)]
 fn escaped_bytes(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const LOW: u64 = ONES * 0x7f;
-    const HIGH: u64 = ONES * 0x80;
     // Top bit set where the byte is 0x20 or above.
-    let printable = ((word & LOW) + ONES * (0x80 - 0x20)) | word;
-    // Top bit set where the byte is not zero, for `word` XORed with a repeated byte.
-    let nonzero = |x: u64| ((x & LOW) + LOW) | x;
-    let quote = nonzero(word ^ (ONES * u64::from(b'"')));
-    let backslash = nonzero(word ^ (ONES * u64::from(b'\\')));
-    !(printable & quote & backslash) & HIGH
+    let printable = ((word & LOW_BITS) + BYTES * (0x80 - 0x20)) | word;
+    let quote = nonzero_bytes(word ^ (BYTES * u64::from(b'"')));
+    let backslash = nonzero_bytes(word ^ (BYTES * u64::from(b'\\')));
+    !(printable & quote & backslash) & TOP_BITS
 }
 
 fn escape_byte(out: &mut Vec<u8>, b: u8) {
