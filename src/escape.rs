@@ -107,6 +107,24 @@ pub fn text(s: &str) -> String {
     bytes(s.as_bytes())
 }
 
+/// Check a word test (see [`next_marked`]) byte by byte: every byte value at every place
+/// of `background`, marked exactly where `marked` says (`background` itself unmarked).
+#[cfg(test)]
+pub(crate) fn assert_word_marks(
+    marks: impl Fn(u64) -> u64,
+    background: [u8; 8],
+    marked: impl Fn(u8) -> bool,
+) {
+    for b in 0..=255u8 {
+        for at in 0..8 {
+            let mut bytes = background;
+            bytes[at] = b;
+            let expect = if marked(b) { 0x80u64 << (8 * at) } else { 0 };
+            assert_eq!(marks(u64::from_le_bytes(bytes)), expect, "byte {b} at {at}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,21 +144,9 @@ mod tests {
 
     #[test]
     fn unprintable_bytes_marks_exactly_what_is_escaped() {
-        for b in 0..=255u8 {
-            for at in 0..8 {
-                let mut bytes = *b"abcdefgh";
-                bytes[at] = b;
-                let expect = match b {
-                    0x20..=0x7e if b != b'\\' => 0,
-                    _ => 0x80u64 << (8 * at),
-                };
-                assert_eq!(
-                    unprintable_bytes(u64::from_le_bytes(bytes)),
-                    expect,
-                    "byte {b} at {at}"
-                );
-            }
-        }
+        assert_word_marks(unprintable_bytes, *b"abcdefgh", |b| {
+            !(0x20..=0x7e).contains(&b) || b == b'\\'
+        });
     }
 
     proptest::proptest! {

@@ -363,19 +363,9 @@ mod tests {
 
     #[test]
     fn escaped_bytes_marks_exactly_what_json_escapes() {
-        for b in 0..=255u8 {
-            for at in 0..8 {
-                let mut bytes = *b"abcdefgh";
-                bytes[at] = b;
-                let got = escaped_bytes(u64::from_le_bytes(bytes));
-                let expect = if b < 0x20 || b == b'"' || b == b'\\' {
-                    0x80u64 << (8 * at)
-                } else {
-                    0
-                };
-                assert_eq!(got, expect, "byte {b} at {at}");
-            }
-        }
+        crate::escape::assert_word_marks(escaped_bytes, *b"abcdefgh", |b| {
+            b < 0x20 || b == b'"' || b == b'\\'
+        });
     }
 
     proptest::proptest! {

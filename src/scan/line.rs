@@ -956,19 +956,7 @@ mod tests {
 
     #[test]
     fn non_digit_bytes_marks_exactly_the_non_digits() {
-        for b in 0..=255u8 {
-            for at in 0..8 {
-                let mut bytes = *b"01234567";
-                bytes[at] = b;
-                let got = non_digit_bytes(u64::from_le_bytes(bytes));
-                let expect = if b.is_ascii_digit() {
-                    0
-                } else {
-                    0x80u64 << (8 * at)
-                };
-                assert_eq!(got, expect, "byte {b} at {at}");
-            }
-        }
+        crate::escape::assert_word_marks(non_digit_bytes, *b"01234567", |b| !b.is_ascii_digit());
     }
 
     proptest::proptest! {
