@@ -7,7 +7,7 @@
 //! `cargo run --release --example scanfile -- FILE [RUNS] [default|none]` (the last argument
 //! runs one of the two cases only, for a profiler).
 
-use logwarden::agg::{Aggregate, ChunkRecord, FailedCodes, FLUSH_ENTRIES_TOTAL};
+use logwarden::agg::{Aggregate, ChunkRecord, FailedCodes, FLUSH_ENTRIES_MAX};
 use logwarden::merge::Store;
 use logwarden::scan::{Format, LineScanner};
 use std::time::Instant;
@@ -34,7 +34,7 @@ fn main() -> anyhow::Result<()> {
         for _ in 0..runs {
             let start = Instant::now();
             let store = Store::default();
-            let mut agg = Aggregate::with_flush_size(FLUSH_ENTRIES_TOTAL);
+            let mut agg = Aggregate::with_flush_size(FLUSH_ENTRIES_MAX);
             let mut scanner = LineScanner::new(Format::Combined, false, 1 << 20);
             // Chunks of 8 MiB on line boundaries, like the engine's.
             for (seq, range) in logwarden::chunk::line_chunks(&data, 8 << 20)
