@@ -632,8 +632,8 @@ pub enum Flush {
 pub const FLUSH_ENTRIES_TOTAL: usize = 1 << 17;
 
 /// Entries one thread's table holds at most before it is flushed, whatever its share of
-/// [`FLUSH_ENTRIES_TOTAL`]: one thread keeps the table (and its index, which every failed
-/// line probes) the size it had before the total was raised for two threads.
+/// [`FLUSH_ENTRIES_TOTAL`]: the size one thread has always had. Twice that was not measured
+/// to help one thread, and would double the index that every failed line probes.
 pub const FLUSH_ENTRIES_MAX: usize = 1 << 16;
 
 /// The current day's counts of a chunk scan, kept out of the map until the day changes

@@ -296,8 +296,8 @@ impl Store {
         // it over as the store's own (the first flush into an unsharded store): no target
         // is looked up again, which cost two threads ~300 ns a target (6-8 ms of a 1 GB
         // day's ~24k each), after the scan. The same text may then have two ids (a segment's
-        // and a shard's, or two segments'): a last run is never merged by the store, and
-        // the summary's merges compare texts whenever ids differ and hashes tie.
+        // and a shard's, or two segments'): every merge compares texts whenever ids differ
+        // and hashes tie, the store's own through its segments too.
         let segment_base = match how {
             Flush::Last if !self.hands_over_paths() => self.add_segment(&mut agg.paths),
             _ => None,

@@ -560,7 +560,7 @@ fn run_suspicious(
 }
 
 /// Start fetching the targets' texts and shared text cells of the entries a few places
-/// after the `k`-th (`detail` gives an entry by place) that the `k`-th is built. They are
+/// after the `k`-th (`detail` gives an entry by place), while the `k`-th is built. They are
 /// scattered over megabytes, so they are fetched in two steps (where a text is, then the
 /// text) and the misses overlap (a day's list held in two runs, 2 threads, 1 GB: 12-16 ms
 /// built without this, 8 ms with it).
