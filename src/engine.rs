@@ -132,8 +132,12 @@ pub fn run(
     let flush_size = settings
         .flush_entries
         .unwrap_or((FLUSH_ENTRIES_TOTAL / threads).clamp(1 << 14, FLUSH_ENTRIES_MAX));
-    let slots: Vec<Mutex<Aggregate>> = (0..threads)
-        .map(|_| Mutex::new(Aggregate::with_flush_size(flush_size)))
+    // Each worker builds its own slot (slot i is worker i's: see `Ctx::scan`): a table's
+    // index is written zeros up front (2 MiB at 64k entries), which the main thread did for
+    // every worker, one after the other, before the scan began.
+    let slots: Vec<Mutex<Aggregate>> = pool
+        .broadcast(|_| Mutex::new(Aggregate::with_flush_size(flush_size)))
+        .into_iter()
         .collect();
     let store = Store::for_workers(threads);
     let reports: Vec<Mutex<FileReport>> = inputs
