@@ -265,21 +265,10 @@ pub fn request_target(request: &[u8]) -> &[u8] {
 /// `memchr`'s per-call setup was most of its cost (two calls, ~80 instructions a failed line).
 #[inline]
 fn space_in_words(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let mut words = bytes.chunks_exact(8);
-    for (k, word) in (&mut words).enumerate() {
-        let x = u64::from_le_bytes([
-            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-        ]) ^ (ONES * b' ' as u64);
-        // The lowest set mark is the first zero byte (the borrow only reaches bytes above it).
-        let zero = x.wrapping_sub(ONES) & !x & (ONES * 0x80);
-        if zero != 0 {
-            return Some(8 * k + (zero.trailing_zeros() / 8) as usize);
-        }
-    }
-    let tail = words.remainder();
-    let at = bytes.len() - tail.len();
-    tail.iter().position(|&b| b == b' ').map(|j| at + j)
+    use crate::word::{next_marked, nonzero_bytes, BYTES, TOP_BITS};
+    next_marked(bytes, 0, |word| {
+        !nonzero_bytes(word ^ (BYTES * u64::from(b' '))) & TOP_BITS
+    })
 }
 
 /// A fixed hash of a request target, the same in every process and on every platform (the

@@ -6,6 +6,7 @@
 //! itself uses — so the escaped form is unambiguous and safe on a terminal, in JSON, HTML
 //! (after HTML escaping of `<>&"'`) and mail.
 
+use crate::word::{next_marked, nonzero_bytes, BYTES, LOW_BITS, TOP_BITS};
 use std::borrow::Cow;
 use std::fmt::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -48,7 +49,7 @@ pub fn cow(input: &[u8]) -> Cow<'_, str> {
 }
 
 /// The top bit of each byte of `word` that [`bytes`] escapes (below 0x20, 0x7f and above,
-/// `\\`), the others clear; exact per byte (see [`next_marked`]).
+/// `\\`), the others clear; exact per byte (see [`crate::word`]).
 #[inline(always)]
 fn unprintable_bytes(word: u64) -> u64 {
     // Top bit set where the byte's low seven bits are 0x20 or more, or where they are 0x7f.
@@ -58,46 +59,6 @@ fn unprintable_bytes(word: u64) -> u64 {
     (!at_least_space | word | del | backslash) & TOP_BITS
 }
 
-/// `0x01` in every byte of a word.
-pub(crate) const BYTES: u64 = 0x0101_0101_0101_0101;
-/// The low seven bits of every byte.
-pub(crate) const LOW_BITS: u64 = BYTES * 0x7f;
-/// The top bit of every byte.
-pub(crate) const TOP_BITS: u64 = BYTES * 0x80;
-
-/// The top bit of each byte of `word` that is not zero, the others clear. Exact per byte:
-/// the top bits are set aside, so no addition carries into the next byte.
-#[inline(always)]
-pub(crate) fn nonzero_bytes(word: u64) -> u64 {
-    (((word & LOW_BITS) + LOW_BITS) | word) & TOP_BITS
-}
-
-/// The index of the first byte at or after `from` whose top bit `marks` sets in a word
-/// (eight bytes, little-endian) holding it; `marks` must be exact per byte. Eight bytes are
-/// tested at once, the tail in one zero-padded word.
-#[inline]
-pub(crate) fn next_marked(bytes: &[u8], from: usize, marks: impl Fn(u64) -> u64) -> Option<usize> {
-    let mut i = from;
-    while let Some(word) = bytes.get(i..i + 8) {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(word);
-        let found = marks(u64::from_le_bytes(eight));
-        if found != 0 {
-            return Some(i + (found.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    let tail = bytes.get(i..)?;
-    if tail.is_empty() {
-        return None;
-    }
-    let mut eight = [0u8; 8];
-    eight[..tail.len()].copy_from_slice(tail);
-    // Only the tail's own bytes count: the padding may be marked too (a zero byte is).
-    let found = marks(u64::from_le_bytes(eight)) & (u64::MAX >> (64 - 8 * tail.len()));
-    (found != 0).then(|| i + (found.trailing_zeros() / 8) as usize)
-}
-
 pub fn path(p: &Path) -> String {
     bytes(p.as_os_str().as_bytes())
 }
@@ -105,24 +66,6 @@ pub fn path(p: &Path) -> String {
 /// Escape an error message or other text we did not write ourselves.
 pub fn text(s: &str) -> String {
     bytes(s.as_bytes())
-}
-
-/// Check a word test (see [`next_marked`]) byte by byte: every byte value at every place
-/// of `background`, marked exactly where `marked` says (`background` itself unmarked).
-#[cfg(test)]
-pub(crate) fn assert_word_marks(
-    marks: impl Fn(u64) -> u64,
-    background: [u8; 8],
-    marked: impl Fn(u8) -> bool,
-) {
-    for b in 0..=255u8 {
-        for at in 0..8 {
-            let mut bytes = background;
-            bytes[at] = b;
-            let expect = if marked(b) { 0x80u64 << (8 * at) } else { 0 };
-            assert_eq!(marks(u64::from_le_bytes(bytes)), expect, "byte {b} at {at}");
-        }
-    }
 }
 
 #[cfg(test)]
@@ -144,7 +87,7 @@ mod tests {
 
     #[test]
     fn unprintable_bytes_marks_exactly_what_is_escaped() {
-        assert_word_marks(unprintable_bytes, *b"abcdefgh", |b| {
+        crate::word::assert_word_marks(unprintable_bytes, *b"abcdefgh", |b| {
             !(0x20..=0x7e).contains(&b) || b == b'\\'
         });
     }

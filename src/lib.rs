@@ -24,6 +24,7 @@ pub mod sigbus;
 pub mod sink;
 pub mod summary;
 pub mod weekly;
+pub mod word;
 
 use clap::Parser;
 

@@ -5,8 +5,8 @@
 //! is the same bytes in memory.
 
 use super::in_parallel_batches;
-use crate::escape::{next_marked, nonzero_bytes, BYTES, LOW_BITS, TOP_BITS};
 use crate::summary::{DaySummary, Report, Seen, SuspiciousIp, WeekSummary};
+use crate::word::{next_marked, nonzero_bytes, BYTES, LOW_BITS, TOP_BITS};
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -363,7 +363,7 @@ mod tests {
 
     #[test]
     fn escaped_bytes_marks_exactly_what_json_escapes() {
-        crate::escape::assert_word_marks(escaped_bytes, *b"abcdefgh", |b| {
+        crate::word::assert_word_marks(escaped_bytes, *b"abcdefgh", |b| {
             b < 0x20 || b == b'"' || b == b'\\'
         });
     }

@@ -452,12 +452,12 @@ fn is_size_field(s: &[u8]) -> bool {
 /// The top bit of each byte of `word` that is not an ASCII digit, the others clear.
 #[inline(always)]
 fn non_digit_bytes(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
+    use crate::word::{BYTES, LOW_BITS, TOP_BITS};
     // XOR maps exactly '0'..='9' to 0..=9; a byte is then a digit iff it is below 10. The
     // top bits are set aside so the addition cannot carry from one byte into the next.
-    let x = word ^ (ONES * b'0' as u64);
-    let low = x & (ONES * 0x7f);
-    ((low + ONES * (0x80 - 10)) | x) & (ONES * 0x80)
+    let x = word ^ (BYTES * u64::from(b'0'));
+    let low = x & LOW_BITS;
+    ((low + BYTES * (0x80 - 10)) | x) & TOP_BITS
 }
 
 /// A dotted-quad IPv4 client followed by a space: (address, index of the space). `None` sends
@@ -956,7 +956,7 @@ mod tests {
 
     #[test]
     fn non_digit_bytes_marks_exactly_the_non_digits() {
-        crate::escape::assert_word_marks(non_digit_bytes, *b"01234567", |b| !b.is_ascii_digit());
+        crate::word::assert_word_marks(non_digit_bytes, *b"01234567", |b| !b.is_ascii_digit());
     }
 
     proptest::proptest! {
