@@ -10,7 +10,9 @@
 //! the reader scans the block itself), so memory does not grow with the input; an input's
 //! failure is recorded in its report and never stops the others.
 
-use crate::agg::{Aggregate, ChunkRecord, FailedCodes, FLUSH_ENTRIES_MAX, FLUSH_ENTRIES_TOTAL};
+use crate::agg::{
+    Aggregate, ChunkRecord, FailedCodes, FLUSH_ENTRIES_MAX, FLUSH_ENTRIES_MIN, FLUSH_ENTRIES_TOTAL,
+};
 use crate::chunk::{nth_chunk, slot_count};
 use crate::input::overlap::{self, Overlap};
 use crate::input::source::{self, Mapped, Source, Stream, StreamReader};
@@ -125,13 +127,13 @@ pub fn run(
         .num_threads(threads)
         .build()?;
     // The per-thread tables share one memory budget: more threads, smaller tables (down to
-    // 16k entries, below which flushing and merging would cost more than it saves). Two
-    // threads get the one-thread size each: a day of ~44k failing clients then needs no
-    // flush during the scan, whose re-interned targets and second runs cost more than the
-    // scan with a larger table gains (1 GB, 2 threads: ~10 ms of ~200).
+    // `FLUSH_ENTRIES_MIN`, the size each of 16 threads gets). Two threads get the one-thread
+    // size each: a day of ~44k failing clients then needs no flush during the scan, whose
+    // re-interned targets and second runs cost more than the scan with a larger table gains
+    // (1 GB, 2 threads: ~10 ms of ~200).
     let flush_size = settings
         .flush_entries
-        .unwrap_or((FLUSH_ENTRIES_TOTAL / threads).clamp(1 << 14, FLUSH_ENTRIES_MAX));
+        .unwrap_or((FLUSH_ENTRIES_TOTAL / threads).clamp(FLUSH_ENTRIES_MIN, FLUSH_ENTRIES_MAX));
     // Each worker builds its own slot (slot i is worker i's: see `Ctx::scan`): a table's
     // index is written zeros up front (2 MiB at 64k entries), which the main thread did for
     // every worker, one after the other, before the scan began.

@@ -8,17 +8,8 @@
 # 16 at their offsets, fsynced.
 set -uo pipefail
 source scripts/device/common.sh
-O="--quiet --report /dev/null"
 {
-for k in 1 2 3 4 5 6; do
-  for v in logwarden logwarden-t64k; do
-    s=$(date +%s%N)
-    LOGWARDEN_TIMINGS=1 /usr/bin/time -f "%U u %S s %M KiB" "$B/$v" analyze --threads 16 $O --json /tmp/j-$v.json "$D" 2>&1 |
-      grep -E "scan done|store finished|summary done|json done|lock| u " | sed 's/logwarden: timing: //;s/, peak RSS [0-9]* MiB//;s/ done at//' | tr '\n' ';'
-    e=$(date +%s%N); echo " wall $(( (e - s) / 1000000 )) ms: $v"
-  done
-done
-cmp -s /tmp/j-logwarden.json /tmp/j-logwarden-t64k.json && echo "json same" || echo "json DIFFERS"
+alternate_16t 6 logwarden logwarden-t64k
 rm -f /tmp/j-*.json
 for k in 1 2 3; do
   s=$(date +%s%N); dd if=/dev/zero of=/tmp/w1 bs=1M count=188 conv=fsync status=none; e=$(date +%s%N)
