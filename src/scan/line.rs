@@ -108,11 +108,13 @@ impl LineScanner {
             format,
             utc,
             max_line_bytes,
-            // Never equal to real date bytes, so the first line always parses.
-            cached_date: [0; 11],
+            // The caches start with a real entry, the epoch's (day 0, 0 s, offset 0 whether
+            // or not `utc`): bytes equal to it are that date. No starting value can be kept
+            // out of the input, so a placeholder (zero bytes) would be taken for a date.
+            cached_date: *b"01/Jan/1970",
             cached_day: 0,
-            cached_timestamp: [0; TIMESTAMP_LEN],
-            cached_result: (0, Timestamp::default()),
+            cached_timestamp: *b"[01/Jan/1970:00:00:00 +0000]",
+            cached_result: (0, Timestamp::new(0, 0, 0, 0)),
         }
     }
 
@@ -1019,6 +1021,28 @@ mod tests {
             None => panic!("quick path"),
         };
         assert_eq!(q, t);
+    }
+
+    #[test]
+    fn a_fresh_scanner_caches_no_date() {
+        // Eleven NUL bytes where the date goes: the date cache of a fresh scanner must not
+        // take them for a date it has seen (it once started as eleven zero bytes: day 0).
+        let mut line = b"1.2.3.4 - - [".to_vec();
+        line.extend_from_slice(&[0; 11]);
+        line.extend_from_slice(b":10:00:00 +0000] \"GET / HTTP/1.1\" 404 0");
+        for utc in [false, true] {
+            let mut s = LineScanner::new(Format::Combined, utc, MAX);
+            assert_eq!(s.quick(&line), None);
+            let mut s = LineScanner::new(Format::Combined, utc, MAX);
+            assert_eq!(s.scan(&line), Line::Malformed(Malformed::BadTime));
+        }
+        // The caches' first entries are real: the epoch's bytes give the epoch's day.
+        let mut s = LineScanner::new(Format::Combined, false, MAX);
+        let epoch = b"1.2.3.4 - - [01/Jan/1970:00:00:00 +0000] \"GET /\" 404 1";
+        match s.scan(epoch) {
+            Line::Parsed(f) => assert_eq!((f.day, f.time), (0, Timestamp::new(0, 0, 0, 0))),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
