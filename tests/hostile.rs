@@ -525,6 +525,34 @@ fn duplicate_archives_and_growing_daily_copies_count_each_line_once() {
 }
 
 #[test]
+fn a_copy_taken_mid_write_present_twice_counts_its_partial_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut day2 = numbered_lines(1000);
+    day2.extend_from_slice(b"10.7.7.7 - - [19/Jun/2023:23:59:59 +0000] \"GET /pa");
+    let mut day3 = day2.clone();
+    day3.extend_from_slice(b"rtial HTTP/1.1\" 404 1\n");
+    day3.extend(numbered_lines(250));
+    write_all(
+        dir.path(),
+        &[
+            ("access_2023-06-20.log", &day2),
+            ("access_2023-06-20.log.bak", &day2),
+            ("access_2023-06-21.log", &day3),
+        ],
+    );
+    for extra in [None, Some("--no-mmap")] {
+        let mut args = vec![path_str(dir.path())];
+        args.extend(extra);
+        let (code, v, _) = analyze_checked(&args);
+        assert_eq!(code, 0);
+        assert_eq!(v["totals"]["lines"], 1000 + 1 + 250, "{extra:?}");
+        assert_eq!(v["totals"]["duplicate_lines"], 1001 + 1000, "{extra:?}");
+        // The partial line, completed in day 3, is one failed request: not one per copy.
+        assert_eq!(v["totals"]["failed"], 100 + 1 + 25, "{extra:?}");
+    }
+}
+
+#[test]
 fn a_mapped_file_truncated_during_the_run_is_a_clear_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");

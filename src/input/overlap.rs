@@ -63,12 +63,14 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
                 let Some((gdata, gplain)) = contents[g] else {
                     continue;
                 };
+                // A copy skipped whole stands for the input it copies: that one is scanned,
+                // so that is the one whose partial last line a longer input completes.
+                let original = result[g]
+                    .covered_by
+                    .filter(|_| result[g].skip == gdata.len())
+                    .unwrap_or(g);
                 if gdata.len() == fdata.len() {
                     if gdata == fdata {
-                        let original = result[g]
-                            .covered_by
-                            .filter(|_| result[g].skip == gdata.len())
-                            .unwrap_or(g);
                         result[f] = Overlap {
                             skip: fdata.len(),
                             skip_lines: count_lines(fdata),
@@ -84,16 +86,16 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
                     if full == 0 {
                         continue;
                     }
-                    if full < gdata.len() && result[g].continued_in.is_none() {
-                        result[g].stop = Some(full);
-                        result[g].continued_in = Some(f);
+                    if full < gdata.len() && result[original].continued_in.is_none() {
+                        result[original].stop = Some(full);
+                        result[original].continued_in = Some(f);
                     }
                     let keep_stop = result[f].stop;
                     let keep_cont = result[f].continued_in;
                     result[f] = Overlap {
                         skip: full,
                         skip_lines: count_lines(&fdata[..full]),
-                        covered_by: Some(g),
+                        covered_by: Some(original),
                         stop: keep_stop,
                         continued_in: keep_cont,
                     };
@@ -192,6 +194,52 @@ mod tests {
             (p[1].skip, p[1].skip_lines, p[1].covered_by),
             (full, 100, Some(0))
         );
+    }
+
+    /// Each input's scanned bytes (`skip` up to `stop` or its end; nothing when skipped
+    /// whole), concatenated in input order.
+    fn scanned(files: &[&[u8]], p: &[Overlap]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (data, o) in files.iter().zip(p) {
+            let end = o.stop.unwrap_or(data.len());
+            if o.skip < end {
+                out.extend_from_slice(&data[o.skip..end]);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_partial_last_line_held_by_two_identical_copies_is_counted_once() {
+        let mut copy = big("d", 100);
+        copy.extend_from_slice(b"1.2.3.4 - - [half a li");
+        let mut completed = big("d", 100);
+        completed.extend_from_slice(b"1.2.3.4 - - [half a line, now complete\n");
+        completed.extend(big("e", 10));
+        let full = big("d", 100).len();
+        // The same archive twice, then the copy that completes its last line: the partial
+        // line is scanned in neither copy, and the completed one skips only the full lines,
+        // naming the first copy (the second is skipped whole).
+        let files: [&[u8]; 3] = [&copy, &copy, &completed];
+        let p = plan_of(&files);
+        assert_eq!((p[0].stop, p[0].continued_in), (Some(full), Some(2)));
+        assert_eq!((p[1].skip, p[1].covered_by), (copy.len(), Some(0)));
+        assert_eq!((p[2].skip, p[2].covered_by), (full, Some(0)));
+        let mut expected = big("d", 100);
+        expected.extend_from_slice(&completed[full..]);
+        assert_eq!(scanned(&files, &p), expected);
+        // One step longer: a copy with more lines and a partial one, that copy twice, then
+        // the copy completing it.
+        let base = big("d", 95);
+        let files: [&[u8]; 4] = [&base, &copy, &copy, &completed];
+        let p = plan_of(&files);
+        assert_eq!(
+            (p[1].skip, p[1].stop, p[1].continued_in),
+            (base.len(), Some(full), Some(3))
+        );
+        assert_eq!((p[2].skip, p[2].covered_by), (copy.len(), Some(1)));
+        assert_eq!((p[3].skip, p[3].covered_by), (full, Some(1)));
+        assert_eq!(scanned(&files, &p), expected);
     }
 
     #[test]
