@@ -468,8 +468,11 @@ fn process_stream<'s>(
             Some(std::mem::replace(&mut cur, next))
         };
         report.bytes += drop_nul_padding(&mut cur, &mut cur_len) as u64;
-        if cur_len > settings.max_line_bytes + 1 {
-            // The line can only be oversize now (`+ 1` leaves room for a `\r`): forget it.
+        // What the scanner will not count of this line: the NUL kept of its padding, and a
+        // `\r` its `\n` may still follow. Saturating: the largest cap asked for is no cap.
+        let uncounted = 1 + usize::from(cur_len > 0 && cur[0] == 0);
+        if cur_len > settings.max_line_bytes.saturating_add(uncounted) {
+            // The line can only be oversize now: forget it.
             report.bytes += cur_len as u64;
             cur_len = 0;
             skipping_oversize = true;

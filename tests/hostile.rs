@@ -294,6 +294,78 @@ fn nul_hole_long_lines_and_bombs_stay_bounded_and_exact() {
 }
 
 #[test]
+fn a_line_at_the_length_cap_is_parsed_wherever_a_block_ends() {
+    // Content exactly --max-line-bytes long, after NUL padding and before a CRLF, with the
+    // stream's block ending between the `\r` and the `\n`: mapped or streamed, it is the
+    // same valid line (the stream once took the kept NUL and the `\r` for content).
+    let first = b"10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1\n";
+    let content =
+        b"10.0.0.2 - - [19/Jun/2023:10:00:01 +0000] \"GET /login HTTP/1.1\" 401 1 \"-\" \"ua\"";
+    let mut data = first.to_vec();
+    data.extend_from_slice(&[0; 5]);
+    data.extend_from_slice(content);
+    data.extend_from_slice(b"\r\n");
+    data.extend_from_slice(first);
+    let block = first.len() + 5 + content.len() + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    std::fs::write(&path, &data).unwrap();
+    let (max, chunk) = (content.len().to_string(), block.to_string());
+    for extra in [
+        &[][..],
+        &["--no-mmap", "--threads", "1", "--chunk-size", &chunk],
+    ] {
+        let mut args = vec![path_str(&path), "--max-line-bytes", &max];
+        args.extend_from_slice(extra);
+        let (code, v, _) = analyze_checked(&args);
+        assert_eq!(code, 0);
+        let i = &v["inputs"][0];
+        assert_eq!(
+            (
+                i["lines"].as_u64(),
+                i["parsed"].as_u64(),
+                i["malformed"].as_u64()
+            ),
+            (Some(3), Some(3), Some(0)),
+            "{extra:?}"
+        );
+        assert_eq!(v["totals"]["failed"], 1);
+    }
+    // One byte over the cap is oversize both ways.
+    let short = (content.len() - 1).to_string();
+    for extra in [
+        &[][..],
+        &["--no-mmap", "--threads", "1", "--chunk-size", &chunk],
+    ] {
+        let mut args = vec![path_str(&path), "--max-line-bytes", &short];
+        args.extend_from_slice(extra);
+        let (_, v, _) = analyze_checked(&args);
+        assert_eq!(
+            v["inputs"][0]["malformed_by_reason"]["oversize"], 1,
+            "{extra:?}"
+        );
+    }
+    // The largest cap asked for is no cap, not an overflow that drops carried lines.
+    let (_, v, _) = analyze_checked(&[
+        path_str(&path),
+        "--max-line-bytes",
+        &usize::MAX.to_string(),
+        "--no-mmap",
+        "--threads",
+        "1",
+        "--chunk-size",
+        "64",
+    ]);
+    assert_eq!(
+        (
+            v["totals"]["parsed"].as_u64(),
+            v["totals"]["malformed"].as_u64()
+        ),
+        (Some(3), Some(0))
+    );
+}
+
+#[test]
 fn bad_entries_are_listed_and_the_rest_analyzed() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("access.log"), numbered_lines(10)).unwrap();
