@@ -310,15 +310,18 @@ fn a_line_at_the_length_cap_is_parsed_wherever_a_block_ends() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");
     std::fs::write(&path, &data).unwrap();
-    let (max, chunk) = (content.len().to_string(), block.to_string());
-    for extra in [
-        &[][..],
-        &["--no-mmap", "--threads", "1", "--chunk-size", &chunk],
-    ] {
+    let chunk = block.to_string();
+    let streamed: &[&str] = &["--no-mmap", "--threads", "1", "--chunk-size", &chunk];
+    let run = |max: usize, extra: &[&str]| {
+        let max = max.to_string();
         let mut args = vec![path_str(&path), "--max-line-bytes", &max];
         args.extend_from_slice(extra);
         let (code, v, _) = analyze_checked(&args);
         assert_eq!(code, 0);
+        v
+    };
+    for extra in [&[][..], streamed] {
+        let v = run(content.len(), extra);
         let i = &v["inputs"][0];
         assert_eq!(
             (
@@ -330,16 +333,8 @@ fn a_line_at_the_length_cap_is_parsed_wherever_a_block_ends() {
             "{extra:?}"
         );
         assert_eq!(v["totals"]["failed"], 1);
-    }
-    // One byte over the cap is oversize both ways.
-    let short = (content.len() - 1).to_string();
-    for extra in [
-        &[][..],
-        &["--no-mmap", "--threads", "1", "--chunk-size", &chunk],
-    ] {
-        let mut args = vec![path_str(&path), "--max-line-bytes", &short];
-        args.extend_from_slice(extra);
-        let (_, v, _) = analyze_checked(&args);
+        // One byte over the cap is oversize both ways.
+        let v = run(content.len() - 1, extra);
         assert_eq!(
             v["inputs"][0]["malformed_by_reason"]["oversize"], 1,
             "{extra:?}"
