@@ -341,16 +341,10 @@ fn a_line_at_the_length_cap_is_parsed_wherever_a_block_ends() {
         );
     }
     // The largest cap asked for is no cap, not an overflow that drops carried lines.
-    let (_, v, _) = analyze_checked(&[
-        path_str(&path),
-        "--max-line-bytes",
-        &usize::MAX.to_string(),
-        "--no-mmap",
-        "--threads",
-        "1",
-        "--chunk-size",
-        "64",
-    ]);
+    let v = run(
+        usize::MAX,
+        &["--no-mmap", "--threads", "1", "--chunk-size", "64"],
+    );
     assert_eq!(
         (
             v["totals"]["parsed"].as_u64(),
