@@ -96,7 +96,8 @@ pub fn jsonl_path(history: &Path) -> PathBuf {
 /// Append `bytes`, a whole record ending in `end`, to `path` under an exclusive `flock`.
 /// A record cut short by a killed writer (the kernel stops a large write at a fatal signal)
 /// is removed first: from the last line starting with `start` (or the last `end`, when
-/// `start` is empty) to the end of the file. Content that is not ours is never cut.
+/// `start` is empty) to the end of the file, when what is there can only be the beginning
+/// of one of ours. Content that is not ours is never cut.
 pub fn append_once(path: &Path, bytes: &[u8], start: &[u8], end: &[u8]) -> anyhow::Result<()> {
     let shown = crate::escape::path(path);
     let dir = crate::collect::state::parent(path);
@@ -115,9 +116,25 @@ pub fn append_once(path: &Path, bytes: &[u8], start: &[u8], end: &[u8]) -> anyho
         file.set_len(cut)
             .with_context(|| format!("cannot repair history {shown}"))?;
     }
-    file.write_all(bytes)
+    // Somebody else's text without a final newline: ours starts on a line of its own, where
+    // a reader of records looks for it.
+    let separate = ends_mid_line(&file).with_context(|| format!("cannot read history {shown}"))?;
+    let record = [if separate { &b"\n"[..] } else { b"" }, bytes].concat();
+    file.write_all(&record)
         .with_context(|| format!("cannot append to history {shown}"))
     // Closing the file releases the lock.
+}
+
+/// Whether `file` is not empty and its last byte is not a newline.
+fn ends_mid_line(file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, len - 1)?;
+    Ok(last[0] != b'\n')
 }
 
 /// Block until this process holds the exclusive advisory lock of `file`.
@@ -135,9 +152,11 @@ fn lock_exclusive(file: &std::fs::File) -> std::io::Result<()> {
     }
 }
 
-/// Where a cut-off last record starts, if the file does not end with `end` and that record is
-/// ours: the last line beginning with `start` (the last `end` + its length when `start` is
-/// empty, or the file start when there is none).
+/// Where a cut-off last record of ours starts, if the file ends inside one. The candidate is
+/// the last line beginning with `start` (the text after the last `end` when `start` is empty;
+/// the file start when there is none), and it is cut only if what follows it could be the
+/// beginning of one of our records ([`is_torn`]): a whole record followed by somebody else's
+/// text, or text that merely starts like ours, is left alone.
 fn torn_record(file: &std::fs::File, start: &[u8], end: &[u8]) -> std::io::Result<Option<u64>> {
     use std::os::unix::fs::FileExt;
     let len = file.metadata()?.len();
@@ -159,26 +178,49 @@ fn torn_record(file: &std::fs::File, start: &[u8], end: &[u8]) -> std::io::Resul
     const BLOCK: u64 = 64 * 1024;
     let mut hi = len;
     let mut buf = Vec::new();
-    loop {
+    let candidate = loop {
         let lo = hi.saturating_sub(BLOCK);
         let upto = (hi + needle.len() as u64 - 1).min(len);
         buf.resize((upto - lo) as usize, 0);
         file.read_exact_at(&mut buf, lo)?;
         if let Some(i) = memchr::memmem::rfind(&buf, &needle) {
             let at = lo + i as u64;
-            return Ok(Some(if start.is_empty() {
+            break if start.is_empty() {
                 at + end.len() as u64
             } else {
                 at + 1
-            }));
+            };
         }
         if lo == 0 {
-            // No boundary at all: one cut-off record from the start, if it is ours.
-            let first = &buf[..buf.len().min(start.len())];
-            return Ok((start.is_empty() || first == start).then_some(0));
+            break 0;
         }
         hi = lo;
+    };
+    // A record is built in memory and written whole: one far larger than any of ours is not.
+    const MAX_RECORD: u64 = 16 << 20;
+    if len - candidate > MAX_RECORD {
+        return Ok(None);
     }
+    let mut rest = vec![0u8; (len - candidate) as usize];
+    file.read_exact_at(&mut rest, candidate)?;
+    Ok(is_torn(&rest, start).then_some(candidate))
+}
+
+/// Whether `rest` (from a candidate record start to the end of the file, not ending in the
+/// record end) is a cut-off beginning of one of our records. A history record is its header
+/// line (`start` ...), body lines indented four spaces, then a blank line: so no blank line
+/// yet, every whole line after the header indented, and the last, partial line indented or
+/// a beginning of the indent. A JSON-lines record is one object on one line.
+fn is_torn(rest: &[u8], start: &[u8]) -> bool {
+    const INDENT: &[u8] = b"    ";
+    if start.is_empty() {
+        return rest.first() == Some(&b'{') && !rest.contains(&b'\n');
+    }
+    if !rest.starts_with(start) || memchr::memmem::find(rest, b"\n\n").is_some() {
+        return false;
+    }
+    let mut lines = rest.split(|&b| b == b'\n').skip(1);
+    lines.all(|line| line.starts_with(INDENT) || INDENT.starts_with(line))
 }
 
 /// Append the record to `history` and its JSON-lines twin.
@@ -274,7 +316,59 @@ mod tests {
         append(&foreign, &next).unwrap();
         assert_eq!(
             std::fs::read_to_string(&foreign).unwrap(),
-            "Detection complete.=== T3 third\n\n"
+            "Detection complete.\n=== T3 third\n\n"
         );
+    }
+
+    #[test]
+    fn whole_records_and_text_after_them_are_never_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut next = Record::new("next");
+        next.time = "T9".into();
+        for (before, kept) in [
+            // A whole record, then somebody else's lines (cron output sent to the same file).
+            (
+                "=== T1 x\n    a\n\nforeign\n",
+                "=== T1 x\n    a\n\nforeign\n",
+            ),
+            ("=== T1 x\n    a\n\nforeign", "=== T1 x\n    a\n\nforeign\n"),
+            // Text that only starts like a record: its second line is not indented.
+            ("=== not ours\nplain text", "=== not ours\nplain text\n"),
+            (
+                "x\n=== T1 x\n    a\n\n=== T2 y\nfree text",
+                "x\n=== T1 x\n    a\n\n=== T2 y\nfree text\n",
+            ),
+            // Cut off: removed, from its header on.
+            ("=== T1 x\n    a\n\n=== T2 y\n  ", "=== T1 x\n    a\n\n"),
+            (
+                "=== T1 x\n    a\n\n=== T2 y\n    b\n",
+                "=== T1 x\n    a\n\n",
+            ),
+            ("=== T2 y", ""),
+        ] {
+            let path = dir.path().join("h.log");
+            std::fs::write(&path, before).unwrap();
+            append(&path, &next).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                format!("{kept}=== T9 next\n\n"),
+                "{before:?}"
+            );
+            std::fs::remove_file(&path).unwrap();
+        }
+        // The JSON-lines twin: a partial object is ours and removed, other text is kept.
+        let jsonl = dir.path().join("history.jsonl");
+        for (before, kept) in [
+            ("{\"a\":1}\n{\"time\":\"T", "{\"a\":1}\n"),
+            ("{\"a\":1}\nnot json", "{\"a\":1}\nnot json\n"),
+        ] {
+            std::fs::write(&jsonl, before).unwrap();
+            append_once(&jsonl, b"{\"b\":2}\n", b"", b"\n").unwrap();
+            assert_eq!(
+                std::fs::read_to_string(&jsonl).unwrap(),
+                format!("{kept}{{\"b\":2}}\n"),
+                "{before:?}"
+            );
+        }
     }
 }
