@@ -150,6 +150,15 @@ pub struct Weekly {
     pub deltas: Deltas,
     pub days: Vec<Day>,
     pub top_ips: Vec<TopIp>,
+    /// Inputs that could not be read, or only partly: the figures leave out what was not read.
+    pub input_errors: Vec<InputError>,
+}
+
+/// An input of the report that could not be read completely (both texts already escaped).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct InputError {
+    pub path: String,
+    pub error: String,
 }
 
 fn info(r: Range) -> PeriodInfo {
@@ -304,6 +313,16 @@ pub fn build(report: &Report, r: Range) -> Weekly {
         deltas,
         days,
         top_ips,
+        input_errors: report
+            .inputs
+            .iter()
+            .filter_map(|i| {
+                i.error.as_ref().map(|error| InputError {
+                    path: i.path.clone(),
+                    error: error.clone(),
+                })
+            })
+            .collect(),
     }
 }
 

@@ -136,6 +136,47 @@ fn weekly_text_json_and_history() {
     assert!(!dir.path().join("x").exists());
 }
 
+#[test]
+fn an_unreadable_archive_is_reported_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    // A day's archive cut short mid-gzip: its lines are missing from the week's figures.
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut e, line("10.9.9.9", 20, 401, 1).repeat(50).as_bytes()).unwrap();
+    let gz = e.finish().unwrap();
+    let cut = dir.path().join("log/access_2023-06-20.log.gz");
+    fs::write(&cut, &gz[..gz.len() - 12]).unwrap();
+    let out = report_in(
+        dir.path(),
+        &["report", "--week", "2023-W25", "--json", "w.json", "-q"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("access_2023-06-20.log.gz: "), "{stderr}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Warning: 1 input(s) could not be read completely; the figures leave out what was not read:\n  "),
+        "{text}"
+    );
+    let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
+    let errors = j["input_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("access_2023-06-20.log.gz"));
+    // Without it the week is clean again: exit 0, no warning, an empty list.
+    fs::remove_file(&cut).unwrap();
+    let out = report_in(
+        dir.path(),
+        &["report", "--week", "2023-W25", "--json", "w.json", "-q"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), EXPECTED_TEXT);
+    let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
+    assert_eq!(j["input_errors"], serde_json::json!([]));
+}
+
 fn config(dir: &Path, port: u16, subject: &str) {
     fs::write(
         dir.join("logwarden.toml"),

@@ -29,6 +29,17 @@ pub fn render(w: &Weekly) -> String {
         "Compared with {} ({} to {}).\n",
         w.previous_period.label, w.previous_period.start, w.previous_period.end
     );
+    if !w.input_errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "Warning: {} input(s) could not be read completely; the figures leave out what was not read:",
+            w.input_errors.len()
+        );
+        for e in &w.input_errors {
+            let _ = writeln!(out, "  {}: {}", e.path, e.error);
+        }
+        out.push('\n');
+    }
     let _ = writeln!(
         out,
         "Totals: {} lines ({} vs previous {}), {} failed requests ({} vs {}), {} status-400 lines ({} vs {})",
