@@ -168,7 +168,7 @@ pub struct ReportArgs {
     #[arg(long, requires = "email")]
     pub dry_run: bool,
     /// Where --dry-run writes the message. Default: logwarden-report-<period>.eml
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", requires = "dry_run")]
     pub eml: Option<PathBuf>,
     /// History file: read for the attachment, appended with this run's record.
     #[arg(long, value_name = "PATH", default_value = "log/monitoring.log")]

@@ -134,6 +134,16 @@ fn weekly_text_json_and_history() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--json and --html name the same file"));
     assert!(!dir.path().join("x").exists());
+    // `--eml` only says where `--dry-run` writes: alone it is a usage error, not ignored.
+    let out = report_in(
+        dir.path(),
+        &[
+            "report", "--week", "2023-W25", "--email", "--eml", "m.eml", "-q",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run"));
+    assert!(!dir.path().join("m.eml").exists());
 }
 
 #[test]

@@ -160,41 +160,27 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     let mut temp = File::create(&temp_path)
         .with_context(|| format!("cannot create {}", crate::escape::path(&temp_path)))?;
     let mut touched = vec![false; streams.len()];
-    for (j, fs) in &groups {
-        let Some(&longest) = fs
-            .iter()
-            .max_by_key(|&&i| (files[i].len, std::cmp::Reverse(i)))
-        else {
-            continue;
-        };
-        let sf = &files[longest];
-        let stream = &mut streams[*j];
-        let start = if sf.len >= stream.offset {
-            stream.offset
-        } else {
-            out.warnings.push(format!(
-                "{} is shorter than what was collected from it ({} < {} bytes): truncated and rewritten, collected from its start",
-                sf.name, sf.len, stream.offset
-            ));
-            0
-        };
-        let (consumed, written, lines) = copy_part(sf, start, &mut temp)
-            .with_context(|| format!("cannot read {}", crate::escape::path(&sf.path)))?;
-        if written > 0 {
-            out.parts.push(Part {
-                name: sf.name.clone(),
-                from: start,
-                bytes: written,
-                lines,
-            });
-        }
-        out.bytes += written;
-        out.lines += lines;
-        stream.hash = hex(fnv1a(&sf.prefix));
-        stream.prefix_len = sf.prefix.len() as u64;
-        stream.offset = start + consumed;
-        stream.last_name = sf.name.clone();
-        touched[*j] = true;
+    // Nothing is journaled yet: a failed copy (a full disk, a read error) removes the temp
+    // now rather than leaving its space taken until the next run.
+    let copied = copy_streams(
+        &groups,
+        files,
+        &mut streams,
+        &mut touched,
+        &mut temp,
+        &temp_path,
+        &mut out,
+    )
+    .and_then(|()| match out.bytes {
+        0 => Ok(()),
+        _ => temp
+            .sync_all()
+            .with_context(|| format!("cannot write {}", crate::escape::path(&temp_path))),
+    });
+    if let Err(e) = copied {
+        drop(temp);
+        let _ = std::fs::remove_file(&temp_path);
+        return Err(e);
     }
     // Streams no file matches any more are gone (rotated away) — unless a sibling could not be
     // read, in which case it may be that one and its record must stay.
@@ -214,8 +200,6 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
             state::save(dest, &st)?;
         }
     } else {
-        temp.sync_all()
-            .with_context(|| format!("cannot write {}", crate::escape::path(&temp_path)))?;
         drop(temp);
         crash_point(opts, CrashPoint::AfterTempWrite)?;
         let name = archive_name(dest, opts.today);
@@ -285,22 +269,81 @@ pub fn archive_name(dest: &Path, today: NaiveDate) -> String {
         .unwrap_or(first)
 }
 
+/// Copy each stream's new bytes (from its longest file) into `temp`, oldest stream first,
+/// and move the streams' offsets on.
+fn copy_streams(
+    groups: &[(usize, Vec<usize>)],
+    files: &[SourceFile],
+    streams: &mut [StreamState],
+    touched: &mut [bool],
+    temp: &mut File,
+    temp_path: &Path,
+    out: &mut Collected,
+) -> anyhow::Result<()> {
+    for (j, fs) in groups {
+        let Some(&longest) = fs
+            .iter()
+            .max_by_key(|&&i| (files[i].len, std::cmp::Reverse(i)))
+        else {
+            continue;
+        };
+        let sf = &files[longest];
+        let stream = &mut streams[*j];
+        let start = if sf.len >= stream.offset {
+            stream.offset
+        } else {
+            out.warnings.push(format!(
+                "{} is shorter than what was collected from it ({} < {} bytes): truncated and rewritten, collected from its start",
+                sf.name, sf.len, stream.offset
+            ));
+            0
+        };
+        let (consumed, written, lines) = copy_part(sf, start, temp, temp_path)?;
+        if written > 0 {
+            out.parts.push(Part {
+                name: sf.name.clone(),
+                from: start,
+                bytes: written,
+                lines,
+            });
+        }
+        out.bytes += written;
+        out.lines += lines;
+        stream.hash = hex(fnv1a(&sf.prefix));
+        stream.prefix_len = sf.prefix.len() as u64;
+        stream.offset = start + consumed;
+        stream.last_name = sf.name.clone();
+        touched[*j] = true;
+    }
+    Ok(())
+}
+
 /// Copy `sf` from decompressed offset `start` to the end of the planned length into `out`.
 /// Returns (source bytes consumed, bytes written, lines written). A file that may still grow
 /// is cut after its last newline; a final (gzip) file is copied whole, a missing last newline
 /// added.
-fn copy_part(sf: &SourceFile, start: u64, out: &mut File) -> io::Result<(u64, u64, u64)> {
-    let base = out.stream_position()?;
-    let mut r = siblings::reader(&sf.file, sf.gzip)?;
+/// Errors name the source when reading it failed and `out_path` when writing did (a full
+/// disk is not the source's fault).
+fn copy_part(
+    sf: &SourceFile,
+    start: u64,
+    out: &mut File,
+    out_path: &Path,
+) -> anyhow::Result<(u64, u64, u64)> {
+    let read_err = || format!("cannot read {}", crate::escape::path(&sf.path));
+    let write_err = || format!("cannot write {}", crate::escape::path(out_path));
+    let base = out.stream_position().with_context(write_err)?;
+    let mut r = siblings::reader(&sf.file, sf.gzip).with_context(read_err)?;
     if sf.gzip {
-        let skipped = io::copy(&mut (&mut r).take(start), &mut io::sink())?;
+        let skipped =
+            io::copy(&mut (&mut r).take(start), &mut io::sink()).with_context(read_err)?;
         if skipped < start {
             return Ok((0, 0, 0));
         }
     } else {
         drop(r);
         let mut f = &sf.file;
-        f.seek(SeekFrom::Start(start))?;
+        f.seek(SeekFrom::Start(start)).with_context(read_err)?;
         r = Box::new(f);
     }
     let mut limited = r.take(sf.len.saturating_sub(start));
@@ -314,10 +357,10 @@ fn copy_part(sf: &SourceFile, start: u64, out: &mut File) -> io::Result<(u64, u6
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e).with_context(read_err),
         };
         let chunk = &buf[..n];
-        out.write_all(chunk)?;
+        out.write_all(chunk).with_context(write_err)?;
         for pos in memchr::memchr_iter(b'\n', chunk) {
             lines += 1;
             last_nl = Some(total + pos as u64);
@@ -328,12 +371,13 @@ fn copy_part(sf: &SourceFile, start: u64, out: &mut File) -> io::Result<(u64, u6
     if sf.may_grow {
         let keep = last_nl.map_or(0, |p| p + 1);
         if keep < total {
-            out.set_len(base + keep)?;
-            out.seek(SeekFrom::Start(base + keep))?;
+            out.set_len(base + keep)
+                .and_then(|()| out.seek(SeekFrom::Start(base + keep)))
+                .with_context(write_err)?;
         }
         Ok((keep, keep, lines))
     } else if total > 0 && last_byte != b'\n' {
-        out.write_all(b"\n")?;
+        out.write_all(b"\n").with_context(write_err)?;
         Ok((total, total + 1, lines + 1))
     } else {
         Ok((total, total, lines))
@@ -345,7 +389,10 @@ fn copy_part(sf: &SourceFile, start: u64, out: &mut File) -> io::Result<(u64, u6
 /// both and the next run redoes it from the plain file (the source of truth).
 fn compress_old(dest: &Path, today: NaiveDate, days: u32) -> anyhow::Result<Vec<PathBuf>> {
     use std::os::unix::ffi::OsStrExt;
-    let cutoff = today - chrono::Days::new(u64::from(days));
+    // More days than the calendar holds before `today`: no archive is that old.
+    let cutoff = today
+        .checked_sub_days(chrono::Days::new(u64::from(days)))
+        .unwrap_or(NaiveDate::MIN);
     let mut done = Vec::new();
     let entries = std::fs::read_dir(dest)
         .with_context(|| format!("cannot list {}", crate::escape::path(dest)))?;
@@ -389,4 +436,45 @@ fn compress_old(dest: &Path, today: NaiveDate, days: u32) -> anyhow::Result<Vec<
         done.push(gz);
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compress_after_more_days_than_the_calendar_has_compresses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("access_2023-06-19.log");
+        std::fs::write(&archive, "x\n").unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        assert!(compress_old(dir.path(), today, u32::MAX)
+            .unwrap()
+            .is_empty());
+        assert!(archive.exists());
+        // And a cut-off it can reach compresses as before.
+        assert_eq!(compress_old(dir.path(), today, 30).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_full_disk_is_named_as_the_archive_not_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("access.log");
+        std::fs::write(&src, "1.2.3.4 - - x\n".repeat(10_000)).unwrap();
+        let sf = SourceFile {
+            path: src.clone(),
+            name: "access.log".into(),
+            file: File::open(&src).unwrap(),
+            gzip: false,
+            prefix: Vec::new(),
+            len: 140_000,
+            may_grow: true,
+        };
+        // Every write to /dev/full fails with "No space left on device".
+        let full = Path::new("/dev/full");
+        let mut out = std::fs::OpenOptions::new().write(true).open(full).unwrap();
+        let err = format!("{:#}", copy_part(&sf, 0, &mut out, full).unwrap_err());
+        assert!(err.starts_with("cannot write /dev/full: "), "{err}");
+        assert!(!err.contains("access.log"), "{err}");
+    }
 }
