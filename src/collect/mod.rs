@@ -81,6 +81,9 @@ pub struct Collected {
     pub compressed: Vec<PathBuf>,
 }
 
+/// How many times [`collect`] reads the sources when each try finds they were rotated meanwhile.
+const ROTATION_TRIES: u32 = 3;
+
 fn hex(h: u64) -> String {
     format!("{h:016x}")
 }
@@ -102,7 +105,21 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         ..Collected::default()
     };
 
-    let found = siblings::find(&opts.source, live)?;
+    // Described again if a rotation ran meanwhile (see `siblings::settled`); after three
+    // tries the run stops rather than forget a stream: nothing is lost, the next run collects.
+    let mut found = siblings::find(&opts.source, live)?;
+    let mut tries = 1;
+    while !siblings::settled(&found) {
+        if tries == ROTATION_TRIES {
+            anyhow::bail!(
+                "{} was rotated while it was read, {tries} times: nothing collected, run again",
+                crate::escape::path(&opts.source)
+            );
+        }
+        tries += 1;
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        found = siblings::find(&opts.source, siblings::open_live(&opts.source)?)?;
+    }
     out.warnings.extend(
         found
             .unreadable

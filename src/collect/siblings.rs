@@ -195,9 +195,47 @@ pub fn find(source: &Path, live: File) -> anyhow::Result<Found> {
     Ok(found)
 }
 
+/// Whether every file of `found` is still under the name it was found by. Not so when a
+/// rotation ran while the files were described (a `.gz` is decompressed whole, so that takes
+/// seconds): the live handle may then be the file now called `.1`, and `.1`'s the file now
+/// `.2`, which matches no stream this run, so its stream would be forgotten and the file
+/// copied again, whole, on the next run.
+pub fn settled(found: &Found) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    found.files.iter().all(
+        |sf| match (sf.file.metadata(), std::fs::metadata(&sf.path)) {
+            (Ok(held), Ok(named)) => (held.dev(), held.ino()) == (named.dev(), named.ino()),
+            _ => false,
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rotation_while_describing_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("access.log");
+        std::fs::write(dir.path().join("access.log.1"), "old\n").unwrap();
+        std::fs::write(&live, "new\n").unwrap();
+        let found = find(&live, open_live(&live).unwrap()).unwrap();
+        assert_eq!(found.files.len(), 2);
+        assert!(settled(&found));
+        // logrotate: .1 -> .2, live -> .1, a new live file.
+        std::fs::rename(
+            dir.path().join("access.log.1"),
+            dir.path().join("access.log.2"),
+        )
+        .unwrap();
+        std::fs::rename(&live, dir.path().join("access.log.1")).unwrap();
+        std::fs::write(&live, "").unwrap();
+        assert!(!settled(&found));
+        let again = find(&live, open_live(&live).unwrap()).unwrap();
+        assert_eq!(again.files.len(), 3);
+        assert!(settled(&again));
+    }
 
     #[test]
     fn ranks_order_oldest_first() {
