@@ -391,6 +391,80 @@ fn bad_entries_are_listed_and_the_rest_analyzed() {
 }
 
 #[test]
+fn a_fifo_named_on_the_command_line_is_read_once_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("access.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // The writer blocks until a reader opens the pipe, then writes every line and closes it.
+    // A reader that opened and closed the pipe before reading (to look at the file) cut the
+    // writer off, and the real read then waited for a writer for ever.
+    let data = numbered_lines(5000);
+    let writer = {
+        let (fifo, data) = (fifo.clone(), data.clone());
+        std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            w.write_all(&data).is_ok()
+        })
+    };
+    let out = logwarden()
+        .args(["analyze", "--json", "-", "-q"])
+        .arg(&fifo)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(writer.join().unwrap(), "the writer was cut off");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            v["totals"]["lines"].as_u64(),
+            v["totals"]["failed"].as_u64()
+        ),
+        (Some(5000), Some(500))
+    );
+}
+
+#[test]
+fn gzip_on_stdin_is_found_when_its_first_byte_comes_alone() {
+    let data = numbered_lines(300);
+    let packed = gz(&data);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
+        .args(["analyze", "-", "--json", "-", "-q"])
+        .env("HOME", "/nonexistent")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Half the magic number, a pause (the reader's first read returns one byte), the rest.
+    stdin.write_all(&packed[..1]).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stdin.write_all(&packed[1..]).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["inputs"][0]["compressed"], true);
+    assert_eq!(
+        (
+            v["totals"]["lines"].as_u64(),
+            v["totals"]["parsed"].as_u64()
+        ),
+        (Some(300), Some(300))
+    );
+}
+
+#[test]
 fn ten_thousand_small_files_with_few_descriptors() {
     let dir = tempfile::tempdir().unwrap();
     for i in 0..10_000 {

@@ -386,6 +386,12 @@ fn advise_for_scan(map: &Mmap) {
 /// `None` when it is not mappable (not a regular file, empty, or the map fails); the caller
 /// then opens it with [`open`], which reports any error.
 pub fn map_file(path: &Path) -> Option<(Mapped, bool)> {
+    // Looked at before it is opened: opening a FIFO makes this process one of its readers,
+    // and closing it again (it cannot be mapped) could leave its writer with no reader at all
+    // (killed by SIGPIPE) and the read that follows waiting for a writer for ever.
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
     let file = File::open(path).ok()?;
     let meta = file.metadata().ok()?;
     if !meta.is_file() || meta.len() == 0 {
@@ -425,19 +431,31 @@ fn starts_with_gzip_magic(file: &File) -> anyhow::Result<bool> {
 }
 
 fn stream(
-    raw: Box<dyn Read + Send>,
+    mut raw: Box<dyn Read + Send>,
     file_bytes: Option<u64>,
     progress: Arc<AtomicU64>,
 ) -> anyhow::Result<Source> {
-    let mut reader = BufReader::with_capacity(
+    // The first two bytes decide, however the input hands them over: a pipe may deliver one
+    // byte in its first read (a buffer's first fill would then see half the magic number).
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < head.len() {
+        match raw.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| "cannot read"),
+        }
+    }
+    let is_gzip = got == 2 && head == GZIP_MAGIC;
+    let reader = BufReader::with_capacity(
         READ_BUFFER,
         Counting {
-            inner: raw,
+            inner: Box::new(io::Cursor::new(head).take(got as u64).chain(raw))
+                as Box<dyn Read + Send>,
             count: progress,
         },
     );
-    let head = reader.fill_buf().with_context(|| "cannot read")?;
-    let is_gzip = head.len() >= 2 && head[..2] == GZIP_MAGIC;
     let reader = if is_gzip {
         StreamReader::Gzip(Box::new(GzipMembers::new(reader)))
     } else {
