@@ -32,6 +32,12 @@ impl Input {
 pub enum DiscoverError {
     #[error("{path}: no such file or directory")]
     Missing { path: String },
+    /// There but not usable: no permission, a symlink loop, a path through a file.
+    #[error("{path}: {source}")]
+    Unreadable {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: cannot list directory: {source}")]
     ListDir {
         path: String,
@@ -54,8 +60,14 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
             inputs.push(Input::Stdin);
             continue;
         }
-        let meta = fs::metadata(path).map_err(|_| DiscoverError::Missing {
-            path: crate::escape::path(path),
+        let meta = fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => DiscoverError::Missing {
+                path: crate::escape::path(path),
+            },
+            _ => DiscoverError::Unreadable {
+                path: crate::escape::path(path),
+                source: e,
+            },
         })?;
         if meta.is_dir() {
             expand_dir(path, &mut inputs)?;
@@ -163,6 +175,15 @@ mod tests {
             discover(&[dir.path().join("nope")]),
             Err(DiscoverError::Missing { .. })
         ));
+        // There but unusable (a path through a file; as root, no permission error to make):
+        // the system's reason, not "no such file".
+        let through = dir.path().join("cronjob_logs/x");
+        let err = discover(&[through]).unwrap_err();
+        assert!(matches!(err, DiscoverError::Unreadable { .. }));
+        assert!(
+            err.to_string().contains("cronjob_logs/x: Not a directory"),
+            "{err}"
+        );
         assert!(matches!(
             discover(&[dir.path().to_path_buf()]),
             Err(DiscoverError::NothingFound { .. })
