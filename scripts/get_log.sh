@@ -5,7 +5,10 @@
 # is appended to log/cronjob_logs, as the seed's cron line did.
 #
 #   0 0 * * * /bin/bash /home/user/get_logs.sh >> /home/user/log/cronjob_logs   (seed)
-#   5 0 * * * /bin/bash /path/to/scripts/get_log.sh                              (now)
+#   5 0 * * * LOGWARDEN_BIN=/usr/local/bin/logwarden /bin/bash /path/to/scripts/get_log.sh   (now)
+#
+# cron runs with PATH=/usr/bin:/bin: name the binary (LOGWARDEN_BIN) unless it is there, or
+# every run fails with "command not found" (exit 127, noted in log/cronjob_logs).
 #
 # Environment (all optional): LOGWARDEN_HOME (working directory holding ./log; default
 # $HOME), LOGWARDEN_SOURCE (default /var/log/apache2/access.log), LOGWARDEN_BIN (default

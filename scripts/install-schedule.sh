@@ -188,6 +188,12 @@ for v in "$bin" "$source_log"; do
   # No quoting, no specifiers (%), no spaces: the path goes into ExecStart= as is.
   [[ $v =~ ^[A-Za-z0-9._/+-]+$ ]] || die "path '$v' has characters a unit file's ExecStart= would misread"
 done
+# ProtectHome=yes hides /home, /root and /run/user: a binary or source log there would not be
+# found by the service, so those are then made visible read-only instead.
+protect_home=yes
+for v in "$bin" "$source_log"; do
+  case $v in /home/* | /root/* | /run/user/*) protect_home=read-only ;; esac
+done
 systemctl_cmd=${SYSTEMCTL:-systemctl}
 unit_dir=${prefix%/}/etc/systemd/system
 units=(logwarden-collect.service logwarden-collect.timer logwarden-report.service logwarden-report.timer)
@@ -198,6 +204,7 @@ render() {
   text=${text//"/usr/local/bin/logwarden"/"$bin"}
   text=${text//"/var/log/apache2/access.log"/"$source_log"}
   text=${text//"User=logwarden"/"User=$user"}
+  text=${text//"ProtectHome=yes"/"ProtectHome=$protect_home"}
   printf '%s\n' "$text"
 }
 

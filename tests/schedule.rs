@@ -239,6 +239,56 @@ fn systemd_apply_into_prefix_is_idempotent_and_units_verify() {
     );
 }
 
+#[test]
+fn systemd_units_see_a_source_or_binary_under_home_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    fakes(dir.path());
+    for (source, bin, protect) in [
+        (
+            "/var/log/apache2/access.log",
+            "/usr/local/bin/logwarden",
+            "yes",
+        ),
+        (
+            "/home/web/logs/access.log",
+            "/usr/local/bin/logwarden",
+            "read-only",
+        ),
+        (
+            "/var/log/apache2/access.log",
+            "/root/.cargo/bin/logwarden",
+            "read-only",
+        ),
+    ] {
+        let prefix = dir
+            .path()
+            .join(format!("p-{protect}-{}", source.len() + bin.len()));
+        let args = [
+            "--systemd",
+            "--apply",
+            "--prefix",
+            prefix.to_str().unwrap(),
+            "--bin",
+            bin,
+            "--source",
+            source,
+        ];
+        run(dir.path(), &args);
+        for u in ["logwarden-collect.service", "logwarden-report.service"] {
+            let unit = fs::read_to_string(prefix.join("etc/systemd/system").join(u)).unwrap();
+            let lines: Vec<&str> = unit
+                .lines()
+                .filter(|l| l.starts_with("ProtectHome="))
+                .collect();
+            assert_eq!(
+                lines,
+                [format!("ProtectHome={protect}")],
+                "{u} {source} {bin}"
+            );
+        }
+    }
+}
+
 const EXISTING: &str = "MAILTO=ops@example.org\n# keep me\n0 3 * * * /usr/bin/true\n";
 
 #[test]
