@@ -132,6 +132,20 @@ fn systemd_dry_run_prints_the_units_and_writes_nothing() {
     assert!(!dir.path().join("systemctl.calls").exists());
 }
 
+/// `--systemd --apply` into `prefix` with this binary and source log.
+fn apply_args<'a>(prefix: &'a Path, bin: &'a str, source: &'a str) -> [&'a str; 8] {
+    [
+        "--systemd",
+        "--apply",
+        "--prefix",
+        prefix.to_str().unwrap(),
+        "--bin",
+        bin,
+        "--source",
+        source,
+    ]
+}
+
 #[test]
 fn systemd_apply_into_prefix_is_idempotent_and_units_verify() {
     let dir = tempfile::tempdir().unwrap();
@@ -161,16 +175,7 @@ fn systemd_apply_into_prefix_is_idempotent_and_units_verify() {
 
     let prefix = dir.path().join("root");
     let bin = env!("CARGO_BIN_EXE_logwarden");
-    let args = [
-        "--systemd",
-        "--apply",
-        "--prefix",
-        prefix.to_str().unwrap(),
-        "--bin",
-        bin,
-        "--source",
-        "/srv/www/access.log",
-    ];
+    let args = apply_args(&prefix, bin, "/srv/www/access.log");
     let first = stdout(&run(dir.path(), &args));
     let units = prefix.join("etc/systemd/system");
     let files: Vec<PathBuf> = UNITS.iter().map(PathBuf::from).collect();
@@ -263,17 +268,7 @@ fn systemd_units_see_a_source_or_binary_under_home_read_only() {
         let prefix = dir
             .path()
             .join(format!("p-{protect}-{}", source.len() + bin.len()));
-        let args = [
-            "--systemd",
-            "--apply",
-            "--prefix",
-            prefix.to_str().unwrap(),
-            "--bin",
-            bin,
-            "--source",
-            source,
-        ];
-        run(dir.path(), &args);
+        run(dir.path(), &apply_args(&prefix, bin, source));
         for u in ["logwarden-collect.service", "logwarden-report.service"] {
             let unit = fs::read_to_string(prefix.join("etc/systemd/system").join(u)).unwrap();
             let lines: Vec<&str> = unit
