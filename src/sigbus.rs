@@ -88,7 +88,7 @@ extern "C" fn handler(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
     };
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    write(b"logwarden: error: an input file shrank while it was being read (SIGBUS on a memory-mapped file; truncated by another process?). No report was written; re-run, or use --no-mmap.\n");
+    write(b"logwarden: error: an input file shrank while it was being read (SIGBUS on a memory-mapped file; truncated by another process?). No report was written; re-run, or use --no-mmap --keep-duplicates (no memory map at all).\n");
     for s in MAPPINGS.iter() {
         let start = s.start.load(Ordering::SeqCst);
         let len = s.len.load(Ordering::SeqCst);
