@@ -42,6 +42,34 @@ fn missing_source_is_exit_2_and_creates_nothing() {
 }
 
 #[test]
+fn bad_analysis_settings_stop_collect_before_anything_is_archived() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("access.log"), line("10.0.0.1", 401, 1)).unwrap();
+    let run = |extra: &[&str]| {
+        logwarden()
+            .current_dir(dir.path())
+            .args(["collect", "--source", "access.log", "--analyze"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Found after the archive was committed, this left it collected but never analyzed nor
+    // recorded: the next run found nothing new.
+    let out = run(&["--max-line-bytes", "10"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-line-bytes must be at least 64"));
+    assert!(!dir.path().join("log").exists(), "nothing collected");
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(0));
+    let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+    assert!(history.contains(": 1 lines collected\n"), "{history}");
+    assert!(
+        history.contains("2023-06-19: 1 lines, 1 failed, 0 status-400"),
+        "{history}"
+    );
+}
+
+#[test]
 fn second_instance_is_refused_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("access.log"), line("10.0.0.1", 200, 1)).unwrap();

@@ -1,9 +1,11 @@
 //! `logwarden collect`: archive what is new in the live log, optionally analyze it and record
 //! the result in the history (the seed's cron job, made rotation-safe).
 //!
-//! Invariant: every failure to collect (missing source, lock held, I/O) is fatal (exit 2) and
-//! creates no archive; the analysis runs only on the archive this run created, so a line is
-//! analyzed and recorded in the history once.
+//! Invariant: every failure to collect (missing source, lock held, I/O, bad analysis
+//! settings, checked first) is fatal (exit 2) and creates no archive; the analysis runs only
+//! on the archive this run created, so a line is analyzed and recorded in the history once;
+//! once an archive is committed its record is appended whatever fails after (the analysis,
+//! stdout), with the failure in it.
 
 use crate::cli::{AnalyzeArgs, CollectArgs};
 use crate::collect::{self, Collected, Options};
@@ -22,10 +24,16 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         compress_after: args.compress_after,
         crash_at: None,
     };
+    // Settings checked before anything is collected: once an archive is committed, the next
+    // run finds nothing new, so a bad value found after it would leave it unanalyzed.
+    if args.analyze {
+        crate::config::resolve_detection(&args.detection, &file.analyze)?;
+    }
     let got = collect::collect(&opts)?;
     let mut text = summary_text(&args.source, &got);
     let mut outcome = Outcome::Clean;
     let mut report = None;
+    let mut failed = None;
     if args.analyze {
         if let Some(archive) = &got.archive {
             let analyze_args = AnalyzeArgs {
@@ -34,22 +42,39 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
                 quiet: true,
                 ..AnalyzeArgs::default()
             };
-            let r = crate::cmd::analyze::analyze(&analyze_args, file)?;
-            text.push('\n');
-            text.push_str(&render::text::render(&r));
-            if r.totals.files_with_errors > 0 {
-                outcome = Outcome::InputErrors;
+            match crate::cmd::analyze::analyze(&analyze_args, file) {
+                Ok(r) => {
+                    text.push('\n');
+                    text.push_str(&render::text::render(&r));
+                    if r.totals.files_with_errors > 0 {
+                        outcome = Outcome::InputErrors;
+                    }
+                    report = Some(r);
+                }
+                Err(e) => failed = Some(e),
             }
-            report = Some(r);
         }
     }
-    write_output(Path::new("-"), text.as_bytes())?;
+    let printed = write_output(Path::new("-"), text.as_bytes());
     for w in &got.warnings {
         eprintln!("logwarden: warning: {w}");
     }
+    // Recorded whatever happened after the archive was committed (the analysis failed, stdout
+    // was closed): the archive is in the history once, with what became of it.
     if args.analyze && !args.no_history {
-        history::append(&args.history, &record(&args.source, &got, report.as_ref()))?;
+        let mut rec = record(&args.source, &got, report.as_ref());
+        if let Some(e) = &failed {
+            let why = crate::escape::text(&format!("{e:#}"));
+            rec.lines.push(format!("analysis failed: {why}"));
+            rec.json
+                .insert("analysis_error".into(), serde_json::Value::String(why));
+        }
+        history::append(&args.history, &rec)?;
     }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    printed?;
     Ok(outcome)
 }
 
