@@ -22,6 +22,11 @@ for k in $(seq "${PAIRS:-3}"); do
   /usr/bin/time -f "pair $k t$top %e s %U u %S s %M KiB" "$B/logwarden" analyze --threads "$top" $O --json /tmp/pn.json "$DATA"
 done 2>&1 | tee "$OUT/pairs.txt"
 cmp -s /tmp/p1.json /tmp/pn.json && echo "json 1t = ${top}t" || echo "json 1t DIFFERS from ${top}t"
+# AB=0: the table and pairs only (run 13, with no `logwarden-join` carried).
+if [ "${AB:-1}" = 0 ]; then
+  echo "total $(( $(date +%s) - t0 )) s"
+  exit 0
+fi
 for k in $(seq "${PAIRS:-3}"); do
   for v in logwarden-join logwarden; do
     s=$(date +%s%N); "$B/$v" analyze --threads "$top" $O --json "/tmp/ab-$v.json" "$DATA"; e=$(date +%s%N)
