@@ -180,15 +180,21 @@ mod tests {
         );
     }
 
+    /// A copy taken mid-write (100 lines and half of one), the later copy completing that
+    /// line (and 10 more), and the length of the copy's full lines.
+    fn copy_and_completion() -> (Vec<u8>, Vec<u8>, usize) {
+        let mut copy = big("d", 100);
+        copy.extend_from_slice(b"1.2.3.4 - - [half a li");
+        let mut completed = big("d", 100);
+        completed.extend_from_slice(b"1.2.3.4 - - [half a line, now complete\n");
+        completed.extend(big("e", 10));
+        (copy, completed, big("d", 100).len())
+    }
+
     #[test]
     fn a_partial_last_line_is_counted_once_in_the_longer_copy() {
-        let mut day1 = big("d", 100);
-        day1.extend_from_slice(b"1.2.3.4 - - [half a li");
-        let mut day2 = big("d", 100);
-        day2.extend_from_slice(b"1.2.3.4 - - [half a line, now complete\n");
-        day2.extend(big("e", 10));
+        let (day1, day2, full) = copy_and_completion();
         let p = plan_of(&[&day1, &day2]);
-        let full = big("d", 100).len();
         assert_eq!((p[0].stop, p[0].continued_in), (Some(full), Some(1)));
         assert_eq!(
             (p[1].skip, p[1].skip_lines, p[1].covered_by),
@@ -211,12 +217,7 @@ mod tests {
 
     #[test]
     fn a_partial_last_line_held_by_two_identical_copies_is_counted_once() {
-        let mut copy = big("d", 100);
-        copy.extend_from_slice(b"1.2.3.4 - - [half a li");
-        let mut completed = big("d", 100);
-        completed.extend_from_slice(b"1.2.3.4 - - [half a line, now complete\n");
-        completed.extend(big("e", 10));
-        let full = big("d", 100).len();
+        let (copy, completed, full) = copy_and_completion();
         // The same archive twice, then the copy that completes its last line: the partial
         // line is scanned in neither copy, and the completed one skips only the full lines,
         // naming the first copy (the second is skipped whole).
