@@ -132,6 +132,14 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     }
     json?;
     html_and_text?;
+    let outcome = input_outcome(&report);
+    std::mem::forget(report);
+    Ok(outcome)
+}
+
+/// Each input that could not be read (or only partly) on stderr, and the exit outcome: exit 1
+/// when there is one, the rest having been analyzed.
+pub fn input_outcome(report: &Report) -> Outcome {
     for input in report.inputs.iter().filter(|i| i.error.is_some()) {
         eprintln!(
             "logwarden: {}: {}",
@@ -139,13 +147,10 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             input.error.as_deref().unwrap_or_default()
         );
     }
-    let outcome = if report.totals.files_with_errors > 0 {
-        Outcome::InputErrors
-    } else {
-        Outcome::Clean
-    };
-    std::mem::forget(report);
-    Ok(outcome)
+    match report.totals.files_with_errors {
+        0 => Outcome::Clean,
+        _ => Outcome::InputErrors,
+    }
 }
 
 fn progress_bar(inputs: &[crate::input::Input], quiet: bool) -> ProgressBar {

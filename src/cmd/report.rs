@@ -186,12 +186,6 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             .insert("mailed_to".into(), serde_json::json!(sent_to));
         history::append(&args.history, &rec)?;
     }
-    // As `analyze` does: each unreadable input on stderr, and exit 1 (its figures are short).
-    for e in &w.input_errors {
-        eprintln!("logwarden: {}: {}", e.path, e.error);
-    }
-    Ok(match w.input_errors.is_empty() {
-        true => Outcome::Clean,
-        false => Outcome::InputErrors,
-    })
+    // As `analyze` does: the period's figures are short of what could not be read.
+    Ok(crate::cmd::analyze::input_outcome(&report))
 }
