@@ -26,21 +26,40 @@ fn range(args: &ReportArgs) -> anyhow::Result<Range> {
     }
 }
 
-/// The history lines of records whose timestamp falls in the period.
+/// The history records about the period: a record that reports days (a `collect --analyze`
+/// record has a `    YYYY-MM-DD: ...` line per day) belongs to the weeks of those days, so
+/// the Monday 00:05 run that covers Sunday is mailed with Sunday's week; any other record
+/// (a `report` run, nothing collected) to the week of its own timestamp.
 pub fn history_in(history: &Path, r: Range) -> Vec<u8> {
     let Ok(text) = std::fs::read_to_string(history) else {
         return Vec::new();
     };
     let (start, end) = (r.start.to_string(), r.end.to_string());
+    let in_range = |d: &str| d >= start.as_str() && d <= end.as_str();
     history::records(&text)
         .into_iter()
         .filter(|rec| {
+            let mut days = rec.lines().filter_map(reported_day).peekable();
+            if days.peek().is_some() {
+                return days.any(in_range);
+            }
             rec.strip_prefix(history::RECORD_START)
                 .and_then(|t| t.get(..10))
-                .is_some_and(|d| d >= start.as_str() && d <= end.as_str())
+                .is_some_and(in_range)
         })
         .collect::<String>()
         .into_bytes()
+}
+
+/// The day a record's body line reports on: `    YYYY-MM-DD: ...` (four spaces, no more).
+fn reported_day(line: &str) -> Option<&str> {
+    let day = line.strip_prefix("    ")?.get(..10)?;
+    let b = day.as_bytes();
+    let shaped = b.iter().enumerate().all(|(i, c)| match i {
+        4 | 7 => *c == b'-',
+        _ => c.is_ascii_digit(),
+    });
+    (shaped && line[14..].starts_with(": ")).then_some(day)
 }
 
 pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
@@ -188,4 +207,31 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     }
     // As `analyze` does: the period's figures are short of what could not be read.
     Ok(crate::cmd::analyze::input_outcome(&report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_records_go_to_the_weeks_of_the_days_they_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("monitoring.log");
+        let sunday = "=== 2023-06-26T00:05:00+00:00 collect --analyze\n    archive a: 3 lines collected\n    2023-06-25: 3 lines, 0 failed, 0 status-400; No unusual login attempts or errors found.\n\n";
+        let both = "=== 2023-06-19T00:05:00+00:00 collect --analyze\n    archive b: 2 lines collected\n    2023-06-18: 1 lines, 0 failed, 0 status-400\n    2023-06-19: 1 lines, 0 failed, 0 status-400\n\n";
+        let report = "=== 2023-06-26T06:00:00+00:00 report 2023-W25\n    2023-06-19 to 2023-06-25: 3 lines\n\n";
+        let nothing = "=== 2023-06-21T00:05:00+00:00 collect --analyze\n    nothing new in x since the last collect\n\n";
+        let ip_line = "=== 2023-06-27T00:05:00+00:00 collect --analyze\n      2023-06-20: an indented line is not a day\n\n";
+        std::fs::write(&path, [sunday, both, report, nothing, ip_line].concat()).unwrap();
+        let week = |w: &str| {
+            String::from_utf8(history_in(
+                &path,
+                weekly::parse_week(w, chrono::NaiveDate::MIN).unwrap(),
+            ))
+            .unwrap()
+        };
+        assert_eq!(week("2023-W25"), [sunday, both, nothing].concat());
+        assert_eq!(week("2023-W24"), both);
+        assert_eq!(week("2023-W26"), [report, ip_line].concat());
+    }
 }
