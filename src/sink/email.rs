@@ -87,9 +87,12 @@ pub fn build(
     html: Option<&str>,
     attachments: &[(&str, &str, Vec<u8>)],
 ) -> anyhow::Result<Message> {
+    // A Message-ID, which lettre adds only when asked (`<random@hostname>`): mail without one
+    // is spam-filed or refused by large providers.
     let mut builder = Message::builder()
         .from(settings.from.clone())
-        .subject(settings.subject.clone());
+        .subject(settings.subject.clone())
+        .message_id(None);
     for t in &settings.to {
         builder = builder.to(t.clone());
     }
@@ -251,6 +254,18 @@ mod tests {
         );
         assert!(text.contains("filename=\"r.json\""));
         assert!(text.contains("multipart/alternative"));
+        // One Message-ID header, `<id@host>`, and a fresh one per message.
+        let id = |t: &str| {
+            let ids: Vec<String> = t
+                .lines()
+                .filter_map(|l| l.strip_prefix("Message-ID: "))
+                .map(str::to_string)
+                .collect();
+            assert_eq!(ids.len(), 1, "{t}");
+            assert!(ids[0].starts_with('<') && ids[0].ends_with('>') && ids[0].contains('@'));
+            ids[0].clone()
+        };
+        assert_ne!(id(&text), id(&bare));
         assert!(text.contains("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\nPHA+eDwvcD4=\r\n"), "{text}");
     }
 }
