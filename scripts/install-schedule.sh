@@ -23,7 +23,8 @@
 #            --prefix DIR: write under DIR instead of / (packaging, tests); systemctl is then
 #            not run. --user USER: the User= of the services (default: logwarden; it must
 #            exist, this script does not create users). Data lives in /var/lib/logwarden/log;
-#            the config is /etc/logwarden/logwarden.toml; the SMTP password is
+#            the config is /etc/logwarden/logwarden.toml (created empty if missing, never
+#            replaced: both units name it, so it must exist); the SMTP password is
 #            /etc/logwarden/smtp.pass, passed as a systemd credential (see the unit files).
 # --bin PATH     The logwarden binary (absolute). Default: `logwarden` on PATH, else
 #                /usr/local/bin/logwarden.
@@ -231,6 +232,23 @@ for u in "${units[@]}"; do
   fi
 done
 
+# Both units pass --config, which must exist: without it the daily collect would fail until
+# someone wrote a file it does not need. An empty one (every key is optional) is created,
+# never replaced.
+conf=${prefix%/}/etc/logwarden/logwarden.toml
+if [ ! -e "$conf" ]; then
+  echo "config: $conf (new, empty: the defaults; edit it from logwarden.toml.example)"
+  if [ $apply = 1 ]; then
+    mkdir -p "$(dirname "$conf")" || die "cannot create $(dirname "$conf") (run as root, or use --prefix)"
+    printf '%s\n' "# logwarden's config: every key is optional; see logwarden.toml.example." \
+      "# The weekly mail (logwarden-report.service) needs [email] and [smtp]." >"$conf" ||
+      die "cannot write $conf"
+    chmod 0644 "$conf"
+  fi
+else
+  echo "config: $conf (kept as it is)"
+fi
+
 cmds=("$systemctl_cmd daemon-reload" "$systemctl_cmd enable --now logwarden-collect.timer logwarden-report.timer")
 if [ $prefix_set = 1 ]; then
   echo "systemctl: not run (--prefix given); on the target system run:"
@@ -245,8 +263,8 @@ else
 fi
 id -u "$user" >/dev/null 2>&1 ||
   echo "note: user '$user' does not exist; create it first, e.g. useradd --system --home-dir /var/lib/logwarden --shell /usr/sbin/nologin $user"
-[ -f "${prefix%/}/etc/logwarden/logwarden.toml" ] ||
-  echo "note: ${prefix%/}/etc/logwarden/logwarden.toml does not exist; both services read it (see logwarden.toml.example)"
+[ -s "$conf" ] && grep -q '^\[email\]' "$conf" ||
+  echo "note: $conf has no [email] yet; the weekly mail needs [email] and [smtp] (see logwarden.toml.example)"
 [ -f "${prefix%/}/etc/logwarden/smtp.pass" ] ||
   echo "note: ${prefix%/}/etc/logwarden/smtp.pass does not exist; create it (root, mode 0600) or delete LoadCredential= from logwarden-report.service if the relay needs no login"
 finish

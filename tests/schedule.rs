@@ -184,6 +184,8 @@ fn systemd_apply_into_prefix_is_idempotent_and_units_verify() {
         [
             vec![
                 PathBuf::from("etc"),
+                PathBuf::from("etc/logwarden"),
+                PathBuf::from("etc/logwarden/logwarden.toml"),
                 PathBuf::from("etc/systemd"),
                 PathBuf::from("etc/systemd/system")
             ],
@@ -200,6 +202,42 @@ fn systemd_apply_into_prefix_is_idempotent_and_units_verify() {
     )));
     assert!(first.contains("(new)"));
     assert!(first.contains("systemctl: not run (--prefix given)"));
+    // The config both units name exists, so the collect unit's command runs as it is.
+    let conf = prefix.join("etc/logwarden/logwarden.toml");
+    assert!(first.contains(&format!("config: {} (new, empty", conf.display())));
+    let work = dir.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    fs::write(
+        work.join("access.log"),
+        "10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 404 1\n",
+    )
+    .unwrap();
+    let ran = Command::new(bin)
+        .current_dir(&work)
+        .args([
+            "collect",
+            "--config",
+            conf.to_str().unwrap(),
+            "--analyze",
+            "--quiet",
+        ])
+        .args([
+            "--source",
+            "access.log",
+            "--dest",
+            "log",
+            "--history",
+            "log/monitoring.log",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        ran.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    fs::write(&conf, "[analyze]\nthreshold = 3\n").unwrap();
     let before: Vec<_> = UNITS
         .iter()
         .map(|u| fs::read(units.join(u)).unwrap())
@@ -213,6 +251,11 @@ fn systemd_apply_into_prefix_is_idempotent_and_units_verify() {
         );
     }
     assert!(!second.contains("write:"), "{second}");
+    assert!(second.contains("(kept as it is)"), "{second}");
+    assert_eq!(
+        fs::read_to_string(&conf).unwrap(),
+        "[analyze]\nthreshold = 3\n"
+    );
     let after: Vec<_> = UNITS
         .iter()
         .map(|u| fs::read(units.join(u)).unwrap())
