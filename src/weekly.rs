@@ -316,6 +316,7 @@ pub fn build(report: &Report, r: Range) -> Weekly {
         input_errors: report
             .inputs
             .iter()
+            .filter(|i| may_hold_from(&i.path, prev.start))
             .filter_map(|i| {
                 i.error.as_ref().map(|error| InputError {
                     path: i.path.clone(),
@@ -326,9 +327,32 @@ pub fn build(report: &Report, r: Range) -> Weekly {
     }
 }
 
+/// Whether an input may hold lines of `from` or later: an archive `collect` named
+/// (`access_YYYY-MM-DD.log`, `-N`, `.gz`) holds lines up to its own date only, so an
+/// unreadable archive dated before the previous period is no warning in every week's report.
+/// Any other name may hold any day.
+pub fn may_hold_from(path: &str, from: NaiveDate) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.strip_prefix("access_")
+        .and_then(|rest| rest.get(..10))
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .is_none_or(|dated| dated >= from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archives_dated_before_a_day_cannot_hold_it() {
+        let from = d(2023, 6, 12);
+        assert!(!may_hold_from("log/access_2022-01-03.log.gz", from));
+        assert!(!may_hold_from("access_2023-06-11-2.log", from));
+        assert!(may_hold_from("log/access_2023-06-12.log", from));
+        assert!(may_hold_from("log/access_2023-07-30.log", from));
+        assert!(may_hold_from("log/access.log.2.gz", from));
+        assert!(may_hold_from("log/access_20230101.log", from));
+    }
 
     fn d(y: i32, m: u32, dd: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, dd).unwrap()

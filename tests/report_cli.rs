@@ -175,14 +175,27 @@ fn an_unreadable_archive_is_reported_and_exits_1() {
         .as_str()
         .unwrap()
         .ends_with("access_2023-06-20.log.gz"));
-    // Without it the week is clean again: exit 0, no warning, an empty list.
+    // Without it the week is clean again: exit 0, no warning, an empty list. An archive
+    // dated before the previous week cannot hold the weeks' lines: named on stderr only.
     fs::remove_file(&cut).unwrap();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let jan = line("10.9.9.9", 2, 401, 1).replace("/Jun/2023", "/Jan/2022");
+    std::io::Write::write_all(&mut e, jan.repeat(50).as_bytes()).unwrap();
+    let gz = e.finish().unwrap();
+    let old = dir.path().join("log/access_2022-01-03.log.gz");
+    fs::write(&old, &gz[..gz.len() - 12]).unwrap();
     let out = report_in(
         dir.path(),
         &["report", "--week", "2023-W25", "--json", "w.json", "-q"],
     );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), EXPECTED_TEXT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("access_2022-01-03.log.gz: ")
+            && stderr.ends_with(" (dated before the period: not in its figures)\n"),
+        "{stderr}"
+    );
     let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
     assert_eq!(j["input_errors"], serde_json::json!([]));
 }

@@ -205,8 +205,25 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             .insert("mailed_to".into(), serde_json::json!(sent_to));
         history::append(&args.history, &rec)?;
     }
-    // As `analyze` does: the period's figures are short of what could not be read.
-    Ok(crate::cmd::analyze::input_outcome(&report))
+    // As `analyze` does: the period's figures are short of what could not be read. An
+    // archive dated before the previous period cannot be: it is named, but is no failure.
+    for input in report.inputs.iter().filter(|i| i.error.is_some()) {
+        let old = !weekly::may_hold_from(&input.path, r.previous().start);
+        eprintln!(
+            "logwarden: {}: {}{}",
+            input.path,
+            input.error.as_deref().unwrap_or_default(),
+            if old {
+                " (dated before the period: not in its figures)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(match w.input_errors.len() {
+        0 => Outcome::Clean,
+        _ => Outcome::InputErrors,
+    })
 }
 
 #[cfg(test)]
