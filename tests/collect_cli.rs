@@ -20,6 +20,18 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// `collect --source access.log --analyze` in `dir`, which must exit 0: its stdout.
+fn collect_analyze_ok(dir: &Path) -> String {
+    let out = logwarden()
+        .current_dir(dir)
+        .args(["collect", "--source", "access.log", "--analyze"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    stdout
+}
+
 fn today() -> String {
     chrono::Local::now().date_naive().to_string()
 }
@@ -101,13 +113,7 @@ fn collect_analyze_history_then_nothing_new() {
     }
     text.push_str(&line("10.0.0.1", 200, 7));
     fs::write(&src, &text).unwrap();
-    let out = logwarden()
-        .current_dir(dir.path())
-        .args(["collect", "--source", "access.log", "--analyze"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let stdout = collect_analyze_ok(dir.path());
     let archive = format!("access_{}.log", today());
     assert!(
         stdout.starts_with(&format!(
@@ -363,4 +369,47 @@ fn get_log_script_runs_collect_analyze_into_cronjob_logs() {
     assert_eq!(out.status.code(), Some(2));
     let cron = fs::read_to_string(dir.path().join("log/cronjob_logs")).unwrap();
     assert!(cron.contains("logwarden: error: cannot read source "));
+}
+
+/// A run killed after renaming its archive into place, before committing it: the next
+/// `collect --analyze` commits it and analyzes and records it (it found nothing new, and
+/// recorded "nothing new", before).
+#[test]
+fn an_archive_recovered_from_an_interrupted_run_is_analyzed_and_recorded() {
+    use logwarden::collect::{collect, CrashPoint, Options};
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("access.log");
+    let text: String = (0..6).map(|n| line("172.16.14.50", 401, n)).collect();
+    fs::write(&src, &text).unwrap();
+    let crashed = collect(&Options {
+        source: src.clone(),
+        dest: dir.path().join("log"),
+        today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
+        compress_after: None,
+        crash_at: Some(CrashPoint::AfterRename),
+    });
+    assert!(crashed.is_err());
+    let stdout = collect_analyze_ok(dir.path());
+    assert!(
+        stdout.contains("IP: 172.16.14.50 - Failed login attempts: 6\n"),
+        "{stdout}"
+    );
+    let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+    let body: Vec<&str> = history.lines().skip(1).collect();
+    assert_eq!(
+        body,
+        vec![
+            "    nothing new in access.log since the last collect",
+            "    archive log/access_2023-06-19.log: created by an interrupted run, analyzed now",
+            "    2023-06-19: 6 lines, 6 failed, 0 status-400",
+            "      IP: 172.16.14.50 - Failed login attempts: 6",
+            "",
+        ]
+    );
+    // One archive: the recovered one, no second copy of its lines.
+    let archives: Vec<String> = names(&dir.path().join("log"))
+        .into_iter()
+        .filter(|n| n.starts_with("access_"))
+        .collect();
+    assert_eq!(archives, ["access_2023-06-19.log"]);
 }

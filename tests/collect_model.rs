@@ -24,6 +24,14 @@ enum Op {
     },
     RotateRename,
     CopyTruncate,
+    /// logrotate's copytruncate with `n` lines written and a collect run between the copy and
+    /// the truncate: the collect reads those lines from the live file, so the copy is then
+    /// shorter than what was collected of the stream (nothing in it is new). The live file is
+    /// first written past the fingerprint's 4 KiB: a copy shorter than the fingerprint cannot
+    /// be recognised as the stream's (a known limit, in `collect`'s documentation).
+    CopyCollectTruncate {
+        n: usize,
+    },
     /// Gzip one uncompressed rotated file (chosen by index), in two members if `two`.
     GzipOld {
         pick: usize,
@@ -38,6 +46,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (1usize..6, any::<bool>()).prop_map(|(n, half)| Op::Write { n, half }),
         1 => Just(Op::RotateRename),
         1 => Just(Op::CopyTruncate),
+        1 => (1usize..4).prop_map(|n| Op::CopyCollectTruncate { n }),
         1 => (0usize..4, any::<bool>()).prop_map(|(pick, two)| Op::GzipOld { pick, two }),
         2 => Just(Op::Collect),
         1 => prop_oneof![
@@ -160,12 +169,23 @@ impl Server {
     }
 
     fn copytruncate(&mut self) {
+        if self.copy_for_truncate() {
+            self.truncate();
+        }
+    }
+
+    /// The copy of a copytruncate; false when there is no live file.
+    fn copy_for_truncate(&mut self) -> bool {
         self.finish_half();
         if !self.live().exists() {
-            return;
+            return false;
         }
         let target = self.rotation_target();
         fs::copy(self.live(), target).unwrap();
+        true
+    }
+
+    fn truncate(&mut self) {
         OpenOptions::new()
             .write(true)
             .open(self.live())
@@ -260,6 +280,16 @@ fn check(ops: Vec<Op>, dateext: bool) {
             Op::Write { n, half } => server.write(n, half),
             Op::RotateRename => server.rotate_rename(),
             Op::CopyTruncate => server.copytruncate(),
+            Op::CopyCollectTruncate { n } => {
+                while fs::metadata(server.live()).map_or(0, |m| m.len()) <= 4096 {
+                    server.write(8, false);
+                }
+                if server.copy_for_truncate() {
+                    server.write(n, false);
+                    run_collect(&opts).unwrap();
+                    server.truncate();
+                }
+            }
             Op::GzipOld { pick, two } => server.gzip_old(pick, two),
             Op::Collect => run_collect(&opts).unwrap(),
             Op::Crash(at) => {
@@ -293,6 +323,21 @@ proptest! {
     fn every_line_exactly_once(ops in proptest::collection::vec(op(), 0..40), dateext in any::<bool>()) {
         check(ops, dateext);
     }
+}
+
+/// Before the fix the copy, shorter than the stream's offset, was taken for a file truncated
+/// and rewritten and collected again from its start.
+#[test]
+fn collect_between_copytruncate_copy_and_truncate() {
+    check(
+        vec![
+            Op::Write { n: 2, half: false },
+            Op::CopyCollectTruncate { n: 2 },
+            Op::Collect,
+            Op::Write { n: 1, half: false },
+        ],
+        false,
+    );
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //!
 //! Invariant: every failure to collect (missing source, lock held, I/O, bad analysis
 //! settings, checked first) is fatal (exit 2) and creates no archive; the analysis runs only
-//! on the archive this run created, so a line is analyzed and recorded in the history once;
+//! on the archive this run created (and one an interrupted run created and this run
+//! committed for it), so a line is analyzed and recorded in the history once;
 //! once an archive is committed its record is appended whatever fails after (the analysis,
 //! stdout), with the failure in it.
 
@@ -34,25 +35,29 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     let mut outcome = Outcome::Clean;
     let mut report = None;
     let mut failed = None;
-    if args.analyze {
-        if let Some(archive) = &got.archive {
-            let analyze_args = AnalyzeArgs {
-                paths: vec![archive.clone()],
-                detection: args.detection,
-                quiet: true,
-                ..AnalyzeArgs::default()
-            };
-            match crate::cmd::analyze::analyze(&analyze_args, file) {
-                Ok(r) => {
-                    text.push('\n');
-                    text.push_str(&render::text::render(&r));
-                    if r.totals.files_with_errors > 0 {
-                        outcome = Outcome::InputErrors;
-                    }
-                    report = Some(r);
+    let archives: Vec<_> = got
+        .recovered_archive
+        .iter()
+        .chain(&got.archive)
+        .cloned()
+        .collect();
+    if args.analyze && !archives.is_empty() {
+        let analyze_args = AnalyzeArgs {
+            paths: archives,
+            detection: args.detection,
+            quiet: true,
+            ..AnalyzeArgs::default()
+        };
+        match crate::cmd::analyze::analyze(&analyze_args, file) {
+            Ok(r) => {
+                text.push('\n');
+                text.push_str(&render::text::render(&r));
+                if r.totals.files_with_errors > 0 {
+                    outcome = Outcome::InputErrors;
                 }
-                Err(e) => failed = Some(e),
+                report = Some(r);
             }
+            Err(e) => failed = Some(e),
         }
     }
     let printed = write_output(Path::new("-"), text.as_bytes());
@@ -124,6 +129,12 @@ fn record(source: &Path, got: &Collected, report: Option<&Report>) -> Record {
             crate::escape::path(source)
         )),
     }
+    let recovered = got.recovered_archive.as_deref().map(crate::escape::path);
+    if let Some(a) = &recovered {
+        r.lines.push(format!(
+            "archive {a}: created by an interrupted run, analyzed now"
+        ));
+    }
     let mut days = Vec::new();
     if let Some(rep) = report {
         for d in &rep.days {
@@ -160,6 +171,7 @@ fn record(source: &Path, got: &Collected, report: Option<&Report>) -> Record {
     }
     r.json.insert("command".into(), "collect".into());
     r.json.insert("archive".into(), json!(archive));
+    r.json.insert("recovered_archive".into(), json!(recovered));
     r.json.insert("lines_collected".into(), got.lines.into());
     r.json.insert("days".into(), days.into());
     r

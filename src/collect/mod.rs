@@ -16,6 +16,10 @@
 //!
 //! Known window (logrotate's, not ours): with `copytruncate`, lines the server writes between
 //! logrotate's copy and its truncate are in neither file and cannot be collected by anyone.
+//! A run in that window reads the live file past the copy's end; the copy, once rotated, is
+//! then known by its fingerprint and nothing in it is new. Not when the live file was under
+//! 4 KiB at the copy: the fingerprint then covers the whole file, a shorter copy matches no
+//! stream, and it is collected again.
 
 pub mod lock;
 pub mod siblings;
@@ -77,6 +81,9 @@ pub struct Collected {
     pub parts: Vec<Part>,
     /// What recovery of an interrupted run did, if there was one.
     pub recovered: Option<String>,
+    /// The archive an interrupted run created and this run committed for it: never analyzed
+    /// nor recorded by the run that created it.
+    pub recovered_archive: Option<PathBuf>,
     pub warnings: Vec<String>,
     pub compressed: Vec<PathBuf>,
 }
@@ -100,8 +107,10 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         .with_context(|| format!("cannot create {}", crate::escape::path(dest)))?;
     let _lock = lock::acquire(dest)?;
     let mut st = state::load(dest)?;
+    let (recovered, recovered_archive) = recover(dest, &mut st)?;
     let mut out = Collected {
-        recovered: recover(dest, &mut st)?,
+        recovered,
+        recovered_archive,
         ..Collected::default()
     };
 
@@ -128,7 +137,13 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     );
     let files = &found.files;
 
-    // Match files to streams.
+    // Match files to this source's streams (a stream of an earlier state file, with no
+    // source, is adopted by this one).
+    let me = source_id(&opts.source);
+    for stream in st.streams.iter_mut().filter(|s| s.source.is_none()) {
+        stream.source = Some(me.clone());
+    }
+    let mine = |s: &StreamState| s.source.as_deref() == Some(me.as_str());
     let mut streams = st.streams.clone();
     let mut groups: Vec<(usize, Vec<usize>)> = Vec::new(); // (stream, files) in file order
     let mut merged: Vec<usize> = Vec::new();
@@ -137,7 +152,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
             continue;
         }
         let mut candidates: Vec<usize> = (0..streams.len())
-            .filter(|&j| !merged.contains(&j) && matches(&streams[j], sf))
+            .filter(|&j| !merged.contains(&j) && mine(&streams[j]) && matches(&streams[j], sf))
             .collect();
         candidates.sort_by_key(|&j| (streams[j].prefix_len, streams[j].offset));
         let j = match candidates.pop() {
@@ -162,6 +177,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
                     prefix_len: sf.prefix.len() as u64,
                     offset: 0,
                     last_name: sf.name.clone(),
+                    source: Some(me.clone()),
                 });
                 streams.len() - 1
             }
@@ -199,13 +215,13 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         let _ = std::fs::remove_file(&temp_path);
         return Err(e);
     }
-    // Streams no file matches any more are gone (rotated away) — unless a sibling could not be
-    // read, in which case it may be that one and its record must stay.
+    // This source's streams no file matches any more are gone (rotated away) — unless a
+    // sibling could not be read, in which case it may be that one and its record must stay.
     let keep_untouched = !found.unreadable.is_empty();
     let new_streams: Vec<StreamState> = streams
         .into_iter()
         .enumerate()
-        .filter(|(j, _)| !merged.contains(j) && (touched[*j] || keep_untouched))
+        .filter(|(j, s)| !merged.contains(j) && (touched[*j] || keep_untouched || !mine(s)))
         .map(|(_, s)| s)
         .collect();
 
@@ -236,10 +252,26 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         state::save(dest, &st)?;
         out.archive = Some(archive);
     }
+    // The archive is committed: a failed compression (a full disk) is a warning, so the run
+    // still analyzes and records what it collected; the next run compresses again.
     if let Some(days) = opts.compress_after {
-        out.compressed = compress_old(dest, opts.today, days)?;
+        match compress_old(dest, opts.today, days) {
+            Ok(done) => out.compressed = done,
+            Err(e) => out.warnings.push(format!("{e:#}")),
+        }
     }
     Ok(out)
+}
+
+/// How a source is named in the state file: its directory made absolute (a cron job and a
+/// person may name it differently), and its file name.
+fn source_id(source: &Path) -> String {
+    let dir = match source.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    crate::escape::path(&dir.join(source.file_name().unwrap_or_default()))
 }
 
 fn crash_point(opts: &Options, at: CrashPoint) -> anyhow::Result<()> {
@@ -249,18 +281,20 @@ fn crash_point(opts: &Options, at: CrashPoint) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Finish or undo an interrupted run, and remove its temp files.
-fn recover(dest: &Path, st: &mut State) -> anyhow::Result<Option<String>> {
+/// Finish or undo an interrupted run, and remove its temp files: what was done, and the
+/// archive committed for it (rolled forward), if any.
+fn recover(dest: &Path, st: &mut State) -> anyhow::Result<(Option<String>, Option<PathBuf>)> {
     for temp in [TEMP_ARCHIVE, TEMP_COMPRESS] {
         let _ = std::fs::remove_file(dest.join(temp));
     }
     let Some(pending) = st.pending.take() else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let archive = dest.join(&pending.archive);
     let shown = crate::escape::path(&archive);
     let gz = dest.join(format!("{}.gz", pending.archive));
-    let msg = if archive.exists() || gz.exists() {
+    let committed = [archive, gz].into_iter().find(|a| a.exists());
+    let msg = if committed.is_some() {
         st.streams = pending.streams;
         format!(
             "a previous run was interrupted after creating {shown}; its progress is now recorded"
@@ -270,7 +304,7 @@ fn recover(dest: &Path, st: &mut State) -> anyhow::Result<Option<String>> {
             .to_string()
     };
     state::save(dest, st)?;
-    Ok(Some(msg))
+    Ok((Some(msg), committed))
 }
 
 /// `access_YYYY-MM-DD.log`, or `-2`, `-3`, ... before `.log` when taken (plain or gzipped).
@@ -306,8 +340,15 @@ fn copy_streams(
         };
         let sf = &files[longest];
         let stream = &mut streams[*j];
+        let live = longest + 1 == files.len();
         let start = if sf.len >= stream.offset {
             stream.offset
+        } else if !live {
+            // A rotated copy shorter than what was collected: a copytruncate copy made before
+            // the last run read the live file further. Nothing in it is new.
+            stream.last_name = sf.name.clone();
+            touched[*j] = true;
+            continue;
         } else {
             out.warnings.push(format!(
                 "{} is shorter than what was collected from it ({} < {} bytes): truncated and rewritten, collected from its start",
@@ -471,6 +512,75 @@ mod tests {
         assert!(archive.exists());
         // And a cut-off it can reach compresses as before.
         assert_eq!(compress_old(dir.path(), today, 30).unwrap().len(), 1);
+    }
+
+    fn options(source: &Path, dest: &Path) -> Options {
+        Options {
+            source: source.to_path_buf(),
+            dest: dest.to_path_buf(),
+            today: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            compress_after: None,
+            crash_at: None,
+        }
+    }
+
+    #[test]
+    fn sources_sharing_a_destination_keep_each_others_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, dest) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("log"),
+        );
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let (a_log, b_log) = (a.join("access.log"), b.join("other_vhosts_access.log"));
+        std::fs::write(&a_log, "a1\na2\na3\n").unwrap();
+        std::fs::write(&b_log, "b1\n").unwrap();
+        let lines = |src: &Path| collect(&options(src, &dest)).unwrap().lines;
+        assert_eq!(lines(&a_log), 3);
+        assert_eq!(lines(&b_log), 1);
+        // B's run dropped A's stream, so A's whole file was collected again.
+        assert_eq!(lines(&a_log), 0);
+        assert_eq!(lines(&b_log), 0);
+        // Another name of the same source is the same source.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&a_log)
+            .unwrap()
+            .write_all(b"a4\n")
+            .unwrap();
+        assert_eq!(lines(&dir.path().join("b/../a/access.log")), 1);
+        let st = state::load(&dest).unwrap();
+        assert_eq!(st.streams.len(), 2);
+        // A state file of the version before (no sources): its streams are adopted.
+        let mut old = st.clone();
+        old.streams.iter_mut().for_each(|s| s.source = None);
+        old.streams.retain(|s| s.last_name == "access.log");
+        state::save(&dest, &old).unwrap();
+        assert_eq!(lines(&a_log), 0);
+    }
+
+    #[test]
+    fn a_failed_compression_after_the_commit_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dest) = (dir.path().join("access.log"), dir.path().join("log"));
+        std::fs::write(&src, "x\n").unwrap();
+        // An "archive" that cannot be compressed: a directory under an archive's name.
+        std::fs::create_dir_all(dest.join("access_2020-01-01.log")).unwrap();
+        let got = collect(&Options {
+            compress_after: Some(7),
+            ..options(&src, &dest)
+        })
+        .unwrap();
+        assert_eq!(got.lines, 1);
+        assert!(got.archive.is_some());
+        assert_eq!(got.warnings.len(), 1);
+        assert!(
+            got.warnings[0].starts_with("cannot compress "),
+            "{:?}",
+            got.warnings
+        );
     }
 
     #[test]

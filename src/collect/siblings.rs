@@ -140,10 +140,20 @@ fn describe(path: PathBuf, name: String, file: File) -> io::Result<SourceFile> {
 pub struct Found {
     pub files: Vec<SourceFile>,
     pub unreadable: Vec<String>,
+    /// A listed sibling was gone when it was opened: renamed (logrotate gzips `.1` after its
+    /// `postrotate`) or deleted. The listing is then stale (see [`settled`]).
+    pub vanished: bool,
 }
 
 /// Open and fingerprint the live file (already opened by [`open_live`]) and its siblings.
 pub fn find(source: &Path, live: File) -> anyhow::Result<Found> {
+    open_listed(source, live, list(source)?)
+}
+
+/// The source's rotated siblings by name, oldest first: (rank, path, name for messages).
+type Listing = Vec<(Rank, PathBuf, String)>;
+
+fn list(source: &Path) -> anyhow::Result<Listing> {
     let dir = match source.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -152,7 +162,7 @@ pub fn find(source: &Path, live: File) -> anyhow::Result<Found> {
         .file_name()
         .map(|n| n.as_bytes().to_vec())
         .unwrap_or_default();
-    let mut ranked: Vec<(Rank, PathBuf, String)> = Vec::new();
+    let mut ranked: Listing = Vec::new();
     let entries = std::fs::read_dir(&dir)
         .with_context(|| format!("cannot list {}", crate::escape::path(&dir)))?;
     for entry in entries {
@@ -167,9 +177,14 @@ pub fn find(source: &Path, live: File) -> anyhow::Result<Found> {
         }
     }
     ranked.sort();
+    Ok(ranked)
+}
+
+fn open_listed(source: &Path, live: File, ranked: Listing) -> anyhow::Result<Found> {
     let mut found = Found {
         files: Vec::new(),
         unreadable: Vec::new(),
+        vanished: false,
     };
     for (_, path, name) in ranked {
         let opened = File::open(&path).and_then(|f| {
@@ -181,14 +196,15 @@ pub fn find(source: &Path, live: File) -> anyhow::Result<Found> {
         });
         match opened {
             Ok(sf) => found.files.push(sf),
-            // Gone since the listing (rotated away): not an error.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // Gone since the listing: not an error, but it may be under a new name now (the
+            // `.gz` of it), which this listing lacks.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => found.vanished = true,
             Err(e) => found
                 .unreadable
                 .push(format!("{name}: {}", crate::escape::text(&e.to_string()))),
         }
     }
-    let name = crate::escape::bytes(&base);
+    let name = crate::escape::bytes(source.file_name().map_or(&[][..], |n| n.as_bytes()));
     let live = describe(source.to_path_buf(), name, live)
         .with_context(|| format!("cannot read source {}", crate::escape::path(source)))?;
     found.files.push(live);
@@ -199,15 +215,17 @@ pub fn find(source: &Path, live: File) -> anyhow::Result<Found> {
 /// rotation ran while the files were described (a `.gz` is decompressed whole, so that takes
 /// seconds): the live handle may then be the file now called `.1`, and `.1`'s the file now
 /// `.2`, which matches no stream this run, so its stream would be forgotten and the file
-/// copied again, whole, on the next run.
+/// copied again, whole, on the next run. Nor when a listed sibling vanished before it was
+/// opened: compressed meanwhile, its stream is under a name this listing lacks.
 pub fn settled(found: &Found) -> bool {
     use std::os::unix::fs::MetadataExt;
-    found.files.iter().all(
-        |sf| match (sf.file.metadata(), std::fs::metadata(&sf.path)) {
-            (Ok(held), Ok(named)) => (held.dev(), held.ino()) == (named.dev(), named.ino()),
-            _ => false,
-        },
-    )
+    !found.vanished
+        && found.files.iter().all(
+            |sf| match (sf.file.metadata(), std::fs::metadata(&sf.path)) {
+                (Ok(held), Ok(named)) => (held.dev(), held.ino()) == (named.dev(), named.ino()),
+                _ => false,
+            },
+        )
 }
 
 #[cfg(test)]
@@ -234,6 +252,33 @@ mod tests {
         assert!(!settled(&found));
         let again = find(&live, open_live(&live).unwrap()).unwrap();
         assert_eq!(again.files.len(), 3);
+        assert!(settled(&again));
+    }
+
+    #[test]
+    fn a_sibling_gone_before_it_is_opened_is_noticed() {
+        // logrotate's order: rename, reload, then gzip `.1` (which removes `.1`).
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("access.log");
+        let rotated = dir.path().join("access.log.1");
+        std::fs::write(&rotated, "old\n").unwrap();
+        std::fs::write(&live, "new\n").unwrap();
+        let listing = list(&live).unwrap();
+        assert_eq!(listing.len(), 1);
+        std::fs::rename(&rotated, dir.path().join("access.log.1.gz")).unwrap();
+        let found = open_listed(&live, open_live(&live).unwrap(), listing).unwrap();
+        assert_eq!(found.files.len(), 1);
+        assert!(found.vanished);
+        assert!(!settled(&found));
+        let again = find(&live, open_live(&live).unwrap()).unwrap();
+        assert_eq!(
+            again
+                .files
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>(),
+            ["access.log.1.gz", "access.log"]
+        );
         assert!(settled(&again));
     }
 

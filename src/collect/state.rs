@@ -24,6 +24,11 @@ pub struct StreamState {
     pub offset: u64,
     /// The name the stream had when last seen (for people reading the file).
     pub last_name: String,
+    /// The `--source` it was collected from (its directory made absolute): several sources
+    /// may share a destination, and a run keeps the other sources' streams as they are.
+    /// Absent in state files of earlier versions: the next run's source adopts it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +100,7 @@ mod tests {
                 prefix_len: 12,
                 offset: 10,
                 last_name: "access.log".into(),
+                source: Some("/var/log/apache2/access.log".into()),
             }],
             pending: Some(Pending {
                 archive: "access_2024-01-01.log".into(),
