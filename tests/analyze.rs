@@ -344,6 +344,49 @@ fn stdin_plain_and_gzip() {
     }
 }
 
+/// `analyze access.log --json access.log` replaced the log with its own report (exit 0).
+#[test]
+fn an_output_naming_an_input_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    std::fs::create_dir_all(&log).unwrap();
+    let text = "10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 404 1\n";
+    std::fs::write(log.join("access_2023-06-19.log"), text).unwrap();
+    let cases: [&[&str]; 3] = [
+        &[
+            "analyze",
+            "log/access_2023-06-19.log",
+            "--json",
+            "log/access_2023-06-19.log",
+        ],
+        &["analyze", "--report", "./log/../log/access_2023-06-19.log"],
+        &[
+            "report",
+            "--week",
+            "2023-W25",
+            "--html",
+            "log/access_2023-06-19.log",
+        ],
+    ];
+    for args in cases {
+        let out = logwarden()
+            .current_dir(tmp.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("which is one of the inputs"),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(log.join("access_2023-06-19.log")).unwrap(),
+            text
+        );
+    }
+}
+
 #[test]
 fn exit_codes_and_errors_name_the_file() {
     let tmp = tempfile::tempdir().unwrap();

@@ -8,16 +8,28 @@ use crate::config::{self, FileConfig, DEFAULT_CHUNK_BYTES};
 use crate::engine::{self, ScanSettings};
 use crate::input::discover;
 use crate::render;
-use crate::sink::file::{check_destinations, text_report_place, write_output_with};
+use crate::sink::file::{
+    check_destinations, refuse_inputs_as_outputs, text_report_place, write_output_with,
+};
 use crate::summary::{self, Report, Settings};
 use crate::{agg::FailedCodes, Outcome};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Run the analysis and build the report (shared by `analyze` and `report`).
+/// Run the analysis and build the report (shared by `analyze`, `report` and `collect`).
 pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> {
-    analyze_keeping_tables(args, file).map(|analysis| analysis.report)
+    analyze_for(args, file, &[])
+}
+
+/// [`analyze`] for a command that then writes `outputs` (flag, path): an output that is one
+/// of the inputs is refused before anything is read, so a report never replaces a log.
+pub fn analyze_for(
+    args: &AnalyzeArgs,
+    file: &FileConfig,
+    outputs: &[(&str, Option<&Path>)],
+) -> anyhow::Result<Report> {
+    analyze_keeping_tables(args, file, outputs).map(|analysis| analysis.report)
 }
 
 /// A finished analysis: the report, the merged tables it was built from (a caller about to
@@ -28,7 +40,11 @@ struct Analysis {
     pool: rayon::ThreadPool,
 }
 
-fn analyze_keeping_tables(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Analysis> {
+fn analyze_keeping_tables(
+    args: &AnalyzeArgs,
+    file: &FileConfig,
+    outputs: &[(&str, Option<&Path>)],
+) -> anyhow::Result<Analysis> {
     crate::stage_done("start");
     let detection = config::resolve_detection(&args.detection, &file.analyze)?;
     let paths: Vec<PathBuf> = if !args.paths.is_empty() {
@@ -40,6 +56,7 @@ fn analyze_keeping_tables(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Resu
             .unwrap_or_else(|| vec![PathBuf::from("log")])
     };
     let inputs = discover(&paths)?;
+    refuse_inputs_as_outputs(&inputs, outputs)?;
     let settings = ScanSettings {
         format: detection.format,
         utc: detection.utc,
@@ -82,16 +99,17 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         &[args.json.as_deref(), args.html.as_deref()],
     );
     // Checked before the analysis: a mistake here should not cost a long run.
-    let shared_stdout = check_destinations(&[
+    let outputs = [
         ("--json", args.json.as_deref()),
         ("--html", args.html.as_deref()),
         ("--report", text_path),
-    ])?;
+    ];
+    let shared_stdout = check_destinations(&outputs)?;
     let Analysis {
         report,
         tables,
         pool,
-    } = analyze_keeping_tables(&args, file)?;
+    } = analyze_keeping_tables(&args, file, &outputs)?;
     // The process exits after this command: freeing the tables and the report (a million
     // small allocations on a large run, ~0.1 s) would only delay the exit.
     std::mem::forget(tables);

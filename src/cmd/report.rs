@@ -70,21 +70,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         detection: args.detection,
         ..AnalyzeArgs::default()
     };
-    let report = crate::cmd::analyze::analyze(&analyze_args, file)?;
-    let w = weekly::build(&report, r);
-    let label = w.period.label.clone();
-    let text = render::weekly::render(&w);
-    let meta = render::html::Meta::now();
-    // Mailed, the JSON and HTML are attachments and so are built in memory; otherwise they
-    // stream to their files as they are rendered.
-    let attached = if args.email {
-        let mut json = Vec::new();
-        render::json::write_pretty(&w, &mut json).context("cannot encode the report")?;
-        Some((json, render::html::render(&report, &[r], &meta)))
-    } else {
-        None
-    };
-
+    let label = r.label();
     let beside = |ext: &str| -> PathBuf {
         crate::collect::state::parent(&args.history).join(format!("report-{label}.{ext}"))
     };
@@ -104,11 +90,27 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         report_path.as_deref(),
         &[json_path.as_deref(), html_path.as_deref()],
     );
-    check_destinations(&[
+    // Checked before the analysis: a mistake here should not cost a long run.
+    let outputs = [
         ("--json", json_path.as_deref()),
         ("--html", html_path.as_deref()),
         ("--report", text_path),
-    ])?;
+    ];
+    check_destinations(&outputs)?;
+    let report = crate::cmd::analyze::analyze_for(&analyze_args, file, &outputs)?;
+    let w = weekly::build(&report, r);
+    let text = render::weekly::render(&w);
+    let meta = render::html::Meta::now();
+    // Mailed, the JSON and HTML are attachments and so are built in memory; otherwise they
+    // stream to their files as they are rendered.
+    let attached = if args.email {
+        let mut json = Vec::new();
+        render::json::write_pretty(&w, &mut json).context("cannot encode the report")?;
+        Some((json, render::html::render(&report, &[r], &meta)))
+    } else {
+        None
+    };
+
     if let Some(p) = &json_path {
         match &attached {
             Some((json, _)) => write_output(p, json)?,

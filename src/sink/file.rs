@@ -66,12 +66,9 @@ pub fn write_atomic_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // Unique within the process too: two outputs of one run may be written at once.
-    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+    let (tmp, file) = create_temp(dir, &name)?;
     let result = (|| {
-        let f = buffered(EarlyWriteback::new(std::fs::File::create(&tmp)?), write)?;
+        let f = buffered(EarlyWriteback::new(file), write)?;
         f.file.sync_all()?;
         std::fs::rename(&tmp, path)?;
         sync_dir(dir)
@@ -80,6 +77,28 @@ pub fn write_atomic_with(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// A new temporary file beside the target: `O_EXCL` with a random name, so a link planted
+/// under a guessable name (in a shared directory) is never followed and written through.
+fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, std::fs::File)> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut tries = 0;
+    loop {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let tmp = dir.join(format!(".{name}.tmp-{}-{random:016x}", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 16 => tries += 1,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Bytes written between two requests to start writing back.
@@ -225,6 +244,40 @@ pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<b
     Ok(shared_stream)
 }
 
+/// An error if an output names an existing file that is also an input (however either is
+/// spelled: compared by device and inode): it would replace the log with the report.
+pub fn refuse_inputs_as_outputs(
+    inputs: &[crate::input::Input],
+    outputs: &[(&str, Option<&Path>)],
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| (m.dev(), m.ino()))
+    };
+    let read: Vec<(u64, u64)> = inputs
+        .iter()
+        .filter_map(|i| match i {
+            crate::input::Input::File(p) => id(p),
+            _ => None,
+        })
+        .collect();
+    for (flag, path) in outputs {
+        let Some(path) = path.filter(|p| !is_stdout(p)) else {
+            continue;
+        };
+        if id(path).is_some_and(|o| read.contains(&o)) {
+            anyhow::bail!(
+                "{flag} names {}, which is one of the inputs: the report would replace it",
+                crate::escape::path(path)
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,6 +342,57 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), want);
         assert_eq!(names(dir.path()), ["r.json"]);
         write_output_with(Path::new("/dev/null"), |w| w.write_all(&want)).unwrap();
+    }
+
+    #[test]
+    fn links_planted_under_temp_names_are_not_followed() {
+        // The names the temp file once had (PID and a counter): guessable, and opened with
+        // O_TRUNC through any link there.
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "keep me").unwrap();
+        for n in 0..2048 {
+            let planted = dir
+                .path()
+                .join(format!(".r.txt.tmp-{}-{n}", std::process::id()));
+            std::os::unix::fs::symlink(&victim, planted).unwrap();
+        }
+        let p = dir.path().join("r.txt");
+        write_atomic(&p, b"report").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert!(std::fs::symlink_metadata(&p).unwrap().is_file());
+        assert_eq!(std::fs::read(&p).unwrap(), b"report");
+    }
+
+    #[test]
+    fn an_output_that_is_an_input_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        std::fs::write(&log, "x\n").unwrap();
+        let inputs = [crate::input::Input::File(log.clone())];
+        let other = dir.path().join("r.json");
+        let same = dir
+            .path()
+            .join("../")
+            .join(dir.path().file_name().unwrap())
+            .join("access.log");
+        assert!(refuse_inputs_as_outputs(&inputs, &[("--json", Some(&other))]).is_ok());
+        let err = refuse_inputs_as_outputs(
+            &inputs,
+            &[("--json", Some(&other)), ("--report", Some(&same))],
+        )
+        .unwrap_err();
+        assert!(format!("{err}").starts_with("--report names "), "{err}");
+        assert!(
+            format!("{err}")
+                .ends_with("access.log, which is one of the inputs: the report would replace it"),
+            "{err}"
+        );
+        // A hard link is the same file.
+        let linked = dir.path().join("linked");
+        std::fs::hard_link(&log, &linked).unwrap();
+        assert!(refuse_inputs_as_outputs(&inputs, &[("--html", Some(&linked))]).is_err());
+        assert!(refuse_inputs_as_outputs(&inputs, &[("--json", Some(Path::new("-")))]).is_ok());
     }
 
     #[test]
