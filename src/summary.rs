@@ -266,21 +266,19 @@ impl SuspiciousIp {
     ) -> Self {
         let by_status: ByStatus = detail.statuses.iter().copied().collect();
         let failed = by_status.total();
-        let mut paths: Vec<(u32, &[u8], u64)> = detail
+        // Ties in the order of the escaped text, the `path` shown (as `report` orders the
+        // week's targets, which it has only as text): raw bytes order `é` before `~`.
+        let mut top_paths: Vec<PathFailures> = detail
             .paths
             .iter()
-            .map(|p| (p.id, table.name(p.id), u64::from(p.count)))
-            .collect();
-        let counted: u64 = paths.iter().map(|p| p.2).sum();
-        paths.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(b.1)));
-        paths.truncate(TOP_PATHS);
-        let top_paths: Vec<PathFailures> = paths
-            .iter()
-            .map(|&(id, p, n)| PathFailures {
-                path: path_text(id, p),
-                count: n,
+            .map(|p| PathFailures {
+                path: path_text(p.id, table.name(p.id)),
+                count: u64::from(p.count),
             })
             .collect();
+        let counted: u64 = top_paths.iter().map(|p| p.count).sum();
+        top_paths.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
+        top_paths.truncate(TOP_PATHS);
         let listed: u64 = top_paths.iter().map(|p| p.count).sum();
         SuspiciousIp {
             ip,

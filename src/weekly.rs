@@ -59,9 +59,11 @@ pub fn parse_week(spec: &str, today: NaiveDate) -> anyhow::Result<Range> {
     } else {
         let parsed = spec.split_once("-W").and_then(|(y, w)| {
             let (y, w) = (y.parse::<i32>().ok()?, w.parse::<u32>().ok()?);
-            (y >= 1000 && w.to_string().len() <= 2)
+            ((1000..=9999).contains(&y) && w.to_string().len() <= 2)
                 .then(|| NaiveDate::from_isoywd_opt(y, w, Weekday::Mon))
                 .flatten()
+                // Its Sunday too: 9999-W52 ends in the year 10000.
+                .filter(|monday| (*monday + Days::new(6)).year() <= 9999)
         });
         match parsed {
             Some(d) => d,
@@ -78,13 +80,18 @@ pub fn parse_week(spec: &str, today: NaiveDate) -> anyhow::Result<Range> {
 }
 
 pub fn parse_range(since: &str, until: &str) -> anyhow::Result<Range> {
+    // Four-digit years, as in the logs and the report (a date near chrono's limits made the
+    // previous period's arithmetic panic).
     let d = |flag: &str, s: &str| {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-            anyhow::anyhow!(
-                "{flag}: {:?} is not a date like 2023-06-19",
-                crate::escape::text(s)
-            )
-        })
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (1000..=9999).contains(&d.year()))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{flag}: {:?} is not a date like 2023-06-19",
+                    crate::escape::text(s)
+                )
+            })
     };
     let r = Range {
         start: d("--since", since)?,
@@ -342,6 +349,30 @@ pub fn may_hold_from(path: &str, from: NaiveDate) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_outside_four_digit_years_are_refused() {
+        for (since, until) in [
+            ("-262143-01-01", "-262143-01-03"),
+            ("+262142-12-29", "+262142-12-31"),
+            ("0999-12-31", "2023-01-01"),
+            ("2023-01-01", "10000-01-01"),
+        ] {
+            let err = parse_range(since, until).unwrap_err().to_string();
+            assert!(
+                err.contains("is not a date like 2023-06-19"),
+                "{since} {until}: {err}"
+            );
+        }
+        let wide = parse_range("1000-01-01", "9999-12-31").unwrap();
+        assert_eq!(wide.previous().end, d(999, 12, 31));
+        assert!(parse_week("262142-W52", d(2023, 1, 1)).is_err());
+        assert!(parse_week("9999-W52", d(2023, 1, 1)).is_err());
+        assert_eq!(
+            parse_week("9999-W51", d(2023, 1, 1)).unwrap().end,
+            d(9999, 12, 26)
+        );
+    }
 
     #[test]
     fn archives_dated_before_a_day_cannot_hold_it() {

@@ -624,3 +624,55 @@ fn hostile_body_through_real_smtp_server_is_one_message() {
     assert_eq!(v["parts"][1][0], "r.json");
     assert_eq!(v["parts"][1][1], "{\"ok\":true}\n");
 }
+
+/// Targets with equal counts are listed in the order of their shown (escaped) text by both
+/// `analyze` and `report` (`analyze` ordered raw bytes: `é` before `~`, `\x01` before `A`).
+#[test]
+fn tied_targets_are_ordered_alike_by_analyze_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    fs::create_dir_all(&log).unwrap();
+    let mut text = Vec::new();
+    for day in [19, 20] {
+        for target in [&b"/\x01"[..], b"/A", "/é".as_bytes(), b"/~"] {
+            for n in 0..3 {
+                text.extend_from_slice(
+                    format!("10.0.0.9 - - [{day}/Jun/2023:10:00:0{n} +0000] \"GET ").as_bytes(),
+                );
+                text.extend_from_slice(target);
+                text.extend_from_slice(b" HTTP/1.1\" 404 1\n");
+            }
+        }
+    }
+    fs::write(log.join("access_2023-06-20.log"), text).unwrap();
+    let want = ["/A", "/\\x01", "/\\xc3\\xa9", "/~"];
+    let paths = |v: &Value| -> Vec<String> {
+        v["top_paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let out = report_in(dir.path(), &["analyze", "--json", "-", "-q"]);
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(paths(&j["days"][0]["suspicious_ips"][0]), want);
+    assert_eq!(paths(&j["weeks"][0]["suspicious_ips"][0]), want);
+    let out = report_in(
+        dir.path(),
+        &[
+            "report",
+            "--since",
+            "2023-06-19",
+            "--until",
+            "2023-06-20",
+            "--json",
+            "-",
+            "-q",
+            "--no-history",
+        ],
+    );
+    let j: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(paths(&j["top_ips"][0]), want, "{j}");
+}

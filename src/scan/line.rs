@@ -14,6 +14,10 @@ use memchr::memchr;
 
 /// Log layouts the scanner knows. `common` and `combined` are one layout here because the
 /// referer and user-agent fields are optional on every line.
+/// The first and last days a report can name (0000-01-01 and 9999-12-31).
+const FIRST_DAY: DayNum = -719_528;
+const LAST_DAY: DayNum = 2_932_896;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
@@ -308,7 +312,10 @@ impl LineScanner {
             day
         };
         let day = if self.utc {
-            utc_day(local_day, minute, offset)
+            // Years are four digits in the log and in the report: the UTC day of
+            // 31/Dec/9999 23:00 -1400 (or 01/Jan/0000 00:00 +1400) has none.
+            Some(utc_day(local_day, minute, offset))
+                .filter(|d| (FIRST_DAY..=LAST_DAY).contains(d))?
         } else {
             local_day
         };
@@ -1021,6 +1028,30 @@ mod tests {
             None => panic!("quick path"),
         };
         assert_eq!(q, t);
+    }
+
+    #[test]
+    fn utc_days_beyond_four_digit_years_are_bad_time() {
+        use crate::scan::time::days_from_civil;
+        assert_eq!(FIRST_DAY, days_from_civil(0, 1, 1));
+        assert_eq!(LAST_DAY, days_from_civil(9999, 12, 31));
+        let line = |ts: &str| format!("1.2.3.4 - - [{ts}] \"GET / HTTP/1.1\" 404 0").into_bytes();
+        let day = |utc: bool, ts: &str| match LineScanner::new(Format::Combined, utc, MAX)
+            .scan(&line(ts))
+        {
+            Line::Parsed(f) => Ok(f.day),
+            Line::Malformed(m) => Err(m),
+            other => panic!("{other:?}"),
+        };
+        for ts in ["31/Dec/9999:23:00:00 -1400", "01/Jan/0000:00:00:00 +1400"] {
+            assert_eq!(day(true, ts), Err(Malformed::BadTime), "{ts}");
+            assert!(
+                day(false, ts).is_ok(),
+                "{ts}: its own date is a four-digit year"
+            );
+        }
+        assert_eq!(day(true, "31/Dec/9999:09:59:00 -1400"), Ok(LAST_DAY));
+        assert_eq!(day(true, "01/Jan/0000:14:00:00 +1400"), Ok(FIRST_DAY));
     }
 
     #[test]
