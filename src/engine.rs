@@ -399,7 +399,8 @@ fn process_stream<'s>(
     let in_flight = ctx.blocks_in_flight;
     let mut format = settings.format;
     let mut seq = first_seq;
-    let mut skipping_oversize = false;
+    // A line past `--max-line-bytes` is not held: its bytes are skipped up to its `\n`.
+    let mut skipping = Skipping::No;
     let mut progress_seen = 0u64;
     let mut eof = false;
     // Blocks come back here after scanning: no allocation, page faults or zeroing per block.
@@ -431,16 +432,18 @@ fn process_stream<'s>(
         let read_now = counter.load(Ordering::Relaxed);
         ctx.progress.inc(read_now - progress_seen);
         progress_seen = read_now;
-        if skipping_oversize {
-            match memchr::memchr(b'\n', &cur[..cur_len]) {
+        if skipping != Skipping::No {
+            let newline = memchr::memchr(b'\n', &cur[..cur_len]);
+            skipping = skipping.then(&cur[..newline.unwrap_or(cur_len)]);
+            match newline {
                 None => {
                     report.bytes += cur_len as u64;
                     cur_len = 0;
                     continue;
                 }
                 Some(i) => {
-                    ctx.record_only(oversize_record(id, &mut seq));
-                    skipping_oversize = false;
+                    ctx.record_only(skipped_record(id, &mut seq, skipping));
+                    skipping = Skipping::No;
                     report.bytes += (i + 1) as u64;
                     cur.copy_within(i + 1..cur_len, 0);
                     cur_len -= i + 1;
@@ -472,10 +475,12 @@ fn process_stream<'s>(
         // `\r` its `\n` may still follow. Saturating: the largest cap asked for is no cap.
         let uncounted = 1 + usize::from(cur_len > 0 && cur[0] == 0);
         if cur_len > settings.max_line_bytes.saturating_add(uncounted) {
-            // The line can only be oversize now: forget it.
+            // The line can only be oversize now, or blank (spaces and tabs, of any length):
+            // forget its bytes, and see which at its end.
+            let kept_nul = usize::from(cur[0] == 0);
+            skipping = Skipping::MaybeBlank { cr: false }.then(&cur[kept_nul..cur_len]);
             report.bytes += cur_len as u64;
             cur_len = 0;
-            skipping_oversize = true;
         }
         let Some(data) = data else { continue };
         report.bytes += cut as u64;
@@ -511,8 +516,8 @@ fn process_stream<'s>(
             scan_and_recycle(data);
         }
     }
-    if skipping_oversize {
-        ctx.record_only(oversize_record(id, &mut seq));
+    if skipping != Skipping::No {
+        ctx.record_only(skipped_record(id, &mut seq, skipping));
     }
     report.format = format;
     if let StreamReader::Gzip(gz) = &reader {
@@ -552,12 +557,47 @@ fn release_free_memory() {
     }
 }
 
-/// A one-line record for a line too long to hold.
-fn oversize_record(file: u32, seq: &mut u64) -> ChunkRecord {
+/// A line of a stream too long to hold, being skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Skipping {
+    No,
+    Oversize,
+    /// Only spaces and tabs so far (after its kept NUL), as the scanner's blank line; `cr`:
+    /// the last byte was a `\r`, which only the line's end may follow.
+    MaybeBlank {
+        cr: bool,
+    },
+}
+
+impl Skipping {
+    /// The state after the next `bytes` of the line (none of them its `\n`).
+    fn then(self, bytes: &[u8]) -> Skipping {
+        match self {
+            Skipping::MaybeBlank { cr } if !cr || bytes.is_empty() => {
+                let (body, cr) = match bytes.split_last() {
+                    Some((&b'\r', body)) => (body, true),
+                    _ => (bytes, cr && bytes.is_empty()),
+                };
+                match body.iter().all(|&b| b == b' ' || b == b'\t') {
+                    true => Skipping::MaybeBlank { cr },
+                    false => Skipping::Oversize,
+                }
+            }
+            Skipping::No => Skipping::No,
+            _ => Skipping::Oversize,
+        }
+    }
+}
+
+/// A one-line record for a skipped line: blank, or malformed as too long to hold.
+fn skipped_record(file: u32, seq: &mut u64, skipped: Skipping) -> ChunkRecord {
     let mut record = ChunkRecord::new(file, *seq);
     *seq += 1;
     record.physical_lines = 1;
-    record.note_malformed(1, Malformed::Oversize);
+    match skipped {
+        Skipping::MaybeBlank { .. } => record.blank = 1,
+        _ => record.note_malformed(1, Malformed::Oversize),
+    }
     record
 }
 

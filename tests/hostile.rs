@@ -355,6 +355,63 @@ fn a_line_at_the_length_cap_is_parsed_wherever_a_block_ends() {
 }
 
 #[test]
+fn long_lines_of_spaces_are_blank_whether_mapped_or_streamed() {
+    // Past --max-line-bytes, a stream stops holding a line; one of spaces and tabs (after NUL
+    // padding, before a `\r`) is still blank, as mapped, not oversize. One with anything else
+    // in it, even a `\r` inside, is oversize both ways.
+    let valid = b"10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 404 1\n";
+    let spaces = |n: usize| " \t".repeat(n / 2).into_bytes();
+    let long_lines: Vec<(Vec<u8>, bool)> = vec![
+        (spaces(300), true),
+        ([&[0u8; 9][..], &spaces(300)].concat(), true),
+        ([spaces(300), b"\r".to_vec()].concat(), true),
+        ([spaces(150), b"\r".to_vec(), spaces(150)].concat(), false),
+        ([spaces(299), b"x".to_vec()].concat(), false),
+        ([spaces(300), b"\r\r".to_vec()].concat(), false),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (k, (long, blank)) in long_lines.iter().enumerate() {
+        for last in [false, true] {
+            let mut data = valid.to_vec();
+            data.extend_from_slice(long);
+            if !last {
+                data.push(b'\n');
+                data.extend_from_slice(valid);
+            }
+            let path = dir.path().join(format!("access_{k}_{last}.log"));
+            std::fs::write(&path, &data).unwrap();
+            let mut seen = Vec::new();
+            // Also a stream of blocks as large as asked for (a huge value panicked).
+            let huge = u64::MAX.to_string();
+            let streams: [&[&str]; 2] = [
+                &["--no-mmap", "--threads", "1", "--chunk-size", "64"],
+                &["--no-mmap", "--chunk-size", &huge],
+            ];
+            // (Once: a block that large is slow to zero in a debug build.)
+            let runs = if k == 0 && !last { 3 } else { 2 };
+            for extra in [&[][..], streams[0], streams[1]].into_iter().take(runs) {
+                let mut args = vec![path_str(&path), "--max-line-bytes", "128"];
+                args.extend_from_slice(extra);
+                let (code, v, _) = analyze_checked(&args);
+                assert_eq!(code, 0);
+                let i = &v["inputs"][0];
+                seen.push((
+                    i["lines"].as_u64().unwrap(),
+                    i["blank"].as_u64().unwrap(),
+                    i["malformed_by_reason"]["oversize"].as_u64().unwrap(),
+                ));
+            }
+            let valid_lines = if last { 1 } else { 2 };
+            let want = match blank {
+                true => (valid_lines, 1, 0),
+                false => (valid_lines + 1, 0, 1),
+            };
+            assert_eq!(seen, vec![want; runs], "line {k}, last {last}");
+        }
+    }
+}
+
+#[test]
 fn bad_entries_are_listed_and_the_rest_analyzed() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("access.log"), numbered_lines(10)).unwrap();

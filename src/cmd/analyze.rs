@@ -62,7 +62,12 @@ fn analyze_keeping_tables(
         utc: detection.utc,
         max_line_bytes: detection.max_line_bytes,
         failed: FailedCodes::new(&detection.codes),
-        chunk_bytes: args.chunk_size.unwrap_or(DEFAULT_CHUNK_BYTES).max(1),
+        // At most 64 MiB: a stream allocates (and zeroes) a block of it; a huge value
+        // panicked, and larger chunks only take longer to hand out.
+        chunk_bytes: args
+            .chunk_size
+            .unwrap_or(DEFAULT_CHUNK_BYTES)
+            .clamp(1, 64 << 20),
         mmap: !args.no_mmap,
         dedupe: !args.keep_duplicates,
         threads: config::resolve_threads(args.threads, file.analyze.threads),
