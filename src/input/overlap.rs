@@ -9,9 +9,9 @@
 //! complete). Prefixes are verified byte for byte, never assumed from a hash.
 
 use ahash::AHashMap;
-use memchr::{memchr_iter, memrchr};
+use memchr::{memchr, memchr_iter, memrchr};
 
-/// Bytes compared first to group candidate files cheaply.
+/// The most of a file's first line hashed to group candidate files cheaply.
 const HEAD: usize = 4096;
 
 /// What to scan of one input.
@@ -33,16 +33,17 @@ pub struct Overlap {
 /// compressed archives are still caught).
 pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
     let mut result = vec![Overlap::default(); contents.len()];
-    let mut groups: AHashMap<(u64, usize), Vec<usize>> = AHashMap::new();
+    // Candidates share their first line (up to HEAD bytes): a copy and a file that starts
+    // with it do, however short the copy (a quiet day's first copy is under a page).
+    let mut groups: AHashMap<u64, Vec<usize>> = AHashMap::new();
     for (i, c) in contents.iter().enumerate() {
         if let Some((data, _)) = c {
             if data.is_empty() {
                 continue;
             }
             let head = &data[..data.len().min(HEAD)];
-            // Files shorter than HEAD can only be identical to each other: key on length too.
-            let short_len = if data.len() < HEAD { data.len() } else { 0 };
-            groups.entry((hash(head), short_len)).or_default().push(i);
+            let first_line = memchr(b'\n', head).map_or(head, |end| &head[..=end]);
+            groups.entry(hash(first_line)).or_default().push(i);
         }
     }
     let mut keys: Vec<_> = groups.keys().copied().collect();
@@ -153,11 +154,31 @@ mod tests {
             (p[1].skip, p[1].skip_lines, p[1].covered_by),
             (4, 2, Some(0))
         );
+        // A short file is a prefix like any other (it once was only ever compared whole).
+        let p = plan_of(&[b"x\ny\n", b"x\n"]);
         assert_eq!(
-            p[2],
-            Overlap::default(),
-            "a short file is never checked as a prefix"
+            (p[0].skip, p[0].skip_lines, p[0].covered_by),
+            (2, 1, Some(1))
         );
+        assert_eq!(p[1], Overlap::default());
+    }
+
+    #[test]
+    fn a_daily_copy_under_a_page_is_skipped_in_the_next_one() {
+        let day1 = big("d", 20);
+        assert!(day1.len() < HEAD);
+        let mut day2 = day1.clone();
+        day2.extend(big("e", 100));
+        let p = plan_of(&[&day1, &day2]);
+        assert_eq!(p[0], Overlap::default());
+        assert_eq!(
+            (p[1].skip, p[1].skip_lines, p[1].covered_by),
+            (day1.len(), 20, Some(0))
+        );
+        // Files that only share their first line are each scanned whole.
+        let mut other = big("d", 1);
+        other.extend(big("x", 30));
+        assert_eq!(plan_of(&[&day1, &other]), vec![Overlap::default(); 2]);
     }
 
     #[test]
