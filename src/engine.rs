@@ -35,8 +35,13 @@ const SPARE_BLOCKS: usize = 2;
 /// faster than 4 MiB. With 2 threads 4 MiB stays better (the other core scans).
 const ONE_THREAD_STREAM_BLOCK: usize = 256 * 1024;
 
-/// Bytes of the start of a file used to detect its format.
-const DETECT_BYTES: usize = 64 * 1024;
+/// Bytes after a mapped file's leading NUL padding in which its format is detected: its
+/// first lines are usually in the first few KiB, but blank lines or long lines may come
+/// first (a stream finds them in its first block with lines that vote).
+const DETECT_BYTES: usize = 16 << 20;
+
+/// NUL padding of a mapped file passed over at a time, its pages dropped after each.
+const PADDING_WINDOW: usize = 64 << 20;
 
 #[derive(Debug, Clone)]
 pub struct ScanSettings {
@@ -312,13 +317,10 @@ fn process_mapped<'s>(
     report.file_bytes = Some(mapped.map.len() as u64);
     let base = range.start;
     let data: &[u8] = &mapped.map[range];
-    let format = ctx.settings.format.unwrap_or_else(|| {
-        detect_format(
-            &data[..data.len().min(DETECT_BYTES)],
-            ctx.settings.utc,
-            ctx.settings.max_line_bytes,
-        )
-    });
+    let format = ctx
+        .settings
+        .format
+        .unwrap_or_else(|| detect_mapped(&mapped, base, data, ctx.settings));
     report.format = Some(format);
     report.bytes = data.len() as u64;
     let len = data.len();
@@ -398,6 +400,7 @@ fn process_stream<'s>(
     let max_in_flight = settings.threads * 2 + 2;
     let in_flight = ctx.blocks_in_flight;
     let mut format = settings.format;
+    let mut handed_out = false;
     let mut seq = first_seq;
     // A line past `--max-line-bytes` is not held: its bytes are skipped up to its `\n`.
     let mut skipping = Skipping::No;
@@ -484,13 +487,13 @@ fn process_stream<'s>(
         }
         let Some(data) = data else { continue };
         report.bytes += cut as u64;
-        let fmt = *format.get_or_insert_with(|| {
-            detect_format(
-                &data[..cut.min(DETECT_BYTES)],
-                settings.utc,
-                settings.max_line_bytes,
-            )
-        });
+        // Detected from the first block with lines that vote; a block before it holds only
+        // blank and oversize lines, which read the same in every layout.
+        if format.is_none() {
+            format = detect_format(&data[..cut], settings.utc, settings.max_line_bytes).0;
+        }
+        handed_out = true;
+        let fmt = format.unwrap_or(Format::Combined);
         let record = ChunkRecord::new(id, seq);
         seq += 1;
         let scan_and_recycle = {
@@ -519,7 +522,7 @@ fn process_stream<'s>(
     if skipping != Skipping::No {
         ctx.record_only(skipped_record(id, &mut seq, skipping));
     }
-    report.format = format;
+    report.format = format.or(handed_out.then_some(Format::Combined));
     if let StreamReader::Gzip(gz) = &reader {
         report.gzip_members = Some(gz.members);
         if gz.trailing_garbage > 0 {
@@ -529,6 +532,35 @@ fn process_stream<'s>(
             ));
         }
     }
+}
+
+/// The format of a mapped file (see [`detect_format`]): from the first lines after its
+/// leading NUL padding (a copytruncate hole: the first line's, which the scanner ignores),
+/// within [`DETECT_BYTES`]. Pages read beyond the usual first few are dropped again, so a
+/// long hole is not held in memory.
+fn detect_mapped(mapped: &Mapped, base: usize, data: &[u8], s: &ScanSettings) -> Format {
+    let drop_pages = |from: usize, to: usize| {
+        let (from, to) = ((base + from) & !4095, (base + to).min(mapped.map.len()));
+        // SAFETY: a read-only shared file mapping: DONTNEED only forgets pages.
+        let _ = unsafe {
+            mapped
+                .map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+        };
+    };
+    let mut start = 0;
+    while start < data.len() && data[start] == 0 {
+        let window = &data[start..data.len().min(start + PADDING_WINDOW)];
+        let nuls = window.iter().position(|&b| b != 0).unwrap_or(window.len());
+        drop_pages(start, start + nuls);
+        start += nuls;
+    }
+    let window = &data[start..data.len().min(start + DETECT_BYTES)];
+    let (format, looked_at) = detect_format(window, s.utc, s.max_line_bytes);
+    if looked_at > 1 << 20 {
+        drop_pages(start, start + looked_at);
+    }
+    format.unwrap_or(Format::Combined)
 }
 
 /// Map a chunk's pages with one call (MADV_POPULATE_READ, Linux 5.14+) instead of a page

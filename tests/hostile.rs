@@ -412,6 +412,45 @@ fn long_lines_of_spaces_are_blank_whether_mapped_or_streamed() {
 }
 
 #[test]
+fn the_format_is_found_past_padding_blank_lines_and_a_long_first_line() {
+    // Detection once read the first 64 KiB only: behind a copytruncate hole, 70,000 blank
+    // lines or a 70 KB first line, a vhost_combined file was read as combined, every line
+    // `bad_client`.
+    let vhost =
+        b"www.example.org:443 1.2.3.4 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 404 5 \"-\" \"ua\"\n";
+    let starts: [(&str, Vec<u8>); 3] = [
+        ("hole", vec![0; 100_000]),
+        ("blank", b"\n".repeat(70_000)),
+        ("long", [vec![b'x'; 70_000], b"\n".to_vec()].concat()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, start) in &starts {
+        let data = [start.clone(), vhost.repeat(6)].concat();
+        let plain = dir.path().join(format!("access_{name}.log"));
+        std::fs::write(&plain, &data).unwrap();
+        let gzipped = dir.path().join(format!("access_{name}.log.gz"));
+        std::fs::write(&gzipped, gz(&data)).unwrap();
+        let runs: [(&Path, &[&str]); 4] = [
+            (&plain, &[]),
+            (&plain, &["--no-mmap", "--threads", "1"]),
+            (&plain, &["--no-mmap", "--chunk-size", "4096"]),
+            (&gzipped, &[]),
+        ];
+        for (path, extra) in runs {
+            let mut args = vec![path_str(path)];
+            args.extend_from_slice(extra);
+            let (code, v, _) = analyze_checked(&args);
+            assert_eq!(code, 0);
+            let i = &v["inputs"][0];
+            let what = format!("{name} {extra:?} {}", path.display());
+            assert_eq!(i["format"], "vhost_combined", "{what}");
+            assert_eq!(i["parsed"], 6, "{what}");
+            assert_eq!(v["days"][0]["suspicious_ips"][0]["ip"], "1.2.3.4", "{what}");
+        }
+    }
+}
+
+#[test]
 fn bad_entries_are_listed_and_the_rest_analyzed() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("access.log"), numbered_lines(10)).unwrap();

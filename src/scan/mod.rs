@@ -16,29 +16,37 @@ pub use line::{Fields, FirstQuote, Format, Line, LineScanner, Malformed};
 /// How many non-blank lines at the start of a file decide its format.
 const DETECT_LINES: usize = 10;
 
-/// Pick the layout that parses more of the first non-blank lines; ties go to `combined`,
-/// which also covers `common`.
-pub fn detect_format(head: &[u8], utc: bool, max_line_bytes: usize) -> Format {
+/// Pick the layout that parses more of the first [`DETECT_LINES`] lines of `data` that can
+/// vote (not blank, not longer than the cap: those read the same in every layout, so NUL
+/// padding, blank lines and an oversize first line are passed over); ties go to `combined`,
+/// which also covers `common`. `None` when no line of `data` can vote. Also returns how many
+/// bytes were looked at (to the end of the last line read).
+pub fn detect_format(data: &[u8], utc: bool, max_line_bytes: usize) -> (Option<Format>, usize) {
     let mut votes = [0usize; 2];
     let mut seen = 0;
     let mut combined = LineScanner::new(Format::Combined, utc, max_line_bytes);
     let mut vhost = LineScanner::new(Format::VhostCombined, utc, max_line_bytes);
-    for raw in head.split(|&b| b == b'\n') {
-        if seen == DETECT_LINES {
-            break;
-        }
-        if matches!(combined.scan(raw), Line::Blank) {
+    let mut pos = 0;
+    while seen < DETECT_LINES && pos < data.len() {
+        let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
+        let raw = &data[pos..end];
+        pos = end + 1;
+        if matches!(
+            combined.scan(raw),
+            Line::Blank | Line::Malformed(Malformed::Oversize)
+        ) {
             continue;
         }
         seen += 1;
         votes[0] += matches!(combined.scan(raw), Line::Parsed(_)) as usize;
         votes[1] += matches!(vhost.scan(raw), Line::Parsed(_)) as usize;
     }
-    if votes[1] > votes[0] {
-        Format::VhostCombined
-    } else {
-        Format::Combined
-    }
+    let format = match (seen, votes[1] > votes[0]) {
+        (0, _) => None,
+        (_, true) => Some(Format::VhostCombined),
+        (_, false) => Some(Format::Combined),
+    };
+    (format, pos.min(data.len()))
 }
 
 #[cfg(test)]
@@ -49,12 +57,30 @@ mod tests {
     fn detects_vhost_and_defaults_to_combined() {
         let vhost = b"example.org:80 1.2.3.4 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"ua\"\n";
         let combined = b"1.2.3.4 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1\n";
-        assert_eq!(detect_format(vhost, false, 1 << 20), Format::VhostCombined);
-        assert_eq!(detect_format(combined, false, 1 << 20), Format::Combined);
-        assert_eq!(detect_format(b"", false, 1 << 20), Format::Combined);
-        assert_eq!(
-            detect_format(b"\n\n garbage\n", false, 1 << 20),
-            Format::Combined
-        );
+        let detect = |data: &[u8]| detect_format(data, false, 1 << 20).0;
+        assert_eq!(detect(vhost), Some(Format::VhostCombined));
+        assert_eq!(detect(combined), Some(Format::Combined));
+        assert_eq!(detect(b""), None);
+        assert_eq!(detect(b"\n \t\n\0\0\n"), None);
+        assert_eq!(detect(b"\n\n garbage\n"), Some(Format::Combined));
+    }
+
+    #[test]
+    fn padding_blank_and_oversize_lines_do_not_vote() {
+        let vhost =
+            b"example.org:80 1.2.3.4 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 404 1\n";
+        let cases: [Vec<u8>; 3] = [
+            [vec![0; 100_000], vhost.repeat(6)].concat(),
+            [b"\n".repeat(70_000), vhost.repeat(6)].concat(),
+            [vec![b'x'; 70_000], b"\n".to_vec(), vhost.repeat(6)].concat(),
+        ];
+        for data in &cases {
+            let (format, looked_at) = detect_format(data, false, 65_536);
+            assert_eq!(format, Some(Format::VhostCombined));
+            assert_eq!(looked_at, data.len());
+        }
+        // It stops after ten lines that vote.
+        let data = vhost.repeat(20);
+        assert_eq!(detect_format(&data, false, 65_536).1, vhost.len() * 10);
     }
 }
