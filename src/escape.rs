@@ -48,6 +48,29 @@ pub fn cow(input: &[u8]) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `bytes(a).cmp(&bytes(b))`, without building either text: the order in which escaped
+/// texts are shown (the raw bytes order `\xc3` after `~`, escaped it comes before).
+pub fn cmp_escaped(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    fn escaped(b: &u8) -> impl Iterator<Item = u8> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let (seq, len) = match *b {
+            b'\\' => ([b'\\', b'\\', 0, 0], 2),
+            0x20..=0x7e => ([*b, 0, 0, 0], 1),
+            _ => (
+                [
+                    b'\\',
+                    b'x',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 15)],
+                ],
+                4,
+            ),
+        };
+        seq.into_iter().take(len)
+    }
+    a.iter().flat_map(escaped).cmp(b.iter().flat_map(escaped))
+}
+
 /// The top bit of each byte of `word` that [`bytes`] escapes (below 0x20, 0x7f and above,
 /// `\\`), the others clear; exact per byte (see [`crate::word`]).
 #[inline(always)]
@@ -110,6 +133,23 @@ mod tests {
                 matches!(got, Cow::Borrowed(_)),
                 input.iter().all(|&b| (0x20..=0x7e).contains(&b) && b != b'\\')
             );
+        }
+
+        #[test]
+        fn escaped_order_without_escaping(
+            pair in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        2 => proptest::sample::select(vec![b'/', b'A', b'x', b'~', b'\\', b'[']),
+                        1 => proptest::sample::select(vec![0u8, 0x01, 0x1f, 0x7f, 0x80, 0xc3, 0xff]),
+                    ],
+                    0..6,
+                ),
+                2,
+            ),
+        ) {
+            let (a, b) = (&pair[0], &pair[1]);
+            proptest::prop_assert_eq!(cmp_escaped(a, b), bytes(a).cmp(&bytes(b)));
         }
     }
 

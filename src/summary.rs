@@ -266,19 +266,26 @@ impl SuspiciousIp {
     ) -> Self {
         let by_status: ByStatus = detail.statuses.iter().copied().collect();
         let failed = by_status.total();
-        // Ties in the order of the escaped text, the `path` shown (as `report` orders the
-        // week's targets, which it has only as text): raw bytes order `é` before `~`.
-        let mut top_paths: Vec<PathFailures> = detail
+        let mut paths: Vec<(u32, &[u8], u64)> = detail
             .paths
             .iter()
-            .map(|p| PathFailures {
-                path: path_text(p.id, table.name(p.id)),
-                count: u64::from(p.count),
+            .map(|p| (p.id, table.name(p.id), u64::from(p.count)))
+            .collect();
+        let counted: u64 = paths.iter().map(|p| p.2).sum();
+        // Ties in the order of the escaped text, the `path` shown (as `report` orders the
+        // week's targets, which it has only as text); raw bytes order `é` after `~`.
+        paths.sort_by(|a, b| {
+            b.2.cmp(&a.2)
+                .then_with(|| crate::escape::cmp_escaped(a.1, b.1))
+        });
+        paths.truncate(TOP_PATHS);
+        let top_paths: Vec<PathFailures> = paths
+            .iter()
+            .map(|&(id, p, n)| PathFailures {
+                path: path_text(id, p),
+                count: n,
             })
             .collect();
-        let counted: u64 = top_paths.iter().map(|p| p.count).sum();
-        top_paths.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
-        top_paths.truncate(TOP_PATHS);
         let listed: u64 = top_paths.iter().map(|p| p.count).sum();
         SuspiciousIp {
             ip,
