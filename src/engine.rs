@@ -281,7 +281,8 @@ fn process_input<'s>(
             if overlap.skip as u64 >= file_len {
                 // Identical to another input: nothing left to read.
                 report.file_bytes = Some(file_len);
-                report.compressed = false;
+                // A copy of a `.gz` is one too (its lines are counted from the original's).
+                report.compressed = source::is_gzip_file(p);
                 return;
             }
             source::open_plain_range(

@@ -851,6 +851,13 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
         }
         lines_before += c.physical_lines;
     }
+    let physical: Vec<u64> = per_file.iter().map(|(c, _)| c.lines + c.blank).collect();
+    // A copy of a compressed input, skipped whole: its lines and members are the original's.
+    let copied = |f: &FileReport| {
+        f.duplicate_of
+            .filter(|_| f.compressed && f.bytes == 0)
+            .and_then(|o| Some((physical.get(o)?, files.get(o)?)))
+    };
     files
         .iter()
         .zip(per_file)
@@ -858,7 +865,7 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
             path: f.path.clone(),
             format: f.format.map(|x| x.name()),
             compressed: f.compressed,
-            gzip_members: f.gzip_members,
+            gzip_members: copied(f).map_or(f.gzip_members, |(_, o)| o.gzip_members),
             bytes: f.bytes,
             file_bytes: f.file_bytes,
             counts,
@@ -867,7 +874,7 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
                 .duplicate_of
                 .and_then(|i| files.get(i))
                 .map(|d| d.path.clone()),
-            duplicate_lines: f.duplicate_lines,
+            duplicate_lines: copied(f).map_or(f.duplicate_lines, |(&lines, _)| lines),
             duplicate_bytes: f.duplicate_bytes,
             warnings: f.warnings.clone(),
             error: f.error.clone(),

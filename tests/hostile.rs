@@ -756,6 +756,69 @@ fn duplicate_archives_and_growing_daily_copies_count_each_line_once() {
 }
 
 #[test]
+fn duplicate_copies_report_alike_mapped_or_streamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = numbered_lines(200);
+    // Two identical `.gz`: the copy's lines were the newline bytes of the compressed data,
+    // and it was reported as not compressed.
+    let z = gz(&lines);
+    std::fs::write(dir.path().join("access_1.log.gz"), &z).unwrap();
+    std::fs::write(dir.path().join("access_2.log.gz"), &z).unwrap();
+    // The rest of a copy starting with `\x1f\x8b` was taken for gzip when streamed.
+    let a: Vec<u8> = lines
+        .split_inclusive(|&b| b == b'\n')
+        .take(3)
+        .flatten()
+        .copied()
+        .collect();
+    let b = [&a[..], b"\x1f\x8bjunk\n", &lines[a.len()..]].concat();
+    // A copy cut mid-line reported its stop offset as its size when streamed.
+    let g = [&b[..a.len()], &lines[a.len()..a.len() + 30]].concat();
+    write_all(
+        dir.path(),
+        &[
+            ("access_a.log", &a),
+            ("access_b.log", &b),
+            ("access_g.log", &g),
+        ],
+    );
+    let mut seen = Vec::new();
+    for extra in [&[][..], &["--no-mmap"]] {
+        let mut args = vec![path_str(dir.path())];
+        args.extend_from_slice(extra);
+        let (code, v, _) = analyze_checked(&args);
+        assert_eq!(code, 0, "{extra:?}");
+        let by_name = |name: &str| {
+            v["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["path"].as_str().unwrap().ends_with(name))
+                .unwrap()
+                .clone()
+        };
+        let copy = by_name("access_2.log.gz");
+        assert_eq!(
+            (
+                &copy["compressed"],
+                &copy["gzip_members"],
+                &copy["duplicate_lines"]
+            ),
+            (&json!(true), &json!(1), &json!(200)),
+            "{extra:?}"
+        );
+        let rest = by_name("access_b.log");
+        assert_eq!(
+            (&rest["error"], &rest["compressed"]),
+            (&Value::Null, &json!(false))
+        );
+        assert_eq!(by_name("access_g.log")["file_bytes"], g.len());
+        seen.push((v["inputs"].clone(), v["totals"].clone(), v["days"].clone()));
+    }
+    assert_eq!(seen[0], seen[1]);
+}
+
+#[test]
 fn a_copy_taken_mid_write_present_twice_counts_its_partial_line_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut day2 = numbered_lines(1000);

@@ -74,7 +74,9 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
                     if gdata == fdata {
                         result[f] = Overlap {
                             skip: fdata.len(),
-                            skip_lines: count_lines(fdata),
+                            // Compressed bytes have no lines: the original's count is
+                            // taken once it is scanned.
+                            skip_lines: if fplain { count_lines(fdata) } else { 0 },
                             covered_by: Some(original),
                             ..Overlap::default()
                         };

@@ -414,13 +414,27 @@ pub fn open_plain_range(
 ) -> anyhow::Result<Source> {
     use std::io::{Seek, SeekFrom};
     let mut file = File::open(path).with_context(|| "cannot open")?;
+    let file_bytes = file.metadata().with_context(|| "cannot stat")?.len();
     file.seek(SeekFrom::Start(start))
         .with_context(|| "cannot seek")?;
-    stream(
-        Box::new(file.take(end.saturating_sub(start))),
-        Some(end),
-        progress,
-    )
+    // The file is plain (its start was compared as text): the part left to scan is never
+    // taken for gzip, whatever its first two bytes are.
+    let plain = BufReader::with_capacity(
+        READ_BUFFER,
+        Counting {
+            inner: Box::new(file.take(end.saturating_sub(start))),
+            count: progress,
+        },
+    );
+    Ok(Source::Stream(Box::new(Stream {
+        reader: StreamReader::Plain(Box::new(plain)),
+        file_bytes: Some(file_bytes),
+    })))
+}
+
+/// Whether the file at `path` starts with the gzip magic bytes (false if it cannot be read).
+pub fn is_gzip_file(path: &Path) -> bool {
+    File::open(path).is_ok_and(|f| starts_with_gzip_magic(&f).unwrap_or(false))
 }
 
 fn starts_with_gzip_magic(file: &File) -> anyhow::Result<bool> {
