@@ -45,6 +45,10 @@ pub enum DiscoverError {
     },
     #[error("no access logs found in {paths} (looked for files named access*)")]
     NothingFound { paths: String },
+    /// Two readers of one stream would each get parts of it (and the second open of a FIFO
+    /// waits for a writer for ever).
+    #[error("{path} is named twice; a stream (stdin, a pipe, a device) can be read once")]
+    StreamTwice { path: String },
 }
 
 /// Whether a directory entry name looks like an access log (`access.log`, `access_2023-06-19.log`,
@@ -54,9 +58,29 @@ pub fn is_access_log_name(name: &[u8]) -> bool {
 }
 
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
+    use std::os::unix::fs::MetadataExt;
     let mut inputs = Vec::new();
+    // The streams named so far, by device and inode (stdin's is what fd 0 is).
+    let mut streams: Vec<(u64, u64)> = Vec::new();
+    let mut once = |path: &Path, meta: Option<fs::Metadata>| match meta {
+        Some(m) if !m.is_file() && !m.is_dir() => {
+            let id = (m.dev(), m.ino());
+            if streams.contains(&id) {
+                return Err(DiscoverError::StreamTwice {
+                    path: crate::escape::path(path),
+                });
+            }
+            streams.push(id);
+            Ok(())
+        }
+        _ => Ok(()),
+    };
     for path in paths {
         if path.as_os_str() == "-" {
+            if inputs.iter().any(|i| matches!(i, Input::Stdin)) {
+                return Err(DiscoverError::StreamTwice { path: "-".into() });
+            }
+            once(path, fs::metadata("/dev/stdin").ok())?;
             inputs.push(Input::Stdin);
             continue;
         }
@@ -72,6 +96,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
         if meta.is_dir() {
             expand_dir(path, &mut inputs)?;
         } else {
+            once(path, Some(meta))?;
             inputs.push(Input::File(path.clone()));
         }
     }
@@ -125,6 +150,36 @@ fn expand_dir(dir: &Path, inputs: &mut Vec<Input>) -> Result<(), DiscoverError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_named_twice_is_refused() {
+        let err = |paths: &[&str]| {
+            let paths: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+            discover(&paths).err().map(|e| e.to_string())
+        };
+        assert_eq!(
+            err(&["-", "-"]).as_deref(),
+            Some("- is named twice; a stream (stdin, a pipe, a device) can be read once")
+        );
+        assert!(err(&["/dev/null", "/dev/null"])
+            .unwrap()
+            .starts_with("/dev/null is named twice"));
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("access.fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a plain syscall on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let again = dir.path().join(".").join("access.fifo");
+        let paths = [fifo.clone(), again];
+        assert!(matches!(
+            discover(&paths),
+            Err(DiscoverError::StreamTwice { .. })
+        ));
+        // One of each is fine, and a regular file named twice is left to duplicate detection.
+        let log = dir.path().join("access.log");
+        fs::write(&log, "x\n").unwrap();
+        assert_eq!(discover(&[fifo, log.clone(), log]).unwrap().len(), 3);
+    }
 
     #[test]
     fn directory_expansion_filters_and_sorts() {
