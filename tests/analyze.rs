@@ -385,6 +385,36 @@ fn an_output_naming_an_input_is_refused_before_anything_is_written() {
             text
         );
     }
+    // The same through stdin (`- < log`) and stdout (`>> log`).
+    let file = || std::fs::File::open(log.join("access_2023-06-19.log")).unwrap();
+    let append = || {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(log.join("access_2023-06-19.log"))
+            .unwrap()
+    };
+    let outs = [
+        std::process::Command::new(env!("CARGO_BIN_EXE_logwarden"))
+            .current_dir(tmp.path())
+            .args(["analyze", "-", "--report", "log/access_2023-06-19.log"])
+            .stdin(file())
+            .output()
+            .unwrap(),
+        std::process::Command::new(env!("CARGO_BIN_EXE_logwarden"))
+            .current_dir(tmp.path())
+            .args(["analyze", "log", "--json", "-"])
+            .stdout(append())
+            .output()
+            .unwrap(),
+    ];
+    for out in outs {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("which is one of the inputs"));
+        assert_eq!(
+            std::fs::read_to_string(log.join("access_2023-06-19.log")).unwrap(),
+            text
+        );
+    }
 }
 
 #[test]

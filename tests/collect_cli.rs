@@ -377,39 +377,59 @@ fn get_log_script_runs_collect_analyze_into_cronjob_logs() {
 #[test]
 fn an_archive_recovered_from_an_interrupted_run_is_analyzed_and_recorded() {
     use logwarden::collect::{collect, CrashPoint, Options};
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("access.log");
-    let text: String = (0..6).map(|n| line("172.16.14.50", 401, n)).collect();
-    fs::write(&src, &text).unwrap();
-    let crashed = collect(&Options {
-        source: src.clone(),
-        dest: dir.path().join("log"),
-        today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
-        compress_after: None,
-        crash_at: Some(CrashPoint::AfterRename),
-    });
-    assert!(crashed.is_err());
-    let stdout = collect_analyze_ok(dir.path());
-    assert!(
-        stdout.contains("IP: 172.16.14.50 - Failed login attempts: 6\n"),
-        "{stdout}"
-    );
-    let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
-    let body: Vec<&str> = history.lines().skip(1).collect();
-    assert_eq!(
-        body,
-        vec![
-            "    nothing new in access.log since the last collect",
-            "    archive log/access_2023-06-19.log: created by an interrupted run, analyzed now",
-            "    2023-06-19: 6 lines, 6 failed, 0 status-400",
-            "      IP: 172.16.14.50 - Failed login attempts: 6",
-            "",
-        ]
-    );
-    // One archive: the recovered one, no second copy of its lines.
-    let archives: Vec<String> = names(&dir.path().join("log"))
-        .into_iter()
-        .filter(|n| n.starts_with("access_"))
-        .collect();
-    assert_eq!(archives, ["access_2023-06-19.log"]);
+    // Also when this run compresses it first (--compress-after): analyzed as its `.gz`.
+    for compress in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("access.log");
+        let text: String = (0..6).map(|n| line("172.16.14.50", 401, n)).collect();
+        fs::write(&src, &text).unwrap();
+        let crashed = collect(&Options {
+            source: src.clone(),
+            dest: dir.path().join("log"),
+            today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
+            compress_after: None,
+            crash_at: Some(CrashPoint::AfterRename),
+        });
+        assert!(crashed.is_err());
+        let out = logwarden()
+            .current_dir(dir.path())
+            .args(["collect", "--source", "access.log", "--analyze"])
+            .args(if compress {
+                &["--compress-after", "1"][..]
+            } else {
+                &[]
+            })
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}");
+        assert!(
+            stdout.contains("IP: 172.16.14.50 - Failed login attempts: 6\n"),
+            "{stdout}"
+        );
+        let archive = match compress {
+            false => "access_2023-06-19.log",
+            true => "access_2023-06-19.log.gz",
+        };
+        let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+        let body: Vec<&str> = history.lines().skip(1).collect();
+        let recovered =
+            format!("    archive log/{archive}: created by an interrupted run, analyzed now");
+        assert_eq!(
+            body,
+            vec![
+                "    nothing new in access.log since the last collect",
+                recovered.as_str(),
+                "    2023-06-19: 6 lines, 6 failed, 0 status-400",
+                "      IP: 172.16.14.50 - Failed login attempts: 6",
+                "",
+            ]
+        );
+        // One archive: the recovered one, no second copy of its lines.
+        let archives: Vec<String> = names(&dir.path().join("log"))
+            .into_iter()
+            .filter(|n| n.starts_with("access_"))
+            .collect();
+        assert_eq!(archives, [archive]);
+    }
 }

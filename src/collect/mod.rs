@@ -137,13 +137,11 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     );
     let files = &found.files;
 
-    // Match files to this source's streams (a stream of an earlier state file, with no
-    // source, is adopted by this one).
+    // Match files to this source's streams. A stream of an earlier state file has no source:
+    // any source may match it (and then owns it), and it is kept while none does.
     let me = source_id(&opts.source);
-    for stream in st.streams.iter_mut().filter(|s| s.source.is_none()) {
-        stream.source = Some(me.clone());
-    }
     let mine = |s: &StreamState| s.source.as_deref() == Some(me.as_str());
+    let matchable = |s: &StreamState| s.source.is_none() || mine(s);
     let mut streams = st.streams.clone();
     let mut groups: Vec<(usize, Vec<usize>)> = Vec::new(); // (stream, files) in file order
     let mut merged: Vec<usize> = Vec::new();
@@ -152,7 +150,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
             continue;
         }
         let mut candidates: Vec<usize> = (0..streams.len())
-            .filter(|&j| !merged.contains(&j) && mine(&streams[j]) && matches(&streams[j], sf))
+            .filter(|&j| !merged.contains(&j) && matchable(&streams[j]) && matches(&streams[j], sf))
             .collect();
         candidates.sort_by_key(|&j| (streams[j].prefix_len, streams[j].offset));
         let j = match candidates.pop() {
@@ -215,6 +213,11 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         let _ = std::fs::remove_file(&temp_path);
         return Err(e);
     }
+    // A stream matched (and so read) here is this source's, an adopted one from an earlier
+    // state file too.
+    for (stream, _) in streams.iter_mut().zip(&touched).filter(|(_, t)| **t) {
+        stream.source = Some(me.clone());
+    }
     // This source's streams no file matches any more are gone (rotated away) — unless a
     // sibling could not be read, in which case it may be that one and its record must stay.
     let keep_untouched = !found.unreadable.is_empty();
@@ -258,6 +261,13 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         match compress_old(dest, opts.today, days) {
             Ok(done) => out.compressed = done,
             Err(e) => out.warnings.push(format!("{e:#}")),
+        }
+        // A recovered archive old enough is compressed now: it is analyzed under its new name.
+        if let Some(recovered) = &mut out.recovered_archive {
+            let gz = PathBuf::from(format!("{}.gz", recovered.display()));
+            if out.compressed.contains(&gz) {
+                *recovered = gz;
+            }
         }
     }
     Ok(out)
@@ -553,12 +563,20 @@ mod tests {
         assert_eq!(lines(&dir.path().join("b/../a/access.log")), 1);
         let st = state::load(&dest).unwrap();
         assert_eq!(st.streams.len(), 2);
-        // A state file of the version before (no sources): its streams are adopted.
+        // A state file of the version before (no sources): each source adopts the streams
+        // its files match, and keeps the others (B's run once dropped A's, and the reverse).
         let mut old = st.clone();
         old.streams.iter_mut().for_each(|s| s.source = None);
-        old.streams.retain(|s| s.last_name == "access.log");
         state::save(&dest, &old).unwrap();
+        assert_eq!(lines(&b_log), 0);
         assert_eq!(lines(&a_log), 0);
+        assert_eq!(lines(&b_log), 0);
+        let adopted = state::load(&dest).unwrap();
+        assert!(
+            adopted.streams.iter().all(|s| s.source.is_some()),
+            "{adopted:?}"
+        );
+        assert_eq!(adopted.streams.len(), 2);
     }
 
     #[test]

@@ -197,8 +197,13 @@ fn open_listed(source: &Path, live: File, ranked: Listing) -> anyhow::Result<Fou
         match opened {
             Ok(sf) => found.files.push(sf),
             // Gone since the listing: not an error, but it may be under a new name now (the
-            // `.gz` of it), which this listing lacks.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => found.vanished = true,
+            // `.gz` of it), which this listing lacks. A link to nothing is just unreadable.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match path.symlink_metadata() {
+                Ok(_) => found
+                    .unreadable
+                    .push(format!("{name}: dangling symbolic link")),
+                Err(_) => found.vanished = true,
+            },
             Err(e) => found
                 .unreadable
                 .push(format!("{name}: {}", crate::escape::text(&e.to_string()))),
@@ -280,6 +285,17 @@ mod tests {
             ["access.log.1.gz", "access.log"]
         );
         assert!(settled(&again));
+    }
+
+    #[test]
+    fn a_dangling_link_among_the_siblings_is_unreadable_not_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("access.log");
+        std::fs::write(&live, "new\n").unwrap();
+        std::os::unix::fs::symlink("/nonexistent", dir.path().join("access.log.1")).unwrap();
+        let found = find(&live, open_live(&live).unwrap()).unwrap();
+        assert!(settled(&found));
+        assert_eq!(found.unreadable, ["access.log.1: dangling symbolic link"]);
     }
 
     #[test]

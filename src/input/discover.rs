@@ -80,7 +80,12 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
             if inputs.iter().any(|i| matches!(i, Input::Stdin)) {
                 return Err(DiscoverError::StreamTwice { path: "-".into() });
             }
-            once(path, fs::metadata("/dev/stdin").ok())?;
+            use std::os::fd::AsFd;
+            let stdin = std::io::stdin().as_fd().try_clone_to_owned().ok();
+            once(
+                path,
+                stdin.and_then(|fd| fs::File::from(fd).metadata().ok()),
+            )?;
             inputs.push(Input::Stdin);
             continue;
         }

@@ -12,12 +12,12 @@ use super::time::{
 };
 use memchr::memchr;
 
-/// Log layouts the scanner knows. `common` and `combined` are one layout here because the
-/// referer and user-agent fields are optional on every line.
 /// The first and last days a report can name (0000-01-01 and 9999-12-31).
 const FIRST_DAY: DayNum = -719_528;
 const LAST_DAY: DayNum = 2_932_896;
 
+/// Log layouts the scanner knows. `common` and `combined` are one layout here because the
+/// referer and user-agent fields are optional on every line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {

@@ -88,7 +88,12 @@ fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, std::fs::File)> {
         let random = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish();
-        let tmp = dir.join(format!(".{name}.tmp-{}-{random:016x}", std::process::id()));
+        // The name as a prefix where it leaves room for the suffix (NAME_MAX is 255 bytes).
+        let prefix = if name.len() <= 200 { name } else { "logwarden" };
+        let tmp = dir.join(format!(
+            ".{prefix}.tmp-{}-{random:016x}",
+            std::process::id()
+        ));
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -257,18 +262,28 @@ pub fn refuse_inputs_as_outputs(
             .filter(|m| m.is_file())
             .map(|m| (m.dev(), m.ino()))
     };
+    // stdin and stdout as what they are (`< access.log`, `>> access.log`).
+    let fd_id = |fd: std::os::fd::BorrowedFd<'_>| {
+        let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+        let m = file.metadata().ok().filter(|m| m.is_file())?;
+        Some((m.dev(), m.ino()))
+    };
+    use std::os::fd::AsFd;
     let read: Vec<(u64, u64)> = inputs
         .iter()
         .filter_map(|i| match i {
             crate::input::Input::File(p) => id(p),
-            _ => None,
+            crate::input::Input::Stdin => fd_id(io::stdin().as_fd()),
+            crate::input::Input::Unusable(..) => None,
         })
         .collect();
     for (flag, path) in outputs {
-        let Some(path) = path.filter(|p| !is_stdout(p)) else {
-            continue;
+        let Some(path) = path else { continue };
+        let written = match is_stdout(path) {
+            true => fd_id(io::stdout().as_fd()),
+            false => id(path),
         };
-        if id(path).is_some_and(|o| read.contains(&o)) {
+        if written.is_some_and(|o| read.contains(&o)) {
             anyhow::bail!(
                 "{flag} names {}, which is one of the inputs: the report would replace it",
                 crate::escape::path(path)
@@ -362,6 +377,14 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
         assert!(std::fs::symlink_metadata(&p).unwrap().is_file());
         assert_eq!(std::fs::read(&p).unwrap(), b"report");
+    }
+
+    #[test]
+    fn a_long_output_name_leaves_room_for_the_temp_suffix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join(format!("{}.json", "r".repeat(245)));
+        write_atomic(&p, b"long").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"long");
     }
 
     #[test]
