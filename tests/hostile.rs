@@ -182,6 +182,52 @@ fn broken_gzip_is_an_error_naming_the_file_with_the_lines_before_it_kept() {
     }
 }
 
+/// Corrupt deflate data after whole blocks (a sync flush, then a reserved block type): every
+/// line before it is counted, by both decoders and with any number of threads (flate2's own
+/// reader dropped what the read meeting the fault had inflated: a whole 4 MiB block).
+#[test]
+fn the_lines_before_corrupt_deflate_data_are_all_counted() {
+    let body = numbered_lines(3000);
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&body).unwrap();
+    e.flush().unwrap();
+    let mut deflate = e.get_ref().clone();
+    deflate.push(0x07); // BFINAL = 1, BTYPE = 11: reserved
+    let member = [
+        &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff][..],
+        &deflate,
+        &[0u8; 8],
+    ]
+    .concat();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access_corrupt.gz");
+    std::fs::write(&path, &member).unwrap();
+    for backend in ["zlib-rs", "isa-l"] {
+        for threads in ["1", "2"] {
+            let out = logwarden()
+                .env("LOGWARDEN_INFLATE", backend)
+                .args([
+                    "analyze",
+                    "--json",
+                    "-",
+                    "-q",
+                    "--threads",
+                    threads,
+                    path_str(&path),
+                ])
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(1), "{backend} {threads}");
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["inputs"][0]["lines"], 3000, "{backend} {threads}");
+            assert!(v["inputs"][0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("corrupt"));
+        }
+    }
+}
+
 #[test]
 fn gzip_trailing_garbage_members_and_magic_bytes() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,7 +6,7 @@
 //! trailer), whatever either decoder had read ahead; [`Prefixed`] takes back what ISA-L's bit
 //! buffer held.
 
-use flate2::bufread::DeflateDecoder;
+use flate2::{Decompress, FlushDecompress, Status};
 use std::io::{self, BufRead, Read};
 
 /// Which decoder inflates gzip bodies.
@@ -132,12 +132,7 @@ impl<R: BufRead> BufRead for Prefixed<R> {
 
 /// One member's deflate body being inflated.
 pub enum Body<R: BufRead> {
-    /// The CRC is computed here (`crc-fast`): flate2's gzip decoder's own is slower.
-    ZlibRs {
-        body: DeflateDecoder<Prefixed<R>>,
-        /// Boxed: the digest is large, the ISA-L variant a few pointers.
-        crc: Box<crc_fast::Digest>,
-    },
+    ZlibRs(Box<ZlibBody<R>>),
     #[cfg(isal)]
     Isal(isal::Body<R>),
 }
@@ -145,10 +140,13 @@ pub enum Body<R: BufRead> {
 impl<R: BufRead> Body<R> {
     pub fn new(reader: Prefixed<R>, backend: Backend) -> Self {
         match backend {
-            Backend::ZlibRs => Body::ZlibRs {
-                body: DeflateDecoder::new(reader),
-                crc: Box::new(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc)),
-            },
+            Backend::ZlibRs => Body::ZlibRs(Box::new(ZlibBody {
+                reader,
+                inflate: Decompress::new(false),
+                crc: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
+                failed: false,
+                ended: false,
+            })),
             #[cfg(isal)]
             Backend::Isal => Body::Isal(isal::Body::new(reader)),
         }
@@ -157,11 +155,7 @@ impl<R: BufRead> Body<R> {
     /// Inflated bytes; 0 once the body has ended.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Body::ZlibRs { body, crc } => {
-                let n = body.read(buf)?;
-                crc.update(&buf[..n]);
-                Ok(n)
-            }
+            Body::ZlibRs(body) => body.read(buf),
             #[cfg(isal)]
             Body::Isal(body) => body.read(buf),
         }
@@ -170,9 +164,66 @@ impl<R: BufRead> Body<R> {
     /// The reader, at the first byte after the body, and the CRC-32 of what was inflated.
     pub fn finish(self) -> (Prefixed<R>, u32) {
         match self {
-            Body::ZlibRs { body, crc } => (body.into_inner(), crc.finalize() as u32),
+            Body::ZlibRs(body) => (body.reader, body.crc.finalize() as u32),
             #[cfg(isal)]
             Body::Isal(body) => body.finish(),
+        }
+    }
+}
+
+/// A body inflated by flate2's zlib-rs, driven here rather than through flate2's reader,
+/// which drops what one read inflated when that read meets corrupt data (a whole 4 MiB
+/// block of lines before the fault, so the count depended on the block size). The CRC is
+/// computed here (`crc-fast`): flate2's gzip decoder's own is slower.
+pub struct ZlibBody<R: BufRead> {
+    reader: Prefixed<R>,
+    inflate: Decompress,
+    crc: crc_fast::Digest,
+    /// Corrupt data was met after the bytes last handed out: every later read is an error.
+    failed: bool,
+    ended: bool,
+}
+
+impl<R: BufRead> ZlibBody<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let corrupt = || io::Error::new(io::ErrorKind::InvalidInput, "corrupt deflate stream");
+        if self.failed {
+            return Err(corrupt());
+        }
+        if self.ended || buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let input = self.reader.fill_buf()?;
+            let eof = input.is_empty();
+            let (in_before, out_before) = (self.inflate.total_in(), self.inflate.total_out());
+            let flush = match eof {
+                true => FlushDecompress::Finish,
+                false => FlushDecompress::None,
+            };
+            let status = self.inflate.decompress(input, buf, flush);
+            let consumed = (self.inflate.total_in() - in_before) as usize;
+            let produced = (self.inflate.total_out() - out_before) as usize;
+            self.reader.consume(consumed);
+            self.crc.update(&buf[..produced]);
+            match status {
+                Ok(Status::StreamEnd) => {
+                    self.ended = true;
+                    return Ok(produced);
+                }
+                // Input taken, nothing out yet (a block header): go on, as flate2's reader
+                // does. At the end of the input: 0, and the trailer's read reports it.
+                Ok(_) if produced == 0 && !eof => continue,
+                Ok(_) => return Ok(produced),
+                // The bytes inflated before the fault first; the error from the next read.
+                Err(_) => {
+                    self.failed = true;
+                    return match produced {
+                        0 => Err(corrupt()),
+                        n => Ok(n),
+                    };
+                }
+            }
         }
     }
 }
