@@ -18,7 +18,7 @@ use crate::input::overlap::{self, Overlap};
 use crate::input::source::{self, Mapped, Source, Stream, StreamReader};
 use crate::input::Input;
 use crate::merge::{Merged, Store};
-use crate::scan::{detect_format, Format, LineScanner, Malformed};
+use crate::scan::{detect_format, Detector, Format, LineScanner, Malformed};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use std::io::Read;
@@ -401,6 +401,10 @@ fn process_stream<'s>(
     let max_in_flight = settings.threads * 2 + 2;
     let in_flight = ctx.blocks_in_flight;
     let mut format = settings.format;
+    let mut detector = format
+        .is_none()
+        .then(|| Detector::new(settings.utc, settings.max_line_bytes));
+    let mut held: Vec<(Vec<u8>, usize, ChunkRecord)> = Vec::new();
     let mut handed_out = false;
     let mut seq = first_seq;
     // A line past `--max-line-bytes` is not held: its bytes are skipped up to its `\n`.
@@ -409,6 +413,32 @@ fn process_stream<'s>(
     let mut eof = false;
     // Blocks come back here after scanning: no allocation, page faults or zeroing per block.
     let pool: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    // Scan a block on the pool (or here, past the blocks allowed in flight) and keep it for
+    // reuse.
+    let dispatch = |data: Vec<u8>, cut: usize, fmt: Format, record: ChunkRecord| {
+        let scan_and_recycle = {
+            let pool = pool.clone();
+            move |data: Vec<u8>| {
+                ctx.scan(&data[..cut], fmt, record);
+                // Keep a few blocks for reuse, not every block ever in flight: with many
+                // streams open at once, those spares were most of the memory.
+                let mut spare = lock(&pool);
+                if spare.len() < SPARE_BLOCKS {
+                    spare.push(data);
+                }
+            }
+        };
+        if in_flight.load(Ordering::Acquire) < max_in_flight {
+            in_flight.fetch_add(1, Ordering::AcqRel);
+            scope.spawn(move |_| {
+                scan_and_recycle(data);
+                in_flight.fetch_sub(1, Ordering::AcqRel);
+            });
+        } else {
+            // Back-pressure: too many blocks queued; scan this one ourselves.
+            scan_and_recycle(data);
+        }
+    };
     // `cur[..cur_len]` is the partial line carried over; new data is read after it.
     let mut cur: Vec<u8> = Vec::new();
     let mut cur_len = 0usize;
@@ -488,36 +518,36 @@ fn process_stream<'s>(
         }
         let Some(data) = data else { continue };
         report.bytes += cut as u64;
-        // Detected from the first block with lines that vote; a block before it holds only
-        // blank and oversize lines, which read the same in every layout.
-        if format.is_none() {
-            format = detect_format(&data[..cut], settings.utc, settings.max_line_bytes).0;
-        }
         handed_out = true;
-        let fmt = format.unwrap_or(Format::Combined);
         let record = ChunkRecord::new(id, seq);
         seq += 1;
-        let scan_and_recycle = {
-            let pool = pool.clone();
-            move |data: Vec<u8>| {
-                ctx.scan(&data[..cut], fmt, record);
-                // Keep a few blocks for reuse, not every block ever in flight: with many
-                // streams open at once, those spares were most of the memory.
-                let mut spare = lock(&pool);
-                if spare.len() < SPARE_BLOCKS {
-                    spare.push(data);
+        // Detected from the file's first lines that vote, as a mapped file's: blocks with
+        // such lines wait until there are enough (at most DETECT_LINES blocks); a block
+        // before them holds only blank and oversize lines, which read the same in any layout.
+        if let Some(d) = detector.as_mut() {
+            d.feed(&data[..cut]);
+            if !d.done() {
+                match d.any() {
+                    true => held.push((data, cut, record)),
+                    false => dispatch(data, cut, Format::Combined, record),
                 }
+                continue;
             }
-        };
-        if in_flight.load(Ordering::Acquire) < max_in_flight {
-            in_flight.fetch_add(1, Ordering::AcqRel);
-            scope.spawn(move |_| {
-                scan_and_recycle(data);
-                in_flight.fetch_sub(1, Ordering::AcqRel);
-            });
-        } else {
-            // Back-pressure: too many blocks queued; scan this one ourselves.
-            scan_and_recycle(data);
+            format = d.format();
+            detector = None;
+            let fmt = format.unwrap_or(Format::Combined);
+            for (data, cut, record) in held.drain(..) {
+                dispatch(data, cut, fmt, record);
+            }
+        }
+        dispatch(data, cut, format.unwrap_or(Format::Combined), record);
+    }
+    // The input ended before enough lines voted: those that did decide.
+    if let Some(d) = detector {
+        format = d.format();
+        let fmt = format.unwrap_or(Format::Combined);
+        for (data, cut, record) in held.drain(..) {
+            dispatch(data, cut, fmt, record);
         }
     }
     if skipping != Skipping::No {

@@ -496,6 +496,40 @@ fn the_format_is_found_past_padding_blank_lines_and_a_long_first_line() {
     }
 }
 
+/// A stream of small blocks once took its format from the first block with a line (one
+/// line with `--chunk-size 1`); the first ten lines decide, however the file is read.
+#[test]
+fn the_format_is_the_same_for_every_block_size() {
+    let combined = b"1.2.3.4 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 404 5\n";
+    let vhost = [&b"www.example.org:443 "[..], combined].concat();
+    let data = [
+        b"\n".repeat(3),
+        combined.repeat(3),
+        vhost.repeat(7),
+        combined.to_vec(),
+    ]
+    .concat();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access_mixed.log");
+    std::fs::write(&path, &data).unwrap();
+    for chunk in ["1", "40", "100", "300", "4096"] {
+        for extra in [&["--no-mmap"][..], &["--no-mmap", "--threads", "1"], &[]] {
+            let mut args = vec![path_str(&path), "--chunk-size", chunk];
+            args.extend_from_slice(extra);
+            let (code, v, _) = analyze_checked(&args);
+            assert_eq!(code, 0);
+            let i = &v["inputs"][0];
+            let what = format!("{chunk} {extra:?}");
+            assert_eq!(i["format"], "vhost_combined", "{what}");
+            assert_eq!(
+                (&i["parsed"], &i["blank"]),
+                (&json!(7), &json!(3)),
+                "{what}"
+            );
+        }
+    }
+}
+
 #[test]
 fn bad_entries_are_listed_and_the_rest_analyzed() {
     let dir = tempfile::tempdir().unwrap();

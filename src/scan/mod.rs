@@ -22,31 +22,68 @@ const DETECT_LINES: usize = 10;
 /// which also covers `common`. `None` when no line of `data` can vote. Also returns how many
 /// bytes were looked at (to the end of the last line read).
 pub fn detect_format(data: &[u8], utc: bool, max_line_bytes: usize) -> (Option<Format>, usize) {
-    let mut votes = [0usize; 2];
-    let mut seen = 0;
-    let mut combined = LineScanner::new(Format::Combined, utc, max_line_bytes);
-    let mut vhost = LineScanner::new(Format::VhostCombined, utc, max_line_bytes);
-    let mut pos = 0;
-    while seen < DETECT_LINES && pos < data.len() {
-        let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
-        let raw = &data[pos..end];
-        pos = end + 1;
-        if matches!(
-            combined.scan(raw),
-            Line::Blank | Line::Malformed(Malformed::Oversize)
-        ) {
-            continue;
+    let mut detector = Detector::new(utc, max_line_bytes);
+    let looked_at = detector.feed(data);
+    (detector.format(), looked_at)
+}
+
+/// [`detect_format`] over data that comes in pieces of whole lines (a stream's blocks).
+pub struct Detector {
+    votes: [usize; 2],
+    seen: usize,
+    combined: LineScanner,
+    vhost: LineScanner,
+}
+
+impl Detector {
+    pub fn new(utc: bool, max_line_bytes: usize) -> Self {
+        Detector {
+            votes: [0; 2],
+            seen: 0,
+            combined: LineScanner::new(Format::Combined, utc, max_line_bytes),
+            vhost: LineScanner::new(Format::VhostCombined, utc, max_line_bytes),
         }
-        seen += 1;
-        votes[0] += matches!(combined.scan(raw), Line::Parsed(_)) as usize;
-        votes[1] += matches!(vhost.scan(raw), Line::Parsed(_)) as usize;
     }
-    let format = match (seen, votes[1] > votes[0]) {
-        (0, _) => None,
-        (_, true) => Some(Format::VhostCombined),
-        (_, false) => Some(Format::Combined),
-    };
-    (format, pos.min(data.len()))
+
+    /// Count the lines of `data` that vote, up to [`DETECT_LINES`] in all; how many bytes
+    /// were looked at.
+    pub fn feed(&mut self, data: &[u8]) -> usize {
+        let mut pos = 0;
+        while !self.done() && pos < data.len() {
+            let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
+            let raw = &data[pos..end];
+            pos = end + 1;
+            if matches!(
+                self.combined.scan(raw),
+                Line::Blank | Line::Malformed(Malformed::Oversize)
+            ) {
+                continue;
+            }
+            self.seen += 1;
+            self.votes[0] += matches!(self.combined.scan(raw), Line::Parsed(_)) as usize;
+            self.votes[1] += matches!(self.vhost.scan(raw), Line::Parsed(_)) as usize;
+        }
+        pos.min(data.len())
+    }
+
+    /// Whether [`DETECT_LINES`] lines have voted: more cannot change the format.
+    pub fn done(&self) -> bool {
+        self.seen >= DETECT_LINES
+    }
+
+    /// Whether any line has voted yet.
+    pub fn any(&self) -> bool {
+        self.seen > 0
+    }
+
+    /// The format the votes so far choose; `None` before any line voted.
+    pub fn format(&self) -> Option<Format> {
+        match (self.seen, self.votes[1] > self.votes[0]) {
+            (0, _) => None,
+            (_, true) => Some(Format::VhostCombined),
+            (_, false) => Some(Format::Combined),
+        }
+    }
 }
 
 #[cfg(test)]
