@@ -57,9 +57,17 @@ pub fn parse_week(spec: &str, today: NaiveDate) -> anyhow::Result<Range> {
         let this_monday = today - Days::new(u64::from(today.weekday().num_days_from_monday()));
         this_monday - Days::new(7)
     } else {
-        let parsed = spec.split_once("-W").and_then(|(y, w)| {
+        // Exactly `YYYY-Www`: `parse` alone takes `+5`, `005` and `+2026`.
+        let shaped = spec.len() == 8
+            && spec.as_bytes().iter().enumerate().all(|(i, b)| match i {
+                4 => *b == b'-',
+                5 => *b == b'W',
+                _ => b.is_ascii_digit(),
+            });
+        let parsed = spec.split_once("-W").filter(|_| shaped).and_then(|(y, w)| {
             let (y, w) = (y.parse::<i32>().ok()?, w.parse::<u32>().ok()?);
-            ((1000..=9999).contains(&y) && w.to_string().len() <= 2)
+            (1000..=9999)
+                .contains(&y)
                 .then(|| NaiveDate::from_isoywd_opt(y, w, Weekday::Mon))
                 .flatten()
                 // Its Sunday too: 9999-W52 ends in the year 10000.
@@ -112,6 +120,9 @@ pub struct Figures {
     pub unusual_400_days: u64,
     /// Days with at least one suspicious IP.
     pub days_with_suspicious_ips: u64,
+    /// The period as a whole has an unusual amount of 400 errors (`status_400` at least the
+    /// bad-request threshold), whether or not any one day has.
+    pub unusual_400: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -208,7 +219,7 @@ pub fn days_of(report: &Report, r: Range) -> Vec<Day> {
     out
 }
 
-fn figures(days: &[Day]) -> Figures {
+fn figures(days: &[Day], bad_request_threshold: u64) -> Figures {
     let mut f = Figures::default();
     for d in days {
         f.lines += d.period.lines;
@@ -217,6 +228,7 @@ fn figures(days: &[Day]) -> Figures {
         f.unusual_400_days += u64::from(d.period.unusual_400);
         f.days_with_suspicious_ips += u64::from(!d.period.suspicious_ips.is_empty());
     }
+    f.unusual_400 = f.status_400 >= bad_request_threshold;
     f
 }
 
@@ -286,8 +298,9 @@ pub fn build(report: &Report, r: Range) -> Weekly {
     let prev = r.previous();
     let days = days_of(report, r);
     let prev_days = days_of(report, prev);
-    let totals = figures(&days);
-    let previous_totals = figures(&prev_days);
+    let bad_requests = report.settings.bad_request_threshold;
+    let totals = figures(&days, bad_requests);
+    let previous_totals = figures(&prev_days, bad_requests);
     let prev_ips = suspicious(report, prev, &prev_days);
     let top_ips = suspicious(report, r, &days)
         .into_iter()
@@ -367,6 +380,20 @@ mod tests {
         let wide = parse_range("1000-01-01", "9999-12-31").unwrap();
         assert_eq!(wide.previous().end, d(999, 12, 31));
         assert!(parse_week("262142-W52", d(2023, 1, 1)).is_err());
+        for bad in [
+            "2026-W+5",
+            "2026-W005",
+            "+2026-W05",
+            "2026-W5",
+            "2026-w05",
+            "2026-W00",
+        ] {
+            assert!(parse_week(bad, d(2023, 1, 1)).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_week("2026-W05", d(2023, 1, 1)).unwrap().start,
+            d(2026, 1, 26)
+        );
         assert!(parse_week("9999-W52", d(2023, 1, 1)).is_err());
         assert_eq!(
             parse_week("9999-W51", d(2023, 1, 1)).unwrap().end,

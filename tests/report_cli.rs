@@ -7,7 +7,7 @@
 
 mod common;
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::fs;
 use std::path::Path;
 
@@ -51,6 +51,7 @@ Compared with 2023-W24 (2023-06-12 to 2023-06-18).
 
 Totals: 13 lines (+11 vs previous 2), 12 failed requests (+10 vs 2), 5 status-400 lines (+5 vs 0)
 Days with suspicious IPs: 2 (+2 vs 0); days with unusual 400s: 1 (+1 vs 0)
+Unusual amount of 400 errors detected: 5
 
 Top suspicious IPs:
   IP: 172.16.14.50 - Failed login attempts: 7 (previous: 0; by status 401: 6, 404: 1)
@@ -171,6 +172,14 @@ fn an_unreadable_archive_is_reported_and_exits_1() {
     let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
     let errors = j["input_errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1);
+    // The run's history record (attached to the next mail) says so too.
+    let h = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+    let last = *logwarden::sink::history::records(&h).last().unwrap();
+    assert!(
+        last.contains("    warning: ")
+            && last.contains("access_2023-06-20.log.gz could not be read completely"),
+        "{last}"
+    );
     assert!(errors[0]["path"]
         .as_str()
         .unwrap()
@@ -197,7 +206,7 @@ fn an_unreadable_archive_is_reported_and_exits_1() {
         "{stderr}"
     );
     let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
-    assert_eq!(j["input_errors"], serde_json::json!([]));
+    assert_eq!(j["input_errors"], json!([]));
 }
 
 fn config(dir: &Path, port: u16, subject: &str) {
@@ -675,4 +684,44 @@ fn tied_targets_are_ordered_alike_by_analyze_and_report() {
     let j: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(paths(&j["top_ips"][0]), want, "{j}");
+}
+
+/// 400s spread over days (none of them unusual) can make the week unusual: the text, the
+/// JSON and the history record flag it, as the HTML did.
+#[test]
+fn a_week_can_have_an_unusual_amount_of_400s_without_an_unusual_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    fs::create_dir_all(&log).unwrap();
+    let text: String = [19, 20, 21]
+        .iter()
+        .flat_map(|&day| (0..2).map(move |n| line("10.0.0.7", day, 400, n)))
+        .collect();
+    fs::write(log.join("access_2023-06-22.log"), text).unwrap();
+    let out = report_in(
+        dir.path(),
+        &["report", "--week", "2023-W25", "--json", "w.json", "-q"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "days with unusual 400s: 0 (0 vs 0)\nUnusual amount of 400 errors detected: 6\n"
+        ),
+        "{stdout}"
+    );
+    let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
+    assert_eq!(
+        (
+            &j["totals"]["unusual_400"],
+            &j["totals"]["unusual_400_days"]
+        ),
+        (&json!(true), &json!(0))
+    );
+    assert_eq!(j["previous_totals"]["unusual_400"], false);
+    let h = fs::read_to_string(log.join("monitoring.log")).unwrap();
+    assert!(
+        h.contains("\n    Unusual amount of 400 errors detected: 6\n"),
+        "{h}"
+    );
 }

@@ -186,10 +186,24 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             w.period.start, w.period.end, t.lines, t.failed, t.status_400,
             t.days_with_suspicious_ips, t.unusual_400_days
         ));
+        if t.unusual_400 {
+            rec.lines.push(format!(
+                "Unusual amount of 400 errors detected: {}",
+                t.status_400
+            ));
+        }
         for ip in &w.top_ips {
             rec.lines.push(format!(
                 "IP: {} - Failed login attempts: {}",
                 ip.ip.ip, ip.ip.failed
+            ));
+        }
+        // Figures short of what could not be read say so here too: this record is what the
+        // next mail attaches.
+        for e in &w.input_errors {
+            rec.lines.push(format!(
+                "warning: {} could not be read completely, the figures leave out what was not read: {}",
+                e.path, e.error
             ));
         }
         if let Some(to) = &sent_to {
@@ -197,6 +211,8 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
                 .push(format!("mailed to {}", crate::escape::text(to)));
         }
         rec.json.insert("command".into(), "report".into());
+        rec.json
+            .insert("input_errors".into(), serde_json::json!(w.input_errors));
         rec.json
             .insert("period".into(), serde_json::json!(w.period));
         rec.json

@@ -57,6 +57,14 @@ pub fn render(w: &Weekly) -> String {
         signed(d.unusual_400_days),
         p.unusual_400_days
     );
+    // The period's own flag (the seed's phrase): 400s spread over days can add up to it.
+    if t.unusual_400 {
+        let _ = writeln!(
+            out,
+            "Unusual amount of 400 errors detected: {}",
+            t.status_400
+        );
+    }
     out.push_str("\nTop suspicious IPs:\n");
     if w.top_ips.is_empty() {
         out.push_str("  none\n");
