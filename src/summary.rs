@@ -48,6 +48,19 @@ pub struct Report {
     pub totals: Totals,
     pub days: Vec<DaySummary>,
     pub weeks: Vec<WeekSummary>,
+    /// Every failing client of the date ranges `report` asked for ([`range_clients`]): a
+    /// range's suspicious IPs, and their counts in the range before, whatever the threshold
+    /// (summing the days' lists would miss a client under it on each day). Not in the JSON.
+    #[serde(skip)]
+    pub ranges: Vec<RangeClients>,
+}
+
+/// The failing clients of the days `start..=end`, failed count descending, then address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeClients {
+    pub start: chrono::NaiveDate,
+    pub end: chrono::NaiveDate,
+    pub clients: Vec<SuspiciousIp>,
 }
 
 /// Malformed counts by reason, serialised as an object in a fixed key order.
@@ -347,6 +360,7 @@ impl Report {
             totals: self.totals.clone(),
             days: Vec::new(),
             weeks: Vec::new(),
+            ranges: Vec::new(),
         }
     }
 }
@@ -395,24 +409,9 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         totals.status_400 += counts.status_400;
     }
 
-    // Each path's escaped text is made once and shared by every client that lists it.
-    let path_texts: Vec<OnceLock<Arc<str>>> = std::iter::repeat_with(OnceLock::new)
-        .take(aggregate.paths.cell_count())
-        .collect();
-    let path_text = |id: u32, bytes: &[u8]| -> Arc<str> {
-        match path_texts.get(aggregate.paths.cell(id)) {
-            Some(cell) => cell
-                .get_or_init(|| Arc::from(&*crate::escape::cow(bytes)))
-                .clone(),
-            None => Arc::from(&*crate::escape::cow(bytes)),
-        }
-    };
+    let path_texts = path_text_cells(aggregate);
     let suspicious_ip = |c: ClientKey, detail: &ClientDay| {
-        let name = match c {
-            ClientKey::Ip(ip) => format_ip(ip.into()),
-            ClientKey::Host(id) => crate::escape::bytes(aggregate.hosts.name(id)),
-        };
-        SuspiciousIp::new(name, detail, &aggregate.paths, &path_text, settings.utc)
+        client_entry(aggregate, &path_texts, settings.utc, c, detail)
     };
 
     // Days and weeks at the same time (a week with one failing day shares that day's list
@@ -528,6 +527,65 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
         totals,
         days,
         weeks,
+        ranges: Vec::new(),
+    }
+}
+
+/// One cell a path: each path's escaped text is made once and shared by every client that
+/// lists it.
+fn path_text_cells(aggregate: &Merged) -> Vec<OnceLock<Arc<str>>> {
+    std::iter::repeat_with(OnceLock::new)
+        .take(aggregate.paths.cell_count())
+        .collect()
+}
+
+/// A client's entry in a period's list, its targets' texts from `path_texts`.
+fn client_entry(
+    aggregate: &Merged,
+    path_texts: &[OnceLock<Arc<str>>],
+    utc: bool,
+    c: ClientKey,
+    detail: &ClientDay,
+) -> SuspiciousIp {
+    let path_text = |id: u32, bytes: &[u8]| -> Arc<str> {
+        match path_texts.get(aggregate.paths.cell(id)) {
+            Some(cell) => cell
+                .get_or_init(|| Arc::from(&*crate::escape::cow(bytes)))
+                .clone(),
+            None => Arc::from(&*crate::escape::cow(bytes)),
+        }
+    };
+    let name = match c {
+        ClientKey::Ip(ip) => format_ip(ip.into()),
+        ClientKey::Host(id) => crate::escape::bytes(aggregate.hosts.name(id)),
+    };
+    SuspiciousIp::new(name, detail, &aggregate.paths, &path_text, utc)
+}
+
+/// Every failing client of the days `start..=end` (any range, not only an ISO week), merged
+/// from the days' runs as a week's are, failed count descending, then address.
+pub fn range_clients(
+    aggregate: &Merged,
+    start: chrono::NaiveDate,
+    end: chrono::NaiveDate,
+    utc: bool,
+) -> RangeClients {
+    let day =
+        |d: chrono::NaiveDate| crate::scan::time::days_from_civil(d.year(), d.month(), d.day());
+    let path_texts = path_text_cells(aggregate);
+    let client_ip =
+        |c: ClientKey, detail: &ClientDay| client_entry(aggregate, &path_texts, utc, c, detail);
+    let runs: Vec<&[(ClientKey, ClientDay)]> = aggregate
+        .clients
+        .range(day(start)..=day(end))
+        .flat_map(|(_, runs)| runs.iter().map(|r| &r[..]))
+        .collect();
+    let (_, mut clients) = week_clients(aggregate, &runs, &path_texts, &client_ip, 1);
+    sort_by_failed_then_ip(&mut clients);
+    RangeClients {
+        start,
+        end,
+        clients,
     }
 }
 

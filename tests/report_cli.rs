@@ -725,3 +725,41 @@ fn a_week_can_have_an_unusual_amount_of_400s_without_an_unusual_day() {
         "{h}"
     );
 }
+
+/// A range's suspicious IPs are those over the threshold in the range as a whole, and the
+/// previous counts are exact: both once came from the days' lists, so a client under the
+/// threshold on each day was missing (and "previous: 0" for one under it the week before).
+#[test]
+fn ranges_and_previous_counts_include_clients_under_the_threshold_each_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    fs::create_dir_all(&log).unwrap();
+    let text: String = [(13, 3), (20, 4), (21, 4)]
+        .iter()
+        .flat_map(|&(day, n)| (0..n).map(move |k| line("10.0.0.2", day, 401, k)))
+        .collect();
+    fs::write(log.join("access_2023-06-22.log"), text).unwrap();
+    let top = |args: &[&str]| -> Value {
+        let mut all = vec!["report", "--json", "-", "-q", "--no-history"];
+        all.extend_from_slice(args);
+        let out = report_in(dir.path(), &all);
+        assert_eq!(out.status.code(), Some(0));
+        let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+        j["top_ips"].clone()
+    };
+    let ip = |v: &Value| {
+        (
+            v["ip"].clone(),
+            v["failed"].clone(),
+            v["previous_failed"].clone(),
+        )
+    };
+    let range = top(&["--since", "2023-06-20", "--until", "2023-06-22"]);
+    assert_eq!(range.as_array().unwrap().len(), 1, "{range}");
+    assert_eq!(ip(&range[0]), (json!("10.0.0.2"), json!(8), json!(0)));
+    let week = top(&["--week", "2023-W25"]);
+    assert_eq!(ip(&week[0]), (json!("10.0.0.2"), json!(8), json!(3)));
+    // Shifted by a day, the range still holds both days.
+    let shifted = top(&["--since", "2023-06-14", "--until", "2023-06-21"]);
+    assert_eq!(ip(&shifted[0]), (json!("10.0.0.2"), json!(8), json!(3)));
+}

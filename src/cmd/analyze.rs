@@ -19,17 +19,33 @@ use std::path::{Path, PathBuf};
 
 /// Run the analysis and build the report (shared by `analyze`, `report` and `collect`).
 pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> {
-    analyze_for(args, file, &[])
+    analyze_keeping_tables(args, file, &[]).map(|analysis| analysis.report)
 }
 
 /// [`analyze`] for a command that then writes `outputs` (flag, path): an output that is one
-/// of the inputs is refused before anything is read, so a report never replaces a log.
+/// of the inputs is refused before anything is read, so a report never replaces a log. The
+/// report also holds every failing client of each date range of `ranges` (first and last
+/// day), for `report`'s periods.
 pub fn analyze_for(
     args: &AnalyzeArgs,
     file: &FileConfig,
     outputs: &[(&str, Option<&Path>)],
+    ranges: &[(chrono::NaiveDate, chrono::NaiveDate)],
 ) -> anyhow::Result<Report> {
-    analyze_keeping_tables(args, file, outputs).map(|analysis| analysis.report)
+    let Analysis {
+        mut report,
+        tables,
+        pool,
+    } = analyze_keeping_tables(args, file, outputs)?;
+    let utc = report.settings.utc;
+    report.ranges = pool.install(|| {
+        use rayon::prelude::*;
+        ranges
+            .par_iter()
+            .map(|&(start, end)| summary::range_clients(&tables.aggregate, start, end, utc))
+            .collect()
+    });
+    Ok(report)
 }
 
 /// A finished analysis: the report, the merged tables it was built from (a caller about to

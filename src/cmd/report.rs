@@ -97,7 +97,9 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         ("--report", text_path),
     ];
     check_destinations(&outputs)?;
-    let report = crate::cmd::analyze::analyze_for(&analyze_args, file, &outputs)?;
+    let prev = r.previous();
+    let ranges = [(r.start, r.end), (prev.start, prev.end)];
+    let report = crate::cmd::analyze::analyze_for(&analyze_args, file, &outputs, &ranges)?;
     let w = weekly::build(&report, r);
     let text = render::weekly::render(&w);
     let meta = render::html::Meta::now();
