@@ -217,8 +217,16 @@ fn sample_report_text_and_json_are_exact() {
     assert_eq!(day("2023-06-21")["unusual_400"], true);
     let expected_json: Value =
         serde_json::from_slice(&std::fs::read(testdata("sample/expected.json")).unwrap()).unwrap();
-    assert_eq!(report["days"], expected_json["days"]);
-    assert_eq!(report["weeks"], expected_json["weeks"]);
+    // The whole document (the README calls it the complete expected output), but each
+    // input's path, which holds the directory the test runs from.
+    let without_paths = |v: &Value| {
+        let mut v = v.clone();
+        for input in v["inputs"].as_array_mut().unwrap() {
+            input["path"] = Value::Null;
+        }
+        v
+    };
+    assert_eq!(without_paths(&report), without_paths(&expected_json));
 }
 
 #[test]

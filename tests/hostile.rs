@@ -226,6 +226,23 @@ fn the_lines_before_corrupt_deflate_data_are_all_counted() {
                 .contains("corrupt"));
         }
     }
+    // Cut inside the deflate data: both say so (zlib-rs said "missing trailer").
+    let cut = dir.path().join("access_cut.gz");
+    let whole = gz(&body);
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    for backend in ["zlib-rs", "isa-l"] {
+        let out = logwarden()
+            .env("LOGWARDEN_INFLATE", backend)
+            .args(["analyze", "--json", "-", "-q", path_str(&cut)])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let error = v["inputs"][0]["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("truncated gzip stream: deflate body after "),
+            "{backend}: {error}"
+        );
+    }
 }
 
 #[test]

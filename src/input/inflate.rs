@@ -144,7 +144,7 @@ impl<R: BufRead> Body<R> {
                 reader,
                 inflate: Decompress::new(false),
                 crc: crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
-                failed: false,
+                failed: None,
                 ended: false,
             })),
             #[cfg(isal)]
@@ -179,16 +179,15 @@ pub struct ZlibBody<R: BufRead> {
     reader: Prefixed<R>,
     inflate: Decompress,
     crc: crc_fast::Digest,
-    /// Corrupt data was met after the bytes last handed out: every later read is an error.
-    failed: bool,
+    /// The fault met after the bytes last handed out: every later read returns it.
+    failed: Option<(io::ErrorKind, &'static str)>,
     ended: bool,
 }
 
 impl<R: BufRead> ZlibBody<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let corrupt = || io::Error::new(io::ErrorKind::InvalidInput, "corrupt deflate stream");
-        if self.failed {
-            return Err(corrupt());
+        if let Some((kind, what)) = self.failed {
+            return Err(io::Error::new(kind, what));
         }
         if self.ended || buf.is_empty() {
             return Ok(0);
@@ -212,17 +211,26 @@ impl<R: BufRead> ZlibBody<R> {
                     return Ok(produced);
                 }
                 // Input taken, nothing out yet (a block header): go on, as flate2's reader
-                // does. At the end of the input: 0, and the trailer's read reports it.
+                // does.
                 Ok(_) if produced == 0 && !eof => continue,
-                Ok(_) => return Ok(produced),
-                // The bytes inflated before the fault first; the error from the next read.
-                Err(_) => {
-                    self.failed = true;
-                    return match produced {
-                        0 => Err(corrupt()),
-                        n => Ok(n),
-                    };
+                Ok(_) if produced > 0 => return Ok(produced),
+                // The input ended inside the body (ISA-L's words for it).
+                Ok(_) => {
+                    self.failed = Some((
+                        io::ErrorKind::UnexpectedEof,
+                        "truncated gzip stream: deflate body",
+                    ));
                 }
+                Err(_) => {
+                    self.failed = Some((io::ErrorKind::InvalidInput, "corrupt deflate stream"));
+                }
+            }
+            // The bytes inflated before the fault first; the error from the next read.
+            if produced > 0 {
+                return Ok(produced);
+            }
+            if let Some((kind, what)) = self.failed {
+                return Err(io::Error::new(kind, what));
             }
         }
     }

@@ -12,9 +12,11 @@ use super::time::{
 };
 use memchr::memchr;
 
-/// The first and last days a report can name (0000-01-01 and 9999-12-31).
-const FIRST_DAY: DayNum = -719_528;
-const LAST_DAY: DayNum = 2_932_896;
+/// The first and last days a report can name with four-digit years, in its dates and in
+/// its ISO weeks: 0000-01-03 (Monday of 0000-W01; the two days before are in -0001-W52) and
+/// 9999-12-26 (Sunday of 9999-W51; 9999-W52 ends in 10000).
+const FIRST_DAY: DayNum = -719_526;
+const LAST_DAY: DayNum = 2_932_891;
 
 /// Log layouts the scanner knows. `common` and `combined` are one layout here because the
 /// referer and user-agent fields are optional on every line.
@@ -312,13 +314,15 @@ impl LineScanner {
             day
         };
         let day = if self.utc {
-            // Years are four digits in the log and in the report: the UTC day of
-            // 31/Dec/9999 23:00 -1400 (or 01/Jan/0000 00:00 +1400) has none.
-            Some(utc_day(local_day, minute, offset))
-                .filter(|d| (FIRST_DAY..=LAST_DAY).contains(d))?
+            utc_day(local_day, minute, offset)
         } else {
             local_day
         };
+        // Years are four digits in the log and in the report: the UTC day of 31/Dec/9999
+        // 23:00 -1400 has none, nor the ISO week of 31/Dec/9999 (see FIRST_DAY).
+        if !(FIRST_DAY..=LAST_DAY).contains(&day) {
+            return None;
+        }
         let time = Timestamp::new(local_day, minute, clock_second(ts), offset);
         Some((day, time))
     }
@@ -1032,9 +1036,13 @@ mod tests {
 
     #[test]
     fn utc_days_beyond_four_digit_years_are_bad_time() {
-        use crate::scan::time::days_from_civil;
-        assert_eq!(FIRST_DAY, days_from_civil(0, 1, 1));
-        assert_eq!(LAST_DAY, days_from_civil(9999, 12, 31));
+        use crate::scan::time::{days_from_civil, to_date};
+        use chrono::Datelike;
+        assert_eq!(FIRST_DAY, days_from_civil(0, 1, 3));
+        assert_eq!(LAST_DAY, days_from_civil(9999, 12, 26));
+        assert_eq!(to_date(FIRST_DAY).iso_week().year(), 0);
+        assert_eq!(to_date(FIRST_DAY - 1).iso_week().year(), -1);
+        assert_eq!(to_date(LAST_DAY).weekday(), chrono::Weekday::Sun);
         let line = |ts: &str| format!("1.2.3.4 - - [{ts}] \"GET / HTTP/1.1\" 404 0").into_bytes();
         let day = |utc: bool, ts: &str| match LineScanner::new(Format::Combined, utc, MAX)
             .scan(&line(ts))
@@ -1043,15 +1051,19 @@ mod tests {
             Line::Malformed(m) => Err(m),
             other => panic!("{other:?}"),
         };
-        for ts in ["31/Dec/9999:23:00:00 -1400", "01/Jan/0000:00:00:00 +1400"] {
+        for ts in ["26/Dec/9999:23:00:00 -1400", "03/Jan/0000:00:00:00 +1400"] {
             assert_eq!(day(true, ts), Err(Malformed::BadTime), "{ts}");
-            assert!(
-                day(false, ts).is_ok(),
-                "{ts}: its own date is a four-digit year"
+            assert!(day(false, ts).is_ok(), "{ts}: its own date is in range");
+        }
+        for ts in ["27/Dec/9999:00:00:00 +0000", "02/Jan/0000:23:59:59 +0000"] {
+            assert_eq!(
+                day(false, ts),
+                Err(Malformed::BadTime),
+                "{ts}: its week has no year"
             );
         }
-        assert_eq!(day(true, "31/Dec/9999:09:59:00 -1400"), Ok(LAST_DAY));
-        assert_eq!(day(true, "01/Jan/0000:14:00:00 +1400"), Ok(FIRST_DAY));
+        assert_eq!(day(true, "26/Dec/9999:09:59:00 -1400"), Ok(LAST_DAY));
+        assert_eq!(day(true, "03/Jan/0000:14:00:00 +1400"), Ok(FIRST_DAY));
     }
 
     #[test]
