@@ -153,7 +153,9 @@ pub struct Day {
 pub struct TopIp {
     #[serde(flatten)]
     pub ip: SuspiciousIp,
-    /// Failed requests from this IP in the previous period (0 when not flagged then).
+    /// Failed requests from this IP in the previous period, flagged there or not (exact where
+    /// the analysis counted the range's clients, as `report` has it do; else 0 when not
+    /// flagged then).
     pub previous_failed: u64,
 }
 
