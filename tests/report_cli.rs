@@ -54,7 +54,7 @@ Days with suspicious IPs: 2 (+2 vs 0); days with unusual 400s: 1 (+1 vs 0)
 Unusual amount of 400 errors detected: 5
 
 Top suspicious IPs:
-  IP: 172.16.14.50 - Failed login attempts: 7 (previous: 0; by status 401: 6, 404: 1)
+  IP: 172.16.14.50 - Failed login attempts: 7 (previous: 2; by status 401: 6, 404: 1)
   IP: 10.0.0.7 - Failed login attempts: 5 (previous: 0; by status 400: 5)
 
 Per day:
