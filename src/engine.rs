@@ -405,6 +405,7 @@ fn process_stream<'s>(
         .is_none()
         .then(|| Detector::new(settings.utc, settings.max_line_bytes));
     let mut held: Vec<(Vec<u8>, usize, ChunkRecord)> = Vec::new();
+    let mut detect_looked = 0usize;
     let mut handed_out = false;
     let mut seq = first_seq;
     // A line past `--max-line-bytes` is not held: its bytes are skipped up to its `\n`.
@@ -521,13 +522,15 @@ fn process_stream<'s>(
         handed_out = true;
         let record = ChunkRecord::new(id, seq);
         seq += 1;
-        // Detected from the file's first lines that vote, as a mapped file's: blocks with
-        // such lines wait until there are enough (at most DETECT_LINES blocks); a block
-        // before them holds only blank and oversize lines, which read the same in any layout.
+        // Detected from the file's first lines that vote, within DETECT_BYTES after its
+        // padding, as a mapped file's: blocks with such lines wait until there are enough
+        // (so at most DETECT_LINES blocks wait); a block without one holds only blank and
+        // oversize lines, which read the same in any layout, and is scanned at once.
         if let Some(d) = detector.as_mut() {
-            d.feed(&data[..cut]);
-            if !d.done() {
-                match d.any() {
+            let votes = d.votes();
+            detect_looked += d.feed(&data[..cut]);
+            if !d.done() && detect_looked < DETECT_BYTES {
+                match d.votes() > votes {
                     true => held.push((data, cut, record)),
                     false => dispatch(data, cut, Format::Combined, record),
                 }

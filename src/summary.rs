@@ -48,19 +48,22 @@ pub struct Report {
     pub totals: Totals,
     pub days: Vec<DaySummary>,
     pub weeks: Vec<WeekSummary>,
-    /// Every failing client of the date ranges `report` asked for ([`range_clients`]): a
-    /// range's suspicious IPs, and their counts in the range before, whatever the threshold
-    /// (summing the days' lists would miss a client under it on each day). Not in the JSON.
+    /// The date ranges `report` asked for ([`range_clients`]): a range's suspicious IPs over
+    /// the range as a whole, and the top ones' counts in the range before, whatever the
+    /// threshold (summing the days' lists missed a client under it on each day). Not in the
+    /// JSON.
     #[serde(skip)]
     pub ranges: Vec<RangeClients>,
 }
 
-/// The failing clients of the days `start..=end`, failed count descending, then address.
+/// The suspicious clients of the days `start..=end`, failed count descending, then address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RangeClients {
     pub start: chrono::NaiveDate,
     pub end: chrono::NaiveDate,
     pub clients: Vec<SuspiciousIp>,
+    /// The failed requests of the first clients in the range asked for as the one before.
+    pub before_failed: Vec<u64>,
 }
 
 /// Malformed counts by reason, serialised as an object in a fixed key order.
@@ -562,30 +565,66 @@ fn client_entry(
     SuspiciousIp::new(name, detail, &aggregate.paths, &path_text, utc)
 }
 
-/// Every failing client of the days `start..=end` (any range, not only an ISO week), merged
-/// from the days' runs as a week's are, failed count descending, then address.
+/// The suspicious clients of the days `start..=end` (any range, not only an ISO week: over
+/// `threshold` in the range as a whole), merged from the days' runs as a week's are, failed
+/// count descending, then address; and for the first `top` of them, their failed requests
+/// in the days `before` (flagged there or not).
 pub fn range_clients(
     aggregate: &Merged,
-    start: chrono::NaiveDate,
-    end: chrono::NaiveDate,
+    (start, end): (chrono::NaiveDate, chrono::NaiveDate),
+    before: Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+    top: usize,
+    threshold: u64,
     utc: bool,
 ) -> RangeClients {
-    let day =
-        |d: chrono::NaiveDate| crate::scan::time::days_from_civil(d.year(), d.month(), d.day());
     let path_texts = path_text_cells(aggregate);
     let client_ip =
         |c: ClientKey, detail: &ClientDay| client_entry(aggregate, &path_texts, utc, c, detail);
-    let runs: Vec<&[(ClientKey, ClientDay)]> = aggregate
-        .clients
-        .range(day(start)..=day(end))
-        .flat_map(|(_, runs)| runs.iter().map(|r| &r[..]))
-        .collect();
-    let (_, mut clients) = week_clients(aggregate, &runs, &path_texts, &client_ip, 1);
+    let runs = |(start, end): (chrono::NaiveDate, chrono::NaiveDate)| {
+        let day =
+            |d: chrono::NaiveDate| crate::scan::time::days_from_civil(d.year(), d.month(), d.day());
+        aggregate
+            .clients
+            .range(day(start)..=day(end))
+            .flat_map(|(_, runs)| runs.iter().map(|r| &r[..]))
+            .collect::<Vec<&[(ClientKey, ClientDay)]>>()
+    };
+    let (_, mut clients) = week_clients(
+        aggregate,
+        &runs((start, end)),
+        &path_texts,
+        &client_ip,
+        threshold,
+    );
     sort_by_failed_then_ip(&mut clients);
+    // Only the few top clients are looked up in the range before: every entry there is
+    // named and compared, none is built.
+    let mut before_failed = Vec::new();
+    if let Some(before) = before {
+        let wanted: std::collections::HashMap<&str, usize> = clients
+            .iter()
+            .take(top)
+            .enumerate()
+            .map(|(i, c)| (c.ip.as_str(), i))
+            .collect();
+        before_failed = vec![0u64; wanted.len()];
+        for run in runs(before) {
+            for (client, detail) in run {
+                let name = match *client {
+                    ClientKey::Ip(ip) => format_ip(ip.into()),
+                    ClientKey::Host(id) => crate::escape::bytes(aggregate.hosts.name(id)),
+                };
+                if let Some(&i) = wanted.get(name.as_str()) {
+                    before_failed[i] += detail.failed();
+                }
+            }
+        }
+    }
     RangeClients {
         start,
         end,
         clients,
+        before_failed,
     }
 }
 

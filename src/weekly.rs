@@ -234,36 +234,20 @@ fn figures(days: &[Day], bad_request_threshold: u64) -> Figures {
     f
 }
 
-/// Every failing client of the range, when the analysis counted them ([`Report::ranges`]).
-fn range_clients(report: &Report, r: Range) -> Option<&[SuspiciousIp]> {
+/// The range's clients, when the analysis counted them ([`Report::ranges`]).
+fn range_clients(report: &Report, r: Range) -> Option<&crate::summary::RangeClients> {
     report
         .ranges
         .iter()
         .find(|x| (x.start, x.end) == (r.start, r.end))
-        .map(|x| &x.clients[..])
 }
 
-/// A client's failed requests in the range: exact when the analysis counted the range's
-/// clients, else only where it was flagged (the range's list, or the days' lists).
-pub fn failed_in(report: &Report, r: Range, days: &[Day], ip: &str) -> u64 {
-    let listed = |list: &[SuspiciousIp]| list.iter().find(|c| c.ip == ip).map_or(0, |c| c.failed);
-    match range_clients(report, r) {
-        Some(all) => listed(all),
-        None => listed(&suspicious(report, r, days)),
-    }
-}
-
-/// The suspicious IPs of a range: over the threshold in the range as a whole, from every
-/// failing client of the range where the analysis counted them; else the analysis' own week
-/// figures for an ISO week, or the sums over the days on which each IP was flagged.
+/// The suspicious IPs of a range: over the threshold in the range as a whole where the
+/// analysis counted the range's clients (as `report` has it do); else the analysis' own
+/// week figures for an ISO week, or the sums over the days on which each IP was flagged.
 pub fn suspicious(report: &Report, r: Range, days: &[Day]) -> Vec<SuspiciousIp> {
-    if let Some(all) = range_clients(report, r) {
-        let threshold = report.settings.threshold;
-        return all
-            .iter()
-            .take_while(|c| c.failed >= threshold)
-            .cloned()
-            .collect();
+    if let Some(counted) = range_clients(report, r) {
+        return counted.clients.clone();
     }
     if let Some(label) = r.iso_week() {
         return report
@@ -331,11 +315,25 @@ pub fn build(report: &Report, r: Range) -> Weekly {
     let bad_requests = report.settings.bad_request_threshold;
     let totals = figures(&days, bad_requests);
     let previous_totals = figures(&prev_days, bad_requests);
+    // The previous counts: looked up by the analysis where it counted the range (flagged
+    // then or not), else from the previous period's list (0 when not flagged then).
+    let counted_before = range_clients(report, r).map(|c| &c.before_failed[..]);
+    let prev_ips = match counted_before {
+        Some(_) => Vec::new(),
+        None => suspicious(report, prev, &prev_days),
+    };
     let top_ips = suspicious(report, r, &days)
         .into_iter()
         .take(TOP_IPS)
-        .map(|ip| TopIp {
-            previous_failed: failed_in(report, prev, &prev_days, &ip.ip),
+        .enumerate()
+        .map(|(i, ip)| TopIp {
+            previous_failed: match counted_before {
+                Some(before) => before.get(i).copied().unwrap_or(0),
+                None => prev_ips
+                    .iter()
+                    .find(|p| p.ip == ip.ip)
+                    .map_or(0, |p| p.failed),
+            },
             ip,
         })
         .collect();

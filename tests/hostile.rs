@@ -519,30 +519,59 @@ fn the_format_is_found_past_padding_blank_lines_and_a_long_first_line() {
 fn the_format_is_the_same_for_every_block_size() {
     let combined = b"1.2.3.4 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 404 5\n";
     let vhost = [&b"www.example.org:443 "[..], combined].concat();
-    let data = [
-        b"\n".repeat(3),
-        combined.repeat(3),
-        vhost.repeat(7),
-        combined.to_vec(),
-    ]
-    .concat();
+    // Blank lines of a MiB of spaces each (a debug build scans millions of short lines slowly).
+    let blank_mib = |n: usize| {
+        [vec![b' '; (1 << 20) - 1], b"\n".to_vec()]
+            .concat()
+            .repeat(n)
+    };
+    // (content, format, parsed): the first ten lines that vote decide, within 16 MiB after
+    // the padding; a stream once held every block after its first vote (all of a file of
+    // one line and then blank lines), and looked past 16 MiB where a mapped file does not.
+    let cases = [
+        (
+            [
+                b"\n".repeat(3),
+                combined.repeat(3),
+                vhost.repeat(7),
+                combined.to_vec(),
+            ]
+            .concat(),
+            "vhost_combined",
+            7,
+        ),
+        (
+            [vhost.clone(), blank_mib(17), vhost.repeat(12)].concat(),
+            "vhost_combined",
+            13,
+        ),
+        ([blank_mib(17), vhost.repeat(12)].concat(), "combined", 0),
+    ];
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("access_mixed.log");
-    std::fs::write(&path, &data).unwrap();
-    for chunk in ["1", "40", "100", "300", "4096"] {
-        for extra in [&["--no-mmap"][..], &["--no-mmap", "--threads", "1"], &[]] {
-            let mut args = vec![path_str(&path), "--chunk-size", chunk];
-            args.extend_from_slice(extra);
-            let (code, v, _) = analyze_checked(&args);
-            assert_eq!(code, 0);
-            let i = &v["inputs"][0];
-            let what = format!("{chunk} {extra:?}");
-            assert_eq!(i["format"], "vhost_combined", "{what}");
-            assert_eq!(
-                (&i["parsed"], &i["blank"]),
-                (&json!(7), &json!(3)),
-                "{what}"
-            );
+    for (k, (data, format, parsed)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("access_mixed_{k}.log"));
+        std::fs::write(&path, data).unwrap();
+        let chunks: &[&str] = if k == 0 {
+            &["1", "40", "100", "300", "4096"]
+        } else {
+            &["4194304"]
+        };
+        for chunk in chunks {
+            let modes: &[&[&str]] = match k {
+                0 => &[&["--no-mmap"], &["--no-mmap", "--threads", "1"], &[]],
+                _ => &[&["--no-mmap"], &[]],
+            };
+            for extra in modes {
+                let mut args = vec![path_str(&path), "--chunk-size", chunk];
+                args.extend_from_slice(extra);
+                let (code, v, _) = analyze_checked(&args);
+                assert_eq!(code, 0);
+                let i = &v["inputs"][0];
+                let what = format!("{k} {chunk} {extra:?}");
+                assert_eq!(i["blank"], if k == 0 { 3 } else { 17 }, "{what}");
+                assert_eq!(i["format"], *format, "{what}");
+                assert_eq!(i["parsed"], *parsed, "{what}");
+            }
         }
     }
 }

@@ -22,27 +22,37 @@ pub fn analyze(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Report> 
     analyze_keeping_tables(args, file, &[]).map(|analysis| analysis.report)
 }
 
+/// A date range (first and last day) `report` needs the clients of, and the range before
+/// it to look its top clients up in.
+pub type RangeAsked = (
+    (chrono::NaiveDate, chrono::NaiveDate),
+    Option<(chrono::NaiveDate, chrono::NaiveDate)>,
+);
+
 /// [`analyze`] for a command that then writes `outputs` (flag, path): an output that is one
 /// of the inputs is refused before anything is read, so a report never replaces a log. The
-/// report also holds every failing client of each date range of `ranges` (first and last
-/// day), for `report`'s periods.
+/// report also holds the suspicious clients of each range of `ranges` and the top `top`
+/// ones' counts in the range before ([`summary::range_clients`]), for `report`'s periods.
 pub fn analyze_for(
     args: &AnalyzeArgs,
     file: &FileConfig,
     outputs: &[(&str, Option<&Path>)],
-    ranges: &[(chrono::NaiveDate, chrono::NaiveDate)],
+    ranges: &[RangeAsked],
+    top: usize,
 ) -> anyhow::Result<Report> {
     let Analysis {
         mut report,
         tables,
         pool,
     } = analyze_keeping_tables(args, file, outputs)?;
-    let utc = report.settings.utc;
+    let (utc, threshold) = (report.settings.utc, report.settings.threshold);
     report.ranges = pool.install(|| {
         use rayon::prelude::*;
         ranges
             .par_iter()
-            .map(|&(start, end)| summary::range_clients(&tables.aggregate, start, end, utc))
+            .map(|&(range, before)| {
+                summary::range_clients(&tables.aggregate, range, before, top, threshold, utc)
+            })
             .collect()
     });
     Ok(report)

@@ -98,8 +98,12 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     ];
     check_destinations(&outputs)?;
     let prev = r.previous();
-    let ranges = [(r.start, r.end), (prev.start, prev.end)];
-    let report = crate::cmd::analyze::analyze_for(&analyze_args, file, &outputs, &ranges)?;
+    let ranges = [
+        ((r.start, r.end), Some((prev.start, prev.end))),
+        ((prev.start, prev.end), None),
+    ];
+    let report =
+        crate::cmd::analyze::analyze_for(&analyze_args, file, &outputs, &ranges, weekly::TOP_IPS)?;
     let w = weekly::build(&report, r);
     let text = render::weekly::render(&w);
     let meta = render::html::Meta::now();

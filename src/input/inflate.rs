@@ -211,8 +211,11 @@ impl<R: BufRead> ZlibBody<R> {
                     return Ok(produced);
                 }
                 // Input taken, nothing out yet (a block header): go on, as flate2's reader
-                // does.
-                Ok(_) if produced == 0 && !eof => continue,
+                // does (input and room, yet nothing taken or given: never loop).
+                Ok(_) if produced == 0 && !eof && consumed > 0 => continue,
+                Ok(_) if produced == 0 && !eof => {
+                    self.failed = Some((io::ErrorKind::InvalidData, "inflate made no progress"));
+                }
                 Ok(_) if produced > 0 => return Ok(produced),
                 // The input ended inside the body (ISA-L's words for it).
                 Ok(_) => {

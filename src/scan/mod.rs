@@ -71,9 +71,9 @@ impl Detector {
         self.seen >= DETECT_LINES
     }
 
-    /// Whether any line has voted yet.
-    pub fn any(&self) -> bool {
-        self.seen > 0
+    /// How many lines have voted so far.
+    pub fn votes(&self) -> usize {
+        self.seen
     }
 
     /// The format the votes so far choose; `None` before any line voted.

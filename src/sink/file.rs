@@ -284,10 +284,15 @@ pub fn refuse_inputs_as_outputs(
             false => id(path),
         };
         if written.is_some_and(|o| read.contains(&o)) {
-            anyhow::bail!(
-                "{flag} names {}, which is one of the inputs: the report would replace it",
-                crate::escape::path(path)
-            );
+            match is_stdout(path) {
+                true => anyhow::bail!(
+                    "stdout (where {flag} goes) is one of the inputs: the report would be written into it"
+                ),
+                false => anyhow::bail!(
+                    "{flag} names {}, which is one of the inputs: the report would replace it",
+                    crate::escape::path(path)
+                ),
+            }
         }
     }
     Ok(())
