@@ -405,7 +405,17 @@ fn process_stream<'s>(
         .is_none()
         .then(|| Detector::new(settings.utc, settings.max_line_bytes));
     let mut held: Vec<(Vec<u8>, usize, ChunkRecord)> = Vec::new();
-    let mut detect_looked = 0usize;
+    // Where the stream's front (`cur[0]`) is, in bytes of the input, and where its first
+    // byte that is not NUL padding was: the detection window is measured from there.
+    let mut front = 0u64;
+    let mut first_non_nul: Option<u64> = None;
+    let note = |at: u64, consumed: &[u8], first_non_nul: &mut Option<u64>| {
+        if first_non_nul.is_none() {
+            if let Some(i) = consumed.iter().position(|&b| b != 0) {
+                *first_non_nul = Some(at + i as u64);
+            }
+        }
+    };
     let mut handed_out = false;
     let mut seq = first_seq;
     // A line past `--max-line-bytes` is not held: its bytes are skipped up to its `\n`.
@@ -470,6 +480,9 @@ fn process_stream<'s>(
         if skipping != Skipping::No {
             let newline = memchr::memchr(b'\n', &cur[..cur_len]);
             skipping = skipping.then(&cur[..newline.unwrap_or(cur_len)]);
+            let skipped = newline.map_or(cur_len, |i| i + 1);
+            note(front, &cur[..skipped], &mut first_non_nul);
+            front += skipped as u64;
             match newline {
                 None => {
                     report.bytes += cur_len as u64;
@@ -478,6 +491,7 @@ fn process_stream<'s>(
                 }
                 Some(i) => {
                     ctx.record_only(skipped_record(id, &mut seq, skipping));
+                    handed_out = true;
                     skipping = Skipping::No;
                     report.bytes += (i + 1) as u64;
                     cur.copy_within(i + 1..cur_len, 0);
@@ -492,6 +506,11 @@ fn process_stream<'s>(
         } else {
             memchr::memrchr(b'\n', &cur[search_from..cur_len]).map_or(0, |i| search_from + i + 1)
         };
+        let block_at = front;
+        if cut > 0 {
+            note(front, &cur[..cut], &mut first_non_nul);
+            front += cut as u64;
+        }
         let data = if cut == 0 {
             None
         } else {
@@ -505,7 +524,9 @@ fn process_stream<'s>(
             cur_len = tail;
             Some(std::mem::replace(&mut cur, next))
         };
-        report.bytes += drop_nul_padding(&mut cur, &mut cur_len) as u64;
+        let dropped = drop_nul_padding(&mut cur, &mut cur_len);
+        report.bytes += dropped as u64;
+        front += dropped as u64;
         // What the scanner will not count of this line: the NUL kept of its padding, and a
         // `\r` its `\n` may still follow. Saturating: the largest cap asked for is no cap.
         let uncounted = 1 + usize::from(cur_len > 0 && cur[0] == 0);
@@ -514,6 +535,8 @@ fn process_stream<'s>(
             // forget its bytes, and see which at its end.
             let kept_nul = usize::from(cur[0] == 0);
             skipping = Skipping::MaybeBlank { cr: false }.then(&cur[kept_nul..cur_len]);
+            note(front, &cur[..cur_len], &mut first_non_nul);
+            front += cur_len as u64;
             report.bytes += cur_len as u64;
             cur_len = 0;
         }
@@ -528,8 +551,17 @@ fn process_stream<'s>(
         // oversize lines, which read the same in any layout, and is scanned at once.
         if let Some(d) = detector.as_mut() {
             let votes = d.votes();
-            detect_looked += d.feed(&data[..cut]);
-            if !d.done() && detect_looked < DETECT_BYTES {
+            // The block's part in the window (whole lines, as `detect_window` takes them).
+            let pad = first_non_nul.unwrap_or(block_at);
+            let window_end = pad.saturating_add(DETECT_BYTES as u64);
+            let lo = (pad.saturating_sub(block_at) as usize).min(cut);
+            let in_window = (window_end.saturating_sub(block_at) as usize).min(cut);
+            let hi = match in_window < cut {
+                false => cut,
+                true => memchr::memrchr(b'\n', &data[lo..in_window]).map_or(lo, |i| lo + i + 1),
+            };
+            d.feed(&data[lo..hi]);
+            if !d.done() && block_at + (cut as u64) < window_end {
                 match d.votes() > votes {
                     true => held.push((data, cut, record)),
                     false => dispatch(data, cut, Format::Combined, record),
@@ -555,6 +587,7 @@ fn process_stream<'s>(
     }
     if skipping != Skipping::No {
         ctx.record_only(skipped_record(id, &mut seq, skipping));
+        handed_out = true;
     }
     report.format = format.or(handed_out.then_some(Format::Combined));
     if let StreamReader::Gzip(gz) = &reader {
@@ -589,12 +622,22 @@ fn detect_mapped(mapped: &Mapped, base: usize, data: &[u8], s: &ScanSettings) ->
         drop_pages(start, start + nuls);
         start += nuls;
     }
-    let window = &data[start..data.len().min(start + DETECT_BYTES)];
+    let window = detect_window(&data[start..]);
     let (format, looked_at) = detect_format(window, s.utc, s.max_line_bytes);
     if looked_at > 1 << 20 {
         drop_pages(start, start + looked_at);
     }
     format.unwrap_or(Format::Combined)
+}
+
+/// The whole lines of `from_padding` (a file's bytes after its leading NUL padding) that
+/// end within [`DETECT_BYTES`], where mapped files and streams alike look for the format.
+fn detect_window(from_padding: &[u8]) -> &[u8] {
+    if from_padding.len() <= DETECT_BYTES {
+        return from_padding;
+    }
+    let head = &from_padding[..DETECT_BYTES];
+    &head[..memchr::memrchr(b'\n', head).map_or(0, |i| i + 1)]
 }
 
 /// Map a chunk's pages with one call (MADV_POPULATE_READ, Linux 5.14+) instead of a page

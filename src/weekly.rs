@@ -3,9 +3,10 @@
 //! and the same figures for the period before with the differences.
 //!
 //! Invariant: every day of the period is listed (zero-filled when no line is dated on it), the
-//! period's figures are sums of its days, and when the period is exactly one ISO week its
-//! suspicious IPs are the analysis' own week figures (threshold applied to the week's sums);
-//! for any other range they are the sums over the days on which the IP was flagged.
+//! period's figures are sums of its days, and its suspicious IPs are those over the threshold
+//! in the period as a whole: counted over the range by the analysis where `report` asked for
+//! it ([`Report::ranges`]), else the analysis' own week figures for an ISO week (an `analyze
+//! --html` section); only an other range without counts sums the days' lists.
 
 use crate::summary::{DaySummary, PathFailures, PeriodSummary, Report, Seen, SuspiciousIp};
 use chrono::{Datelike, Days, NaiveDate, Weekday};

@@ -546,6 +546,12 @@ fn the_format_is_the_same_for_every_block_size() {
             13,
         ),
         ([blank_mib(17), vhost.repeat(12)].concat(), "combined", 0),
+        // The first vote-able line crosses 16 MiB: out of the window, in every mode.
+        (
+            [blank_mib(16)[40..].to_vec(), vhost.repeat(20)].concat(),
+            "combined",
+            0,
+        ),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (k, (data, format, parsed)) in cases.iter().enumerate() {
@@ -554,12 +560,12 @@ fn the_format_is_the_same_for_every_block_size() {
         let chunks: &[&str] = if k == 0 {
             &["1", "40", "100", "300", "4096"]
         } else {
-            &["4194304"]
+            &["4194304", "67108864"]
         };
         for chunk in chunks {
             let modes: &[&[&str]] = match k {
                 0 => &[&["--no-mmap"], &["--no-mmap", "--threads", "1"], &[]],
-                _ => &[&["--no-mmap"], &[]],
+                _ => &[&["--no-mmap"], &["--no-mmap", "--threads", "1"], &[]],
             };
             for extra in modes {
                 let mut args = vec![path_str(&path), "--chunk-size", chunk];
@@ -568,10 +574,33 @@ fn the_format_is_the_same_for_every_block_size() {
                 assert_eq!(code, 0);
                 let i = &v["inputs"][0];
                 let what = format!("{k} {chunk} {extra:?}");
-                assert_eq!(i["blank"], if k == 0 { 3 } else { 17 }, "{what}");
+                assert_eq!(i["blank"], [3, 17, 17, 16][k], "{what}");
                 assert_eq!(i["format"], *format, "{what}");
                 assert_eq!(i["parsed"], *parsed, "{what}");
             }
+        }
+    }
+    // Lines too long to hold (skipped by a stream before its blocks) count in the window too.
+    let long = [vec![b'x'; 300 << 10], b"\n".to_vec()].concat().repeat(60);
+    // A file of such lines only: `combined` streamed too (it was null: no block handed out).
+    let cases = [
+        ("long", [long.clone(), vhost.repeat(12)].concat()),
+        ("only", long),
+    ];
+    for (name, content) in cases {
+        let path = dir.path().join(format!("access_{name}.log"));
+        std::fs::write(&path, content).unwrap();
+        for extra in [&["--no-mmap"][..], &["--no-mmap", "--threads", "1"], &[]] {
+            let mut args = vec![path_str(&path), "--max-line-bytes", "100000"];
+            args.extend_from_slice(extra);
+            let (code, v, _) = analyze_checked(&args);
+            assert_eq!(code, 0);
+            let what = format!("{name} {extra:?}");
+            assert_eq!(v["inputs"][0]["format"], "combined", "{what}");
+            assert_eq!(
+                v["inputs"][0]["malformed_by_reason"]["oversize"], 60,
+                "{what}"
+            );
         }
     }
 }

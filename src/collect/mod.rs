@@ -262,10 +262,11 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
             Ok(done) => out.compressed = done,
             Err(e) => out.warnings.push(format!("{e:#}")),
         }
-        // A recovered archive old enough is compressed now: it is analyzed under its new name.
+        // A recovered archive old enough is compressed now (also when a later file failed):
+        // it is analyzed under its new name.
         if let Some(recovered) = &mut out.recovered_archive {
             let gz = PathBuf::from(format!("{}.gz", recovered.display()));
-            if out.compressed.contains(&gz) {
+            if !recovered.exists() && gz.exists() {
                 *recovered = gz;
             }
         }
