@@ -13,7 +13,20 @@
 # Environment (all optional): LOGWARDEN_HOME (working directory holding ./log; default
 # $HOME), LOGWARDEN_SOURCE (default /var/log/apache2/access.log), LOGWARDEN_BIN (default
 # logwarden on PATH). Exit status: logwarden's (0 ok, 1 some input unreadable, 2 failed).
+#
+# It takes no arguments: `--help` prints this text; anything else is a usage error (exit 2).
 set -uo pipefail
+case "${1-}" in
+'') ;;
+-h | --help)
+  sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
+  exit 0
+  ;;
+*)
+  echo "get_log.sh: takes no arguments (configure it with LOGWARDEN_* variables; see --help)" >&2
+  exit 2
+  ;;
+esac
 cd "${LOGWARDEN_HOME:-$HOME}" || exit 2
 mkdir -p log || exit 2
 source_log=${LOGWARDEN_SOURCE:-/var/log/apache2/access.log}

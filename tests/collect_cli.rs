@@ -337,6 +337,21 @@ fn killed_history_writers_leave_whole_records() {
 #[test]
 fn get_log_script_runs_collect_analyze_into_cronjob_logs() {
     let dir = tempfile::tempdir().unwrap();
+    // Arguments: `--help` is its header; anything else a usage error, before it runs (it
+    // once ignored them, and collected).
+    let script = |arg: &str| {
+        std::process::Command::new("bash")
+            .arg(root().join("scripts/get_log.sh"))
+            .arg(arg)
+            .env("LOGWARDEN_HOME", dir.path())
+            .output()
+            .unwrap()
+    };
+    let help = script("--help");
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).starts_with("Seed-compatible daily job"));
+    assert_eq!(script("--source").status.code(), Some(2));
+    assert!(!dir.path().join("log").exists(), "nothing run");
     let src = dir.path().join("access.log");
     fs::write(&src, line("10.0.0.9", 404, 1)).unwrap();
     let out = std::process::Command::new("bash")
@@ -388,6 +403,7 @@ fn an_archive_recovered_from_an_interrupted_run_is_analyzed_and_recorded() {
             dest: dir.path().join("log"),
             today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
             compress_after: None,
+            record: false,
             crash_at: Some(CrashPoint::AfterRename),
         });
         assert!(crashed.is_err());
@@ -414,7 +430,7 @@ fn an_archive_recovered_from_an_interrupted_run_is_analyzed_and_recorded() {
         let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
         let body: Vec<&str> = history.lines().skip(1).collect();
         let recovered =
-            format!("    archive log/{archive}: created by an interrupted run, analyzed now");
+            format!("    archive log/{archive}: created by an earlier run that did not record it, analyzed now");
         assert_eq!(
             body,
             vec![
@@ -432,4 +448,71 @@ fn an_archive_recovered_from_an_interrupted_run_is_analyzed_and_recorded() {
             .collect();
         assert_eq!(archives, [archive]);
     }
+}
+
+/// A run killed during its analysis (after its archive was committed) left the archive
+/// unrecorded, and the next run found "nothing new". The archive now stays in the state's
+/// `unrecorded` list until its record is written, and the lock is held until then: a second
+/// run meanwhile is refused instead of finding nothing new.
+#[test]
+fn an_archive_whose_run_was_killed_before_its_record_is_recorded_by_the_next() {
+    use logwarden::collect::{collect, Options};
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..6).map(|n| line("172.16.14.50", 401, n)).collect();
+    fs::write(dir.path().join("access.log"), &text).unwrap();
+    let killed = collect(&Options {
+        source: dir.path().join("access.log"),
+        dest: dir.path().join("log"),
+        today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
+        compress_after: None,
+        record: true,
+        crash_at: None,
+    })
+    .unwrap();
+    assert_eq!(
+        killed.unrecorded,
+        [dir.path().join("log/access_2023-06-19.log")]
+    );
+    // While it holds the lock (analyzing), another run is refused.
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args(["collect", "--source", "access.log", "--analyze"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already running"));
+    drop(killed); // killed: no record, no `recorded`
+    let stdout = collect_analyze_ok(dir.path());
+    assert!(
+        stdout.contains("IP: 172.16.14.50 - Failed login attempts: 6\n"),
+        "{stdout}"
+    );
+    let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+    assert!(history.contains("    archive log/access_2023-06-19.log: created by an earlier run that did not record it, analyzed now\n"), "{history}");
+    // Recorded once: the run after finds nothing left to record.
+    collect_analyze_ok(dir.path());
+    let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+    assert_eq!(history.matches("analyzed now").count(), 1, "{history}");
+    let state = fs::read_to_string(dir.path().join("log/.logwarden-collect.json")).unwrap();
+    assert!(!state.contains("unrecorded"), "{state}");
+}
+
+/// A rotated file that cannot be read may hold lines nobody collects: exit 1 (it was 0 with a
+/// warning on stderr only), and the history record says so.
+#[test]
+fn an_unreadable_rotated_file_is_exit_1_and_in_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("access.log"), line("10.0.0.1", 401, 1)).unwrap();
+    fs::create_dir(dir.path().join("access.log.1")).unwrap();
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args(["collect", "--source", "access.log", "--analyze", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+    assert!(
+        history.contains("    warning: skipped unreadable rotated file access.log.1: "),
+        "{history}"
+    );
 }

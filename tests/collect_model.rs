@@ -273,6 +273,7 @@ fn check(ops: Vec<Op>, dateext: bool) {
         dest: dest.clone(),
         today: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
         compress_after: None,
+        record: false,
         crash_at: None,
     };
     for op in ops {

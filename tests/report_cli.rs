@@ -763,3 +763,22 @@ fn ranges_and_previous_counts_include_clients_under_the_threshold_each_day() {
     let shifted = top(&["--since", "2023-06-14", "--until", "2023-06-21"]);
     assert_eq!(ip(&shifted[0]), (json!("10.0.0.2"), json!(8), json!(3)));
 }
+
+/// `--email` without an `[email]` section is a usage error found before the analysis: no
+/// report files are left behind for a mail that was never sent.
+#[test]
+fn email_without_mail_settings_fails_before_writing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let before = fs::read_dir(dir.path().join("log")).unwrap().count();
+    let out = report_in(
+        dir.path(),
+        &["report", "--week", "2023-W25", "--email", "-q"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs an [email] section"));
+    assert_eq!(
+        fs::read_dir(dir.path().join("log")).unwrap().count(),
+        before
+    );
+}

@@ -3,8 +3,10 @@
 //!
 //! Invariant: every failure to collect (missing source, lock held, I/O, bad analysis
 //! settings, checked first) is fatal (exit 2) and creates no archive; the analysis runs only
-//! on the archive this run created (and one an interrupted run created and this run
-//! committed for it), so a line is analyzed and recorded in the history once;
+//! on the archives not yet recorded (this run's, and any an earlier run committed but did not
+//! record: the state file lists them until their record is written, under the lock), so a
+//! line is analyzed and recorded in the history once (twice only if a run is killed between
+//! its record and the state's update);
 //! once an archive is committed its record is appended whatever fails after (the analysis,
 //! stdout), with the failure in it.
 
@@ -23,6 +25,7 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         dest: args.dest.clone(),
         today: chrono::Local::now().date_naive(),
         compress_after: args.compress_after,
+        record: args.analyze,
         crash_at: None,
     };
     // Settings checked before anything is collected: once an archive is committed, the next
@@ -32,15 +35,17 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     }
     let got = collect::collect(&opts)?;
     let mut text = summary_text(&args.source, &got);
-    let mut outcome = Outcome::Clean;
+    // A rotated file that could not be read may hold lines not collected: exit 1, as for an
+    // input `analyze` could not read.
+    let mut outcome = match got.unreadable {
+        0 => Outcome::Clean,
+        _ => Outcome::InputErrors,
+    };
     let mut report = None;
     let mut failed = None;
-    let archives: Vec<_> = got
-        .recovered_archive
-        .iter()
-        .chain(&got.archive)
-        .cloned()
-        .collect();
+    // This run's archive and any an earlier run committed without recording it (killed
+    // during its analysis, or interrupted before its commit): the lock is still held.
+    let archives = got.unrecorded.clone();
     if args.analyze && !archives.is_empty() {
         let analyze_args = AnalyzeArgs {
             paths: archives,
@@ -76,6 +81,12 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         }
         history::append(&args.history, &rec)?;
     }
+    // Recorded (or, with --no-history, analyzed): out of the list. A run killed before this
+    // leaves them for the next one.
+    if args.analyze && !got.unrecorded.is_empty() {
+        collect::recorded(&args.dest, &got)?;
+    }
+    drop(got);
     if let Some(e) = failed {
         return Err(e);
     }
@@ -129,11 +140,20 @@ fn record(source: &Path, got: &Collected, report: Option<&Report>) -> Record {
             crate::escape::path(source)
         )),
     }
-    let recovered = got.recovered_archive.as_deref().map(crate::escape::path);
-    if let Some(a) = &recovered {
+    // Archives of earlier runs that did not record them (all but this run's own).
+    let earlier: Vec<String> = got
+        .unrecorded
+        .iter()
+        .filter(|a| Some(*a) != got.archive.as_ref())
+        .map(|a| crate::escape::path(a))
+        .collect();
+    for a in &earlier {
         r.lines.push(format!(
-            "archive {a}: created by an interrupted run, analyzed now"
+            "archive {a}: created by an earlier run that did not record it, analyzed now"
         ));
+    }
+    for w in &got.warnings {
+        r.lines.push(format!("warning: {w}"));
     }
     let mut days = Vec::new();
     if let Some(rep) = report {
@@ -171,7 +191,8 @@ fn record(source: &Path, got: &Collected, report: Option<&Report>) -> Record {
     }
     r.json.insert("command".into(), "collect".into());
     r.json.insert("archive".into(), json!(archive));
-    r.json.insert("recovered_archive".into(), json!(recovered));
+    r.json.insert("earlier_archives".into(), json!(earlier));
+    r.json.insert("warnings".into(), json!(got.warnings));
     r.json.insert("lines_collected".into(), got.lines.into());
     r.json.insert("days".into(), days.into());
     r

@@ -97,6 +97,12 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         ("--report", text_path),
     ];
     check_destinations(&outputs)?;
+    // The mail settings too: a missing `[email]` should not cost a long run, nor leave the
+    // report files written with nothing sent.
+    let mail = match args.email {
+        true => Some(email::resolve(file.email.as_ref(), &label)?),
+        false => None,
+    };
     let prev = r.previous();
     let ranges = [
         ((r.start, r.end), Some((prev.start, prev.end))),
@@ -134,8 +140,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     }
 
     let mut sent_to = None;
-    if let Some((json, html)) = &attached {
-        let settings = email::resolve(file.email.as_ref(), &label)?;
+    if let (Some((json, html)), Some(settings)) = (&attached, &mail) {
         let attachments = [
             (
                 format!("logwarden-{label}.json").as_str(),
@@ -158,7 +163,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             .iter()
             .map(|(n, t, b)| (n.as_str(), *t, b.clone()))
             .collect();
-        let message = email::build(&settings, &text, Some(html), &attachments)?;
+        let message = email::build(settings, &text, Some(html), &attachments)?;
         if args.dry_run {
             let eml = args
                 .eml

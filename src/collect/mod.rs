@@ -59,6 +59,9 @@ pub struct Options {
     pub today: NaiveDate,
     /// Gzip archives whose name date is more than this many days before `today`.
     pub compress_after: Option<u32>,
+    /// The caller analyzes and records each archive committed (`collect --analyze`): they are
+    /// kept in the state's `unrecorded` list until it calls [`recorded`].
+    pub record: bool,
     #[doc(hidden)]
     pub crash_at: Option<CrashPoint>,
 }
@@ -72,7 +75,7 @@ pub struct Part {
     pub lines: u64,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Collected {
     /// The new archive, when there was anything new.
     pub archive: Option<PathBuf>,
@@ -81,10 +84,15 @@ pub struct Collected {
     pub parts: Vec<Part>,
     /// What recovery of an interrupted run did, if there was one.
     pub recovered: Option<String>,
-    /// The archive an interrupted run created and this run committed for it: never analyzed
-    /// nor recorded by the run that created it.
-    pub recovered_archive: Option<PathBuf>,
+    /// With [`Options::record`]: every archive committed and not yet recorded, this run's
+    /// last (earlier ones: a run killed before its record, or interrupted before its commit),
+    /// under its current name (`.gz` once compressed).
+    pub unrecorded: Vec<PathBuf>,
+    /// The destination's lock, held until the caller has recorded the archives.
+    pub lock: Option<lock::DestLock>,
     pub warnings: Vec<String>,
+    /// Rotated files that could not be read (also among `warnings`): exit status 1.
+    pub unreadable: usize,
     pub compressed: Vec<PathBuf>,
 }
 
@@ -105,12 +113,10 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     let dest = &opts.dest;
     std::fs::create_dir_all(dest)
         .with_context(|| format!("cannot create {}", crate::escape::path(dest)))?;
-    let _lock = lock::acquire(dest)?;
+    let lock = lock::acquire(dest)?;
     let mut st = state::load(dest)?;
-    let (recovered, recovered_archive) = recover(dest, &mut st)?;
     let mut out = Collected {
-        recovered,
-        recovered_archive,
+        recovered: recover(dest, &mut st, opts.record)?,
         ..Collected::default()
     };
 
@@ -135,6 +141,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
             .iter()
             .map(|u| format!("skipped unreadable rotated file {u}")),
     );
+    out.unreadable = found.unreadable.len();
     let files = &found.files;
 
     // Match files to this source's streams. A stream of an earlier state file has no source:
@@ -241,7 +248,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         let name = archive_name(dest, opts.today);
         let archive = dest.join(&name);
         st.pending = Some(Pending {
-            archive: name,
+            archive: name.clone(),
             streams: new_streams.clone(),
         });
         state::save(dest, &st)?;
@@ -252,6 +259,9 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         crash_point(opts, CrashPoint::AfterRename)?;
         st.pending = None;
         st.streams = new_streams;
+        if opts.record {
+            st.unrecorded.push(name);
+        }
         state::save(dest, &st)?;
         out.archive = Some(archive);
     }
@@ -262,16 +272,48 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
             Ok(done) => out.compressed = done,
             Err(e) => out.warnings.push(format!("{e:#}")),
         }
-        // A recovered archive old enough is compressed now (also when a later file failed):
-        // it is analyzed under its new name.
-        if let Some(recovered) = &mut out.recovered_archive {
-            let gz = PathBuf::from(format!("{}.gz", recovered.display()));
-            if !recovered.exists() && gz.exists() {
-                *recovered = gz;
-            }
+    }
+    // Under their current names: an archive old enough was compressed (now, or since). One
+    // that is gone altogether cannot be analyzed: it leaves the list, with a warning.
+    let mut gone = Vec::new();
+    for name in &st.unrecorded {
+        let plain = dest.join(name);
+        let gz = dest.join(format!("{name}.gz"));
+        match (plain.exists(), gz.exists()) {
+            (true, _) => out.unrecorded.push(plain),
+            (false, true) => out.unrecorded.push(gz),
+            (false, false) => gone.push(name.clone()),
         }
     }
+    if !gone.is_empty() {
+        for name in &gone {
+            out.warnings.push(format!(
+                "archive {} is gone before it was analyzed",
+                crate::escape::path(&dest.join(name))
+            ));
+        }
+        st.unrecorded.retain(|n| !gone.contains(n));
+        state::save(dest, &st)?;
+    }
+    out.lock = Some(lock);
     Ok(out)
+}
+
+/// The archives of `collected` are analyzed and recorded: out of the state's `unrecorded`
+/// list. Called while `collected` still holds the destination's lock.
+pub fn recorded(dest: &Path, collected: &Collected) -> anyhow::Result<()> {
+    let mut st = state::load(dest)?;
+    let done: Vec<String> = collected
+        .unrecorded
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| {
+            let n = n.to_string_lossy();
+            n.strip_suffix(".gz").unwrap_or(&n).to_string()
+        })
+        .collect();
+    st.unrecorded.retain(|n| !done.contains(n));
+    state::save(dest, &st)
 }
 
 /// How a source is named in the state file: its directory made absolute (a cron job and a
@@ -292,21 +334,23 @@ fn crash_point(opts: &Options, at: CrashPoint) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Finish or undo an interrupted run, and remove its temp files: what was done, and the
-/// archive committed for it (rolled forward), if any.
-fn recover(dest: &Path, st: &mut State) -> anyhow::Result<(Option<String>, Option<PathBuf>)> {
+/// Finish or undo an interrupted run, and remove its temp files: what was done. An archive
+/// committed for it (rolled forward) joins `unrecorded` when `record` (in the same save).
+fn recover(dest: &Path, st: &mut State, record: bool) -> anyhow::Result<Option<String>> {
     for temp in [TEMP_ARCHIVE, TEMP_COMPRESS] {
         let _ = std::fs::remove_file(dest.join(temp));
     }
     let Some(pending) = st.pending.take() else {
-        return Ok((None, None));
+        return Ok(None);
     };
     let archive = dest.join(&pending.archive);
     let shown = crate::escape::path(&archive);
     let gz = dest.join(format!("{}.gz", pending.archive));
-    let committed = [archive, gz].into_iter().find(|a| a.exists());
-    let msg = if committed.is_some() {
+    let msg = if archive.exists() || gz.exists() {
         st.streams = pending.streams;
+        if record && !st.unrecorded.contains(&pending.archive) {
+            st.unrecorded.push(pending.archive);
+        }
         format!(
             "a previous run was interrupted after creating {shown}; its progress is now recorded"
         )
@@ -315,7 +359,7 @@ fn recover(dest: &Path, st: &mut State) -> anyhow::Result<(Option<String>, Optio
             .to_string()
     };
     state::save(dest, st)?;
-    Ok((Some(msg), committed))
+    Ok(Some(msg))
 }
 
 /// `access_YYYY-MM-DD.log`, or `-2`, `-3`, ... before `.log` when taken (plain or gzipped).
@@ -531,6 +575,7 @@ mod tests {
             dest: dest.to_path_buf(),
             today: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
             compress_after: None,
+            record: false,
             crash_at: None,
         }
     }

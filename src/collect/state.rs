@@ -43,6 +43,11 @@ pub struct State {
     pub version: u32,
     pub streams: Vec<StreamState>,
     pub pending: Option<Pending>,
+    /// Archives (file names here) committed by `collect --analyze` runs whose analysis and
+    /// history record are not written yet (a run killed during its analysis): the next such
+    /// run analyzes and records them, and only then are they removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unrecorded: Vec<String>,
 }
 
 pub fn path(dest: &Path) -> PathBuf {
@@ -106,6 +111,7 @@ mod tests {
                 archive: "access_2024-01-01.log".into(),
                 streams: vec![],
             }),
+            unrecorded: vec!["access_2023-12-31.log".into()],
         };
         save(dir.path(), &s).unwrap();
         assert_eq!(load(dir.path()).unwrap(), s);
