@@ -16,9 +16,9 @@
 #
 # It takes no arguments: `--help` prints this text; anything else is a usage error (exit 2).
 set -uo pipefail
-case "${1-}" in
-'') ;;
--h | --help)
+case "$#:${1-}" in
+0:) ;;
+1:-h | 1:--help)
   sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
   exit 0
   ;;

@@ -403,10 +403,30 @@ fn an_archive_recovered_from_an_interrupted_run_is_analyzed_and_recorded() {
             dest: dir.path().join("log"),
             today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
             compress_after: None,
-            record: false,
+            record: true,
             crash_at: Some(CrashPoint::AfterRename),
         });
         assert!(crashed.is_err());
+        // A plain collect (no analysis) rolls it forward, and a run without a history
+        // analyzes only its own archive: neither takes it off the list.
+        let others: [&[&str]; 2] = [
+            &["collect", "--source", "access.log"],
+            &[
+                "collect",
+                "--source",
+                "access.log",
+                "--analyze",
+                "--no-history",
+            ],
+        ];
+        for other in others {
+            let out = logwarden()
+                .current_dir(dir.path())
+                .args(other)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{other:?}");
+        }
         let out = logwarden()
             .current_dir(dir.path())
             .args(["collect", "--source", "access.log", "--analyze"])

@@ -25,7 +25,9 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         dest: args.dest.clone(),
         today: chrono::Local::now().date_naive(),
         compress_after: args.compress_after,
-        record: args.analyze,
+        // Recorded runs keep their archives listed until the record is written; a run with
+        // --no-history analyzes its own archive only and leaves the list to recorded runs.
+        record: args.analyze && !args.no_history,
         crash_at: None,
     };
     // Settings checked before anything is collected: once an archive is committed, the next
@@ -45,7 +47,10 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     let mut failed = None;
     // This run's archive and any an earlier run committed without recording it (killed
     // during its analysis, or interrupted before its commit): the lock is still held.
-    let archives = got.unrecorded.clone();
+    let archives: Vec<_> = match opts.record {
+        true => got.unrecorded.clone(),
+        false => got.archive.iter().cloned().collect(),
+    };
     if args.analyze && !archives.is_empty() {
         let analyze_args = AnalyzeArgs {
             paths: archives,
@@ -81,9 +86,8 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         }
         history::append(&args.history, &rec)?;
     }
-    // Recorded (or, with --no-history, analyzed): out of the list. A run killed before this
-    // leaves them for the next one.
-    if args.analyze && !got.unrecorded.is_empty() {
+    // Recorded: out of the list. A run killed before this leaves them for the next one.
+    if opts.record && !got.unrecorded.is_empty() {
         collect::recorded(&args.dest, &got)?;
     }
     drop(got);

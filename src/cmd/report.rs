@@ -103,6 +103,9 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         true => Some(email::resolve(file.email.as_ref(), &label)?),
         false => None,
     };
+    if args.email && !args.dry_run {
+        email::check_smtp(file.smtp.as_ref())?;
+    }
     let prev = r.previous();
     let ranges = [
         ((r.start, r.end), Some((prev.start, prev.end))),

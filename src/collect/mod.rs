@@ -116,7 +116,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     let lock = lock::acquire(dest)?;
     let mut st = state::load(dest)?;
     let mut out = Collected {
-        recovered: recover(dest, &mut st, opts.record)?,
+        recovered: recover(dest, &mut st)?,
         ..Collected::default()
     };
 
@@ -251,6 +251,14 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
             archive: name.clone(),
             streams: new_streams.clone(),
         });
+        // Listed with the plan: an interrupted run's archive, once rolled forward by any run,
+        // is still recorded by the next `--analyze` run of this source.
+        if opts.record && !st.unrecorded.iter().any(|u| u.archive == name) {
+            st.unrecorded.push(state::Unrecorded {
+                archive: name.clone(),
+                source: me.clone(),
+            });
+        }
         state::save(dest, &st)?;
         crash_point(opts, CrashPoint::AfterPendingState)?;
         std::fs::rename(&temp_path, &archive)
@@ -259,9 +267,6 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         crash_point(opts, CrashPoint::AfterRename)?;
         st.pending = None;
         st.streams = new_streams;
-        if opts.record {
-            st.unrecorded.push(name);
-        }
         state::save(dest, &st)?;
         out.archive = Some(archive);
     }
@@ -276,13 +281,17 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     // Under their current names: an archive old enough was compressed (now, or since). One
     // that is gone altogether cannot be analyzed: it leaves the list, with a warning.
     let mut gone = Vec::new();
-    for name in &st.unrecorded {
-        let plain = dest.join(name);
-        let gz = dest.join(format!("{name}.gz"));
+    for u in st
+        .unrecorded
+        .iter()
+        .filter(|u| opts.record && u.source == me)
+    {
+        let plain = dest.join(&u.archive);
+        let gz = dest.join(format!("{}.gz", u.archive));
         match (plain.exists(), gz.exists()) {
             (true, _) => out.unrecorded.push(plain),
             (false, true) => out.unrecorded.push(gz),
-            (false, false) => gone.push(name.clone()),
+            (false, false) => gone.push(u.archive.clone()),
         }
     }
     if !gone.is_empty() {
@@ -292,7 +301,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
                 crate::escape::path(&dest.join(name))
             ));
         }
-        st.unrecorded.retain(|n| !gone.contains(n));
+        st.unrecorded.retain(|u| !gone.contains(&u.archive));
         state::save(dest, &st)?;
     }
     out.lock = Some(lock);
@@ -312,7 +321,7 @@ pub fn recorded(dest: &Path, collected: &Collected) -> anyhow::Result<()> {
             n.strip_suffix(".gz").unwrap_or(&n).to_string()
         })
         .collect();
-    st.unrecorded.retain(|n| !done.contains(n));
+    st.unrecorded.retain(|u| !done.contains(&u.archive));
     state::save(dest, &st)
 }
 
@@ -335,8 +344,8 @@ fn crash_point(opts: &Options, at: CrashPoint) -> anyhow::Result<()> {
 }
 
 /// Finish or undo an interrupted run, and remove its temp files: what was done. An archive
-/// committed for it (rolled forward) joins `unrecorded` when `record` (in the same save).
-fn recover(dest: &Path, st: &mut State, record: bool) -> anyhow::Result<Option<String>> {
+/// rolled back leaves the `unrecorded` list its plan put it on.
+fn recover(dest: &Path, st: &mut State) -> anyhow::Result<Option<String>> {
     for temp in [TEMP_ARCHIVE, TEMP_COMPRESS] {
         let _ = std::fs::remove_file(dest.join(temp));
     }
@@ -348,13 +357,11 @@ fn recover(dest: &Path, st: &mut State, record: bool) -> anyhow::Result<Option<S
     let gz = dest.join(format!("{}.gz", pending.archive));
     let msg = if archive.exists() || gz.exists() {
         st.streams = pending.streams;
-        if record && !st.unrecorded.contains(&pending.archive) {
-            st.unrecorded.push(pending.archive);
-        }
         format!(
             "a previous run was interrupted after creating {shown}; its progress is now recorded"
         )
     } else {
+        st.unrecorded.retain(|u| u.archive != pending.archive);
         "a previous run was interrupted before creating its archive; its lines are collected now"
             .to_string()
     };

@@ -43,11 +43,20 @@ pub struct State {
     pub version: u32,
     pub streams: Vec<StreamState>,
     pub pending: Option<Pending>,
-    /// Archives (file names here) committed by `collect --analyze` runs whose analysis and
-    /// history record are not written yet (a run killed during its analysis): the next such
-    /// run analyzes and records them, and only then are they removed.
+    /// Archives of `collect --analyze` runs (listed with the plan that creates them) whose
+    /// analysis and history record are not written yet (a run killed during its analysis):
+    /// the next such run of the same source analyzes and records them, and only then are
+    /// they removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unrecorded: Vec<String>,
+    pub unrecorded: Vec<Unrecorded>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unrecorded {
+    /// File name of the archive here (`.gz` appended once it is compressed).
+    pub archive: String,
+    /// The `--source` it was collected from (as the streams' `source`): its own history.
+    pub source: String,
 }
 
 pub fn path(dest: &Path) -> PathBuf {
@@ -111,7 +120,10 @@ mod tests {
                 archive: "access_2024-01-01.log".into(),
                 streams: vec![],
             }),
-            unrecorded: vec!["access_2023-12-31.log".into()],
+            unrecorded: vec![Unrecorded {
+                archive: "access_2023-12-31.log".into(),
+                source: "/var/log/apache2/access.log".into(),
+            }],
         };
         save(dir.path(), &s).unwrap();
         assert_eq!(load(dir.path()).unwrap(), s);

@@ -164,15 +164,20 @@ fn password(smtp: &SmtpFile) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
-/// Send over SMTP as configured.
-pub fn send(smtp: Option<&SmtpFile>, message: &Message) -> anyhow::Result<()> {
+/// The `[smtp]` section's server and security, checked (before a long analysis too).
+pub fn check_smtp(smtp: Option<&SmtpFile>) -> anyhow::Result<(&SmtpFile, &str, Security)> {
     let Some(smtp) = smtp else {
         bail!("--email needs an [smtp] section in the config file (host, port, security)");
     };
     let Some(host) = smtp.host.as_deref() else {
         bail!("config [smtp]: `host` is missing");
     };
-    let sec = security(smtp)?;
+    Ok((smtp, host, security(smtp)?))
+}
+
+/// Send over SMTP as configured.
+pub fn send(smtp: Option<&SmtpFile>, message: &Message) -> anyhow::Result<()> {
+    let (smtp, host, sec) = check_smtp(smtp)?;
     let shown = format!(
         "{}:{}",
         crate::escape::text(host),
