@@ -20,6 +20,15 @@ fn names(dir: &Path) -> Vec<String> {
     v
 }
 
+/// `collect --source access.log --analyze -q` in `dir`.
+fn collect_analyze_quiet(dir: &Path) -> std::process::Output {
+    logwarden()
+        .current_dir(dir)
+        .args(["collect", "--source", "access.log", "--analyze", "-q"])
+        .output()
+        .unwrap()
+}
+
 /// `collect --source access.log --analyze` in `dir`, which must exit 0: its stdout.
 fn collect_analyze_ok(dir: &Path) -> String {
     let out = logwarden()
@@ -467,6 +476,12 @@ fn an_archive_recovered_from_an_interrupted_run_is_analyzed_and_recorded() {
             .filter(|n| n.starts_with("access_"))
             .collect();
         assert_eq!(archives, [archive]);
+        // Taken off the list (under its `.gz` name too): a further run records nothing again.
+        collect_analyze_ok(dir.path());
+        let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+        assert_eq!(history.matches("analyzed now").count(), 1, "{history}");
+        let state = fs::read_to_string(dir.path().join("log/.logwarden-collect.json")).unwrap();
+        assert!(!state.contains("unrecorded"), "{state}");
     }
 }
 
@@ -476,19 +491,9 @@ fn an_archive_recovered_from_an_interrupted_run_is_analyzed_and_recorded() {
 /// run meanwhile is refused instead of finding nothing new.
 #[test]
 fn an_archive_whose_run_was_killed_before_its_record_is_recorded_by_the_next() {
-    use logwarden::collect::{collect, Options};
     let dir = tempfile::tempdir().unwrap();
     let text: String = (0..6).map(|n| line("172.16.14.50", 401, n)).collect();
-    fs::write(dir.path().join("access.log"), &text).unwrap();
-    let killed = collect(&Options {
-        source: dir.path().join("access.log"),
-        dest: dir.path().join("log"),
-        today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
-        compress_after: None,
-        record: true,
-        crash_at: None,
-    })
-    .unwrap();
+    let killed = analyze_run_until_its_analysis(dir.path(), &text);
     assert_eq!(
         killed.unrecorded,
         [dir.path().join("log/access_2023-06-19.log")]
@@ -524,15 +529,44 @@ fn an_unreadable_rotated_file_is_exit_1_and_in_the_record() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("access.log"), line("10.0.0.1", 401, 1)).unwrap();
     fs::create_dir(dir.path().join("access.log.1")).unwrap();
-    let out = logwarden()
-        .current_dir(dir.path())
-        .args(["collect", "--source", "access.log", "--analyze", "-q"])
-        .output()
-        .unwrap();
+    let out = collect_analyze_quiet(dir.path());
     assert_eq!(out.status.code(), Some(1));
     let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
     assert!(
         history.contains("    warning: skipped unreadable rotated file access.log.1: "),
         "{history}"
     );
+}
+
+/// An unrecorded archive deleted before it was analyzed: a warning, exit 1 (its lines were
+/// never analyzed), and it leaves the list.
+#[test]
+fn an_unrecorded_archive_that_is_gone_is_exit_1_and_leaves_the_list() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(analyze_run_until_its_analysis(
+        dir.path(),
+        &line("10.0.0.1", 401, 1),
+    ));
+    fs::remove_file(dir.path().join("log/access_2023-06-19.log")).unwrap();
+    let out = collect_analyze_quiet(dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("archive log/access_2023-06-19.log is gone before it was analyzed"));
+    let state = fs::read_to_string(dir.path().join("log/.logwarden-collect.json")).unwrap();
+    assert!(!state.contains("unrecorded"), "{state}");
+}
+
+/// A `collect --analyze` run of `text` in `dir` (dated 2023-06-19) up to its analysis: the
+/// archive committed and listed as unrecorded, the lock held by what it returns.
+fn analyze_run_until_its_analysis(dir: &Path, text: &str) -> logwarden::collect::Collected {
+    fs::write(dir.join("access.log"), text).unwrap();
+    logwarden::collect::collect(&logwarden::collect::Options {
+        source: dir.join("access.log"),
+        dest: dir.join("log"),
+        today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
+        compress_after: None,
+        record: true,
+        crash_at: None,
+    })
+    .unwrap()
 }

@@ -253,7 +253,9 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         });
         // Listed with the plan: an interrupted run's archive, once rolled forward by any run,
         // is still recorded by the next `--analyze` run of this source.
-        if opts.record && !st.unrecorded.iter().any(|u| u.archive == name) {
+        if opts.record {
+            // The name is free, so an entry under it is stale (its archive was deleted).
+            st.unrecorded.retain(|u| u.archive != name);
             st.unrecorded.push(state::Unrecorded {
                 archive: name.clone(),
                 source: me.clone(),
@@ -295,6 +297,8 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         }
     }
     if !gone.is_empty() {
+        // Lines never analyzed: exit 1, as for a rotated file that cannot be read.
+        out.unreadable += gone.len();
         for name in &gone {
             out.warnings.push(format!(
                 "archive {} is gone before it was analyzed",
