@@ -6,9 +6,9 @@
 //! period's figures are sums of its days, and its suspicious IPs are those over the threshold
 //! in the period as a whole: counted over the range by the analysis where `report` asked for
 //! it ([`Report::ranges`]), else the analysis' own week figures for an ISO week (an `analyze
-//! --html` section); only an other range without counts sums the days' lists.
+//! --html` section).
 
-use crate::summary::{DaySummary, PathFailures, PeriodSummary, Report, Seen, SuspiciousIp};
+use crate::summary::{DaySummary, PeriodSummary, Report, SuspiciousIp};
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde::Serialize;
 
@@ -243,66 +243,17 @@ fn range_clients(report: &Report, r: Range) -> Option<&crate::summary::RangeClie
         .find(|x| (x.start, x.end) == (r.start, r.end))
 }
 
-/// The suspicious IPs of a range: over the threshold in the range as a whole where the
-/// analysis counted the range's clients (as `report` has it do); else the analysis' own
-/// week figures for an ISO week, or the sums over the days on which each IP was flagged.
-pub fn suspicious(report: &Report, r: Range, days: &[Day]) -> Vec<SuspiciousIp> {
+/// The suspicious IPs of a range: over the threshold in the range as a whole, as the
+/// analysis counted them for `report` ([`Report::ranges`]), or its own week figures for an
+/// ISO week (`analyze --html`). No caller asks for another range uncounted: none then.
+pub fn suspicious(report: &Report, r: Range) -> Vec<SuspiciousIp> {
     if let Some(counted) = range_clients(report, r) {
         return counted.clients.clone();
     }
-    if let Some(label) = r.iso_week() {
-        return report
-            .weeks
-            .iter()
-            .find(|w| w.week == label)
-            .map(|w| w.period.suspicious_ips.to_vec())
-            .unwrap_or_default();
-    }
-    let mut by_ip: std::collections::BTreeMap<String, SuspiciousIp> = Default::default();
-    for ip in days.iter().flat_map(|d| d.period.suspicious_ips.iter()) {
-        match by_ip.get_mut(&ip.ip) {
-            None => {
-                by_ip.insert(ip.ip.clone(), ip.clone());
-            }
-            Some(e) => merge_ip(e, ip, report.settings.utc),
-        }
-    }
-    let mut v: Vec<SuspiciousIp> = by_ip.into_values().collect();
-    v.sort_by(|a, b| b.failed.cmp(&a.failed).then_with(|| a.ip.cmp(&b.ip)));
-    v
-}
-
-/// Sum one day's figures for an IP into another's. The merged `top_paths` come from each
-/// day's top list, so they are exact only when every day listed all its paths
-/// (`paths_exact` says so).
-fn merge_ip(e: &mut SuspiciousIp, ip: &SuspiciousIp, utc: bool) {
-    e.failed += ip.failed;
-    for (s, n) in ip.by_status.iter() {
-        e.by_status.add(s, n);
-    }
-    e.first_seen = Seen {
-        at: e.first_seen.at.min(ip.first_seen.at),
-        utc,
-    };
-    e.last_seen = Seen {
-        at: e.last_seen.at.max(ip.last_seen.at),
-        utc,
-    };
-    let mut paths: std::collections::BTreeMap<std::sync::Arc<str>, u64> = Default::default();
-    for p in e.top_paths.iter().chain(&ip.top_paths) {
-        *paths.entry(p.path.clone()).or_default() += p.count;
-    }
-    let mut paths: Vec<PathFailures> = paths
-        .into_iter()
-        .map(|(path, count)| PathFailures { path, count })
-        .collect();
-    paths.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.path.cmp(&b.path)));
-    paths.truncate(crate::summary::TOP_PATHS);
-    let all_listed = e.other_paths == 0 && ip.other_paths == 0;
-    e.paths_exact = e.paths_exact && ip.paths_exact && all_listed;
-    e.top_paths = paths;
-    let listed: u64 = e.top_paths.iter().map(|p| p.count).sum();
-    e.other_paths = e.failed.saturating_sub(listed);
+    r.iso_week()
+        .and_then(|label| report.weeks.iter().find(|w| w.week == label))
+        .map(|w| w.period.suspicious_ips.to_vec())
+        .unwrap_or_default()
 }
 
 fn delta(a: u64, b: u64) -> i64 {
@@ -321,9 +272,9 @@ pub fn build(report: &Report, r: Range) -> Weekly {
     let counted_before = range_clients(report, r).map(|c| &c.before_failed[..]);
     let prev_ips = match counted_before {
         Some(_) => Vec::new(),
-        None => suspicious(report, prev, &prev_days),
+        None => suspicious(report, prev),
     };
-    let top_ips = suspicious(report, r, &days)
+    let top_ips = suspicious(report, r)
         .into_iter()
         .take(TOP_IPS)
         .enumerate()

@@ -152,11 +152,14 @@ fn an_unreadable_archive_is_reported_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
     // A day's archive cut short mid-gzip: its lines are missing from the week's figures.
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut e, line("10.9.9.9", 20, 401, 1).repeat(50).as_bytes()).unwrap();
-    let gz = e.finish().unwrap();
+    let cut_gzip = |text: &str| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, text.as_bytes()).unwrap();
+        let gz = e.finish().unwrap();
+        gz[..gz.len() - 12].to_vec()
+    };
     let cut = dir.path().join("log/access_2023-06-20.log.gz");
-    fs::write(&cut, &gz[..gz.len() - 12]).unwrap();
+    fs::write(&cut, cut_gzip(&line("10.9.9.9", 20, 401, 1).repeat(50))).unwrap();
     let out = report_in(
         dir.path(),
         &["report", "--week", "2023-W25", "--json", "w.json", "-q"],
@@ -187,12 +190,9 @@ fn an_unreadable_archive_is_reported_and_exits_1() {
     // Without it the week is clean again: exit 0, no warning, an empty list. An archive
     // dated before the previous week cannot hold the weeks' lines: named on stderr only.
     fs::remove_file(&cut).unwrap();
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let jan = line("10.9.9.9", 2, 401, 1).replace("/Jun/2023", "/Jan/2022");
-    std::io::Write::write_all(&mut e, jan.repeat(50).as_bytes()).unwrap();
-    let gz = e.finish().unwrap();
     let old = dir.path().join("log/access_2022-01-03.log.gz");
-    fs::write(&old, &gz[..gz.len() - 12]).unwrap();
+    fs::write(&old, cut_gzip(&jan.repeat(50))).unwrap();
     let out = report_in(
         dir.path(),
         &["report", "--week", "2023-W25", "--json", "w.json", "-q"],

@@ -218,9 +218,8 @@ fn range_id(r: Range) -> String {
 
 fn section(out: &mut Out, report: &Report, r: Range) {
     let w = weekly::build(report, r);
-    let ips = weekly::suspicious(report, r, &w.days);
-    let prev = r.previous();
-    let prev_ips = weekly::suspicious(report, prev, &weekly::days_of(report, prev));
+    let ips = weekly::suspicious(report, r);
+    let prev_ips = weekly::suspicious(report, r.previous());
     let kind = if r.iso_week().is_some() {
         "Week"
     } else {
