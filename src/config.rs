@@ -62,6 +62,20 @@ pub struct AnalyzeFile {
     pub max_line_bytes: Option<usize>,
     pub threads: Option<usize>,
     pub paths: Option<Vec<PathBuf>>,
+    /// The file these values came from (escaped), for errors that name a bad value's place.
+    #[serde(skip)]
+    pub file: Option<String>,
+}
+
+impl AnalyzeFile {
+    /// Where a setting was given: the flag, or the key in the config file.
+    fn origin(&self, flag_given: bool, flag: &str, key: &str) -> String {
+        match (flag_given, &self.file) {
+            (true, _) => flag.to_string(),
+            (false, Some(file)) => format!("{key} (config file {file})"),
+            (false, None) => key.to_string(),
+        }
+    }
 }
 
 /// Detection and scanning settings, resolved.
@@ -81,7 +95,11 @@ pub struct Detection {
 pub fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
     let path = match explicit {
         Some(p) => Some(p.to_path_buf()),
-        None => default_paths().into_iter().find(|p| p.is_file()),
+        // The first default that is there at all: one that is there but cannot be read (a
+        // directory, a dangling link) is an error, not skipped for the next one.
+        None => default_paths()
+            .into_iter()
+            .find(|p| p.symlink_metadata().is_ok()),
     };
     let Some(path) = path else {
         return Ok(FileConfig::default());
@@ -89,7 +107,10 @@ pub fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
     let shown = crate::escape::path(&path);
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read config file {shown}"))?;
-    toml::from_str(&text).with_context(|| format!("invalid config file {shown}"))
+    let mut config: FileConfig =
+        toml::from_str(&text).with_context(|| format!("invalid config file {shown}"))?;
+    config.analyze.file = Some(shown);
+    Ok(config)
 }
 
 fn default_paths() -> Vec<PathBuf> {
@@ -108,11 +129,12 @@ pub fn resolve_detection(args: &DetectionArgs, file: &AnalyzeFile) -> anyhow::Re
         .unwrap_or_else(|| DEFAULT_CODES.to_vec());
     codes.sort_unstable();
     codes.dedup();
+    let origin = file.origin(args.codes.is_some(), "--codes", "[analyze] codes");
     if codes.is_empty() {
-        bail!("--codes needs at least one status code");
+        bail!("{origin} needs at least one status code");
     }
     if let Some(bad) = codes.iter().find(|c| !(100..=599).contains(*c)) {
-        bail!("--codes: {bad} is not an HTTP status (100-599)");
+        bail!("{origin}: {bad} is not an HTTP status (100-599)");
     }
     let threshold = args
         .threshold
@@ -122,8 +144,21 @@ pub fn resolve_detection(args: &DetectionArgs, file: &AnalyzeFile) -> anyhow::Re
         .bad_request_threshold
         .or(file.bad_request_threshold)
         .unwrap_or(DEFAULT_THRESHOLD);
-    if threshold == 0 || bad_request_threshold == 0 {
-        bail!("thresholds must be at least 1");
+    if threshold == 0 {
+        let origin = file.origin(
+            args.threshold.is_some(),
+            "--threshold",
+            "[analyze] threshold",
+        );
+        bail!("{origin} must be at least 1");
+    }
+    if bad_request_threshold == 0 {
+        let origin = file.origin(
+            args.bad_request_threshold.is_some(),
+            "--bad-request-threshold",
+            "[analyze] bad_request_threshold",
+        );
+        bail!("{origin} must be at least 1");
     }
     let format = match args.format {
         Some(f) => f,
@@ -131,9 +166,11 @@ pub fn resolve_detection(args: &DetectionArgs, file: &AnalyzeFile) -> anyhow::Re
             None | Some("auto") => FormatArg::Auto,
             Some("common") => FormatArg::Common,
             Some("combined") => FormatArg::Combined,
-            Some("vhost_combined") => FormatArg::VhostCombined,
+            // As the flag: `vhost-combined` is accepted too.
+            Some("vhost_combined" | "vhost-combined") => FormatArg::VhostCombined,
             Some(other) => bail!(
-                "config: unknown format {:?} (auto, common, combined, vhost_combined)",
+                "{}: unknown format {:?} (auto, common, combined, vhost_combined)",
+                file.origin(false, "--format", "[analyze] format"),
                 crate::escape::text(other)
             ),
         },
@@ -149,7 +186,12 @@ pub fn resolve_detection(args: &DetectionArgs, file: &AnalyzeFile) -> anyhow::Re
         .or(file.max_line_bytes)
         .unwrap_or(DEFAULT_MAX_LINE_BYTES);
     if max_line_bytes < 64 {
-        bail!("--max-line-bytes must be at least 64");
+        let origin = file.origin(
+            args.max_line_bytes.is_some(),
+            "--max-line-bytes",
+            "[analyze] max_line_bytes",
+        );
+        bail!("{origin} must be at least 64");
     }
     Ok(Detection {
         codes,
@@ -237,5 +279,45 @@ mod tests {
             ..Default::default()
         };
         assert!(resolve_detection(&zero, &AnalyzeFile::default()).is_err());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_flag_or_its_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lw.toml");
+        let shown = crate::escape::path(&path);
+        let err_of = |toml: &str, args: &DetectionArgs| {
+            std::fs::write(&path, toml).unwrap();
+            let file = load_file(Some(&path)).unwrap();
+            format!("{:#}", resolve_detection(args, &file.analyze).unwrap_err())
+        };
+        let none = DetectionArgs::default();
+        for (toml, expected) in [
+            ("[analyze]\ncodes = [99]\n", "[analyze] codes (config file {f}): 99 is not an HTTP status (100-599)"),
+            ("[analyze]\ncodes = []\n", "[analyze] codes (config file {f}) needs at least one status code"),
+            ("[analyze]\nthreshold = 0\n", "[analyze] threshold (config file {f}) must be at least 1"),
+            ("[analyze]\nbad_request_threshold = 0\n", "[analyze] bad_request_threshold (config file {f}) must be at least 1"),
+            ("[analyze]\nmax_line_bytes = 10\n", "[analyze] max_line_bytes (config file {f}) must be at least 64"),
+            ("[analyze]\nformat = \"nginx\"\n", "[analyze] format (config file {f}): unknown format \"nginx\" (auto, common, combined, vhost_combined)"),
+        ] {
+            assert_eq!(err_of(toml, &none), expected.replace("{f}", &shown), "{toml}");
+        }
+        // The flag's bad value is the flag's, whatever the file says.
+        let flag = DetectionArgs {
+            threshold: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            err_of("[analyze]\nthreshold = 3\n", &flag),
+            "--threshold must be at least 1"
+        );
+        // `vhost-combined` in the file, as on the command line.
+        std::fs::write(&path, "[analyze]\nformat = \"vhost-combined\"\n").unwrap();
+        let file = load_file(Some(&path)).unwrap();
+        let d = resolve_detection(&none, &file.analyze).unwrap();
+        assert_eq!(
+            (d.format, d.format_label),
+            (Some(Format::VhostCombined), "vhost_combined")
+        );
     }
 }

@@ -494,6 +494,42 @@ fn exit_codes_and_errors_name_the_file() {
     assert_eq!(v["inputs"][0]["lines"], 5);
     assert_eq!(v["inputs"][0]["error"], Value::Null);
     assert_eq!(v["totals"]["files_with_errors"], 1);
+
+    // In `tmp`, exit 2 and one line on stderr.
+    let exit_2_in_tmp = |args: &[&str]| {
+        let out = logwarden()
+            .current_dir(tmp.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // An empty `paths` in the config file: the key and the file named.
+    std::fs::write(tmp.path().join("logwarden.toml"), "[analyze]\npaths = []\n").unwrap();
+    assert_eq!(
+        exit_2_in_tmp(&["analyze"]),
+        "logwarden: error: [analyze] paths (config file logwarden.toml) is empty: give it at least one path, or leave it out for ./log\n"
+    );
+    // A ./logwarden.toml that is there but cannot be read is an error, not skipped.
+    std::fs::remove_file(tmp.path().join("logwarden.toml")).unwrap();
+    std::fs::create_dir(tmp.path().join("logwarden.toml")).unwrap();
+    assert_eq!(
+        exit_2_in_tmp(&["analyze"]),
+        "logwarden: error: cannot read config file logwarden.toml: Is a directory (os error 21)\n"
+    );
+    std::fs::remove_dir(tmp.path().join("logwarden.toml")).unwrap();
+    // A symlink loop and a path through a file: the path, then the system's reason, once.
+    std::os::unix::fs::symlink("loop", tmp.path().join("loop")).unwrap();
+    for (name, reason) in [
+        ("loop", "Too many levels of symbolic links (os error 40)"),
+        ("cronjob_logs/x", "Not a directory (os error 20)"),
+    ] {
+        assert_eq!(
+            exit_2_in_tmp(&["analyze", name]),
+            format!("logwarden: error: {name}: {reason}\n")
+        );
+    }
 }
 
 #[test]

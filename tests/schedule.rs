@@ -473,14 +473,27 @@ fn config_example_is_a_valid_config_with_every_key() {
             && a.threads.is_some()
             && a.paths.is_some()
     );
+    // The keys with a default show it (a copied example must not change what logwarden
+    // does: no clear-text SMTP, no login).
     let smtp = file.smtp.as_ref().unwrap();
-    assert!(smtp.host.is_some() && smtp.port.is_some() && smtp.security.is_some());
-    assert!(smtp.username.is_some() && smtp.password_env.is_some());
-    assert!(text.contains("\n# password_file = "));
+    assert_eq!(
+        (smtp.host.as_deref(), smtp.port, smtp.security.as_deref()),
+        (Some("smtp.example.org"), Some(587), Some("starttls"))
+    );
+    assert_eq!(
+        (&smtp.username, &smtp.password_env, &smtp.password_file),
+        (&None, &None, &None)
+    );
     let mail = logwarden::sink::email::resolve(file.email.as_ref(), "2023-W25").unwrap();
     assert_eq!(mail.subject, "Weekly access-log report 2023-W25");
-    // The commented-out password_file line is valid too.
-    let alt = text.replace("\n# password_file = ", "\npassword_file = ");
+    // The commented-out login lines are valid too.
+    let mut alt = text.clone();
+    for key in ["username", "password_env", "password_file"] {
+        let commented = format!("\n# {key} = ");
+        assert!(alt.contains(&commented), "{key}");
+        alt = alt.replace(&commented, &format!("\n{key} = "));
+    }
     let alt: logwarden::config::FileConfig = toml::from_str(&alt).unwrap();
-    assert!(alt.smtp.unwrap().password_file.is_some());
+    let smtp = alt.smtp.unwrap();
+    assert!(smtp.username.is_some() && smtp.password_env.is_some() && smtp.password_file.is_some());
 }

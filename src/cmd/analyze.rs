@@ -76,10 +76,14 @@ fn analyze_keeping_tables(
     let paths: Vec<PathBuf> = if !args.paths.is_empty() {
         args.paths.clone()
     } else {
-        file.analyze
-            .paths
-            .clone()
-            .unwrap_or_else(|| vec![PathBuf::from("log")])
+        match &file.analyze.paths {
+            Some(paths) if paths.is_empty() => anyhow::bail!(
+                "[analyze] paths (config file {}) is empty: give it at least one path, or leave it out for ./log",
+                file.analyze.file.as_deref().unwrap_or("?")
+            ),
+            Some(paths) => paths.clone(),
+            None => vec![PathBuf::from("log")],
+        }
     };
     let inputs = discover(&paths)?;
     refuse_inputs_as_outputs(&inputs, outputs)?;

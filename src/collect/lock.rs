@@ -15,7 +15,7 @@ pub const LOCK_FILE: &str = ".logwarden-collect.lock";
 pub enum LockError {
     #[error("another logwarden collect is already running on {dest} (lock {lock} is held); try again when it has finished")]
     Busy { dest: String, lock: String },
-    #[error("cannot lock {lock}: {source}")]
+    #[error("cannot lock {lock}")]
     Io {
         lock: String,
         source: std::io::Error,
@@ -69,5 +69,17 @@ mod tests {
         assert!(second.to_string().contains("already running"));
         drop(first);
         assert!(acquire(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn an_unusable_lock_path_gives_its_reason_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(LOCK_FILE)).unwrap();
+        let err = anyhow::Error::from(acquire(dir.path()).unwrap_err());
+        let lock = crate::escape::path(&dir.path().join(LOCK_FILE));
+        assert_eq!(
+            format!("{err:#}"),
+            format!("cannot lock {lock}: Is a directory (os error 21)")
+        );
     }
 }

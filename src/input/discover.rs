@@ -32,13 +32,14 @@ impl Input {
 pub enum DiscoverError {
     #[error("{path}: no such file or directory")]
     Missing { path: String },
-    /// There but not usable: no permission, a symlink loop, a path through a file.
-    #[error("{path}: {source}")]
+    /// There but not usable: no permission, a symlink loop, a path through a file. (The
+    /// system's reason is the `source`, which the error chain prints after the path.)
+    #[error("{path}")]
     Unreadable {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: cannot list directory: {source}")]
+    #[error("{path}: cannot list directory")]
     ListDir {
         path: String,
         source: std::io::Error,
@@ -240,9 +241,10 @@ mod tests {
         let through = dir.path().join("cronjob_logs/x");
         let err = discover(&[through]).unwrap_err();
         assert!(matches!(err, DiscoverError::Unreadable { .. }));
+        let chain = format!("{:#}", anyhow::Error::from(err));
         assert!(
-            err.to_string().contains("cronjob_logs/x: Not a directory"),
-            "{err}"
+            chain.ends_with("cronjob_logs/x: Not a directory (os error 20)"),
+            "{chain}"
         );
         assert!(matches!(
             discover(&[dir.path().to_path_buf()]),
