@@ -390,8 +390,15 @@ pub fn week_start(day: DayNum) -> DayNum {
 }
 
 pub fn week_label(monday: DayNum) -> String {
-    let week = to_date(monday).iso_week();
-    format!("{:04}-W{:02}", week.year(), week.week())
+    iso_week_text(to_date(monday).iso_week())
+}
+
+/// `YYYY-Www`, with four digits after the sign of a negative year (`-0001-W52`, the week
+/// before 0000-W01): `{:04}` would count the sign as a digit.
+pub fn iso_week_text(week: chrono::IsoWeek) -> String {
+    let year = week.year();
+    let sign = if year < 0 { "-" } else { "" };
+    format!("{sign}{:04}-W{:02}", year.unsigned_abs(), week.week())
 }
 
 pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Report {
@@ -1186,6 +1193,8 @@ mod tests {
         // 2021-01-03 (a Sunday) belongs to 2020-W53.
         assert_eq!(week_label(week_start(d(2021, 1, 3))), "2020-W53");
         assert_eq!(week_label(week_start(d(2024, 12, 30))), "2025-W01");
+        assert_eq!(week_label(week_start(d(0, 1, 2))), "-0001-W52");
+        assert_eq!(week_label(week_start(d(0, 1, 3))), "0000-W01");
         assert_eq!(week_start(d(1969, 12, 31)), d(1969, 12, 29));
     }
 

@@ -45,10 +45,8 @@ impl Range {
     }
 
     pub fn iso_week(&self) -> Option<String> {
-        (self.start.weekday() == Weekday::Mon && self.days() == 7).then(|| {
-            let w = self.start.iso_week();
-            format!("{:04}-W{:02}", w.year(), w.week())
-        })
+        (self.start.weekday() == Weekday::Mon && self.days() == 7)
+            .then(|| crate::summary::iso_week_text(self.start.iso_week()))
     }
 }
 
@@ -76,6 +74,12 @@ pub fn parse_week(spec: &str, today: NaiveDate) -> anyhow::Result<Range> {
         });
         match parsed {
             Some(d) => d,
+            // The right shape, but no such week: say so (2021 has no week 53).
+            None if shaped && spec[..4] >= *"1000" => anyhow::bail!(
+                "--week: {} has no week {} (ISO years have 52 or 53 weeks; the last must end by 9999-12-31)",
+                &spec[..4],
+                &spec[6..]
+            ),
             None => anyhow::bail!(
                 "--week: {:?} is not `last` or an ISO week like 2023-W25",
                 crate::escape::text(spec)
@@ -92,8 +96,15 @@ pub fn parse_range(since: &str, until: &str) -> anyhow::Result<Range> {
     // Four-digit years, as in the logs and the report (a date near chrono's limits made the
     // previous period's arithmetic panic).
     let d = |flag: &str, s: &str| {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .ok()
+        // Exactly `YYYY-MM-DD`: chrono alone takes `2023-6-1`, `+2023-06-01`, ` 2023-06-01`.
+        let shaped = s.len() == 10
+            && s.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            });
+        Some(s)
+            .filter(|_| shaped)
+            .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
             .filter(|d| (1000..=9999).contains(&d.year()))
             .ok_or_else(|| {
                 anyhow::anyhow!(
@@ -324,16 +335,23 @@ pub fn build(report: &Report, r: Range) -> Weekly {
 }
 
 /// Whether an input may hold lines of `from` or later: an archive `collect` named
-/// (`access_YYYY-MM-DD.log`, `-N`, `.gz`) holds lines up to its own date only, so an
-/// unreadable archive dated before the previous period is no warning in every week's report.
-/// Any other name may hold any day.
+/// (`access_YYYY-MM-DD.log`, `-N`, `.gz`) holds lines written up to that date (the local
+/// date of its collect), so an unreadable archive dated well before the previous period is no
+/// warning in every week's report. A line's day can be up to [`ARCHIVE_DAYS_AHEAD`] later
+/// than that date (in UTC, or in the server's own offset against the collecting machine's
+/// zone). Any other name may hold any day.
 pub fn may_hold_from(path: &str, from: NaiveDate) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     name.strip_prefix("access_")
         .and_then(|rest| rest.get(..10))
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        .is_none_or(|dated| dated >= from)
+        .is_none_or(|dated| dated + Days::new(ARCHIVE_DAYS_AHEAD) >= from)
 }
+
+/// How many days after an archive's date its lines' days can be: offsets run from -12:00 to
+/// +14:00, so a line written before local midnight at -12:00 is dated up to 26 hours later in
+/// another offset (the next day in UTC, or the day after in +14:00).
+const ARCHIVE_DAYS_AHEAD: u64 = 2;
 
 #[cfg(test)]
 mod tests {
@@ -371,6 +389,32 @@ mod tests {
             d(2026, 1, 26)
         );
         assert!(parse_week("9999-W52", d(2023, 1, 1)).is_err());
+        for (week, err) in [
+            ("2021-W53", "--week: 2021 has no week 53"),
+            ("2023-W54", "--week: 2023 has no week 54"),
+            ("2026-W00", "--week: 2026 has no week 00"),
+            ("0999-W01", "--week: \"0999-W01\" is not `last`"),
+        ] {
+            let got = parse_week(week, d(2023, 1, 1)).unwrap_err().to_string();
+            assert!(got.starts_with(err), "{week}: {got}");
+        }
+        assert_eq!(
+            parse_week("2020-W53", d(2023, 1, 1)).unwrap().start,
+            d(2020, 12, 28)
+        );
+        for bad in [
+            "2023-6-01",
+            "+2023-06-01",
+            " 2023-06-01",
+            "2023-06-01 ",
+            "02023-06-01",
+            "2023/06/01",
+        ] {
+            let err = parse_range(bad, "2023-06-30").unwrap_err().to_string();
+            assert!(err.starts_with("--since: "), "{bad}: {err}");
+            let err = parse_range("2023-06-01", bad).unwrap_err().to_string();
+            assert!(err.starts_with("--until: "), "{bad}: {err}");
+        }
         assert_eq!(
             parse_week("9999-W51", d(2023, 1, 1)).unwrap().end,
             d(9999, 12, 26)
@@ -381,7 +425,11 @@ mod tests {
     fn archives_dated_before_a_day_cannot_hold_it() {
         let from = d(2023, 6, 12);
         assert!(!may_hold_from("log/access_2022-01-03.log.gz", from));
-        assert!(!may_hold_from("access_2023-06-11-2.log", from));
+        assert!(!may_hold_from("access_2023-06-09-2.log", from));
+        // Collected late on the 10th or 11th west of UTC: lines of the 12th in UTC (or in a
+        // server's offset far east of the collecting machine).
+        assert!(may_hold_from("access_2023-06-10.log", from));
+        assert!(may_hold_from("access_2023-06-11-2.log", from));
         assert!(may_hold_from("log/access_2023-06-12.log", from));
         assert!(may_hold_from("log/access_2023-07-30.log", from));
         assert!(may_hold_from("log/access.log.2.gz", from));

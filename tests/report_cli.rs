@@ -781,4 +781,66 @@ fn email_without_mail_settings_fails_before_writing_anything() {
         fs::read_dir(dir.path().join("log")).unwrap().count(),
         before
     );
+    // A bad [smtp] value, with or without --dry-run (a rehearsal checks what the real run
+    // would use): exit 2, nothing written.
+    let email = "[email]\nfrom = \"a@example.org\"\nto = [\"m@example.org\"]\n";
+    for (smtp, dry, err) in [
+        ("host = \"127.0.0.1\"\nport = 0\n", false, "config [smtp] port: 0 is not a port (1-65535)"),
+        ("host = \"127.0.0.1\"\nsecurity = \"ssl\"\n", true, "config [smtp] security: \"ssl\" is not none, starttls or tls"),
+        (
+            "host = \"127.0.0.1\"\nusername = \"u\"\npassword_env = \"LOGWARDEN_TEST_UNSET_PASSWORD\"\n",
+            false,
+            "config [smtp] password_env: environment variable LOGWARDEN_TEST_UNSET_PASSWORD is not set",
+        ),
+        (
+            "host = \"127.0.0.1\"\nusername = \"u\"\npassword_file = \"no-such-file\"\n",
+            true,
+            "cannot read [smtp] password_file no-such-file: No such file or directory (os error 2)",
+        ),
+    ] {
+        fs::write(dir.path().join("logwarden.toml"), format!("{email}[smtp]\n{smtp}")).unwrap();
+        let mut args = vec!["report", "--week", "2023-W25", "--email", "-q"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = report_in(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{smtp}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("logwarden: error: {err}\n")
+        );
+        assert_eq!(fs::read_dir(dir.path().join("log")).unwrap().count(), before);
+        assert!(!dir.path().join("logwarden-report-2023-W25.eml").exists());
+    }
+    // A dry run needs no [smtp]; the report files go beside a history whose directory does
+    // not exist yet.
+    fs::write(dir.path().join("logwarden.toml"), email).unwrap();
+    let out = report_in(
+        dir.path(),
+        &[
+            "report",
+            "--week",
+            "2023-W25",
+            "--email",
+            "--dry-run",
+            "--history",
+            "new/h.log",
+            "-q",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in [
+        "report-2023-W25.txt",
+        "report-2023-W25.json",
+        "report-2023-W25.html",
+        "h.log",
+    ] {
+        assert!(dir.path().join("new").join(name).is_file(), "{name}");
+    }
+    assert!(dir.path().join("logwarden-report-2023-W25.eml").is_file());
 }

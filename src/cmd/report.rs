@@ -31,13 +31,18 @@ fn range(args: &ReportArgs) -> anyhow::Result<Range> {
 /// the Monday 00:05 run that covers Sunday is mailed with Sunday's week; any other record
 /// (a `report` run, nothing collected) to the week of its own timestamp.
 pub fn history_in(history: &Path, r: Range) -> Vec<u8> {
-    let Ok(text) = std::fs::read_to_string(history) else {
+    // Other text may share the file (a cron job's output appended to it, in any encoding):
+    // read lossily, and each record is cut at its end, the first empty line (body lines are
+    // indented, never empty), so only our own records are attached.
+    let Ok(bytes) = std::fs::read(history) else {
         return Vec::new();
     };
+    let text = String::from_utf8_lossy(&bytes);
     let (start, end) = (r.start.to_string(), r.end.to_string());
     let in_range = |d: &str| d >= start.as_str() && d <= end.as_str();
     history::records(&text)
         .into_iter()
+        .map(|rec| rec.find("\n\n").map_or(rec, |end| &rec[..end + 2]))
         .filter(|rec| {
             let mut days = rec.lines().filter_map(reported_day).peekable();
             if days.peek().is_some() {
@@ -103,8 +108,17 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         true => Some(email::resolve(file.email.as_ref(), &label)?),
         false => None,
     };
-    if args.email && !args.dry_run {
+    // A dry run sends nothing and needs no `[smtp]`; one that is there is checked all the
+    // same, so the rehearsal finds what the real run would trip on.
+    if args.email && (!args.dry_run || file.smtp.is_some()) {
         email::check_smtp(file.smtp.as_ref())?;
+    }
+    // The report files go beside the history, which may not exist yet (its writer creates
+    // it, but only after they are written).
+    if args.email {
+        let dir = crate::collect::state::parent(&args.history);
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create {}", crate::escape::path(dir)))?;
     }
     let prev = r.previous();
     let ranges = [
@@ -282,5 +296,13 @@ mod tests {
         assert_eq!(week("2023-W25"), [sunday, both, nothing].concat());
         assert_eq!(week("2023-W24"), both);
         assert_eq!(week("2023-W26"), [report, ip_line].concat());
+        // Someone else's text after a record, not UTF-8: the records are still attached,
+        // without that text.
+        let foreign = b"old cron output: caf\xe9\n\n=== not ours\n";
+        let mut bytes = [sunday, both].concat().into_bytes();
+        bytes.extend_from_slice(foreign);
+        bytes.extend_from_slice(nothing.as_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        assert_eq!(week("2023-W25"), [sunday, both, nothing].concat());
     }
 }

@@ -164,7 +164,8 @@ fn password(smtp: &SmtpFile) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
-/// The `[smtp]` section's server and security, checked (before a long analysis too).
+/// The `[smtp]` section's server, port, security and password, checked (before a long
+/// analysis too).
 pub fn check_smtp(smtp: Option<&SmtpFile>) -> anyhow::Result<(&SmtpFile, &str, Security)> {
     let Some(smtp) = smtp else {
         bail!("--email needs an [smtp] section in the config file (host, port, security)");
@@ -172,7 +173,16 @@ pub fn check_smtp(smtp: Option<&SmtpFile>) -> anyhow::Result<(&SmtpFile, &str, S
     let Some(host) = smtp.host.as_deref() else {
         bail!("config [smtp]: `host` is missing");
     };
-    Ok((smtp, host, security(smtp)?))
+    if smtp.port == Some(0) {
+        bail!("config [smtp] port: 0 is not a port (1-65535)");
+    }
+    let security = security(smtp)?;
+    if smtp.username.is_some() {
+        // Read now, as it will be to log in: an unset variable or a missing file is found
+        // before the analysis, not after the report files are written.
+        password(smtp)?;
+    }
+    Ok((smtp, host, security))
 }
 
 /// Send over SMTP as configured.
