@@ -243,6 +243,13 @@ def f_tue(g):
     # user field with a space (ident/user are "any bytes without the time opener").
     timed.append(g.at(16, 0, 0, combined("10.0.0.81", T(16, 0, 0), b"GET /private/ HTTP/1.1",
                                          401, 381, user=b"john doe")))
+    # M: a Basic-auth user name holding a whole fake timestamp (Apache escapes only `"`, `\`
+    # and control bytes there): 10.0.0.84 5x401, suspicious only if the time is the one
+    # that opens the request.
+    for i in range(5):
+        timed.append(g.at(16, 1, i, combined(
+            "10.0.0.84", T(16, 1, i), b"GET /admin/ HTTP/1.1", 401, 381,
+            user=b"x " + ts(2020, 1, 1, 0, 0, 0) + b" y")))
     # `"GET /"` without a protocol (parsed) and `"-" 408 -` (not a failure).
     timed.append(g.at(16, 5, 0, combined("10.0.0.82", T(16, 5, 0), b"GET /", 404, 0)))
     timed.append(g.at(16, 6, 0, combined("10.0.0.83", T(16, 6, 0), b"-", 408, b"-",

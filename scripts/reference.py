@@ -267,24 +267,24 @@ def parse_access_line(line, vhost):
         raise Malformed("not_access_line")
 
     # ident SP user: any bytes; the time is the first ` [` that is followed by
-    # a valid 28-byte timestamp (INTERPRETATION: literal reading of the
-    # contract, so `user [x]` before the real time is allowed).
+    # a valid 28-byte timestamp and then ` "` (the request opener), so a user
+    # name holding a whole fake ` [timestamp]` (Basic auth) is skipped.
+    # Valid timestamps none of which is followed by ` "`: not_access_line
+    # (bad_request is only "quote never closed"); no valid one: bad_time.
     k = first_open
-    ts = None
+    found = False
+    valid_without_request = False
     while k >= 0:
-        ts = parse_timestamp(line[k + 1:k + 29])
-        if ts is not None:
-            break
+        if parse_timestamp(line[k + 1:k + 29]) is not None:
+            if line[k + 29:k + 31] == b' "':
+                found = True
+                break
+            valid_without_request = True
         k = line.find(b" [", k + 1)
-    if ts is None:
-        raise Malformed("bad_time")
+    if not found:
+        raise Malformed("not_access_line" if valid_without_request else "bad_time")
+    ts = parse_timestamp(line[k + 1:k + 29])
     p = k + 29  # just after the closing `]`
-
-    # SP '"' request '"'
-    # INTERPRETATION: anything but ` "` right after `]` is a missing request
-    # opener -> not_access_line (bad_request is only "quote never closed").
-    if line[p:p + 2] != b' "':
-        raise Malformed("not_access_line")
     start = p + 2
     j = start
     end = -1

@@ -237,7 +237,7 @@ impl LineScanner {
         // ident and user are skipped: the time is the first " [" that opens a valid timestamp.
         // Fast path for the usual "- - [": same answer as the search whenever it succeeds.
         let quick = match rest.get(..4 + TIMESTAMP_LEN) {
-            Some(head) if head.starts_with(b"- - [") => {
+            Some(head) if head.starts_with(b"- - [") && opens_request(&rest[head.len()..]) => {
                 let ts: &[u8; TIMESTAMP_LEN] =
                     head[4..].try_into().map_err(|_| Malformed::BadTime)?;
                 self.day_of(ts).map(|stamp| (4, stamp))
@@ -248,11 +248,8 @@ impl LineScanner {
             Some(found) => found,
             None => self.find_time(rest)?,
         };
-        let rest = &rest[open + TIMESTAMP_LEN..];
-        if rest.len() < 2 || rest[0] != b' ' || rest[1] != b'"' {
-            return Err(Malformed::NotAccessLine);
-        }
-        let body = &rest[2..];
+        // `find_time` and the fast path both checked the ` "` after the timestamp.
+        let body = &rest[open + TIMESTAMP_LEN + 2..];
         let close = find_closing_quote_before_newline(body).ok_or(Malformed::BadRequest)?;
         let request = &body[..close];
         let rest = &body[close + 1..];
@@ -270,19 +267,34 @@ impl LineScanner {
         })
     }
 
-    /// The first " [" opening a valid timestamp: (its index, (the day, the time)). No " [" at
-    /// all is `not_access_line`; openers with no valid timestamp are `bad_time`.
+    /// The first " [" opening a valid timestamp followed by ` "` (the request's opener):
+    /// (its index, (the day, the time)). No " [" at all is `not_access_line`; openers with no
+    /// valid timestamp are `bad_time`; valid timestamps none of which is followed by ` "` are
+    /// `not_access_line`.
+    ///
+    /// Why the quote: the user field (`%u`, the name a client sent for Basic auth) may hold
+    /// spaces and brackets, so a client can put a whole fake ` [timestamp]` before the real
+    /// one; taken as the time, it made the line malformed and hid a failed login. The server
+    /// escapes `"` in that field, so ` [timestamp] "` cannot be forged there.
     #[inline]
     fn find_time(&mut self, s: &[u8]) -> Result<(usize, (DayNum, Timestamp)), Malformed> {
         let mut open = find_time_opener(s, 0).ok_or(Malformed::NotAccessLine)?;
+        let mut valid_without_request = false;
         loop {
             let ts: Option<&[u8; TIMESTAMP_LEN]> = s
                 .get(open..open + TIMESTAMP_LEN)
                 .and_then(|t| t.try_into().ok());
             if let Some(stamp) = ts.and_then(|ts| self.day_of(ts)) {
-                return Ok((open, stamp));
+                if opens_request(&s[open + TIMESTAMP_LEN..]) {
+                    return Ok((open, stamp));
+                }
+                valid_without_request = true;
             }
-            open = find_time_opener(s, open + 1).ok_or(Malformed::BadTime)?;
+            open = match find_time_opener(s, open + 1) {
+                Some(next) => next,
+                None if valid_without_request => return Err(Malformed::NotAccessLine),
+                None => return Err(Malformed::BadTime),
+            };
         }
     }
 
@@ -378,6 +390,12 @@ fn is_vhost_port(token: &[u8]) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `s` (what follows a timestamp) starts with ` "`, the request's opener.
+#[inline(always)]
+fn opens_request(s: &[u8]) -> bool {
+    s.starts_with(b" \"")
 }
 
 /// Index of the `[` of the next " [" in `s` at or after `from` (the space may be just before
@@ -714,6 +732,46 @@ mod tests {
     fn user_agent_cannot_fool_the_scanner() {
         let l = r#"9.9.9.9 - - [19/Jun/2023:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "http://1.2.3.4/" "x\" 404 1.2.3.4 - - \" 404 0""#;
         assert_eq!(status_of(l), 200);
+    }
+
+    #[test]
+    fn a_fake_timestamp_in_the_user_field_cannot_hide_a_line() {
+        // A Basic-auth user name is logged with its spaces and brackets (only `"`, `\` and
+        // control bytes are escaped): the time is the one that opens the request.
+        for user in [
+            "x [01/Jan/2020:00:00:00 +0000] y",
+            "- [01/Jan/2020:00:00:00 +0000]",
+            "[01/Jan/2020:00:00:00 +0000] [02/Jan/2020:00:00:00 +0000]",
+            "[01/Jan/2020:00:00:00 +0000] \\\" [",
+        ] {
+            let l = format!(
+                r#"10.6.6.6 - {user} [19/Jun/2023:10:00:05 +0200] "GET /admin HTTP/1.1" 401 381"#
+            );
+            match scan(&l) {
+                Line::Parsed(f) => {
+                    assert_eq!(
+                        (f.status, f.request),
+                        (401, &b"GET /admin HTTP/1.1"[..]),
+                        "{l}"
+                    );
+                    assert_eq!(crate::scan::time::to_date(f.day).to_string(), "2023-06-19");
+                    assert_eq!(f.time, Timestamp::new(f.day, 10 * 60, 5, 120));
+                }
+                other => panic!("{l}: {other:?}"),
+            }
+        }
+        // Valid timestamps, none followed by the request: not an access line (as before), an
+        // opener without a valid timestamp after one that is valid: still not an access line.
+        for l in [
+            "1.2.3.4 - - [19/Jun/2023:10:00:00 +0000] GET / 200 1",
+            "1.2.3.4 - - [19/Jun/2023:10:00:00 +0000] x [19/Foo/2023:10:00:00 +0000] \"GET /\" 200 1",
+        ] {
+            assert_eq!(reason(l.as_bytes()), Malformed::NotAccessLine, "{l}");
+        }
+        assert_eq!(
+            reason(b"1.2.3.4 - - [19/Foo/2023:10:00:00 +0000] [1/Jun/2023:10:00:00 +0000] \"GET /\" 200 1"),
+            Malformed::BadTime
+        );
     }
 
     #[test]
