@@ -197,11 +197,17 @@ pub fn resolve_detection(args: &DetectionArgs, file: &AnalyzeFile) -> anyhow::Re
         codes,
         threshold,
         bad_request_threshold,
-        utc: !args.no_utc && (args.utc || file.utc.unwrap_or(false)),
+        utc: resolve_utc(args, file),
         format,
         format_label,
         max_line_bytes,
     })
+}
+
+/// Whether lines go into their UTC days: `--no-utc` wins, then `--utc`, then `utc` in the
+/// file (default off).
+pub fn resolve_utc(args: &DetectionArgs, file: &AnalyzeFile) -> bool {
+    !args.no_utc && (args.utc || file.utc.unwrap_or(false))
 }
 
 pub fn resolve_threads(flag: Option<usize>, file: Option<usize>) -> usize {

@@ -16,13 +16,31 @@ use crate::{render, Outcome};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
-fn range(args: &ReportArgs) -> anyhow::Result<Range> {
+fn range(args: &ReportArgs, file: &FileConfig) -> anyhow::Result<Range> {
     match (&args.since, &args.until) {
         (Some(s), Some(u)) => weekly::parse_range(s, u),
         _ => weekly::parse_week(
             args.week.as_deref().unwrap_or("last"),
-            chrono::Local::now().date_naive(),
+            today(crate::config::resolve_utc(&args.detection, &file.analyze)),
         ),
+    }
+}
+
+/// The day `last` counts back from: in UTC when the lines' days are UTC days. East of UTC,
+/// Monday morning's local date is a UTC Sunday whose lines are not all written yet: `last`
+/// by the local date would report that week short, and no later run would report it again.
+fn today(utc: bool) -> chrono::NaiveDate {
+    today_at(utc, chrono::Utc::now(), *chrono::Local::now().offset())
+}
+
+fn today_at(
+    utc: bool,
+    now: chrono::DateTime<chrono::Utc>,
+    local: chrono::FixedOffset,
+) -> chrono::NaiveDate {
+    match utc {
+        true => now.date_naive(),
+        false => now.with_timezone(&local).date_naive(),
     }
 }
 
@@ -68,7 +86,7 @@ fn reported_day(line: &str) -> Option<&str> {
 }
 
 pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
-    let r = range(&args)?;
+    let r = range(&args, file)?;
     let analyze_args = AnalyzeArgs {
         paths: args.paths.clone(),
         quiet: args.quiet,
@@ -275,6 +293,16 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last_week_counts_back_from_the_utc_date_when_days_are_utc_days() {
+        // Monday 08:00 in Tokyo is Sunday 23:00 UTC: that UTC week is not over yet.
+        let now = "2023-06-25T23:00:00Z".parse().unwrap();
+        let tokyo = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+        let last = |utc| weekly::parse_week("last", today_at(utc, now, tokyo)).unwrap();
+        assert_eq!(last(true).iso_week().as_deref(), Some("2023-W24"));
+        assert_eq!(last(false).iso_week().as_deref(), Some("2023-W25"));
+    }
 
     #[test]
     fn history_records_go_to_the_weeks_of_the_days_they_report() {
