@@ -1031,7 +1031,7 @@ mod tests {
             agg
         };
         let (portable, fast) = (scan(false), scan(true));
-        assert_eq!(portable.chunks[0].physical_lines, 657 + 363);
+        assert_eq!(portable.chunks[0].physical_lines, 662 + 363);
         assert_eq!(contents(fast), contents(portable));
     }
 
