@@ -28,24 +28,30 @@ pub fn slot_count(len: usize, target: usize) -> usize {
 /// all over a mapped file at once). Empty when one line spans the whole slot.
 pub fn nth_chunk(data: &[u8], k: usize, target: usize) -> Range<usize> {
     let target = target.max(1);
-    let lo = k.saturating_mul(target);
-    if lo >= data.len() {
-        return data.len()..data.len();
-    }
-    let start = if k == 0 {
-        0
-    } else {
-        // The first boundary at or after `lo` must lie inside this slot, or the chunk is
-        // empty: search only the slot, so a long line costs each slot it spans `target`
-        // bytes, not the rest of the line (that would be quadratic for tiny chunks).
-        let hi = lo.saturating_add(target).min(data.len());
-        match memchr(b'\n', &data[lo - 1..hi - 1]) {
-            Some(i) => lo + i,
-            None => return lo..lo,
-        }
+    let lo = k.saturating_mul(target).min(data.len());
+    let Some(start) = chunk_start(data, k, target) else {
+        return lo..lo;
     };
     let end = next_boundary(data, lo.saturating_add(target));
     start..end.max(start)
+}
+
+/// Where chunk `k` starts: the first line boundary at or after `k * target` inside its slot,
+/// or `None` when no line starts in the slot (or the slot is past the end).
+pub fn chunk_start(data: &[u8], k: usize, target: usize) -> Option<usize> {
+    let target = target.max(1);
+    let lo = k.saturating_mul(target);
+    if lo >= data.len() {
+        return None;
+    }
+    if k == 0 {
+        return Some(0);
+    }
+    // The first boundary at or after `lo` must lie inside this slot, or the chunk is empty:
+    // search only the slot, so a long line costs each slot it spans `target` bytes, not the
+    // rest of the line (that would be quadratic for tiny chunks).
+    let hi = lo.saturating_add(target).min(data.len());
+    memchr(b'\n', &data[lo - 1..hi - 1]).map(|i| lo + i)
 }
 
 /// First line boundary at or after `candidate` (capped at `data.len()`).

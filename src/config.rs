@@ -210,10 +210,18 @@ pub fn resolve_utc(args: &DetectionArgs, file: &AnalyzeFile) -> bool {
     !args.no_utc && (args.utc || file.utc.unwrap_or(false))
 }
 
-pub fn resolve_threads(flag: Option<usize>, file: Option<usize>) -> usize {
-    match flag.or(file) {
-        Some(n) if n > 0 => n,
-        _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+/// The most worker threads `--threads` takes: each has its own table (about 1 MiB at
+/// least), and tens of thousands of threads exhausted memory or hung before any work.
+pub const MAX_THREADS: usize = 1024;
+
+pub fn resolve_threads(flag: Option<usize>, file: &AnalyzeFile) -> anyhow::Result<usize> {
+    match flag.or(file.threads) {
+        Some(n) if n > MAX_THREADS => {
+            let origin = file.origin(flag.is_some(), "--threads", "[analyze] threads");
+            bail!("{origin}: at most {MAX_THREADS} (0: all cores)")
+        }
+        Some(n) if n > 0 => Ok(n),
+        _ => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
     }
 }
 
@@ -285,6 +293,31 @@ mod tests {
             ..Default::default()
         };
         assert!(resolve_detection(&zero, &AnalyzeFile::default()).is_err());
+    }
+
+    #[test]
+    fn threads_are_capped() {
+        let file = AnalyzeFile::default();
+        assert_eq!(
+            resolve_threads(Some(MAX_THREADS), &file).unwrap(),
+            MAX_THREADS
+        );
+        assert_eq!(
+            resolve_threads(Some(MAX_THREADS + 1), &file)
+                .unwrap_err()
+                .to_string(),
+            "--threads: at most 1024 (0: all cores)"
+        );
+        let file = AnalyzeFile {
+            threads: Some(100_000),
+            file: Some("lw.toml".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve_threads(None, &file).unwrap_err().to_string(),
+            "[analyze] threads (config file lw.toml): at most 1024 (0: all cores)"
+        );
+        assert_eq!(resolve_threads(Some(3), &file).unwrap(), 3);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use crate::agg::{
     Aggregate, ChunkRecord, FailedCodes, FLUSH_ENTRIES_MAX, FLUSH_ENTRIES_MIN, FLUSH_ENTRIES_TOTAL,
 };
-use crate::chunk::{nth_chunk, slot_count};
+use crate::chunk::{chunk_start, slot_count};
 use crate::input::overlap::{self, Overlap};
 use crate::input::source::{self, Mapped, Source, Stream, StreamReader};
 use crate::input::Input;
@@ -41,7 +41,7 @@ const ONE_THREAD_STREAM_BLOCK: usize = 256 * 1024;
 const DETECT_BYTES: usize = 16 << 20;
 
 /// NUL padding of a mapped file passed over at a time, its pages dropped after each.
-const PADDING_WINDOW: usize = 64 << 20;
+const PADDING_WINDOW: usize = 4 << 20;
 
 #[derive(Debug, Clone)]
 pub struct ScanSettings {
@@ -330,20 +330,11 @@ fn process_mapped<'s>(
     // front to back, the order MADV_SEQUENTIAL and readahead expect.
     for slot in (0..slot_count(data.len(), target)).rev() {
         let mapped = mapped.clone();
-        let seq = first_seq + slot as u64;
+        // Two numbers a slot: its lines, then the long line it may end with.
+        let seq = first_seq + 2 * slot as u64;
         scope.spawn(move |_| {
-            // Boundaries are found here, not up front (see `chunk::nth_chunk`).
-            let local = nth_chunk(&mapped.map[base..base + len], slot, target);
-            if local.is_empty() {
-                return;
-            }
-            let range = base + local.start..base + local.end;
-            populate(&mapped.map[range.clone()]);
-            ctx.scan(
-                &mapped.map[range.clone()],
-                format,
-                ChunkRecord::new(id, seq),
-            );
+            let data = &mapped.map[base..base + len];
+            let slot_start = slot * target;
             // Drop the scanned pages from our page tables (they stay in the page cache), so
             // RSS is bounded by the chunks in flight, not the file size. The range covers the
             // byte before the slot (`nth_chunk` reads it) and is widened to whole 2 MiB blocks:
@@ -351,26 +342,159 @@ fn process_mapped<'s>(
             // up to 2 MiB of a neighbour's pages, which its own DONTNEED may already have
             // passed (measured: 12 % of a file stayed mapped without this). A neighbour still
             // scanning there just faults its pages back in.
-            let widen = 2 << 20;
-            let touched = (base + slot * target).min(range.start).saturating_sub(1);
-            let from = touched / widen * widen;
-            let to = range
-                .end
-                .div_ceil(widen)
-                .saturating_mul(widen)
-                .min(mapped.map.len());
-            // SAFETY: a read-only shared file mapping: DONTNEED only forgets pages, and a later
-            // read would fault them back in with the same contents.
-            let _ = unsafe {
-                mapped.map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    from,
-                    to - from,
-                )
+            let drop_pages = |from: usize, to: usize| {
+                let widen = 2 << 20;
+                let from = (base + from).saturating_sub(1) / widen * widen;
+                let to = (base + to)
+                    .div_ceil(widen)
+                    .saturating_mul(widen)
+                    .min(mapped.map.len());
+                // SAFETY: a read-only shared file mapping: DONTNEED only forgets pages, and a
+                // later read would fault them back in with the same contents.
+                let _ = unsafe {
+                    mapped.map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        from,
+                        to.saturating_sub(from),
+                    )
+                };
             };
-            ctx.progress.inc(range.len() as u64);
+            // Boundaries are found here, not up front (see `chunk::nth_chunk`), and the end
+            // only a long line's length ahead: a longer line is read window by window.
+            let long_after = ctx.settings.max_line_bytes.saturating_add(LONG_LINE_MARGIN);
+            let Some(local) = chunk_start(data, slot, target) else {
+                // Inside a line that started in an earlier slot (which reads it).
+                drop_pages(slot_start, (slot_start + target).min(len));
+                return;
+            };
+            let (lines_end, long_line) =
+                match bounded_boundary(data, slot_start + target, long_after) {
+                    Some(end) => (end, false),
+                    // The slot ends inside a line longer than any line is allowed to be: its lines
+                    // up to that line, then the line itself.
+                    None => (last_boundary(data, local, slot_start + target), true),
+                };
+            if local < lines_end {
+                let range = base + local..base + lines_end;
+                populate(&mapped.map[range.clone()]);
+                ctx.scan(&mapped.map[range], format, ChunkRecord::new(id, seq));
+            }
+            drop_pages(slot_start.min(local), lines_end);
+            let mut end = lines_end;
+            if long_line {
+                end = scan_long_line(
+                    ctx,
+                    data,
+                    lines_end,
+                    format,
+                    ChunkRecord::new(id, seq + 1),
+                    &drop_pages,
+                );
+            }
+            ctx.progress.inc((end - local) as u64);
         });
     }
+}
+
+/// Bytes past a slot's nominal end, beyond `--max-line-bytes`, within which its last line
+/// must end to be read as part of the chunk; past that it is a long line, read window by
+/// window ([`scan_long_line`]).
+const LONG_LINE_MARGIN: usize = 1 << 20;
+
+/// Windows a long line is read in, its pages dropped after each.
+const LONG_LINE_WINDOW: usize = 4 << 20;
+
+/// The first line boundary at or after `candidate` (as `chunk::next_boundary`), if it is at
+/// most `within` bytes further; `None` for a line going on past that.
+fn bounded_boundary(data: &[u8], candidate: usize, within: usize) -> Option<usize> {
+    if candidate >= data.len() {
+        return Some(data.len());
+    }
+    if candidate > 0 && data[candidate - 1] == b'\n' {
+        return Some(candidate);
+    }
+    let limit = candidate.saturating_add(within).min(data.len());
+    match memchr::memchr(b'\n', &data[candidate..limit]) {
+        Some(i) => Some(candidate + i + 1),
+        None if limit == data.len() => Some(data.len()),
+        None => None,
+    }
+}
+
+/// The last line boundary in `from..=before`: where the line holding byte `before` starts.
+fn last_boundary(data: &[u8], from: usize, before: usize) -> usize {
+    let before = before.min(data.len());
+    memchr::memrchr(b'\n', &data[from..before]).map_or(from, |i| from + i + 1)
+}
+
+/// One physical line starting at `start`, longer than a chunk's reach: read window by window,
+/// each window's pages dropped after it, so it is never mapped whole. After its leading NUL
+/// padding it is scanned as any line when it fits `--max-line-bytes`; otherwise it is blank
+/// (spaces and tabs only) or `oversize`, as [`LineScanner::scan`] decides. Returns its end
+/// (after its `\n`, or the data's end).
+fn scan_long_line(
+    ctx: Ctx<'_>,
+    data: &[u8],
+    start: usize,
+    format: Format,
+    mut record: ChunkRecord,
+    drop_pages: &dyn Fn(usize, usize),
+) -> usize {
+    let mut content = None; // first byte after the NUL padding
+    let mut first_non_blank = None;
+    let mut at = start;
+    let end = loop {
+        let window = &data[at..data.len().min(at + LONG_LINE_WINDOW)];
+        let newline = memchr::memchr(b'\n', window);
+        let part = &window[..newline.unwrap_or(window.len())];
+        let mut from = 0;
+        if content.is_none() {
+            match part.iter().position(|&b| b != 0) {
+                Some(i) => {
+                    content = Some(at + i);
+                    from = i;
+                }
+                None => from = part.len(),
+            }
+        }
+        if first_non_blank.is_none() {
+            first_non_blank = part[from..]
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .map(|i| at + from + i);
+        }
+        drop_pages(at, at + window.len());
+        match newline {
+            Some(i) => break at + i + 1,
+            None if at + window.len() >= data.len() => break data.len(),
+            None => at += window.len(),
+        }
+    };
+    let line_end = match data[..end].last() {
+        Some(b'\n') => end - 1,
+        _ => end,
+    };
+    // `LineScanner::scan`'s order: a trailing `\r` dropped, then the NUL padding.
+    let body_end = match data[..line_end].last() {
+        Some(b'\r') if line_end > start => line_end - 1,
+        _ => line_end,
+    };
+    let content = content.unwrap_or(line_end).min(body_end);
+    let blank = first_non_blank.is_none_or(|b| b >= body_end);
+    let fits = body_end - content <= ctx.settings.max_line_bytes;
+    if fits && content < end {
+        // Short once its padding is dropped: the scanner decides, on the bytes after it.
+        ctx.scan(&data[content..end], format, record);
+    } else {
+        // Oversize, or blank (padding only, at the end of the data, is blank too).
+        record.physical_lines = 1;
+        match fits || blank {
+            true => record.blank = 1,
+            false => record.note_malformed(1, Malformed::Oversize),
+        }
+        ctx.record_only(record);
+    }
+    end
 }
 
 fn process_stream<'s>(

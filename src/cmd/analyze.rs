@@ -100,7 +100,7 @@ fn analyze_keeping_tables(
             .clamp(1, 64 << 20),
         mmap: !args.no_mmap,
         dedupe: !args.keep_duplicates,
-        threads: config::resolve_threads(args.threads, file.analyze.threads),
+        threads: config::resolve_threads(args.threads, &file.analyze)?,
         flush_entries: None,
     };
     let progress = progress_bar(&inputs, args.quiet);

@@ -291,7 +291,18 @@ mod isal {
         /// Set by the first error, returned by every later read: ISA-L itself does not stay
         /// failed, and would take the same bytes again as if they went on.
         failed: Option<(io::ErrorKind, String)>,
+        /// Output inflated for a caller's small buffer, and how much of it was handed out
+        /// (see [`STAGE_BYTES`]).
+        staged: Vec<u8>,
+        staged_at: usize,
     }
+
+    /// Reads into less room than this inflate into `staged` first. Given a small output
+    /// buffer, ISA-L inflates into its own internal buffer and copies out what fits; bytes
+    /// still there when it meets corrupt data were lost, so the lines kept before a fault
+    /// depended on the caller's buffer size (`--chunk-size`). Its buffer is about 64 KiB:
+    /// with this much room it writes straight to the output.
+    const STAGE_BYTES: usize = 128 << 10;
 
     impl<R: BufRead> Body<R> {
         pub fn new(reader: Prefixed<R>) -> Self {
@@ -303,6 +314,8 @@ mod isal {
                 finished: false,
                 crc: 0,
                 failed: None,
+                staged: Vec::new(),
+                staged_at: 0,
             }
         }
 
@@ -312,6 +325,28 @@ mod isal {
         }
 
         pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.staged_at < self.staged.len() {
+                let n = buf.len().min(self.staged.len() - self.staged_at);
+                buf[..n].copy_from_slice(&self.staged[self.staged_at..self.staged_at + n]);
+                self.staged_at += n;
+                return Ok(n);
+            }
+            if buf.is_empty() || buf.len() >= STAGE_BYTES {
+                return self.inflate(buf);
+            }
+            let mut staged = std::mem::take(&mut self.staged);
+            staged.resize(STAGE_BYTES, 0);
+            let result = self.inflate(&mut staged);
+            staged.truncate(*result.as_ref().unwrap_or(&0));
+            self.staged = staged;
+            self.staged_at = 0;
+            if result? == 0 {
+                return Ok(0);
+            }
+            self.read(buf)
+        }
+
+        fn inflate(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             let Some(state) = self.state.as_ref().map(|h| h.0.as_ptr()) else {
                 return Err(io::Error::new(
                     io::ErrorKind::OutOfMemory,

@@ -36,6 +36,10 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
     // Candidates share their first line (up to HEAD bytes): a copy and a file that starts
     // with it do, however short the copy (a quiet day's first copy is under a page).
     let mut groups: AHashMap<u64, Vec<usize>> = AHashMap::new();
+    // Files that are one short unterminated line (a copy taken in the middle of its first
+    // line): their whole content is the start of a longer file's first line, whose group key
+    // (the line with its `\n`) they cannot share. Matched against every file afterwards.
+    let mut lineless: Vec<usize> = Vec::new();
     for (i, c) in contents.iter().enumerate() {
         if let Some((data, _)) = c {
             if data.is_empty() {
@@ -43,6 +47,9 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
             }
             let head = &data[..data.len().min(HEAD)];
             let first_line = memchr(b'\n', head).map_or(head, |end| &head[..=end]);
+            if first_line.len() == data.len() && data.last() != Some(&b'\n') {
+                lineless.push(i);
+            }
             groups.entry(hash(first_line)).or_default().push(i);
         }
     }
@@ -86,12 +93,14 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
                     // Skip g's complete lines; g's partial last line (a copy taken mid-write)
                     // is completed in f, so it is counted here and no longer in g.
                     let full = memrchr(b'\n', gdata).map_or(0, |i| i + 1);
-                    if full == 0 {
-                        continue;
-                    }
                     if full < gdata.len() && result[original].continued_in.is_none() {
                         result[original].stop = Some(full);
                         result[original].continued_in = Some(f);
+                    }
+                    if full == 0 {
+                        // No complete line in g (its only line is cut): nothing in f is
+                        // covered; g's fragment is counted in f, where it is complete.
+                        break;
                     }
                     let keep_stop = result[f].stop;
                     let keep_cont = result[f].continued_in;
@@ -105,6 +114,39 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
                     break;
                 }
             }
+        }
+    }
+    // A short unterminated line that starts a longer plain file is counted there, where it
+    // goes on, and not in its own file: the shortest such file whose first line is complete,
+    // else the longest (another fragment, which is scanned, being the longest).
+    for &g in &lineless {
+        let Some((gdata, true)) = contents[g] else {
+            continue;
+        };
+        if result[g].covered_by.is_some() || result[g].continued_in.is_some() {
+            continue;
+        }
+        let len = |f: usize| contents[f].map_or(0, |(d, _)| d.len());
+        let longer: Vec<usize> = (0..contents.len())
+            .filter(|&f| match contents[f] {
+                Some((fdata, true)) => fdata.len() > gdata.len() && fdata.starts_with(gdata),
+                _ => false,
+            })
+            .collect();
+        let completed = longer
+            .iter()
+            .copied()
+            .filter(|f| !lineless.contains(f))
+            .min_by_key(|&f| (len(f), f))
+            .or_else(|| {
+                longer
+                    .iter()
+                    .copied()
+                    .max_by_key(|&f| (len(f), usize::MAX - f))
+            });
+        if let Some(f) = completed {
+            result[g].stop = Some(0);
+            result[g].continued_in = Some(f);
         }
     }
     result
@@ -236,6 +278,39 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_copy_without_a_complete_line_is_counted_in_the_file_it_starts() {
+        let line = b"10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 404 5";
+        let mut whole = line.to_vec();
+        whole.extend_from_slice(b"\n10.0.0.2 - - [19/Jun/2023:10:00:01 +0000] \"GET /\" 200 5\n");
+        // The line without its `\n`, a copy cut inside it, the same cut twice, and a first
+        // line longer than the grouping's head cut inside (its file is still one line).
+        let long: Vec<u8> = [&b"x"[..]].repeat(HEAD + 100).concat();
+        let mut long_whole = long.clone();
+        long_whole.extend_from_slice(b"yz\nnext\n");
+        for (files, scanned_all) in [
+            (vec![&line[..], &whole[..]], whole.clone()),
+            (vec![&whole[..], &line[..20]], whole.clone()),
+            (vec![&line[..20], &line[..20], &whole[..]], whole.clone()),
+            (vec![&long[..], &long_whole[..]], long_whole.clone()),
+        ] {
+            let p = plan_of(&files);
+            assert_eq!(scanned(&files, &p), scanned_all, "{p:?}");
+            let (cut, completed) = match files[0].len() < files[files.len() - 1].len() {
+                true => (0, files.len() - 1),
+                false => (1, 0),
+            };
+            assert_eq!(
+                (p[cut].stop, p[cut].continued_in),
+                (Some(0), Some(completed))
+            );
+            assert_eq!(p[completed], Overlap::default());
+        }
+        // A fragment that starts no other file is scanned.
+        let p = plan_of(&[&line[..20], &b"other\n"[..]]);
+        assert_eq!(p, vec![Overlap::default(); 2]);
     }
 
     #[test]
