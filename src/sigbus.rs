@@ -1,10 +1,11 @@
 //! SIGBUS guard for memory-mapped inputs.
 //!
 //! A mapped file that another process truncates makes the next read of a vanished page raise
-//! SIGBUS, which would kill us silently. Invariant: once any file is mapped, a SIGBUS prints
-//! one clear message (naming the file when the faulting address is inside a registered
-//! mapping) and exits with status 1 instead. The handler only reads atomics and calls
-//! async-signal-safe `write(2)` and `_exit(2)`.
+//! SIGBUS, which would kill us silently. Invariant: once any file is mapped, a SIGBUS that is
+//! a fault inside a registered mapping prints one clear message naming the file and exits
+//! with status 1 instead; any other SIGBUS (sent by `kill`, or a fault elsewhere) gets the
+//! default action, as if no handler were there. The handler only reads atomics and calls
+//! async-signal-safe `write(2)`, `_exit(2)`, `sigaction(2)` and `raise(3)`.
 
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
@@ -150,17 +151,40 @@ extern "C" fn handler(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
         unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
     };
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
-    let addr = unsafe { (*info).si_addr() } as usize;
-    write(b"logwarden: error: an input file shrank while it was being read (SIGBUS on a memory-mapped file; truncated by another process?). No report was written; re-run, or use --no-mmap --keep-duplicates (no memory map at all).\n");
-    for s in (0..TABLES).filter_map(table).flatten() {
-        let start = s.start.load(Ordering::SeqCst);
-        let len = s.len.load(Ordering::SeqCst);
-        let name = s.name.load(Ordering::SeqCst);
-        if start != 0 && !name.is_null() && addr >= start && addr < start + len {
-            write(b"logwarden: the file was: ");
-            // SAFETY: name points to name_len bytes while the slot is registered.
-            write(unsafe { std::slice::from_raw_parts(name, s.name_len.load(Ordering::SeqCst)) });
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    // A page beyond the end of a mapped file (BUS_ADRERR) in one of ours.
+    let ours = (0..TABLES)
+        .filter_map(table)
+        .flatten()
+        .find(|s| {
+            let start = s.start.load(Ordering::SeqCst);
+            let len = s.len.load(Ordering::SeqCst);
+            let name = s.name.load(Ordering::SeqCst);
+            start != 0 && !name.is_null() && addr >= start && addr < start + len
+        })
+        .filter(|_| code == libc::BUS_ADRERR);
+    let Some(slot) = ours else {
+        // Not a shrunk input: the default action (a core dump), as without this handler.
+        // SAFETY: sigaction and raise are async-signal-safe; SIGBUS stays blocked until the
+        // handler returns, then the raised one (or the fault, again) takes the default action.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+            if code <= 0 {
+                // Sent (kill, sigqueue), not a fault: returning would not bring it back.
+                libc::raise(libc::SIGBUS);
+            }
         }
+        return;
+    };
+    write(b"logwarden: error: an input file shrank while it was being read (SIGBUS on a memory-mapped file; truncated by another process?). No report was written; re-run, or use --no-mmap --keep-duplicates (no memory map at all).\n");
+    let name = slot.name.load(Ordering::SeqCst);
+    if !name.is_null() {
+        write(b"logwarden: the file was: ");
+        // SAFETY: name points to name_len bytes while the slot is registered.
+        write(unsafe { std::slice::from_raw_parts(name, slot.name_len.load(Ordering::SeqCst)) });
     }
     // SAFETY: _exit is async-signal-safe.
     unsafe { libc::_exit(1) };

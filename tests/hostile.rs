@@ -1276,6 +1276,53 @@ fn a_mapped_file_truncated_during_the_run_is_a_clear_error_not_a_crash() {
 }
 
 #[test]
+fn a_sigbus_that_is_no_shrunk_input_gets_the_default_action() {
+    use std::os::unix::process::ExitStatusExt;
+    // A mapped input (so the handler is installed), then a FIFO no one writes to: the run
+    // waits there, and a SIGBUS sent with kill is not reported as a truncated input.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access_1.log");
+    std::fs::write(&path, numbered_lines(100)).unwrap();
+    let fifo = dir.path().join("access_2.fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
+        .args([
+            "analyze",
+            "-q",
+            "--json",
+            "/dev/null",
+            "--report",
+            "/dev/null",
+        ])
+        .arg(&path)
+        .arg(&fifo)
+        .env("HOME", "/nonexistent")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Sent again until the child ends: one sent before our handler is installed reaches
+    // Rust's own (for stack overflows), which lets a sent SIGBUS pass without effect.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "still running");
+        // SAFETY: a signal to our own child, not yet waited for.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGBUS) }, 0);
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGBUS), "{status:?}: {stderr}");
+    assert!(!stderr.contains("shrank"), "{stderr}");
+}
+
+#[test]
 fn history_html_and_mail_show_hostile_bytes_escaped() {
     let dir = tempfile::tempdir().unwrap();
     let log_dir = dir.path().join("log");

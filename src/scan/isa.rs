@@ -4,12 +4,21 @@
 //! which build it is in, so the choice of a SIMD path is made at compile time.
 //!
 //! Invariant: a [`V3`] value exists only after the CPU was checked for every feature the v3
-//! build enables ([`V3::detect`]), so code holding one may use them.
+//! build enables ([`V3::detect`]), so code holding one may use them; the trait is sealed, so
+//! no other type can say it holds them.
 
-/// The instruction set a build of the hot loop targets.
-pub trait Isa: Copy {
+/// The instruction set a build of the hot loop targets. Sealed: only this module's two
+/// tokens implement it, so no other crate can claim SSSE3 on a CPU without it (safe code
+/// would then run instructions the CPU lacks).
+pub trait Isa: Copy + sealed::Sealed {
     /// `pshufb` and the other SSSE3 instructions may be used.
     const SSSE3: bool;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Baseline {}
+    impl Sealed for super::V3 {}
 }
 
 /// Baseline x86-64 (SSE2), or any other architecture.
