@@ -301,7 +301,23 @@ fn process_input<'s>(
             process_mapped(scope, ctx, id, Arc::new(mapped), 0..len, first_seq, report)
         }
         Ok(Source::Stream(stream)) => {
-            process_stream(scope, ctx, id, *stream, counter, first_seq, report)
+            // A plain regular file is read to the size it had when opened (its range of it):
+            // ending short, it was cut while read (copytruncate), which must not pass as a
+            // whole file. A `.gz` cut short is already a truncated stream.
+            let expected = match (path, stream.file_bytes, stream.reader.is_gzip()) {
+                (Some(_), Some(len), false) => {
+                    Some(overlap.stop.map_or(len, |s| s as u64) - overlap.skip as u64)
+                }
+                _ => None,
+            };
+            process_stream(scope, ctx, id, *stream, counter.clone(), first_seq, report);
+            let read = counter.load(Ordering::Relaxed);
+            if let Some(expected) = expected.filter(|&e| read < e && report.error.is_none()) {
+                report.error = Some(format!(
+                    "the file shrank while it was read (truncated by another process? {expected} bytes to read when opened, {read} read) after {} bytes of log data (the lines before it are counted)",
+                    report.bytes
+                ));
+            }
         }
     }
 }

@@ -1276,6 +1276,81 @@ fn a_mapped_file_truncated_during_the_run_is_a_clear_error_not_a_crash() {
 }
 
 #[test]
+fn a_streamed_file_cut_while_read_is_an_error_not_a_whole_file() {
+    // What copytruncate does to a live log read with --no-mmap: the stream ends early. Cut as
+    // soon as the file is open; a run that read it all first (a fast machine) tries again.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let block = numbered_lines(2000);
+    let mut caught = false;
+    for _ in 0..5 {
+        {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+            for _ in 0..(256 << 20) / block.len() {
+                f.write_all(&block).unwrap();
+            }
+        }
+        let full = std::fs::metadata(&path).unwrap().len();
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
+            .args([
+                "analyze",
+                "-q",
+                "--no-mmap",
+                "--keep-duplicates",
+                "-j",
+                "1",
+                "--json",
+                "-",
+            ])
+            .arg(&path)
+            .env("HOME", "/nonexistent")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let fds = format!("/proc/{}/fd", child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_link(e.path()).is_ok_and(|target| target == path))
+        {
+            if std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let input = &v["inputs"][0];
+        match out.status.code() {
+            Some(0) => assert_eq!(input["bytes"], full, "exit 0, yet not read whole"),
+            code => {
+                assert_eq!(code, Some(1));
+                let error = input["error"].as_str().unwrap();
+                assert!(
+                    error.starts_with("the file shrank while it was read"),
+                    "{error}"
+                );
+                assert!(input["bytes"].as_u64().unwrap() < full);
+                // At most the line the cut went through is malformed.
+                assert!(input["malformed"].as_u64().unwrap() <= 1, "{input}");
+                caught = true;
+                break;
+            }
+        }
+    }
+    assert!(caught, "the file was never cut while read");
+}
+
+#[test]
 fn a_sigbus_that_is_no_shrunk_input_gets_the_default_action() {
     use std::os::unix::process::ExitStatusExt;
     // A mapped input (so the handler is installed), then a FIFO no one writes to: the run
