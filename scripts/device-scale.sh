@@ -8,10 +8,16 @@
 #   scripts/device-scale.sh [BIN_DIR] [RESULTS_DIR]
 #   THREADS="1 16" NO_MMAP_ROW=0 CEILING_ROW=0 RUNS=3 scripts/device-scale.sh   # a shorter run
 #
-# BIN_DIR holds `logwarden` and `genlogs` (default: target/release and its examples/).
+# BIN_DIR holds `logwarden` and `genlogs` (default: target/release and its examples/, built
+# here with cargo first).
 # Fixtures go to $DATA (default /tmp/lw-scale-data, 16 GB); they are generated in parallel,
 # one genlogs process per day.
 set -euo pipefail
+if [ $# -eq 0 ]; then
+    cd "$(dirname "$0")/.."
+    cargo build --release --quiet
+    cargo build --release --quiet --example genlogs
+fi
 BIN=${1:-target/release}
 RESULTS=${2:-/tmp/lw-scale}
 LW=$BIN/logwarden
@@ -27,14 +33,20 @@ echo "machine: $cpus CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cp
 lscpu 2>/dev/null | grep -E '^(Thread|Core|Socket|L3)' | sed 's/  */ /g; s/^/    /' || true
 
 start=$(date +%s%N)
+pids=()
 for i in $(seq 0 $((FILES - 1))); do
     day=$(date -d "2023-06-19 + $i day" +%F)
-    [ -f "$DATA/access_$day.log" ] ||
-        "$GEN" --out "$DATA" --files 1 --size-mb 1000 --seed $((7 + i)) --start "$day" >/dev/null 2>&1 &
+    # A file of another size (a smoke test's) is made again.
+    if [ "$(stat -c %s "$DATA/access_$day.log" 2>/dev/null || echo 0)" -lt 900000000 ]; then
+        "$GEN" --out "$DATA" --files 1 --size-mb 1000 --seed $((7 + i)) --start "$day" >"$RESULTS/gen-$day.log" 2>&1 &
+        pids+=($!)
+    fi
 done
-wait
+for p in "${pids[@]}"; do
+    wait "$p" || { echo "genlogs failed (see $RESULTS/gen-*.log)" >&2; exit 1; }
+done
 sync # written back now, not during the timed runs
-echo "generated $FILES files in $((($(date +%s%N) - start) / 1000000)) ms"
+echo "generated ${#pids[@]} of $FILES files in $((($(date +%s%N) - start) / 1000000)) ms"
 bytes=$(cat "$DATA"/access_*.log | wc -c) # also warms the page cache
 echo "bytes: $bytes"
 
@@ -44,10 +56,11 @@ time_it() {
     for _ in $(seq "$RUNS"); do
         local t0 t1
         t0=$(date +%s%N)
+        # A failed command is no timing: stop (the caller's assignment fails with it).
         if [ -x /usr/bin/time ]; then
-            /usr/bin/time -f '%M' -o "$RESULTS/rss" "$@" >/dev/null
+            /usr/bin/time -f '%M' -o "$RESULTS/rss" "$@" >/dev/null || { echo "FAILED: $*" >&2; exit 1; }
         else
-            "$@" >/dev/null
+            "$@" >/dev/null || { echo "FAILED: $*" >&2; exit 1; }
             echo 0 >"$RESULTS/rss"
         fi
         t1=$(date +%s%N)

@@ -6,7 +6,7 @@
 #
 # Each set is N files of 1 GB from examples/genlogs (generated once into $OUT, git-ignored),
 # analyzed with all threads, warm page cache where it fits. Prints wall time, GB/s of log
-# text, and peak RSS from GNU time. Needs: GNU time (`apt-get install time`).
+# text, and peak RSS from GNU time. Needs: GNU time and bc (`apt-get install time bc`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-./bench-data/scale}
@@ -55,5 +55,6 @@ for n in $SIZES; do
 done
 gen "$OUT/gz-$GZ_GB" "$GZ_GB" --gzip
 run "gzip-${GZ_GB}GB" "$OUT/gz-$GZ_GB"
-gen "$OUT/failing" 2 --failing-clients "$FAILING"
-run "failing-$FAILING" "$OUT/failing"
+# One set per FAILING: a set generated for another count is not reused.
+gen "$OUT/failing-$FAILING" 2 --failing-clients "$FAILING"
+run "failing-$FAILING" "$OUT/failing-$FAILING"

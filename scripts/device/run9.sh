@@ -8,6 +8,10 @@
 # took 9 s there, one 1-thread pass of 16 GB ~9 s. `RUNS=1` and fewer `PAIRS` shorten it.
 set -uo pipefail
 B=$PWD/bench-data/dev16
+if [ "${AB:-1}" != 0 ] && [ ! -x "$B/logwarden-join" ]; then
+  echo "no $B/logwarden-join (run 6's binary, not kept): AB=0 runs the table and pairs only" >&2
+  exit 1
+fi
 export LD_LIBRARY_PATH=$B DATA=${DATA:-/tmp/lw-scale-data}
 OUT=${OUT:-/tmp/lw-run9}
 mkdir -p "$OUT"
