@@ -7,6 +7,7 @@
 #
 #   scripts/device-scale.sh [BIN_DIR] [RESULTS_DIR]
 #   THREADS="1 16" NO_MMAP_ROW=0 CEILING_ROW=0 RUNS=3 scripts/device-scale.sh   # a shorter run
+#   FILES=2 SIZE_MB=50 THREADS="1 2" RUNS=1 scripts/device-scale.sh             # a smoke test
 #
 # BIN_DIR holds `logwarden` and `genlogs` (default: target/release and its examples/, built
 # here with cargo first).
@@ -25,6 +26,7 @@ GEN=$BIN/genlogs
 [ -x "$GEN" ] || GEN=$BIN/examples/genlogs
 DATA=${DATA:-/tmp/lw-scale-data}
 FILES=${FILES:-16}
+SIZE_MB=${SIZE_MB:-1000} # per file (smaller for a smoke test)
 RUNS=${RUNS:-3}
 mkdir -p "$RESULTS" "$DATA"
 "$LW" --version || { echo "cannot run $LW"; ldd "$LW"; exit 1; }
@@ -37,8 +39,9 @@ pids=()
 for i in $(seq 0 $((FILES - 1))); do
     day=$(date -d "2023-06-19 + $i day" +%F)
     # A file of another size (a smoke test's) is made again.
-    if [ "$(stat -c %s "$DATA/access_$day.log" 2>/dev/null || echo 0)" -lt 900000000 ]; then
-        "$GEN" --out "$DATA" --files 1 --size-mb 1000 --seed $((7 + i)) --start "$day" >"$RESULTS/gen-$day.log" 2>&1 &
+    size=$(stat -c %s "$DATA/access_$day.log" 2>/dev/null || echo 0)
+    if [ "$size" -lt $((SIZE_MB * 900000)) ] || [ "$size" -gt $((SIZE_MB * 1100000)) ]; then
+        "$GEN" --out "$DATA" --files 1 --size-mb "$SIZE_MB" --seed $((7 + i)) --start "$day" >"$RESULTS/gen-$day.log" 2>&1 &
         pids+=($!)
     fi
 done

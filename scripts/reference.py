@@ -223,6 +223,19 @@ def utc_date(ts):
     return add_days(ts["date"], shift)
 
 
+# Days are UTC days (--utc); set by main().
+UTC_DAYS = False
+
+
+def in_day_range(ts):
+    """A valid timestamp whose day (UTC with --utc) has a four-digit year in the
+    report: 0000-01-03 (Monday of 0000-W01) to 9999-12-26 (Sunday of 9999-W51)."""
+    if ts is None:
+        return False
+    day = utc_date(ts) if UTC_DAYS else ts["date"]
+    return (0, 1, 3) <= day <= (9999, 12, 26)
+
+
 def parse_access_line(line, vhost):
     """Parse one non-blank, non-oversize line.
 
@@ -256,14 +269,11 @@ def parse_access_line(line, vhost):
         raise Malformed("not_access_line")
     client_end = sp  # index of the SP that ends the client
 
-    # not_access_line: structural openers missing.
+    # not_access_line: no time opener at all. (A line with openers but no `"` is
+    # decided by the time search below: bad_time when no opener starts a valid
+    # timestamp, as docs/json-schema.md says.)
     first_open = line.find(b" [", client_end)
     if first_open < 0:
-        raise Malformed("not_access_line")
-    # INTERPRETATION: the request opener must exist somewhere after the first
-    # ` [`; this structural check precedes time validation (not_access_line is
-    # listed before bad_time).
-    if line.find(b'"', first_open) < 0:
         raise Malformed("not_access_line")
 
     # ident SP user: any bytes; the time is the first ` [` that is followed by
@@ -275,7 +285,7 @@ def parse_access_line(line, vhost):
     found = False
     valid_without_request = False
     while k >= 0:
-        if parse_timestamp(line[k + 1:k + 29]) is not None:
+        if in_day_range(parse_timestamp(line[k + 1:k + 29])):
             if line[k + 29:k + 31] == b' "':
                 found = True
                 break
@@ -526,6 +536,8 @@ def main(argv=None):
                     help="print one TSV row per physical line instead of JSON")
     ap.add_argument("files", nargs="+", metavar="FILE")
     args = ap.parse_args(argv)
+    global UTC_DAYS
+    UTC_DAYS = args.utc
     result = run(args)
     if result is not None:
         json.dump(result, sys.stdout, indent=2)

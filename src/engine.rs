@@ -275,22 +275,30 @@ fn process_input<'s>(
         return process_mapped(scope, ctx, id, mapped, overlap.skip..end, first_seq, report);
     }
     let counter = Arc::new(AtomicU64::new(0));
+    // A plain regular file's size when opened, and the bytes of it to read (its range).
+    let mut sized: Option<(u64, u64)> = None;
     let opened = match (path, overlap.skip > 0 || overlap.stop.is_some()) {
         (Some(p), true) => {
             let file_len = std::fs::metadata(p).map_or(0, |m| m.len());
-            if overlap.skip as u64 >= file_len {
+            if overlap.skip as u64 > file_len {
+                // Shorter now than the part another input was found to hold: cut since.
+                report.file_bytes = Some(file_len);
+                report.error = Some(format!(
+                    "the file shrank before it was read (truncated by another process? {} bytes when the inputs were compared, {file_len} now)",
+                    overlap.skip
+                ));
+                return;
+            }
+            if overlap.skip as u64 == file_len {
                 // Identical to another input: nothing left to read.
                 report.file_bytes = Some(file_len);
                 // A copy of a `.gz` is one too (its lines are counted from the original's).
                 report.compressed = source::is_gzip_file(p);
                 return;
             }
-            source::open_plain_range(
-                p,
-                overlap.skip as u64,
-                overlap.stop.map_or(file_len, |s| s as u64),
-                counter.clone(),
-            )
+            let end = overlap.stop.map_or(file_len, |s| s as u64);
+            sized = Some((file_len, end.saturating_sub(overlap.skip as u64)));
+            source::open_plain_range(p, overlap.skip as u64, end, counter.clone())
         }
         _ => source::open(path, false, counter.clone()),
     };
@@ -302,17 +310,24 @@ fn process_input<'s>(
         }
         Ok(Source::Stream(stream)) => {
             // A plain regular file is read to the size it had when opened (its range of it):
-            // ending short, it was cut while read (copytruncate), which must not pass as a
-            // whole file. A `.gz` cut short is already a truncated stream.
-            let expected = match (path, stream.file_bytes, stream.reader.is_gzip()) {
-                (Some(_), Some(len), false) => {
-                    Some(overlap.stop.map_or(len, |s| s as u64) - overlap.skip as u64)
-                }
-                _ => None,
+            // ending short while it is now smaller than then, it was cut while read
+            // (copytruncate), which must not pass as a whole file. (A file that only ends
+            // before its stated size, as some in /sys do, is not smaller afterwards.) A `.gz`
+            // cut short is already a truncated stream.
+            let sized = match (path, stream.file_bytes, stream.reader.is_gzip()) {
+                (Some(_), _, true) | (None, _, _) | (_, None, _) => None,
+                (Some(_), Some(len), false) => sized.or(Some((len, len))),
             };
             process_stream(scope, ctx, id, *stream, counter.clone(), first_seq, report);
             let read = counter.load(Ordering::Relaxed);
-            if let Some(expected) = expected.filter(|&e| read < e && report.error.is_none()) {
+            let now = || {
+                path.and_then(|p| std::fs::metadata(p).ok())
+                    .map_or(0, |m| m.len())
+            };
+            let cut = sized.filter(|&(at_open, expected)| {
+                read < expected && report.error.is_none() && now() < at_open
+            });
+            if let Some((_, expected)) = cut {
                 report.error = Some(format!(
                     "the file shrank while it was read (truncated by another process? {expected} bytes to read when opened, {read} read) after {} bytes of log data (the lines before it are counted)",
                     report.bytes

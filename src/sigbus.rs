@@ -172,8 +172,10 @@ extern "C" fn handler(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
             action.sa_sigaction = libc::SIG_DFL;
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
-            if code <= 0 {
-                // Sent (kill, sigqueue), not a fault: returning would not bring it back.
+            // A synchronous fault (BUS_ADRALN, BUS_ADRERR, BUS_OBJERR, BUS_MCEERR_AR) comes
+            // back when the instruction runs again; anything else (kill, sigqueue, the
+            // kernel's SI_KERNEL, an asynchronous BUS_MCEERR_AO) would not: raised again.
+            if !(1..=4).contains(&code) {
                 libc::raise(libc::SIGBUS);
             }
         }

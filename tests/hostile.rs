@@ -1351,6 +1351,71 @@ fn a_streamed_file_cut_while_read_is_an_error_not_a_whole_file() {
 }
 
 #[test]
+fn a_copy_cut_after_the_inputs_were_compared_is_an_error_not_a_duplicate() {
+    // b starts with a; with one thread the FIFO (listed last) is read first and waits for a
+    // writer, and b is cut meanwhile: its part beyond a was lost, not a duplicate.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, fifo) = (
+        dir.path().join("access_a.log"),
+        dir.path().join("access_b.log"),
+        dir.path().join("access_c.fifo"),
+    );
+    std::fs::write(&a, numbered_lines(100)).unwrap();
+    std::fs::write(&b, numbered_lines(200)).unwrap();
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
+        .args(["analyze", "-q", "--no-mmap", "-j", "1", "--json", "-"])
+        .args([&a, &b, &fifo])
+        .env("HOME", "/nonexistent")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the run waits for the FIFO's writer (the inputs compared), b is cut.
+    let tasks = format!("/proc/{}/task", child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_dir(&tasks)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|t| {
+            std::fs::read_to_string(t.path().join("wchan")).is_ok_and(|w| w == "wait_for_partner")
+        })
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never waited for the FIFO"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&b)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let error = v["inputs"][1]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("the file shrank before it was read"),
+        "{error}"
+    );
+    assert_eq!(v["inputs"][0]["lines"], 100);
+}
+
+#[test]
 fn a_sigbus_that_is_no_shrunk_input_gets_the_default_action() {
     use std::os::unix::process::ExitStatusExt;
     // A mapped input (so the handler is installed), then a FIFO no one writes to: the run

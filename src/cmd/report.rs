@@ -133,7 +133,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     }
     // The report files go beside the history, which may not exist yet (its writer creates
     // it, but only after they are written).
-    if args.email {
+    if args.email && (args.report.is_none() || args.json.is_none() || args.html.is_none()) {
         let dir = crate::collect::state::parent(&args.history);
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create {}", crate::escape::path(dir)))?;
