@@ -196,11 +196,15 @@ pub fn run(
                     path: input.display(),
                     ..Default::default()
                 };
-                let map = lock(&maps[id])
-                    .take()
+                let taken = lock(&maps[id]).take();
+                // Its size when the inputs were compared (a stream read later must not be
+                // shorter: the comparison's plan would no longer fit it).
+                let compared = taken.as_ref().map(|(m, _)| m.map.len() as u64);
+                let map = taken
                     .filter(|(_, gzip)| !gzip && settings.mmap)
                     .map(|(m, _)| m);
-                process_input(scope, ctx, id as u32, input, map, &overlaps[id], &mut r);
+                let overlap = &overlaps[id];
+                process_input(scope, ctx, id as u32, input, map, overlap, compared, &mut r);
                 *report.lock().unwrap_or_else(|p| p.into_inner()) = r;
             });
         }
@@ -238,6 +242,7 @@ fn process_input<'s>(
     input: &'s Input,
     map: Option<Arc<Mapped>>,
     overlap: &Overlap,
+    compared: Option<u64>,
     report: &mut FileReport,
 ) {
     let path = match input {
@@ -280,12 +285,15 @@ fn process_input<'s>(
     let opened = match (path, overlap.skip > 0 || overlap.stop.is_some()) {
         (Some(p), true) => {
             let file_len = std::fs::metadata(p).map_or(0, |m| m.len());
-            if overlap.skip as u64 > file_len {
-                // Shorter now than the part another input was found to hold: cut since.
+            let then = compared
+                .unwrap_or(overlap.skip as u64)
+                .max(overlap.skip as u64);
+            if file_len < then {
+                // Shorter now than when the inputs were compared: cut since, and the plan of
+                // what another input holds no longer fits it.
                 report.file_bytes = Some(file_len);
                 report.error = Some(format!(
-                    "the file shrank before it was read (truncated by another process? {} bytes when the inputs were compared, {file_len} now)",
-                    overlap.skip
+                    "the file shrank before it was read (truncated by another process? {then} bytes when the inputs were compared, {file_len} now)"
                 ));
                 return;
             }
@@ -318,7 +326,15 @@ fn process_input<'s>(
                 (Some(_), _, true) | (None, _, _) | (_, None, _) => None,
                 (Some(_), Some(len), false) => sized.or(Some((len, len))),
             };
+            let at_open = stream.file_bytes;
             process_stream(scope, ctx, id, *stream, counter.clone(), first_seq, report);
+            if let (Some(then), Some(opened)) = (compared, at_open) {
+                if opened < then && report.error.is_none() {
+                    report.error = Some(format!(
+                        "the file shrank before it was read (truncated by another process? {then} bytes when the inputs were compared, {opened} when opened; what was there is counted)"
+                    ));
+                }
+            }
             let read = counter.load(Ordering::Relaxed);
             let now = || {
                 path.and_then(|p| std::fs::metadata(p).ok())
