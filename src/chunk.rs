@@ -5,7 +5,7 @@
 //! or duplicated — including when a candidate cut falls right after a newline, between `\r`
 //! and `\n`, or inside a line longer than the chunk size (that chunk simply grows).
 
-use memchr::memchr;
+use memchr::{memchr, memrchr};
 use std::ops::Range;
 
 /// Split `data` into line-aligned ranges of roughly `target` bytes (at least 1): the
@@ -56,17 +56,31 @@ pub fn chunk_start(data: &[u8], k: usize, target: usize) -> Option<usize> {
 
 /// First line boundary at or after `candidate` (capped at `data.len()`).
 pub fn next_boundary(data: &[u8], candidate: usize) -> usize {
+    boundary_within(data, candidate, usize::MAX).unwrap_or(data.len())
+}
+
+/// [`next_boundary`], if it is at most `within` bytes past `candidate`; `None` for a line
+/// going on further (a mapped file reads such a line window by window).
+pub fn boundary_within(data: &[u8], candidate: usize, within: usize) -> Option<usize> {
     if candidate >= data.len() {
-        return data.len();
+        return Some(data.len());
     }
     // `candidate` is a boundary itself when the byte before it ends a line.
     if candidate > 0 && data[candidate - 1] == b'\n' {
-        return candidate;
+        return Some(candidate);
     }
-    match memchr(b'\n', &data[candidate..]) {
-        Some(i) => candidate + i + 1,
-        None => data.len(),
+    let limit = candidate.saturating_add(within).min(data.len());
+    match memchr(b'\n', &data[candidate..limit]) {
+        Some(i) => Some(candidate + i + 1),
+        None if limit == data.len() => Some(data.len()),
+        None => None,
     }
+}
+
+/// The last line boundary in `from..=before`: where the line holding byte `before` starts.
+pub fn last_boundary(data: &[u8], from: usize, before: usize) -> usize {
+    let before = before.min(data.len());
+    memrchr(b'\n', &data[from..before]).map_or(from, |i| from + i + 1)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 use crate::agg::{
     Aggregate, ChunkRecord, FailedCodes, FLUSH_ENTRIES_MAX, FLUSH_ENTRIES_MIN, FLUSH_ENTRIES_TOTAL,
 };
-use crate::chunk::{chunk_start, slot_count};
+use crate::chunk::{boundary_within, chunk_start, last_boundary, slot_count};
 use crate::input::overlap::{self, Overlap};
 use crate::input::source::{self, Mapped, Source, Stream, StreamReader};
 use crate::input::Input;
@@ -285,9 +285,8 @@ fn process_input<'s>(
     let opened = match (path, overlap.skip > 0 || overlap.stop.is_some()) {
         (Some(p), true) => {
             let file_len = std::fs::metadata(p).map_or(0, |m| m.len());
-            let then = compared
-                .unwrap_or(overlap.skip as u64)
-                .max(overlap.skip as u64);
+            // Never below `skip`: the part skipped was in this file when compared.
+            let then = compared.unwrap_or(overlap.skip as u64);
             if file_len < then {
                 // Shorter now than when the inputs were compared: cut since, and the plan of
                 // what another input holds no longer fits it.
@@ -322,9 +321,9 @@ fn process_input<'s>(
             // (copytruncate), which must not pass as a whole file. (A file that only ends
             // before its stated size, as some in /sys do, is not smaller afterwards.) A `.gz`
             // cut short is already a truncated stream.
-            let sized = match (path, stream.file_bytes, stream.reader.is_gzip()) {
-                (Some(_), _, true) | (None, _, _) | (_, None, _) => None,
-                (Some(_), Some(len), false) => sized.or(Some((len, len))),
+            let sized = match (path, stream.file_bytes) {
+                (Some(_), Some(len)) if !stream.reader.is_gzip() => sized.or(Some((len, len))),
+                _ => None,
             };
             let at_open = stream.file_bytes;
             process_stream(scope, ctx, id, *stream, counter.clone(), first_seq, report);
@@ -415,7 +414,7 @@ fn process_mapped<'s>(
                 return;
             };
             let (lines_end, long_line) =
-                match bounded_boundary(data, slot_start + target, long_after) {
+                match boundary_within(data, slot_start + target, long_after) {
                     Some(end) => (end, false),
                     // The slot ends inside a line longer than any line is allowed to be: its lines
                     // up to that line, then the line itself.
@@ -450,29 +449,6 @@ const LONG_LINE_MARGIN: usize = 1 << 20;
 
 /// Windows a long line is read in, its pages dropped after each.
 const LONG_LINE_WINDOW: usize = 4 << 20;
-
-/// The first line boundary at or after `candidate` (as `chunk::next_boundary`), if it is at
-/// most `within` bytes further; `None` for a line going on past that.
-fn bounded_boundary(data: &[u8], candidate: usize, within: usize) -> Option<usize> {
-    if candidate >= data.len() {
-        return Some(data.len());
-    }
-    if candidate > 0 && data[candidate - 1] == b'\n' {
-        return Some(candidate);
-    }
-    let limit = candidate.saturating_add(within).min(data.len());
-    match memchr::memchr(b'\n', &data[candidate..limit]) {
-        Some(i) => Some(candidate + i + 1),
-        None if limit == data.len() => Some(data.len()),
-        None => None,
-    }
-}
-
-/// The last line boundary in `from..=before`: where the line holding byte `before` starts.
-fn last_boundary(data: &[u8], from: usize, before: usize) -> usize {
-    let before = before.min(data.len());
-    memchr::memrchr(b'\n', &data[from..before]).map_or(from, |i| from + i + 1)
-}
 
 /// One physical line starting at `start`, longer than a chunk's reach: read window by window,
 /// each window's pages dropped after it, so it is never mapped whole. After its leading NUL

@@ -782,11 +782,7 @@ fn bad_entries_are_listed_and_the_rest_analyzed() {
     std::fs::create_dir(dir.path().join("access_dir")).unwrap();
     std::os::unix::fs::symlink("/nonexistent/target", dir.path().join("access.log.9")).unwrap();
     let fifo = dir.path().join("access.fifo");
-    assert!(std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    mkfifo(&fifo);
     let (code, v, stderr) = analyze_checked(&[path_str(dir.path())]);
     assert_eq!(code, 1);
     assert_eq!(v["totals"]["lines"], 10);
@@ -815,11 +811,7 @@ fn bad_entries_are_listed_and_the_rest_analyzed() {
 fn a_fifo_named_on_the_command_line_is_read_once_to_its_end() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("access.fifo");
-    assert!(std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    mkfifo(&fifo);
     // The writer blocks until a reader opens the pipe, then writes every line and closes it.
     // A reader that opened and closed the pipe before reading (to look at the file) cut the
     // writer off, and the real read then waited for a writer for ever.
@@ -1217,6 +1209,45 @@ fn a_copy_taken_mid_write_present_twice_counts_its_partial_line_once() {
     }
 }
 
+/// `logwarden analyze ARGS...` started, stdout and stderr piped: a run to act on while it works.
+fn spawn_analyze<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
+        .arg("analyze")
+        .args(args)
+        .env("HOME", "/nonexistent")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `done` until it holds; fails the test, naming `what`, after 20 s.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
+fn mkfifo(path: &Path) {
+    assert!(std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// What copytruncate does to a live log: the file cut to `len` bytes in place.
+fn cut_to(path: &Path, len: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
 #[test]
 fn a_mapped_file_truncated_during_the_run_is_a_clear_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
@@ -1229,42 +1260,24 @@ fn a_mapped_file_truncated_during_the_run_is_a_clear_error_not_a_crash() {
             f.flush().unwrap();
         }
     }
-    let bin = assert_cmd::cargo::cargo_bin("logwarden");
-    let child = std::process::Command::new(bin)
-        .args([
-            "analyze",
-            "-q",
-            "--threads",
-            "1",
-            "--json",
-            "/dev/null",
-            "--report",
-            "/dev/null",
-        ])
-        .arg(&path)
-        .env("HOME", "/nonexistent")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the file is mapped, then cut it (what copytruncate does to a live log).
+    let args = [
+        "-q",
+        "--threads",
+        "1",
+        "--json",
+        "/dev/null",
+        "--report",
+        "/dev/null",
+    ];
+    let child = spawn_analyze(&[&args[..], &[path_str(&path)]].concat());
+    // Wait until the file is mapped, then cut it.
     let maps = format!("/proc/{}/maps", child.id());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !std::fs::read_to_string(&maps)
-        .unwrap_or_default()
-        .contains(path_str(&path))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the file was never mapped"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    wait_until("the file was never mapped", || {
+        std::fs::read_to_string(&maps)
+            .unwrap_or_default()
+            .contains(path_str(&path))
+    });
+    cut_to(&path, 0);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
@@ -1291,42 +1304,25 @@ fn a_streamed_file_cut_while_read_is_an_error_not_a_whole_file() {
             }
         }
         let full = std::fs::metadata(&path).unwrap().len();
-        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
-            .args([
-                "analyze",
-                "-q",
-                "--no-mmap",
-                "--keep-duplicates",
-                "-j",
-                "1",
-                "--json",
-                "-",
-            ])
-            .arg(&path)
-            .env("HOME", "/nonexistent")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let args = [
+            "-q",
+            "--no-mmap",
+            "--keep-duplicates",
+            "-j",
+            "1",
+            "--json",
+            "-",
+        ];
+        let child = spawn_analyze(&[&args[..], &[path_str(&path)]].concat());
         let fds = format!("/proc/{}/fd", child.id());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !std::fs::read_dir(&fds)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| std::fs::read_link(e.path()).is_ok_and(|target| target == path))
-        {
-            if std::time::Instant::now() > deadline {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_micros(200));
-        }
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        wait_until("the file was never opened", || {
+            std::fs::read_dir(&fds)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| std::fs::read_link(e.path()).is_ok_and(|target| target == path))
+        });
+        cut_to(&path, 0);
         let out = child.wait_with_output().unwrap();
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         let input = &v["inputs"][0];
@@ -1362,42 +1358,23 @@ fn a_copy_cut_after_the_inputs_were_compared_is_an_error_not_a_duplicate() {
     );
     std::fs::write(&a, numbered_lines(100)).unwrap();
     std::fs::write(&b, numbered_lines(200)).unwrap();
-    assert!(std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
-        .args(["analyze", "-q", "--no-mmap", "-j", "1", "--json", "-"])
-        .args([&a, &b, &fifo])
-        .env("HOME", "/nonexistent")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    mkfifo(&fifo);
+    let args = ["-q", "--no-mmap", "-j", "1", "--json", "-"];
+    let child =
+        spawn_analyze(&[&args[..], &[path_str(&a), path_str(&b), path_str(&fifo)]].concat());
     // Once the run waits for the FIFO's writer (the inputs compared), b is cut.
     let tasks = format!("/proc/{}/task", child.id());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !std::fs::read_dir(&tasks)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|t| {
-            std::fs::read_to_string(t.path().join("wchan")).is_ok_and(|w| w == "wait_for_partner")
-        })
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never waited for the FIFO"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&b)
-        .unwrap()
-        .set_len(numbered_lines(150).len() as u64)
-        .unwrap();
+    wait_until("never waited for the FIFO", || {
+        std::fs::read_dir(&tasks)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|t| {
+                std::fs::read_to_string(t.path().join("wchan"))
+                    .is_ok_and(|w| w == "wait_for_partner")
+            })
+    });
+    cut_to(&b, numbered_lines(150).len() as u64);
     drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
     let out = child.wait_with_output().unwrap();
     assert_eq!(
@@ -1424,26 +1401,9 @@ fn a_sigbus_that_is_no_shrunk_input_gets_the_default_action() {
     let path = dir.path().join("access_1.log");
     std::fs::write(&path, numbered_lines(100)).unwrap();
     let fifo = dir.path().join("access_2.fifo");
-    assert!(std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
-        .args([
-            "analyze",
-            "-q",
-            "--json",
-            "/dev/null",
-            "--report",
-            "/dev/null",
-        ])
-        .arg(&path)
-        .arg(&fifo)
-        .env("HOME", "/nonexistent")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    mkfifo(&fifo);
+    let args = ["-q", "--json", "/dev/null", "--report", "/dev/null"];
+    let mut child = spawn_analyze(&[&args[..], &[path_str(&path), path_str(&fifo)]].concat());
     // Sent again until the child ends: one sent before our handler is installed reaches
     // Rust's own (for stack overflows), which lets a sent SIGBUS pass without effect.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -39,7 +39,7 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
     // Files that are one short unterminated line (a copy taken in the middle of its first
     // line): their whole content is the start of a longer file's first line, whose group key
     // (the line with its `\n`) they cannot share. Matched against every file afterwards.
-    let mut lineless: Vec<usize> = Vec::new();
+    let mut lineless = vec![false; contents.len()];
     for (i, c) in contents.iter().enumerate() {
         if let Some((data, _)) = c {
             if data.is_empty() {
@@ -48,7 +48,7 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
             let head = &data[..data.len().min(HEAD)];
             let first_line = memchr(b'\n', head).map_or(head, |end| &head[..=end]);
             if first_line.len() == data.len() && data.last() != Some(&b'\n') {
-                lineless.push(i);
+                lineless[i] = true;
             }
             groups.entry(hash(first_line)).or_default().push(i);
         }
@@ -119,7 +119,7 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
     // A short unterminated line that starts a longer plain file is counted there, where it
     // goes on, and not in its own file: the shortest such file whose first line is complete,
     // else the longest (another fragment, which is scanned, being the longest).
-    for &g in &lineless {
+    for g in (0..contents.len()).filter(|&g| lineless[g]) {
         let Some((gdata, true)) = contents[g] else {
             continue;
         };
@@ -136,7 +136,7 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
         let completed = longer
             .iter()
             .copied()
-            .filter(|f| !lineless.contains(f))
+            .filter(|&f| !lineless[f])
             .min_by_key(|&f| (len(f), f))
             .or_else(|| {
                 longer
