@@ -197,9 +197,12 @@ pub fn run(
                     ..Default::default()
                 };
                 let taken = lock(&maps[id]).take();
-                // Its size when the inputs were compared (a stream read later must not be
-                // shorter: the comparison's plan would no longer fit it).
-                let compared = taken.as_ref().map(|(m, _)| m.map.len() as u64);
+                // The file as the inputs were compared: a stream read later reads that one.
+                let compared = taken.as_ref().map(|(m, gzip)| Compared {
+                    len: m.map.len() as u64,
+                    file_id: m.file_id,
+                    gzip: *gzip,
+                });
                 let map = taken
                     .filter(|(_, gzip)| !gzip && settings.mmap)
                     .map(|(m, _)| m);
@@ -234,6 +237,14 @@ pub fn run(
     Ok(EngineOutput { aggregate, files })
 }
 
+/// A regular file as it was when the inputs were compared (mapped for it).
+#[derive(Debug, Clone, Copy)]
+struct Compared {
+    len: u64,
+    file_id: source::FileId,
+    gzip: bool,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn process_input<'s>(
     scope: &rayon::Scope<'s>,
@@ -242,7 +253,7 @@ fn process_input<'s>(
     input: &'s Input,
     map: Option<Arc<Mapped>>,
     overlap: &Overlap,
-    compared: Option<u64>,
+    compared: Option<Compared>,
     report: &mut FileReport,
 ) {
     let path = match input {
@@ -280,32 +291,50 @@ fn process_input<'s>(
         return process_mapped(scope, ctx, id, mapped, overlap.skip..end, first_seq, report);
     }
     let counter = Arc::new(AtomicU64::new(0));
-    // A plain regular file's size when opened, and the bytes of it to read (its range).
+    // A compared file is read as it was compared, as a mapped one is: the same file (not one
+    // renamed over its path since), up to its size then (growth since is not read; so two
+    // hard links of a growing file, one found a copy of the other, count its lines once).
+    // `sized`: the size it must keep while read, and the bytes of it to read.
     let mut sized: Option<(u64, u64)> = None;
-    let opened = match (path, overlap.skip > 0 || overlap.stop.is_some()) {
-        (Some(p), true) => {
-            let file_len = std::fs::metadata(p).map_or(0, |m| m.len());
-            // Never below `skip`: the part skipped was in this file when compared.
-            let then = compared.unwrap_or(overlap.skip as u64);
-            if file_len < then {
+    // The file being read, to ask its size while read (not its path's).
+    let mut size_now: Option<std::fs::File> = None;
+    let opened = match (path, compared) {
+        (Some(p), Some(then)) => {
+            let (file, file_len) = match source::open_same(p, then.file_id) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    report.error = Some(crate::escape::text(&format!("{e:#}")));
+                    return;
+                }
+            };
+            report.file_bytes = Some(then.len);
+            if file_len < then.len {
                 // Shorter now than when the inputs were compared: cut since, and the plan of
                 // what another input holds no longer fits it.
                 report.file_bytes = Some(file_len);
                 report.error = Some(format!(
-                    "the file shrank before it was read (truncated by another process? {then} bytes when the inputs were compared, {file_len} now)"
+                    "the file shrank before it was read (truncated by another process? {} bytes when the inputs were compared, {file_len} now)",
+                    then.len
                 ));
                 return;
             }
-            if overlap.skip as u64 == file_len {
-                // Identical to another input: nothing left to read.
-                report.file_bytes = Some(file_len);
-                // A copy of a `.gz` is one too (its lines are counted from the original's).
-                report.compressed = source::is_gzip_file(p);
+            if overlap.skip as u64 >= then.len {
+                // Identical to another input: nothing left to read. A copy of a `.gz` is one
+                // too (its lines are counted from the original's).
+                report.compressed = then.gzip;
                 return;
             }
-            let end = overlap.stop.map_or(file_len, |s| s as u64);
-            sized = Some((file_len, end.saturating_sub(overlap.skip as u64)));
-            source::open_plain_range(p, overlap.skip as u64, end, counter.clone())
+            size_now = file.try_clone().ok();
+            match then.gzip {
+                // Decoded whole (a `.gz` is only ever skipped whole).
+                true => source::open_file(file, p, false, counter.clone()),
+                false => {
+                    let end = overlap.stop.map_or(then.len, |s| s as u64);
+                    sized = Some((then.len, end.saturating_sub(overlap.skip as u64)));
+                    let skip = overlap.skip as u64;
+                    source::plain_range(file, skip, end, then.len, counter.clone())
+                }
+            }
         }
         _ => source::open(path, false, counter.clone()),
     };
@@ -316,28 +345,25 @@ fn process_input<'s>(
             process_mapped(scope, ctx, id, Arc::new(mapped), 0..len, first_seq, report)
         }
         Ok(Source::Stream(stream)) => {
-            // A plain regular file is read to the size it had when opened (its range of it):
-            // ending short while it is now smaller than then, it was cut while read
-            // (copytruncate), which must not pass as a whole file. (A file that only ends
+            // A plain regular file is read to the size it had when compared or opened (its
+            // range of it): ending short while it is now smaller than then, it was cut while
+            // read (copytruncate), which must not pass as a whole file. (A file that only ends
             // before its stated size, as some in /sys do, is not smaller afterwards.) A `.gz`
             // cut short is already a truncated stream.
             let sized = match (path, stream.file_bytes) {
                 (Some(_), Some(len)) if !stream.reader.is_gzip() => sized.or(Some((len, len))),
                 _ => None,
             };
-            let at_open = stream.file_bytes;
             process_stream(scope, ctx, id, *stream, counter.clone(), first_seq, report);
-            if let (Some(then), Some(opened)) = (compared, at_open) {
-                if opened < then && report.error.is_none() {
-                    report.error = Some(format!(
-                        "the file shrank before it was read (truncated by another process? {then} bytes when the inputs were compared, {opened} when opened; what was there is counted)"
-                    ));
-                }
-            }
             let read = counter.load(Ordering::Relaxed);
+            // (An input not compared is looked at by its path: opening a FIFO again would
+            // make this process one of its readers.)
             let now = || {
-                path.and_then(|p| std::fs::metadata(p).ok())
-                    .map_or(0, |m| m.len())
+                let meta = match &size_now {
+                    Some(file) => file.metadata().ok(),
+                    None => path.and_then(|p| std::fs::metadata(p).ok()),
+                };
+                meta.map_or(0, |m| m.len())
             };
             let cut = sized.filter(|&(at_open, expected)| {
                 read < expected && report.error.is_none() && now() < at_open

@@ -4,6 +4,7 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::io::Write;
+use std::path::Path;
 
 fn pick(v: &Value, keys: &[&str]) -> Value {
     Value::Object(
@@ -327,6 +328,39 @@ fn outputs_sharing_stdout_come_one_after_the_other_json_first() {
         0,
         "nothing written"
     );
+}
+
+#[test]
+fn stdin_redirected_from_a_named_file_is_a_usage_error() {
+    // Stdin takes no part in finding duplicates: `analyze - a.log < a.log` counted a.log twice.
+    let dir = tempfile::tempdir().unwrap();
+    let (log, other) = (dir.path().join("access.log"), dir.path().join("other"));
+    let line = b"10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET /x HTTP/1.1\" 404 1\n";
+    std::fs::write(&log, line.repeat(3)).unwrap();
+    std::fs::write(&other, line.repeat(2)).unwrap();
+    let run = |stdin: &Path, named: &Path| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
+            .args(["analyze", "-q", "--json", "-", "-"])
+            .arg(named)
+            .stdin(std::fs::File::open(stdin).unwrap())
+            .output()
+            .unwrap()
+    };
+    for named in [&log, &dir.path().to_path_buf()] {
+        let out = run(&log, named);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected = format!(
+            "stdin (-) is the file {}, which is named too",
+            log.display()
+        );
+        assert!(stderr.contains(&expected), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    let out = run(&other, &log);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["totals"]["lines"], 5);
 }
 
 #[test]

@@ -1346,23 +1346,18 @@ fn a_streamed_file_cut_while_read_is_an_error_not_a_whole_file() {
     assert!(caught, "the file was never cut while read");
 }
 
-#[test]
-fn a_copy_cut_after_the_inputs_were_compared_is_an_error_not_a_duplicate() {
-    // b starts with a; with one thread the FIFO (listed last) is read first and waits for a
-    // writer, and b is cut meanwhile to 150 of its 200 lines: not what was compared.
+/// Runs `analyze --no-mmap -j 1 --json - FILES... FIFO`, and once the run waits for the
+/// FIFO's writer (one thread reads the last input first, after the inputs were compared),
+/// calls `meanwhile`, then ends the FIFO: what another process does between the comparison
+/// and the read. Returns the exit status and the JSON.
+fn compared_then(files: &[&Path], meanwhile: impl FnOnce()) -> (Option<i32>, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, fifo) = (
-        dir.path().join("access_a.log"),
-        dir.path().join("access_b.log"),
-        dir.path().join("access_c.fifo"),
-    );
-    std::fs::write(&a, numbered_lines(100)).unwrap();
-    std::fs::write(&b, numbered_lines(200)).unwrap();
+    let fifo = dir.path().join("access_z.fifo");
     mkfifo(&fifo);
-    let args = ["-q", "--no-mmap", "-j", "1", "--json", "-"];
-    let child =
-        spawn_analyze(&[&args[..], &[path_str(&a), path_str(&b), path_str(&fifo)]].concat());
-    // Once the run waits for the FIFO's writer (the inputs compared), b is cut.
+    let mut args = vec!["-q", "--no-mmap", "-j", "1", "--json", "-"];
+    args.extend(files.iter().map(|f| path_str(f)));
+    args.push(path_str(&fifo));
+    let child = spawn_analyze(&args);
     let tasks = format!("/proc/{}/task", child.id());
     wait_until("never waited for the FIFO", || {
         std::fs::read_dir(&tasks)
@@ -1374,22 +1369,79 @@ fn a_copy_cut_after_the_inputs_were_compared_is_an_error_not_a_duplicate() {
                     .is_ok_and(|w| w == "wait_for_partner")
             })
     });
-    cut_to(&b, numbered_lines(150).len() as u64);
+    meanwhile();
     drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), json)
+}
+
+#[test]
+fn a_copy_cut_after_the_inputs_were_compared_is_an_error_not_a_duplicate() {
+    // b starts with a, and is cut to 150 of its 200 lines after the comparison.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        dir.path().join("access_a.log"),
+        dir.path().join("access_b.log"),
     );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    std::fs::write(&a, numbered_lines(100)).unwrap();
+    std::fs::write(&b, numbered_lines(200)).unwrap();
+    let (code, v) = compared_then(&[&a, &b], || cut_to(&b, numbered_lines(150).len() as u64));
+    assert_eq!(code, Some(1), "{v}");
     let error = v["inputs"][1]["error"].as_str().unwrap();
     assert!(
         error.starts_with("the file shrank before it was read"),
         "{error}"
     );
     assert_eq!(v["inputs"][0]["lines"], 100);
+}
+
+#[test]
+fn a_file_renamed_over_a_compared_one_is_not_read_in_its_place() {
+    // b starts with a; then logrotate-like, another file is renamed over b. Read by its path,
+    // the new file was read from a's length on, as if it were the rest of b.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, new) = (
+        dir.path().join("access_a.log"),
+        dir.path().join("access_b.log"),
+        dir.path().join("new"),
+    );
+    std::fs::write(&a, numbered_lines(100)).unwrap();
+    std::fs::write(&b, numbered_lines(200)).unwrap();
+    std::fs::write(&new, numbered_lines(300)).unwrap();
+    let (code, v) = compared_then(&[&a, &b], || std::fs::rename(&new, &b).unwrap());
+    assert_eq!(code, Some(1), "{v}");
+    let error = v["inputs"][1]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("the file was replaced after the inputs were compared"),
+        "{error}"
+    );
+    assert_eq!(v["inputs"][1]["lines"], 0);
+    assert_eq!(v["totals"]["lines"], 100);
+}
+
+#[test]
+fn a_file_is_read_as_compared_so_growth_since_counts_once() {
+    // a and its hard link b: b is a copy of a. a grows by 50 lines after the comparison. As
+    // a mapped file is, each is read to its size then: the growth was read twice (from a to
+    // its end, and from b past the part it shares with a).
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        dir.path().join("access_a.log"),
+        dir.path().join("access_b.log"),
+    );
+    std::fs::write(&a, numbered_lines(100)).unwrap();
+    std::fs::hard_link(&a, &b).unwrap();
+    let (code, v) = compared_then(&[&a, &b], || {
+        let mut f = std::fs::OpenOptions::new().append(true).open(&a).unwrap();
+        f.write_all(&numbered_lines(50)).unwrap();
+    });
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["totals"]["lines"], 100);
+    assert_eq!(v["inputs"][0]["bytes"], numbered_lines(100).len());
+    assert_eq!(v["inputs"][0]["file_bytes"], numbered_lines(100).len());
+    assert_eq!(v["inputs"][1]["duplicate_of"], path_str(&a));
 }
 
 #[test]

@@ -50,6 +50,10 @@ pub enum DiscoverError {
     /// waits for a writer for ever).
     #[error("{path} is named twice; a stream (stdin, a pipe, a device) can be read once")]
     StreamTwice { path: String },
+    /// Stdin takes no part in finding duplicate files: read as well, its lines would count
+    /// twice.
+    #[error("stdin (-) is the file {path}, which is named too; name it once")]
+    StdinIsNamed { path: String },
 }
 
 /// Whether a directory entry name looks like an access log (`access.log`, `access_2023-06-19.log`,
@@ -63,6 +67,8 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
     let mut inputs = Vec::new();
     // The streams named so far, by device and inode (stdin's is what fd 0 is).
     let mut streams: Vec<(u64, u64)> = Vec::new();
+    // Stdin's file, where it is redirected from a regular file.
+    let mut stdin_file: Option<(u64, u64)> = None;
     let mut once = |path: &Path, meta: Option<fs::Metadata>| match meta {
         Some(m) if !m.is_file() && !m.is_dir() => {
             let id = (m.dev(), m.ino());
@@ -83,10 +89,12 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
             }
             use std::os::fd::AsFd;
             let stdin = std::io::stdin().as_fd().try_clone_to_owned().ok();
-            once(
-                path,
-                stdin.and_then(|fd| fs::File::from(fd).metadata().ok()),
-            )?;
+            let meta = stdin.and_then(|fd| fs::File::from(fd).metadata().ok());
+            stdin_file = meta
+                .as_ref()
+                .filter(|m| m.is_file())
+                .map(|m| (m.dev(), m.ino()));
+            once(path, meta)?;
             inputs.push(Input::Stdin);
             continue;
         }
@@ -104,6 +112,17 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
         } else {
             once(path, Some(meta))?;
             inputs.push(Input::File(path.clone()));
+        }
+    }
+    if let Some(id) = stdin_file {
+        for input in &inputs {
+            if let Input::File(p) = input {
+                if fs::metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == id) {
+                    return Err(DiscoverError::StdinIsNamed {
+                        path: crate::escape::path(p),
+                    });
+                }
+            }
         }
     }
     if inputs.is_empty() {

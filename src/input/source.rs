@@ -27,7 +27,17 @@ pub enum Source {
 /// A mapped file, registered with the SIGBUS guard while it lives.
 pub struct Mapped {
     pub map: Mmap,
+    /// The file mapped (device, inode): a later open of its path may find another one.
+    pub file_id: FileId,
     _guard: crate::sigbus::Registration,
+}
+
+/// A file's identity: (device, inode).
+pub type FileId = (u64, u64);
+
+fn file_id(meta: &std::fs::Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
 }
 
 /// What a stream is, for the report.
@@ -347,6 +357,16 @@ pub fn open(
         return stream(Box::new(io::stdin()), None, progress);
     };
     let file = File::open(path).with_context(|| "cannot open")?;
+    open_file(file, path, allow_mmap, progress)
+}
+
+/// [`open`] for a file already open (`path` names it in errors).
+pub fn open_file(
+    file: File,
+    path: &Path,
+    allow_mmap: bool,
+    progress: Arc<AtomicU64>,
+) -> anyhow::Result<Source> {
     let meta = file.metadata().with_context(|| "cannot stat")?;
     if meta.is_dir() {
         anyhow::bail!("is a directory");
@@ -359,7 +379,11 @@ pub fn open(
             advise_for_scan(&map);
             let guard =
                 crate::sigbus::register(map.as_ptr(), map.len(), &crate::escape::path(path));
-            return Ok(Source::Mapped(Mapped { map, _guard: guard }));
+            return Ok(Source::Mapped(Mapped {
+                map,
+                file_id: file_id(&meta),
+                _guard: guard,
+            }));
         }
     }
     stream(Box::new(file), meta.is_file().then_some(len), progress)
@@ -402,19 +426,39 @@ pub fn map_file(path: &Path) -> Option<(Mapped, bool)> {
     let map = unsafe { Mmap::map(&file) }.ok()?;
     advise_for_scan(&map);
     let guard = crate::sigbus::register(map.as_ptr(), map.len(), &crate::escape::path(path));
-    Some((Mapped { map, _guard: guard }, gzip))
+    let file_id = file_id(&meta);
+    Some((
+        Mapped {
+            map,
+            file_id,
+            _guard: guard,
+        },
+        gzip,
+    ))
 }
 
-/// Stream bytes `start..end` of a plain file (the part of a duplicate copy still to scan).
-pub fn open_plain_range(
-    path: &Path,
+/// Open `path`, which must still be the file `id` names (not one renamed over it since).
+pub fn open_same(path: &Path, id: FileId) -> anyhow::Result<(File, u64)> {
+    let file = File::open(path).with_context(|| "cannot open")?;
+    let meta = file.metadata().with_context(|| "cannot stat")?;
+    if file_id(&meta) != id {
+        anyhow::bail!(
+            "the file was replaced after the inputs were compared (rotated by another process?); not read"
+        );
+    }
+    Ok((file, meta.len()))
+}
+
+/// Stream bytes `start..end` of an open plain file (the part of it still to scan);
+/// `file_bytes` is its size for the report.
+pub fn plain_range(
+    mut file: File,
     start: u64,
     end: u64,
+    file_bytes: u64,
     progress: Arc<AtomicU64>,
 ) -> anyhow::Result<Source> {
     use std::io::{Seek, SeekFrom};
-    let mut file = File::open(path).with_context(|| "cannot open")?;
-    let file_bytes = file.metadata().with_context(|| "cannot stat")?.len();
     file.seek(SeekFrom::Start(start))
         .with_context(|| "cannot seek")?;
     // The file is plain (its start was compared as text): the part left to scan is never
