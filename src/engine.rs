@@ -269,7 +269,7 @@ fn process_input<'s>(
     report.duplicate_lines = overlap.skip_lines;
     if let Some(later) = overlap.continued_in {
         report.warnings.push(format!(
-            "the last line is incomplete; it is counted in input #{} where it is complete",
+            "the last line is incomplete; it is counted in input #{}, where it goes on",
             later + 1
         ));
     }

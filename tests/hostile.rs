@@ -1172,9 +1172,7 @@ fn a_copy_cut_in_its_first_line_is_counted_in_the_file_it_starts() {
             assert_eq!(v["inputs"][i]["lines"], 0, "{extra:?}");
             assert_eq!(
                 v["inputs"][i]["warnings"],
-                json!([
-                    "the last line is incomplete; it is counted in input #2 where it is complete"
-                ]),
+                json!(["the last line is incomplete; it is counted in input #2, where it goes on"]),
                 "{extra:?}"
             );
         }
