@@ -170,10 +170,11 @@ pub struct ReportArgs {
     /// Where --dry-run writes the message. Default: logwarden-report-<period>.eml
     #[arg(long, value_name = "PATH", requires = "dry_run")]
     pub eml: Option<PathBuf>,
-    /// History file: read for the attachment, appended with this run's record.
+    /// History file: read for the attachment, appended with this run's record (not by a dry
+    /// run).
     #[arg(long, value_name = "PATH", default_value = "log/monitoring.log")]
     pub history: PathBuf,
-    /// Do not append to the history.
+    /// Do not append to the history (its records are still attached to the mail).
     #[arg(long)]
     pub no_history: bool,
     #[command(flatten)]

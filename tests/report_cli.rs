@@ -260,6 +260,10 @@ fn dry_run_eml_and_header_injection() {
     assert!(eml.contains("Content-Type: multipart/alternative;"));
     assert!(dir.path().join("log/report-2023-W25.html").exists());
     assert!(dir.path().join("log/report-2023-W25.txt").exists());
+    // A rehearsal leaves no record: the real run's mail attaches the week's records.
+    let h = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+    assert_eq!(logwarden::sink::history::records(&h).len(), 2, "{h}");
+    assert!(!dir.path().join("log/history.jsonl").exists());
 
     config(dir.path(), 1, "Report {week}\r\nBcc: evil@example.org");
     let out = report_in(
@@ -299,6 +303,65 @@ fn smtp_down_is_exit_1_report_kept_no_history_record() {
         2,
         "no record for a failed send"
     );
+    // The text on stdout: nothing is "kept in -".
+    let out = report_in(
+        dir.path(),
+        &[
+            "report", "--week", "2023-W25", "--email", "--report", "-", "-q",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), EXPECTED_TEXT);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot send mail"), "{err}");
+    assert!(!err.contains("kept in"), "{err}");
+}
+
+#[test]
+fn the_message_and_the_history_are_outputs_no_input_or_other_output_may_be() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    config(dir.path(), 1, "R {week}");
+    let archive = dir.path().join("log/access_2023-06-22.log");
+    let before = fs::read(&archive).unwrap();
+    let week = ["report", "--week", "2023-W25", "-q"];
+    let dry = ["--email", "--dry-run"];
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[&dry[..], &["--eml", "log/access_2023-06-22.log"]].concat(),
+            "--eml names log/access_2023-06-22.log, which is one of the inputs",
+        ),
+        (
+            &["--history", "log/access_2023-06-22.log"],
+            "--history names log/access_2023-06-22.log, which is one of the inputs",
+        ),
+        (
+            &[&dry[..], &["--json", "out", "--eml", "out"]].concat(),
+            "--json and --eml name the same file (out)",
+        ),
+        (
+            &["--json", "log/monitoring.log"],
+            "--json and --history name the same file (log/monitoring.log)",
+        ),
+        (
+            &["--html", "log/history.jsonl"],
+            "--html and --history's JSON-lines twin name the same file (log/history.jsonl)",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = report_in(dir.path(), &[&week[..], args].concat());
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(fs::read(&archive).unwrap(), before, "{args:?}");
+        assert!(!dir.path().join("out").exists(), "{args:?}");
+    }
+    // With --no-history the history is no output: another output may go there (as asked).
+    let out = report_in(
+        dir.path(),
+        &[&week[..], &["--no-history", "--json", "log/history.jsonl"]].concat(),
+    );
+    assert_eq!(out.status.code(), Some(0));
 }
 
 /// Whether python3 with aiosmtpd is here. Missing: the test is skipped locally, but under CI
@@ -838,9 +901,10 @@ fn email_without_mail_settings_fails_before_writing_anything() {
         "report-2023-W25.txt",
         "report-2023-W25.json",
         "report-2023-W25.html",
-        "h.log",
     ] {
         assert!(dir.path().join("new").join(name).is_file(), "{name}");
     }
+    // A dry run appends no record.
+    assert!(!dir.path().join("new/h.log").exists());
     assert!(dir.path().join("logwarden-report-2023-W25.eml").is_file());
 }

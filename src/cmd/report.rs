@@ -8,7 +8,9 @@
 
 use crate::cli::{AnalyzeArgs, ReportArgs};
 use crate::config::FileConfig;
-use crate::sink::file::{check_destinations, text_report_place, write_output, write_output_with};
+use crate::sink::file::{
+    check_destinations, is_stdout, text_report_place, write_output, write_output_with,
+};
 use crate::sink::history::{self, Record};
 use crate::sink::{email, file::write_atomic};
 use crate::weekly::{self, Range};
@@ -113,11 +115,31 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         report_path.as_deref(),
         &[json_path.as_deref(), html_path.as_deref()],
     );
-    // Checked before the analysis: a mistake here should not cost a long run.
+    // A dry run writes its message and no history record (a rehearsal leaves no trace in
+    // the history, which the real run's mail attaches).
+    let rehearsal = args.email && args.dry_run;
+    let eml_path = rehearsal.then(|| {
+        args.eml
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("logwarden-report-{label}.eml")))
+    });
+    let history_paths = (!args.no_history && !rehearsal)
+        .then(|| (args.history.clone(), history::jsonl_path(&args.history)));
+    // Checked before the analysis: a mistake here should not cost a long run. Every file
+    // this run writes or appends to: none may be another, nor an input.
     let outputs = [
         ("--json", json_path.as_deref()),
         ("--html", html_path.as_deref()),
         ("--report", text_path),
+        ("--eml", eml_path.as_deref()),
+        (
+            "--history",
+            history_paths.as_ref().map(|(text, _)| text.as_path()),
+        ),
+        (
+            "--history's JSON-lines twin",
+            history_paths.as_ref().map(|(_, jsonl)| jsonl.as_path()),
+        ),
     ];
     check_destinations(&outputs)?;
     // The mail settings too: a missing `[email]` should not cost a long run, nor leave the
@@ -199,20 +221,16 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             .map(|(n, t, b)| (n.as_str(), *t, b.clone()))
             .collect();
         let message = email::build(settings, &text, Some(html), &attachments)?;
-        if args.dry_run {
-            let eml = args
-                .eml
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(format!("logwarden-report-{label}.eml")));
-            write_atomic(&eml, &message.formatted())
-                .with_context(|| format!("cannot write {}", crate::escape::path(&eml)))?;
+        if let Some(eml) = &eml_path {
+            write_atomic(eml, &message.formatted())
+                .with_context(|| format!("cannot write {}", crate::escape::path(eml)))?;
             eprintln!(
                 "logwarden: message written to {} (not sent)",
-                crate::escape::path(&eml)
+                crate::escape::path(eml)
             );
         } else if let Err(e) = email::send(file.smtp.as_ref(), &message) {
             eprintln!("logwarden: error: {e:#}");
-            if let Some(p) = &report_path {
+            if let Some(p) = report_path.as_deref().filter(|p| !is_stdout(p)) {
                 eprintln!(
                     "logwarden: the report is kept in {}",
                     crate::escape::path(p)
@@ -224,7 +242,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             sent_to = Some(to.join(", "));
         }
     }
-    if !args.no_history {
+    if let Some((history_path, _)) = &history_paths {
         let mut rec = Record::new(format!("report {label}"));
         let t = &w.totals;
         rec.lines.push(format!(
@@ -267,7 +285,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             .insert("top_ips".into(), serde_json::json!(w.top_ips));
         rec.json
             .insert("mailed_to".into(), serde_json::json!(sent_to));
-        history::append(&args.history, &rec)?;
+        history::append(history_path, &rec)?;
     }
     // As `analyze` does: the period's figures are short of what could not be read. An
     // archive dated before the previous period cannot be: it is named, but is no failure.

@@ -289,7 +289,7 @@ pub fn refuse_inputs_as_outputs(
                     "stdout (where {flag} goes) is one of the inputs: the report would be written into it"
                 ),
                 false => anyhow::bail!(
-                    "{flag} names {}, which is one of the inputs: the report would replace it",
+                    "{flag} names {}, which is one of the inputs: the report would be written into it",
                     crate::escape::path(path)
                 ),
             }
@@ -412,8 +412,9 @@ mod tests {
         .unwrap_err();
         assert!(format!("{err}").starts_with("--report names "), "{err}");
         assert!(
-            format!("{err}")
-                .ends_with("access.log, which is one of the inputs: the report would replace it"),
+            format!("{err}").ends_with(
+                "access.log, which is one of the inputs: the report would be written into it"
+            ),
             "{err}"
         );
         // A hard link is the same file.
