@@ -143,6 +143,9 @@ pub struct Found {
     /// A listed sibling was gone when it was opened: renamed (logrotate gzips `.1` after its
     /// `postrotate`) or deleted. The listing is then stale (see [`settled`]).
     pub vanished: bool,
+    /// The live file, and the siblings' paths as listed (see [`settled`]).
+    source: PathBuf,
+    listed: Vec<PathBuf>,
 }
 
 /// Open and fingerprint the live file (already opened by [`open_live`]) and its siblings.
@@ -185,6 +188,8 @@ fn open_listed(source: &Path, live: File, ranked: Listing) -> anyhow::Result<Fou
         files: Vec::new(),
         unreadable: Vec::new(),
         vanished: false,
+        source: source.to_path_buf(),
+        listed: ranked.iter().map(|(_, path, _)| path.clone()).collect(),
     };
     for (_, path, name) in ranked {
         let opened = File::open(&path).and_then(|f| {
@@ -221,10 +226,17 @@ fn open_listed(source: &Path, live: File, ranked: Listing) -> anyhow::Result<Fou
 /// seconds): the live handle may then be the file now called `.1`, and `.1`'s the file now
 /// `.2`, which matches no stream this run, so its stream would be forgotten and the file
 /// copied again, whole, on the next run. Nor when a listed sibling vanished before it was
-/// opened: compressed meanwhile, its stream is under a name this listing lacks.
+/// opened: compressed meanwhile, its stream is under a name this listing lacks. Nor when the
+/// siblings listed now are not those listed then: `copytruncate` renames nothing, but its copy
+/// holds the live file's old lines, now cut from the live handle, under a name this listing
+/// lacks (and a numbered one moves `.1` to `.2` first): their stream would match no file and
+/// be forgotten, and the copy collected again, whole, on the next run.
 pub fn settled(found: &Found) -> bool {
     use std::os::unix::fs::MetadataExt;
+    let listed_now = list(&found.source)
+        .is_ok_and(|now| now.iter().map(|(_, path, _)| path).eq(found.listed.iter()));
     !found.vanished
+        && listed_now
         && found.files.iter().all(
             |sf| match (sf.file.metadata(), std::fs::metadata(&sf.path)) {
                 (Ok(held), Ok(named)) => (held.dev(), held.ino()) == (named.dev(), named.ino()),
@@ -258,6 +270,34 @@ mod tests {
         let again = find(&live, open_live(&live).unwrap()).unwrap();
         assert_eq!(again.files.len(), 3);
         assert!(settled(&again));
+    }
+
+    #[test]
+    fn a_copytruncate_while_describing_is_noticed() {
+        for numbered in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let live = dir.path().join("access.log");
+            let (first, second) = (
+                dir.path().join("access.log.1"),
+                dir.path().join("access.log.2"),
+            );
+            if numbered {
+                std::fs::write(&first, "older\n").unwrap();
+            }
+            std::fs::write(&live, "old\n").unwrap();
+            let found = find(&live, open_live(&live).unwrap()).unwrap();
+            assert!(settled(&found));
+            // logrotate copytruncate: (.1 -> .2,) live copied to .1, live cut to nothing.
+            if numbered {
+                std::fs::rename(&first, &second).unwrap();
+            }
+            std::fs::copy(&live, &first).unwrap();
+            std::fs::write(&live, "").unwrap();
+            assert!(!settled(&found), "numbered: {numbered}");
+            let again = find(&live, open_live(&live).unwrap()).unwrap();
+            assert_eq!(again.files.len(), 2 + usize::from(numbered));
+            assert!(settled(&again));
+        }
     }
 
     #[test]
