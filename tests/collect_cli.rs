@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 
 fn line(ip: &str, status: u16, n: usize) -> String {
@@ -520,6 +521,27 @@ fn an_archive_whose_run_was_killed_before_its_record_is_recorded_by_the_next() {
     assert_eq!(history.matches("analyzed now").count(), 1, "{history}");
     let state = fs::read_to_string(dir.path().join("log/.logwarden-collect.json")).unwrap();
     assert!(!state.contains("unrecorded"), "{state}");
+}
+
+/// Two archives analyzed together (the first one's run was killed before its record), the
+/// second starting with the first's whole content: identical lines of one second, a burst
+/// from one client. Archives never share a line, so neither is a copy of the other: all five
+/// failed logins count (duplicate detection made it three, and the client went unflagged).
+#[test]
+fn archives_analyzed_together_are_never_taken_for_copies_of_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let same = line("203.0.113.5", 401, 0);
+    drop(analyze_run_until_its_analysis(dir.path(), &same.repeat(2)));
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("access.log"))
+        .unwrap();
+    f.write_all(same.repeat(3).as_bytes()).unwrap();
+    let stdout = collect_analyze_ok(dir.path());
+    assert!(
+        stdout.contains("IP: 203.0.113.5 - Failed login attempts: 5\n"),
+        "{stdout}"
+    );
 }
 
 /// A rotated file that cannot be read may hold lines nobody collects: exit 1 (it was 0 with a

@@ -56,6 +56,10 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             paths: archives,
             detection: args.detection,
             quiet: true,
+            // Archives of one collector never share a line: one that starts with another's
+            // whole content (identical lines of one second, a burst from one client) is no
+            // copy of it, and skipping that part would hide those failed requests.
+            keep_duplicates: true,
             ..AnalyzeArgs::default()
         };
         match crate::cmd::analyze::analyze(&analyze_args, file) {
