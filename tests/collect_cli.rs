@@ -523,6 +523,42 @@ fn an_archive_whose_run_was_killed_before_its_record_is_recorded_by_the_next() {
     assert!(!state.contains("unrecorded"), "{state}");
 }
 
+/// The history's JSON-lines twin cannot be written (a full disk, here a directory in its
+/// place): each run fails (exit 2), but its record is in the history, so its archive is not
+/// recorded again by every run after it, as it was while the twin failed.
+#[test]
+fn a_record_the_twin_misses_is_still_recorded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("log/history.jsonl")).unwrap();
+    let mut text: String = (0..5).map(|n| line("10.0.0.9", 404, n)).collect();
+    for run in 0..3 {
+        if run == 2 {
+            fs::remove_dir(dir.path().join("log/history.jsonl")).unwrap();
+        }
+        text.push_str(&line("10.0.0.1", 200, 10 + run));
+        fs::write(dir.path().join("access.log"), &text).unwrap();
+        let out = collect_analyze_quiet(dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match run {
+            2 => assert_eq!(out.status.code(), Some(0), "{stderr}"),
+            _ => {
+                assert_eq!(out.status.code(), Some(2), "{stderr}");
+                assert!(stderr.contains("history.jsonl"), "{stderr}");
+            }
+        }
+    }
+    let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
+    assert_eq!(logwarden::sink::history::records(&history).len(), 3);
+    assert_eq!(history.matches("analyzed now").count(), 0, "{history}");
+    assert_eq!(
+        history
+            .matches("IP: 10.0.0.9 - Failed login attempts: 5")
+            .count(),
+        1,
+        "{history}"
+    );
+}
+
 /// Two archives analyzed together (the first one's run was killed before its record), the
 /// second starting with the first's whole content: identical lines of one second, a burst
 /// from one client. Archives never share a line, so neither is a copy of the other: all five

@@ -45,6 +45,7 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     };
     let mut report = None;
     let mut failed = None;
+    let mut twin_missing = None;
     // This run's archive and any an earlier run committed without recording it (killed
     // during its analysis, or interrupted before its commit): the lock is still held.
     let archives: Vec<_> = match opts.record {
@@ -88,7 +89,12 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             rec.json
                 .insert("analysis_error".into(), serde_json::Value::String(why));
         }
-        history::append(&args.history, &rec)?;
+        match history::append(&args.history, &rec) {
+            Ok(()) => {}
+            // In the history: recorded, though its JSON-lines twin is short of it.
+            Err(history::AppendError::TwinMissing(e)) => twin_missing = Some(e),
+            Err(e) => return Err(e.into()),
+        }
     }
     // Recorded: out of the list. A run killed before this leaves them for the next one.
     if opts.record && !got.unrecorded.is_empty() {
@@ -96,6 +102,12 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     }
     drop(got);
     if let Some(e) = failed {
+        if let Some(twin) = twin_missing {
+            eprintln!("logwarden: error: {twin:#}");
+        }
+        return Err(e);
+    }
+    if let Some(e) = twin_missing {
         return Err(e);
     }
     printed?;

@@ -223,16 +223,29 @@ fn is_torn(rest: &[u8], start: &[u8]) -> bool {
     lines.all(|line| line.starts_with(INDENT) || INDENT.starts_with(line))
 }
 
-/// Append the record to `history` and its JSON-lines twin.
-pub fn append(history: &Path, record: &Record) -> anyhow::Result<()> {
-    let json = record.json_line()?;
+/// Why [`append`] failed: before the record was in the history, or after (only its
+/// JSON-lines twin is missing it). A caller that notes what it recorded (`collect`'s list of
+/// archives to record) notes it in the second case too, or every later run would add the
+/// same record again while the twin cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error(transparent)]
+    NotRecorded(anyhow::Error),
+    #[error(transparent)]
+    TwinMissing(anyhow::Error),
+}
+
+/// Append the record to `history`, then to its JSON-lines twin.
+pub fn append(history: &Path, record: &Record) -> Result<(), AppendError> {
+    let json = record.json_line().map_err(AppendError::NotRecorded)?;
     append_once(
         history,
         record.text().as_bytes(),
         RECORD_START.as_bytes(),
         b"\n\n",
-    )?;
-    append_once(&jsonl_path(history), json.as_bytes(), b"", b"\n")
+    )
+    .map_err(AppendError::NotRecorded)?;
+    append_once(&jsonl_path(history), json.as_bytes(), b"", b"\n").map_err(AppendError::TwinMissing)
 }
 
 /// Split a human-readable history into whole records (each starting with [`RECORD_START`]).
