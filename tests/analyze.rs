@@ -331,6 +331,25 @@ fn outputs_sharing_stdout_come_one_after_the_other_json_first() {
 }
 
 #[test]
+fn a_full_stdout_is_named_in_the_error() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: no /dev/full");
+        return;
+    };
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
+        .args(["analyze", "-q"])
+        .arg(testdata("sample/log"))
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: error: cannot write to stdout: No space left on device (os error 28)\n"
+    );
+}
+
+#[test]
 fn stdin_redirected_from_a_named_file_is_a_usage_error() {
     // Stdin takes no part in finding duplicates: `analyze - a.log < a.log` counted a.log twice.
     let dir = tempfile::tempdir().unwrap();

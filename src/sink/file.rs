@@ -37,9 +37,8 @@ pub fn write_output_with(
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> anyhow::Result<()> {
     if is_stdout(path) {
-        let mut out = buffered(io::stdout().lock(), write)?;
-        out.flush()?;
-        return Ok(());
+        let written = buffered(io::stdout().lock(), write).and_then(|mut out| out.flush());
+        return written.context("cannot write to stdout");
     }
     write_atomic_with(path, write)
         .with_context(|| format!("cannot write {}", crate::escape::path(path)))
