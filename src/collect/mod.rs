@@ -353,6 +353,20 @@ fn recover(dest: &Path, st: &mut State) -> anyhow::Result<Option<String>> {
     for temp in [TEMP_ARCHIVE, TEMP_COMPRESS] {
         let _ = std::fs::remove_file(dest.join(temp));
     }
+    // A state file being saved when its run was killed (only the lock's holder saves it).
+    let state_temp = format!(".{}.tmp-", state::STATE_FILE);
+    if let Ok(entries) = std::fs::read_dir(dest) {
+        for entry in entries.flatten() {
+            use std::os::unix::ffi::OsStrExt;
+            if entry
+                .file_name()
+                .as_bytes()
+                .starts_with(state_temp.as_bytes())
+            {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
     let Some(pending) = st.pending.take() else {
         return Ok(None);
     };
@@ -656,6 +670,21 @@ mod tests {
             "{:?}",
             got.warnings
         );
+    }
+
+    #[test]
+    fn a_state_save_cut_by_a_kill_leaves_no_temp_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dest) = (dir.path().join("access.log"), dir.path().join("log"));
+        std::fs::write(&src, "x\n").unwrap();
+        std::fs::create_dir_all(&dest).unwrap();
+        let temp = dest.join("..logwarden-collect.json.tmp-29768-8f588897c6131524");
+        let other = dest.join(".logwarden-collect.json.bak");
+        std::fs::write(&temp, "{").unwrap();
+        std::fs::write(&other, "{").unwrap();
+        collect(&options(&src, &dest)).unwrap();
+        assert!(!temp.exists());
+        assert!(other.exists(), "only the state's temp files are removed");
     }
 
     #[test]
