@@ -1523,6 +1523,21 @@ fn history_html_and_mail_show_hostile_bytes_escaped() {
     );
     assert_clean("report stdout", &out.stdout);
     assert_clean("report stderr", &out.stderr);
+    // A dry run records nothing: a report run without mail writes the record.
+    assert!(!log_dir.join("monitoring.log").exists());
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args([
+            "report",
+            "--week",
+            "2023-W25",
+            "-q",
+            "--report",
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
     let history = std::fs::read(log_dir.join("monitoring.log")).unwrap();
     assert_clean("history", &history);
     assert_clean(
