@@ -107,6 +107,7 @@ h3{font-size:15px;margin:20px 0 6px}
 .verdict.ok{color:var(--ok)}
 .charts{display:flex;flex-wrap:wrap;gap:16px;margin:8px 0 4px}
 figure{margin:0;flex:1 1 320px;break-inside:avoid}
+figure.wide{flex-basis:100%}
 figcaption{font-weight:600;margin-bottom:4px}
 svg{max-width:100%;height:auto;font:11px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}
 table{border-collapse:collapse;width:100%;margin:6px 0 12px;font-variant-numeric:tabular-nums}
@@ -114,6 +115,7 @@ th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertic
 th{background:var(--soft);font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--muted)}
 td.num,th.num{text-align:right}
 td.ip,td.path,code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px;overflow-wrap:anywhere;word-break:break-all}
+td.ip{overflow-wrap:break-word;word-break:normal}
 td.paths ol{margin:0;padding-left:18px}
 .count{color:var(--muted)}
 .legend{color:var(--muted);font-size:12px}
@@ -344,10 +346,6 @@ fn bar_chart(
     threshold: Option<(u64, String)>,
 ) {
     let n = values.len().max(1);
-    let (left, right, top, bottom) = (34.0, 10.0, 14.0, 34.0);
-    let plot_w = (n as f64 * 44.0).clamp(280.0, 900.0);
-    let (width, height) = (left + plot_w + right, 190.0);
-    let plot_h = height - top - bottom;
     let max_v = values
         .iter()
         .copied()
@@ -356,6 +354,11 @@ fn bar_chart(
         .unwrap_or(0)
         .max(1);
     let y_max = nice_ceiling(max_v);
+    // Room on the left for the widest grid label (a fixed margin cut 100000 to "00000").
+    let (left, right, top, bottom) = (label_width(y_max).max(26.0) + 8.0, 10.0, 14.0, 34.0);
+    let plot_w = (n as f64 * 44.0).clamp(280.0, 900.0);
+    let (width, height) = (left + plot_w + right, 190.0);
+    let plot_h = height - top - bottom;
     let y = |v: u64| top + plot_h - plot_h * v as f64 / y_max as f64;
     let slot = plot_w / n as f64;
     let bar = (slot * 0.62).min(34.0);
@@ -365,9 +368,11 @@ fn bar_chart(
             esc(label)
         )
     });
+    // A long period's chart takes a whole row (in a third of one its text was ~4 px high).
+    let wide = if n > 14 { " wide" } else { "" };
     let _ = writeln!(
         out,
-        "<figure class=\"chart {class}\"><figcaption>{}</figcaption>{legend}\n\
+        "<figure class=\"chart {class}{wide}\"><figcaption>{}</figcaption>{legend}\n\
          <svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width:.0} {height:.0}\" width=\"{width:.0}\" height=\"{height:.0}\" role=\"img\" aria-label=\"{}\">",
         esc(caption),
         esc(caption)
@@ -392,19 +397,27 @@ fn bar_chart(
         let yy = y(v);
         // Outlined: the days the finding is about (suspicious IPs, unusual 400s).
         let over = highlight.get(i).copied().unwrap_or(false);
-        let _ = writeln!(
+        let _ = write!(
             out,
             "<g class=\"bar\"><title>{} {}: {v}</title>\
-             <rect x=\"{x:.1}\" y=\"{yy:.1}\" width=\"{bar:.1}\" height=\"{:.1}\" fill=\"{color}\"{}/>\
-             <text class=\"v\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#1d2329\"{}>{v}</text></g>",
+             <rect x=\"{x:.1}\" y=\"{yy:.1}\" width=\"{bar:.1}\" height=\"{:.1}\" fill=\"{color}\"{}/>",
             esc(&day.weekday),
             esc(&day.date),
             (top + plot_h - yy).max(0.0),
             if over { " stroke=\"#1d2329\" stroke-width=\"1.5\"" } else { "" },
-            x + bar / 2.0,
-            yy - 3.0,
-            if over { " font-weight=\"bold\"" } else { "" }
         );
+        // The value over its bar where it fits there (a long period's would overlap; its
+        // values are in the bars' titles and the per-day table).
+        if label_width(v) <= slot {
+            let _ = write!(
+                out,
+                "<text class=\"v\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#1d2329\"{}>{v}</text>",
+                x + bar / 2.0,
+                yy - 3.0,
+                if over { " font-weight=\"bold\"" } else { "" }
+            );
+        }
+        out.push_str("</g>\n");
         if i % every == 0 {
             let _ = writeln!(
                 out,
@@ -448,6 +461,11 @@ fn nice_ceiling(v: u64) -> u64 {
     }
 }
 
+/// About how wide `v` is drawn in the charts' 11 px font, in SVG units.
+fn label_width(v: u64) -> f64 {
+    v.to_string().len() as f64 * 6.5
+}
+
 fn charts(out: &mut Out, w: &Weekly, report: &Report) {
     let s = &report.settings;
     let failed: Vec<u64> = w.days.iter().map(|d| d.period.failed).collect();
@@ -471,7 +489,13 @@ fn charts(out: &mut Out, w: &Weekly, report: &Report) {
         &failed,
         &flagged,
         "#b8433a",
-        Some((s.threshold, format!("one IP is flagged at {}", s.threshold))),
+        Some((
+            s.threshold,
+            format!(
+                "one IP is flagged at {} (each bar is all IPs together)",
+                s.threshold
+            ),
+        )),
     );
     bar_chart(
         out,
@@ -714,6 +738,44 @@ mod tests {
         assert_eq!(&page[..head.len()], head);
         assert_eq!(page.matches(tail).count(), 1);
         assert_eq!(&page[page.len() - 26..], "</footer>\n</body>\n</html>\n");
+    }
+
+    #[test]
+    fn chart_labels_fit_their_room() {
+        let mut report = crate::render::sample_report();
+        // The failed chart's axis goes up to the threshold: 200000, six digits.
+        report.settings.threshold = 150_000;
+        report.days[0].period.failed = 25_000;
+        let meta = Meta {
+            generated_at: "2023-06-28T08:00:00+02:00".into(),
+            command: "logwarden report".into(),
+        };
+        let svg_of = |page: &str| {
+            let at = page.find("class=\"chart failed").unwrap();
+            page[at..at + page[at..].find("</figure>").unwrap()].to_string()
+        };
+        // A week: the grid labels have room left of the plot (a fixed 34 units cut 100000 to
+        // "00000"), and every value is over its bar.
+        let week = svg_of(&render(&report, &report_weeks(&report), &meta));
+        let label = week.find(">200000</text>").unwrap();
+        let x = &week[week[..label].rfind("x=\"").unwrap() + 3..];
+        let x: f64 = x[..x.find('"').unwrap()].parse().unwrap();
+        assert!(x >= label_width(200_000), "{x}");
+        assert_eq!(week.matches("class=\"v\"").count(), 7);
+        assert!(!week.contains("chart failed wide"));
+        // Eight weeks: the chart takes a whole row, and a value wider than its bar's room is
+        // left to the bar's title (it overlapped its neighbours).
+        let start = chrono::NaiveDate::from_ymd_opt(2023, 5, 1).unwrap();
+        let long = Range {
+            start,
+            end: start + chrono::Days::new(55),
+        };
+        let long = svg_of(&render(&report, &[long], &meta));
+        assert!(long.contains("chart failed wide"));
+        assert_eq!(long.matches("<g class=\"bar\">").count(), 56);
+        assert!(long.contains(": 25000</title>"));
+        assert!(!long.contains(">25000</text>"));
+        assert_eq!(long.matches("class=\"v\"").count(), 55);
     }
 
     #[test]
