@@ -253,7 +253,7 @@ def parse_access_line(line, vhost):
         # INTERPRETATION: a missing/invalid `host:port` token in a
         # vhost_combined file is reported as bad_client (it is the leftmost
         # field, part of "who made the request").
-        if not colon or not host or not all_digits(port):
+        if not colon or not host or not all_digits(port) or len(port) > 5:
             raise Malformed("bad_client")
         if sp < 0:
             raise Malformed("not_access_line")
@@ -387,9 +387,9 @@ def read_lines(path):
 
 
 def detect_format(prepared_lines, max_bytes):
-    """First 10 non-blank lines: vhost_combined if strictly more of them parse
-    as vhost_combined than as combined."""
-    sample = [l for l in prepared_lines if not is_blank(l)][:10]
+    """First 10 lines neither blank nor oversize: vhost_combined if strictly
+    more of them parse as vhost_combined than as combined."""
+    sample = [l for l in prepared_lines if not is_blank(l) and len(l) <= max_bytes][:10]
     n_vhost = sum(1 for l in sample if classify(l, True, max_bytes)[0] == "parsed")
     n_comb = sum(1 for l in sample if classify(l, False, max_bytes)[0] == "parsed")
     return "vhost_combined" if n_vhost > n_comb else "combined"

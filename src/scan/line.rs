@@ -218,6 +218,8 @@ impl LineScanner {
         if self.format == Format::VhostCombined {
             rest = match split_token(rest) {
                 (vhost, Some(after)) if is_vhost_port(vhost) => after,
+                // Fields missing, as for a client with nothing after it.
+                (vhost, None) if is_vhost_port(vhost) => return Err(Malformed::NotAccessLine),
                 _ => return Err(Malformed::BadClient),
             };
         }
@@ -901,6 +903,17 @@ mod tests {
             s.scan(b"nohostport 1.2.3.4 - - [19/Jun/2023:10:00:00 +0000] \"GET /\" 404 1"),
             Line::Malformed(Malformed::BadClient)
         );
+        // A port of 1-5 digits; a valid token alone is fields missing, as a client alone is.
+        assert_eq!(
+            s.scan(b"a:123456 1.2.3.4 - - [19/Jun/2023:10:00:00 +0000] \"GET /\" 404 1"),
+            Line::Malformed(Malformed::BadClient)
+        );
+        assert_eq!(s.scan(b"a:80"), Line::Malformed(Malformed::NotAccessLine));
+        assert_eq!(
+            s.scan(b"a:80 1.2.3.4"),
+            Line::Malformed(Malformed::NotAccessLine)
+        );
+        assert_eq!(s.scan(b"a:"), Line::Malformed(Malformed::BadClient));
     }
 
     #[test]
