@@ -198,11 +198,16 @@ pub fn run(
                 };
                 let taken = lock(&maps[id]).take();
                 // The file as the inputs were compared: a stream read later reads that one.
-                let compared = taken.as_ref().map(|(m, gzip)| Compared {
-                    len: m.map.len() as u64,
-                    file_id: m.file_id,
-                    gzip: *gzip,
-                });
+                // (With `--keep-duplicates` nothing was compared: a stream reads its path.)
+                let compared =
+                    taken
+                        .as_ref()
+                        .filter(|_| settings.dedupe)
+                        .map(|(m, gzip)| Compared {
+                            len: m.map.len() as u64,
+                            file_id: m.file_id,
+                            gzip: *gzip,
+                        });
                 let map = taken
                     .filter(|(_, gzip)| !gzip && settings.mmap)
                     .map(|(m, _)| m);

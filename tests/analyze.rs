@@ -357,14 +357,16 @@ fn stdin_redirected_from_a_named_file_is_a_usage_error() {
     let line = b"10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET /x HTTP/1.1\" 404 1\n";
     std::fs::write(&log, line.repeat(3)).unwrap();
     std::fs::write(&other, line.repeat(2)).unwrap();
-    let run = |stdin: &Path, named: &Path| {
+    let run_with = |flags: &[&str], stdin: &Path, named: &Path| {
         std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
             .args(["analyze", "-q", "--json", "-", "-"])
+            .args(flags)
             .arg(named)
             .stdin(std::fs::File::open(stdin).unwrap())
             .output()
             .unwrap()
     };
+    let run = |stdin: &Path, named: &Path| run_with(&[], stdin, named);
     for named in [&log, &dir.path().to_path_buf()] {
         let out = run(&log, named);
         assert_eq!(out.status.code(), Some(2), "{out:?}");
@@ -380,6 +382,11 @@ fn stdin_redirected_from_a_named_file_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["totals"]["lines"], 5);
+    // Counted twice is what --keep-duplicates asks for.
+    let out = run_with(&["--keep-duplicates"], &log, &log);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["totals"]["lines"], 6);
 }
 
 #[test]

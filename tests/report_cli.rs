@@ -326,7 +326,7 @@ fn the_message_and_the_history_are_outputs_no_input_or_other_output_may_be() {
     let before = fs::read(&archive).unwrap();
     let week = ["report", "--week", "2023-W25", "-q"];
     let dry = ["--email", "--dry-run"];
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &[&dry[..], &["--eml", "log/access_2023-06-22.log"]].concat(),
             "--eml names log/access_2023-06-22.log, which is one of the inputs",
@@ -347,7 +347,21 @@ fn the_message_and_the_history_are_outputs_no_input_or_other_output_may_be() {
             &["--html", "log/history.jsonl"],
             "--html and --history's JSON-lines twin name the same file (log/history.jsonl)",
         ),
+        // A directory as the history fails before the analysis (after it, the mail was sent
+        // and the run failed: a retry mailed it again).
+        (&["--history", "hdir"], "--history names a directory: hdir"),
+        // A directory not made yet is still one place, however it is spelled.
+        (
+            &[
+                "--history",
+                "nd/monitoring.log",
+                "--json",
+                "./nd/history.jsonl",
+            ],
+            "--json and --history's JSON-lines twin name the same file",
+        ),
     ];
+    fs::create_dir(dir.path().join("hdir")).unwrap();
     for (args, expected) in cases {
         let out = report_in(dir.path(), &[&week[..], args].concat());
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -356,6 +370,7 @@ fn the_message_and_the_history_are_outputs_no_input_or_other_output_may_be() {
         assert_eq!(fs::read(&archive).unwrap(), before, "{args:?}");
         assert!(!dir.path().join("out").exists(), "{args:?}");
     }
+    assert!(!dir.path().join("nd").exists());
     // With --no-history the history is no output: another output may go there (as asked).
     let out = report_in(
         dir.path(),

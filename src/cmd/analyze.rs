@@ -86,6 +86,9 @@ fn analyze_keeping_tables(
         }
     };
     let inputs = discover(&paths)?;
+    if !args.keep_duplicates {
+        crate::input::discover::refuse_stdin_named(&inputs)?;
+    }
     refuse_inputs_as_outputs(&inputs, outputs)?;
     let settings = ScanSettings {
         format: detection.format,

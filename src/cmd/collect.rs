@@ -101,16 +101,17 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         collect::recorded(&args.dest, &got)?;
     }
     drop(got);
-    if let Some(e) = failed {
-        if let Some(twin) = twin_missing {
-            eprintln!("logwarden: error: {twin:#}");
+    // The first failure is returned; the others are printed, none lost. (A closed stdout
+    // is no failure: `main` treats it as success.)
+    let mut failures = [failed, twin_missing, printed.err()].into_iter().flatten();
+    if let Some(first) = failures.next() {
+        for other in failures {
+            if !crate::is_broken_pipe(&other) {
+                eprintln!("logwarden: error: {other:#}");
+            }
         }
-        return Err(e);
+        return Err(first);
     }
-    if let Some(e) = twin_missing {
-        return Err(e);
-    }
-    printed?;
     Ok(outcome)
 }
 

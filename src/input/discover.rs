@@ -67,8 +67,6 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
     let mut inputs = Vec::new();
     // The streams named so far, by device and inode (stdin's is what fd 0 is).
     let mut streams: Vec<(u64, u64)> = Vec::new();
-    // Stdin's file, where it is redirected from a regular file.
-    let mut stdin_file: Option<(u64, u64)> = None;
     let mut once = |path: &Path, meta: Option<fs::Metadata>| match meta {
         Some(m) if !m.is_file() && !m.is_dir() => {
             let id = (m.dev(), m.ino());
@@ -90,10 +88,6 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
             use std::os::fd::AsFd;
             let stdin = std::io::stdin().as_fd().try_clone_to_owned().ok();
             let meta = stdin.and_then(|fd| fs::File::from(fd).metadata().ok());
-            stdin_file = meta
-                .as_ref()
-                .filter(|m| m.is_file())
-                .map(|m| (m.dev(), m.ino()));
             once(path, meta)?;
             inputs.push(Input::Stdin);
             continue;
@@ -114,17 +108,6 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
             inputs.push(Input::File(path.clone()));
         }
     }
-    if let Some(id) = stdin_file {
-        for input in &inputs {
-            if let Input::File(p) = input {
-                if fs::metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == id) {
-                    return Err(DiscoverError::StdinIsNamed {
-                        path: crate::escape::path(p),
-                    });
-                }
-            }
-        }
-    }
     if inputs.is_empty() {
         let shown: Vec<String> = paths.iter().map(|p| crate::escape::path(p)).collect();
         return Err(DiscoverError::NothingFound {
@@ -132,6 +115,35 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<Input>, DiscoverError> {
         });
     }
     Ok(inputs)
+}
+
+/// With duplicate detection on: an error when stdin is redirected from a regular file that
+/// is also an input (`analyze - a.log < a.log`). Stdin takes no part in the detection, so its
+/// lines would count twice.
+pub fn refuse_stdin_named(inputs: &[Input]) -> Result<(), DiscoverError> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    if !inputs.iter().any(|i| matches!(i, Input::Stdin)) {
+        return Ok(());
+    }
+    let stdin = std::io::stdin().as_fd().try_clone_to_owned().ok();
+    let Some(id) = stdin
+        .and_then(|fd| fs::File::from(fd).metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| (m.dev(), m.ino()))
+    else {
+        return Ok(());
+    };
+    for input in inputs {
+        if let Input::File(p) = input {
+            if fs::metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == id) {
+                return Err(DiscoverError::StdinIsNamed {
+                    path: crate::escape::path(p),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn expand_dir(dir: &Path, inputs: &mut Vec<Input>) -> Result<(), DiscoverError> {

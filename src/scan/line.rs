@@ -218,7 +218,7 @@ impl LineScanner {
         if self.format == Format::VhostCombined {
             rest = match split_token(rest) {
                 (vhost, Some(after)) if is_vhost_port(vhost) => after,
-                // Fields missing, as for a client with nothing after it.
+                // Fields missing, as for a client that ends the line.
                 (vhost, None) if is_vhost_port(vhost) => return Err(Malformed::NotAccessLine),
                 _ => return Err(Malformed::BadClient),
             };

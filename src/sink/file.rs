@@ -224,7 +224,13 @@ pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<b
         Some(Place::File(
             match (std::fs::canonicalize(dir), p.file_name()) {
                 (Ok(dir), Some(name)) => dir.join(name),
-                _ => p.to_path_buf(),
+                // A directory not made yet (the run makes it): `./new/x` is `new/x`.
+                _ => std::env::current_dir()
+                    .unwrap_or_default()
+                    .join(p)
+                    .components()
+                    .filter(|c| !matches!(c, std::path::Component::CurDir))
+                    .collect(),
             },
         ))
     };
