@@ -1349,10 +1349,16 @@ fn a_streamed_file_cut_while_read_is_an_error_not_a_whole_file() {
 /// calls `meanwhile`, then ends the FIFO: what another process does between the comparison
 /// and the read. Returns the exit status and the JSON.
 fn compared_then(files: &[&Path], meanwhile: impl FnOnce()) -> (Option<i32>, Value) {
+    run_then(&["--no-mmap"], files, meanwhile)
+}
+
+/// [`compared_then`] with `flags` instead of `--no-mmap`.
+fn run_then(flags: &[&str], files: &[&Path], meanwhile: impl FnOnce()) -> (Option<i32>, Value) {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("access_z.fifo");
     mkfifo(&fifo);
-    let mut args = vec!["-q", "--no-mmap", "-j", "1", "--json", "-"];
+    let mut args = vec!["-q", "-j", "1", "--json", "-"];
+    args.extend(flags);
     args.extend(files.iter().map(|f| path_str(f)));
     args.push(path_str(&fifo));
     let child = spawn_analyze(&args);
@@ -1440,6 +1446,25 @@ fn a_file_is_read_as_compared_so_growth_since_counts_once() {
     assert_eq!(v["inputs"][0]["bytes"], numbered_lines(100).len());
     assert_eq!(v["inputs"][0]["file_bytes"], numbered_lines(100).len());
     assert_eq!(v["inputs"][1]["duplicate_of"], path_str(&a));
+}
+
+#[test]
+fn a_gz_renamed_over_is_an_error_only_where_inputs_were_compared() {
+    // A .gz is streamed whatever the mode. Compared with the other inputs (the default), it
+    // must still be that file; with --keep-duplicates nothing was compared: its path is read.
+    for (flags, code, lines) in [(&[][..], 1, 0), (&["--keep-duplicates"][..], 0, 300)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, new) = (dir.path().join("access_a.log.gz"), dir.path().join("new"));
+        std::fs::write(&a, gz(&numbered_lines(100))).unwrap();
+        std::fs::write(&new, gz(&numbered_lines(300))).unwrap();
+        let (got, v) = run_then(flags, &[&a], || std::fs::rename(&new, &a).unwrap());
+        assert_eq!(got, Some(code), "{flags:?}: {v}");
+        assert_eq!(v["inputs"][0]["lines"], lines, "{flags:?}");
+        if code == 1 {
+            let error = v["inputs"][0]["error"].as_str().unwrap();
+            assert!(error.starts_with("the file was replaced"), "{error}");
+        }
+    }
 }
 
 #[test]
