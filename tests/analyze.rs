@@ -328,6 +328,23 @@ fn outputs_sharing_stdout_come_one_after_the_other_json_first() {
         0,
         "nothing written"
     );
+    // A directory as an output, before the analysis too.
+    let out = logwarden()
+        .arg("analyze")
+        .arg(&d)
+        .args(["--quiet", "--json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr,
+        format!(
+            "logwarden: error: --json names a directory: {}\n",
+            dir.path().display()
+        )
+    );
 }
 
 #[test]

@@ -6,10 +6,13 @@
 # last runs instead of the store's merge, the failed-line cuts) do at 16 threads.
 # Run 6 (the same table and pairs) fitted one call of the device tool; generating the 16 days
 # took 9 s there, one 1-thread pass of 16 GB ~9 s. `RUNS=1` and fewer `PAIRS` shorten it.
+# `BASE` names the binary compared with (default `logwarden-join`), `AB_ROUNDS` its rounds
+# (default `PAIRS`).
 set -uo pipefail
 B=$PWD/bench-data/dev16
-if [ "${AB:-1}" != 0 ] && [ ! -x "$B/logwarden-join" ]; then
-  echo "no $B/logwarden-join (run 6's binary, not kept): AB=0 runs the table and pairs only" >&2
+BASE=${BASE:-logwarden-join}
+if [ "${AB:-1}" != 0 ] && [ ! -x "$B/$BASE" ]; then
+  echo "no $B/$BASE (the binary compared with, not kept): AB=0 runs the table and pairs only" >&2
   exit 1
 fi
 export LD_LIBRARY_PATH=$B DATA=${DATA:-/tmp/lw-scale-data}
@@ -31,14 +34,14 @@ if [ "${AB:-1}" = 0 ]; then
   echo "total $(( $(date +%s) - t0 )) s"
   exit 0
 fi
-for k in $(seq "${PAIRS:-3}"); do
-  for v in logwarden-join logwarden; do
+for k in $(seq "${AB_ROUNDS:-${PAIRS:-3}}"); do
+  for v in "$BASE" logwarden; do
     s=$(date +%s%N); "$B/$v" analyze --threads "$top" $O --json "/tmp/ab-$v.json" "$DATA"; e=$(date +%s%N)
     echo "ab t$top $v $(( (e - s) / 1000000 )) ms"
   done
 done 2>&1 | tee "$OUT/ab.txt"
-cmp -s /tmp/ab-logwarden.json /tmp/ab-logwarden-join.json && echo "ab json same" || echo "ab json DIFFERS"
-for v in logwarden-join logwarden logwarden-join logwarden; do
+cmp -s /tmp/ab-logwarden.json "/tmp/ab-$BASE.json" && echo "ab json same" || echo "ab json DIFFERS"
+for v in "$BASE" logwarden "$BASE" logwarden; do
   echo -n "$v: "
   LOGWARDEN_TIMINGS=1 "$B/$v" analyze --threads "$top" $O --json /tmp/x.json "$DATA" 2>&1 | grep -v "lock\|start" | sed 's/logwarden: timing: //;s/, peak RSS [0-9]* MiB//;s/ done at//' | tr '\n' ';'; echo
 done | tee "$OUT/stages.txt"

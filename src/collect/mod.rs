@@ -354,19 +354,7 @@ fn recover(dest: &Path, st: &mut State) -> anyhow::Result<Option<String>> {
         let _ = std::fs::remove_file(dest.join(temp));
     }
     // A state file being saved when its run was killed (only the lock's holder saves it).
-    let state_temp = format!(".{}.tmp-", state::STATE_FILE);
-    if let Ok(entries) = std::fs::read_dir(dest) {
-        for entry in entries.flatten() {
-            use std::os::unix::ffi::OsStrExt;
-            if entry
-                .file_name()
-                .as_bytes()
-                .starts_with(state_temp.as_bytes())
-            {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
+    crate::sink::file::remove_stale_temps(dest, state::STATE_FILE);
     let Some(pending) = st.pending.take() else {
         return Ok(None);
     };

@@ -78,6 +78,25 @@ pub fn write_atomic_with(
     result
 }
 
+/// The start of the temporary files' names that [`write_atomic`] writes `name` through: the
+/// name where it leaves room for the suffix (NAME_MAX is 255 bytes).
+fn temp_prefix(name: &str) -> String {
+    let name = if name.len() <= 200 { name } else { "logwarden" };
+    format!(".{name}.tmp-")
+}
+
+/// Remove what [`write_atomic`] of `dir/name` left when its process was killed. Only for a
+/// caller that no other writer of that file can run beside (it holds a lock).
+pub fn remove_stale_temps(dir: &Path, name: &str) {
+    use std::os::unix::ffi::OsStrExt;
+    let prefix = temp_prefix(name);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().as_bytes().starts_with(prefix.as_bytes()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// A new temporary file beside the target: `O_EXCL` with a random name, so a link planted
 /// under a guessable name (in a shared directory) is never followed and written through.
 fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, std::fs::File)> {
@@ -87,10 +106,9 @@ fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, std::fs::File)> {
         let random = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish();
-        // The name as a prefix where it leaves room for the suffix (NAME_MAX is 255 bytes).
-        let prefix = if name.len() <= 200 { name } else { "logwarden" };
         let tmp = dir.join(format!(
-            ".{prefix}.tmp-{}-{random:016x}",
+            "{}{}-{random:016x}",
+            temp_prefix(name),
             std::process::id()
         ));
         match std::fs::OpenOptions::new()
@@ -202,8 +220,9 @@ pub fn text_report_place<'a>(
 
 /// Whether two outputs go to one stream (stdout, a terminal, a FIFO: then they are written
 /// one after the other); an error if two name one regular file, however it is spelled
-/// (`out.json`, `./out.json`): the second would silently replace the first. `/dev/null` can
-/// take any number.
+/// (`out.json`, `./out.json`): the second would silently replace the first; an error if one
+/// names a directory (found before a long run, not after it). `/dev/null` can take any
+/// number.
 pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<bool> {
     enum Place {
         Stream(PathBuf),
@@ -238,6 +257,9 @@ pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<b
     let mut shared_stream = false;
     for (flag, path) in outputs {
         let Some(path) = path else { continue };
+        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            anyhow::bail!("{flag} names a directory: {}", crate::escape::path(path));
+        }
         let Some(here) = place(path) else { continue };
         for (other, there) in &seen {
             match (&here, there) {
