@@ -105,8 +105,17 @@ pub fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
         return Ok(FileConfig::default());
     };
     let shown = crate::escape::path(&path);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read config file {shown}"))?;
+    let text = match explicit {
+        // `--config <(...)` is a pipe, read as given.
+        Some(_) => std::fs::read_to_string(&path),
+        // A default found by its name alone is read only if it is a regular file: a FIFO
+        // there would block every run with no word of why.
+        None => crate::input::source::open_regular(&path).and_then(|mut f| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut f, &mut text).map(|_| text)
+        }),
+    }
+    .with_context(|| format!("cannot read config file {shown}"))?;
     let mut config: FileConfig =
         toml::from_str(&text).with_context(|| format!("invalid config file {shown}"))?;
     config.analyze.file = Some(shown);
@@ -115,7 +124,9 @@ pub fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
 
 fn default_paths() -> Vec<PathBuf> {
     let mut paths = vec![PathBuf::from("logwarden.toml")];
-    if let Some(home) = std::env::var_os("HOME") {
+    // An empty HOME is no home (joined, it made the second default relative to the current
+    // directory).
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         paths.push(PathBuf::from(home).join(".config/logwarden/logwarden.toml"));
     }
     paths

@@ -347,6 +347,117 @@ fn outputs_sharing_stdout_come_one_after_the_other_json_first() {
     );
 }
 
+/// Outputs named by a descriptor (`/dev/stderr`, `/dev/fd/N`) are written through it, as a
+/// shell's redirection is, never replaced by a renamed file (which, as root, replaced the
+/// `/dev/stderr` link itself with the report); a stream and a file that are one file, or a
+/// descriptor that is not open, are refused before the analysis.
+#[test]
+fn outputs_named_by_descriptors_are_written_through_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("logwarden");
+    let sample = testdata("sample/log");
+    let text = {
+        let out = logwarden()
+            .arg("analyze")
+            .arg(&sample)
+            .arg("-q")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        out.stdout
+    };
+    // stderr redirected into a regular file.
+    let err_file = dir.path().join("err.txt");
+    let status = std::process::Command::new(&bin)
+        .args([
+            "analyze",
+            "-q",
+            "--json",
+            "/dev/null",
+            "--report",
+            "/dev/stderr",
+        ])
+        .arg(&sample)
+        .env("HOME", "/nonexistent")
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(std::fs::read(&err_file).unwrap(), text);
+    assert!(std::fs::symlink_metadata("/dev/stderr").is_ok_and(|m| !m.is_file()));
+    // Descriptor 3 opened by the shell; one that is not open.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec "$0" analyze -q --report /dev/null --json /dev/fd/3 "$1" 3>"$2""#)
+        .arg(&bin)
+        .arg(&sample)
+        .arg(dir.path().join("fd3.json"))
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let json: Value = serde_json::from_slice(&std::fs::read(dir.path().join("fd3.json")).unwrap())
+        .expect("the JSON went through descriptor 3");
+    assert_eq!(json["totals"]["lines"], 432);
+    let out = logwarden()
+        .args(["analyze", "-q", "--json", "/dev/fd/9"])
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing analyzed or written");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with(
+            "logwarden: error: --json names /dev/fd/9, a descriptor that is not open ("
+        ),
+        "{out:?}"
+    );
+    // `--json -` into the file that `--report` replaces: the JSON would be lost.
+    let same = dir.path().join("same.txt");
+    let out = std::process::Command::new(&bin)
+        .args(["analyze", "-q", "--json", "-", "--report"])
+        .arg(&same)
+        .arg(&sample)
+        .env("HOME", "/nonexistent")
+        .stdout(std::fs::File::create(&same).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "logwarden: error: --json and --report go to the same file ({}); give each output its own\n",
+            same.display()
+        )
+    );
+    assert_eq!(std::fs::metadata(&same).unwrap().len(), 0);
+    // A FIFO named as an output while stdout goes into it too: one stream, written in order.
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let out = std::process::Command::new(&bin)
+        .args(["analyze", "-q", "--report", "-", "--json"])
+        .arg(&fifo)
+        .arg(&sample)
+        .env("HOME", "/nonexistent")
+        .stdout(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let got = reader.join().unwrap();
+    let json_len = got.len() - text.len();
+    assert_eq!(
+        &got[json_len..],
+        &text[..],
+        "the JSON first, then the text, whole"
+    );
+    let json: Value = serde_json::from_slice(&got[..json_len]).unwrap();
+    assert_eq!(json["totals"]["lines"], 432);
+}
+
 #[test]
 fn a_full_stdout_is_named_in_the_error() {
     let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
@@ -593,9 +704,46 @@ fn exit_codes_and_errors_name_the_file() {
     std::fs::create_dir(tmp.path().join("logwarden.toml")).unwrap();
     assert_eq!(
         exit_2_in_tmp(&["analyze"]),
-        "logwarden: error: cannot read config file logwarden.toml: Is a directory (os error 21)\n"
+        "logwarden: error: cannot read config file logwarden.toml: not a regular file\n"
     );
     std::fs::remove_dir(tmp.path().join("logwarden.toml")).unwrap();
+    // A FIFO there, found by its name alone, blocked every run with no word.
+    mkfifo(&tmp.path().join("logwarden.toml"));
+    let out = logwarden()
+        .current_dir(tmp.path())
+        .arg("analyze")
+        .timeout(std::time::Duration::from_secs(20))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: error: cannot read config file logwarden.toml: not a regular file\n"
+    );
+    std::fs::remove_file(tmp.path().join("logwarden.toml")).unwrap();
+    // An empty HOME is no home: `./.config/logwarden/logwarden.toml` is not read for it.
+    std::fs::create_dir_all(tmp.path().join(".config/logwarden")).unwrap();
+    std::fs::write(
+        tmp.path().join(".config/logwarden/logwarden.toml"),
+        "[analyze]\nthreshold = 0\n",
+    )
+    .unwrap();
+    let out = logwarden()
+        .current_dir(tmp.path())
+        .env("HOME", "")
+        .args([
+            "analyze",
+            "-q",
+            "--json",
+            "/dev/null",
+            "--report",
+            "/dev/null",
+        ])
+        .arg(testdata("sample/log"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    std::fs::remove_dir_all(tmp.path().join(".config")).unwrap();
     // A symlink loop and a path through a file: the path, then the system's reason, once.
     std::os::unix::fs::symlink("loop", tmp.path().join("loop")).unwrap();
     for (name, reason) in [

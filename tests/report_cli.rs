@@ -863,17 +863,17 @@ fn email_without_mail_settings_fails_before_writing_anything() {
     // would use): exit 2, nothing written.
     let email = "[email]\nfrom = \"a@example.org\"\nto = [\"m@example.org\"]\n";
     for (smtp, dry, err) in [
-        ("host = \"127.0.0.1\"\nport = 0\n", false, "config [smtp] port: 0 is not a port (1-65535)"),
-        ("host = \"127.0.0.1\"\nsecurity = \"ssl\"\n", true, "config [smtp] security: \"ssl\" is not none, starttls or tls"),
+        ("host = \"127.0.0.1\"\nport = 0\n", false, "config file logwarden.toml: [smtp] port: 0 is not a port (1-65535)"),
+        ("host = \"127.0.0.1\"\nsecurity = \"ssl\"\n", true, "config file logwarden.toml: [smtp] security: \"ssl\" is not none, starttls or tls"),
         (
             "host = \"127.0.0.1\"\nusername = \"u\"\npassword_env = \"LOGWARDEN_TEST_UNSET_PASSWORD\"\n",
             false,
-            "config [smtp] password_env: environment variable LOGWARDEN_TEST_UNSET_PASSWORD is not set",
+            "config file logwarden.toml: [smtp] password_env: environment variable LOGWARDEN_TEST_UNSET_PASSWORD is not set",
         ),
         (
             "host = \"127.0.0.1\"\nusername = \"u\"\npassword_file = \"no-such-file\"\n",
             true,
-            "cannot read [smtp] password_file no-such-file: No such file or directory (os error 2)",
+            "config file logwarden.toml: cannot read [smtp] password_file no-such-file: No such file or directory (os error 2)",
         ),
     ] {
         fs::write(dir.path().join("logwarden.toml"), format!("{email}[smtp]\n{smtp}")).unwrap();

@@ -147,13 +147,13 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     // The mail settings too: a missing `[email]` should not cost a long run, nor leave the
     // report files written with nothing sent.
     let mail = match args.email {
-        true => Some(email::resolve(file.email.as_ref(), &label)?),
+        true => Some(email::resolve(file.email.as_ref(), &label).map_err(in_config_file(file))?),
         false => None,
     };
     // A dry run sends nothing and needs no `[smtp]`; one that is there is checked all the
     // same, so the rehearsal finds what the real run would trip on.
     if args.email && (!args.dry_run || file.smtp.is_some()) {
-        email::check_smtp(file.smtp.as_ref())?;
+        email::check_smtp(file.smtp.as_ref()).map_err(in_config_file(file))?;
     }
     // The report files go beside the history, which may not exist yet (its writer creates
     // it, but only after they are written).
@@ -308,6 +308,15 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         0 => Outcome::Clean,
         _ => Outcome::InputErrors,
     })
+}
+
+/// An error about the config file's `[email]` or `[smtp]` values, with the file named (as an
+/// `[analyze]` value's error names it).
+fn in_config_file(file: &FileConfig) -> impl Fn(anyhow::Error) -> anyhow::Error + '_ {
+    move |e| match &file.analyze.file {
+        Some(name) => e.context(format!("config file {name}")),
+        None => e,
+    }
 }
 
 #[cfg(test)]

@@ -347,6 +347,24 @@ impl<R: BufRead> Read for GzipMembers<R> {
     }
 }
 
+/// Open a file that must be a regular one, without waiting: a FIFO in its place (no writer)
+/// would block `open` itself, before any check. An error of kind `InvalidInput` if it is not
+/// a regular file. (`O_NONBLOCK` changes nothing for a regular file's reads.)
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
 /// Open a file (or stdin) as a source. `allow_mmap` false forces streaming.
 pub fn open(
     path: Option<&Path>,

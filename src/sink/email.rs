@@ -33,7 +33,7 @@ pub struct MailSettings {
 pub fn check_header_value(what: &str, value: &str) -> anyhow::Result<()> {
     if value.chars().any(char::is_control) {
         bail!(
-            "config [email] {what}: contains a line break or control character ({}); refusing to build the message",
+            "[email] {what}: contains a line break or control character ({}); refusing to build the message",
             crate::escape::text(value)
         );
     }
@@ -45,27 +45,26 @@ pub fn resolve(email: Option<&EmailFile>, period_label: &str) -> anyhow::Result<
         bail!("--email needs an [email] section in the config file (from, to, subject)");
     };
     let Some(from) = email.from.as_deref() else {
-        bail!("config [email]: `from` is missing");
+        bail!("[email]: `from` is missing");
     };
     check_header_value("from", from)?;
     let from: Mailbox = from.parse().with_context(|| {
         format!(
-            "config [email] from: invalid address {}",
+            "[email] from: invalid address {}",
             crate::escape::text(from)
         )
     })?;
     if email.to.is_empty() {
-        bail!("config [email]: `to` needs at least one address");
+        bail!("[email]: `to` needs at least one address");
     }
     let mut to = Vec::new();
     for t in &email.to {
         check_header_value("to", t)?;
-        to.push(t.parse::<Mailbox>().with_context(|| {
-            format!(
-                "config [email] to: invalid address {}",
-                crate::escape::text(t)
-            )
-        })?);
+        to.push(
+            t.parse::<Mailbox>().with_context(|| {
+                format!("[email] to: invalid address {}", crate::escape::text(t))
+            })?,
+        );
     }
     let template = email
         .subject
@@ -136,7 +135,7 @@ fn security(smtp: &SmtpFile) -> anyhow::Result<Security> {
         "starttls" => Security::StartTls,
         "tls" => Security::Tls,
         other => bail!(
-            "config [smtp] security: {:?} is not none, starttls or tls",
+            "[smtp] security: {:?} is not none, starttls or tls",
             crate::escape::text(other)
         ),
     })
@@ -147,7 +146,7 @@ fn password(smtp: &SmtpFile) -> anyhow::Result<Option<String>> {
         return match std::env::var(var) {
             Ok(p) => Ok(Some(p)),
             Err(_) => bail!(
-                "config [smtp] password_env: environment variable {} is not set",
+                "[smtp] password_env: environment variable {} is not set",
                 crate::escape::text(var)
             ),
         };
@@ -171,10 +170,10 @@ pub fn check_smtp(smtp: Option<&SmtpFile>) -> anyhow::Result<(&SmtpFile, &str, S
         bail!("--email needs an [smtp] section in the config file (host, port, security)");
     };
     let Some(host) = smtp.host.as_deref() else {
-        bail!("config [smtp]: `host` is missing");
+        bail!("[smtp]: `host` is missing");
     };
     if smtp.port == Some(0) {
-        bail!("config [smtp] port: 0 is not a port (1-65535)");
+        bail!("[smtp] port: 0 is not a port (1-65535)");
     }
     let security = security(smtp)?;
     if smtp.username.is_some() {

@@ -15,14 +15,58 @@ use std::path::{Path, PathBuf};
 /// Buffer between a streaming renderer and its file, pipe or stdout.
 const BUF_BYTES: usize = 256 * 1024;
 
-/// `-`, or a name of this process' own stdout. Written through the stdout handle: when stdout
-/// is a regular file, `/dev/stdout` would otherwise look like a file to replace atomically,
-/// with a temporary file in `/dev`.
+/// `-`, or a name of this process' own stdout.
 pub fn is_stdout(path: &Path) -> bool {
-    matches!(
-        path.to_str(),
-        Some("-" | "/dev/stdout" | "/dev/fd/1" | "/proc/self/fd/1")
-    )
+    descriptor(path) == Some(1)
+}
+
+/// The descriptor a path names, if it is one of this process' own: `-` (stdout),
+/// `/dev/stdout`, `/dev/stderr`, `/dev/stdin`, `/dev/fd/N`, `/proc/self/fd/N`. Such an output
+/// is written through the descriptor, as a shell's `>/dev/stderr` is: when it leads to a
+/// regular file, the path would otherwise look like a file to replace atomically, with a
+/// temporary file renamed over a link in `/dev` (as root, `/dev/stderr` itself replaced).
+pub fn descriptor(path: &Path) -> Option<i32> {
+    let name = path.to_str()?;
+    match name {
+        "-" | "/dev/stdout" => return Some(1),
+        "/dev/stderr" => return Some(2),
+        "/dev/stdin" => return Some(0),
+        _ => {}
+    }
+    let own = format!("/proc/{}/fd/", std::process::id());
+    let number = ["/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/", &own]
+        .iter()
+        .find_map(|dir| name.strip_prefix(dir))?;
+    if number.is_empty() || number.len() > 9 || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse().ok()
+}
+
+/// A descriptor of this process, duplicated (the caller's copy closes on drop, the original
+/// stays open); an error (`EBADF`) if it is not open.
+fn duplicate(fd: i32) -> io::Result<std::fs::File> {
+    // SAFETY: `fcntl` on any integer is defined behaviour; a closed one fails with EBADF.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `copy` was just made by this process and nothing else owns it.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(copy) })
+}
+
+/// Why a path is not to be replaced by a renamed temporary file: a link in `/dev` (the
+/// descriptor aliases live there, and a name this process does not recognise as one, like
+/// `/dev/fd` of another system's layout, must not be replaced by a regular file).
+fn not_replaceable(path: &Path) -> Option<String> {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let in_dev = std::fs::canonicalize(parent_dir(path)).is_ok_and(|d| d == Path::new("/dev"));
+    (is_link && in_dev).then(|| {
+        format!(
+            "{} is a link in /dev to a regular file; it is not replaced (name the file itself)",
+            crate::escape::path(path)
+        )
+    })
 }
 
 /// Write `bytes` to `path` (`-`: stdout) as described above; errors name the path.
@@ -36,9 +80,22 @@ pub fn write_output_with(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> anyhow::Result<()> {
-    if is_stdout(path) {
-        let written = buffered(io::stdout().lock(), write).and_then(|mut out| out.flush());
-        return written.context("cannot write to stdout");
+    match descriptor(path) {
+        Some(1) => {
+            let written = buffered(io::stdout().lock(), write).and_then(|mut out| out.flush());
+            return written.context("cannot write to stdout");
+        }
+        Some(2) => {
+            let written = buffered(io::stderr().lock(), write).and_then(|mut out| out.flush());
+            return written.context("cannot write to stderr");
+        }
+        Some(fd) => {
+            let written = duplicate(fd)
+                .and_then(|file| buffered(file, write))
+                .and_then(|mut out| out.flush());
+            return written.with_context(|| format!("cannot write {}", crate::escape::path(path)));
+        }
+        None => {}
     }
     write_atomic_with(path, write)
         .with_context(|| format!("cannot write {}", crate::escape::path(path)))
@@ -59,6 +116,9 @@ pub fn write_atomic_with(
             let f = std::fs::OpenOptions::new().write(true).open(path)?;
             return buffered(f, write).map(drop);
         }
+    }
+    if let Some(why) = not_replaceable(path) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
     }
     let dir = parent_dir(path);
     let name = path
@@ -218,49 +278,76 @@ pub fn text_report_place<'a>(
     }
 }
 
-/// Whether two outputs go to one stream (stdout, a terminal, a FIFO: then they are written
-/// one after the other); an error if two name one regular file, however it is spelled
-/// (`out.json`, `./out.json`): the second would silently replace the first; an error if one
-/// names a directory (found before a long run, not after it). `/dev/null` can take any
-/// number.
+/// Whether two outputs go to one stream (stdout, a terminal, a FIFO, however each is named:
+/// then they are written one after the other); an error if two name one regular file,
+/// however it is spelled (`out.json`, `./out.json`, a hard link, `-` with stdout redirected
+/// into it): the second would silently replace the first, or the stream write into a file
+/// replaced under it; an error if one names a directory or a descriptor that is not open
+/// (found before a long run, not after it). `/dev/null` can take any number.
 pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<bool> {
-    enum Place {
-        Stream(PathBuf),
-        File(PathBuf),
+    use std::os::unix::fs::MetadataExt;
+    /// Written through (a descriptor, a device, a FIFO) or replaced (a regular file, or a
+    /// name not made yet), and what it is: device and inode where it exists.
+    #[derive(PartialEq)]
+    enum Key {
+        Id(u64, u64),
+        Path(PathBuf),
     }
-    let place = |p: &Path| -> Option<Place> {
-        if p == Path::new("/dev/null") {
-            return None;
+    enum Place {
+        Stream(Key),
+        File(Key),
+    }
+    let null = std::fs::metadata("/dev/null").ok().map(|m| m.rdev());
+    let is_null = |m: &std::fs::Metadata| {
+        use std::os::unix::fs::FileTypeExt;
+        m.file_type().is_char_device() && Some(m.rdev()) == null
+    };
+    let id = |m: &std::fs::Metadata| Key::Id(m.dev(), m.ino());
+    let place = |flag: &str, p: &Path| -> anyhow::Result<Option<Place>> {
+        if let Some(fd) = descriptor(p) {
+            let meta = duplicate(fd).and_then(|f| f.metadata()).map_err(|e| {
+                anyhow::anyhow!(
+                    "{flag} names {}, a descriptor that is not open ({})",
+                    crate::escape::path(p),
+                    crate::escape::text(&e.to_string())
+                )
+            })?;
+            return Ok((!is_null(&meta)).then(|| Place::Stream(id(&meta))));
         }
-        if is_stdout(p) {
-            return Some(Place::Stream(PathBuf::from("-")));
+        if let Some(why) = not_replaceable(p) {
+            anyhow::bail!("{flag}: {why}");
         }
-        if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) {
-            let canonical = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-            return Some(Place::Stream(canonical));
-        }
-        let dir = parent_dir(p);
-        Some(Place::File(
-            match (std::fs::canonicalize(dir), p.file_name()) {
-                (Ok(dir), Some(name)) => dir.join(name),
-                // A directory not made yet (the run makes it): `./new/x` is `new/x`.
-                _ => std::env::current_dir()
-                    .unwrap_or_default()
-                    .join(p)
-                    .components()
-                    .filter(|c| !matches!(c, std::path::Component::CurDir))
-                    .collect(),
-            },
-        ))
+        Ok(match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => {
+                anyhow::bail!("{flag} names a directory: {}", crate::escape::path(p))
+            }
+            Ok(m) if is_null(&m) => None,
+            Ok(m) if !m.is_file() => Some(Place::Stream(id(&m))),
+            Ok(m) => Some(Place::File(id(&m))),
+            Err(_) => {
+                let dir = parent_dir(p);
+                Some(Place::File(Key::Path(
+                    match (std::fs::canonicalize(dir), p.file_name()) {
+                        (Ok(dir), Some(name)) => dir.join(name),
+                        // A directory not made yet (the run makes it): `./new/x` is `new/x`.
+                        _ => std::env::current_dir()
+                            .unwrap_or_default()
+                            .join(p)
+                            .components()
+                            .filter(|c| !matches!(c, std::path::Component::CurDir))
+                            .collect(),
+                    },
+                )))
+            }
+        })
     };
     let mut seen: Vec<(&str, Place)> = Vec::new();
     let mut shared_stream = false;
     for (flag, path) in outputs {
         let Some(path) = path else { continue };
-        if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-            anyhow::bail!("{flag} names a directory: {}", crate::escape::path(path));
-        }
-        let Some(here) = place(path) else { continue };
+        let Some(here) = place(flag, path)? else {
+            continue;
+        };
         for (other, there) in &seen {
             match (&here, there) {
                 (Place::Stream(a), Place::Stream(b)) if a == b => shared_stream = true,
@@ -268,6 +355,16 @@ pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<b
                     "{other} and {flag} name the same file ({}); give each output its own",
                     crate::escape::path(path)
                 ),
+                // A stream into a regular file that the other output replaces (`--json -
+                // --report F > F`): what the stream writes would go to the file unlinked.
+                (Place::Stream(a), Place::File(b)) | (Place::File(b), Place::Stream(a))
+                    if a == b =>
+                {
+                    anyhow::bail!(
+                        "{other} and {flag} go to the same file ({}); give each output its own",
+                        crate::escape::path(path)
+                    )
+                }
                 _ => {}
             }
         }
@@ -289,26 +386,28 @@ pub fn refuse_inputs_as_outputs(
             .filter(|m| m.is_file())
             .map(|m| (m.dev(), m.ino()))
     };
-    // stdin and stdout as what they are (`< access.log`, `>> access.log`).
-    let fd_id = |fd: std::os::fd::BorrowedFd<'_>| {
-        let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
-        let m = file.metadata().ok().filter(|m| m.is_file())?;
+    // stdin, stdout and other descriptors as what they are (`< access.log`, `>> access.log`).
+    let fd_id = |fd: i32| {
+        let m = duplicate(fd)
+            .ok()?
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())?;
         Some((m.dev(), m.ino()))
     };
-    use std::os::fd::AsFd;
     let read: Vec<(u64, u64)> = inputs
         .iter()
         .filter_map(|i| match i {
             crate::input::Input::File(p) => id(p),
-            crate::input::Input::Stdin => fd_id(io::stdin().as_fd()),
+            crate::input::Input::Stdin => fd_id(0),
             crate::input::Input::Unusable(..) => None,
         })
         .collect();
     for (flag, path) in outputs {
         let Some(path) = path else { continue };
-        let written = match is_stdout(path) {
-            true => fd_id(io::stdout().as_fd()),
-            false => id(path),
+        let written = match descriptor(path) {
+            Some(fd) => fd_id(fd),
+            None => id(path),
         };
         if written.is_some_and(|o| read.contains(&o)) {
             match is_stdout(path) {
@@ -484,6 +583,32 @@ mod tests {
     }
 
     #[test]
+    fn descriptor_names() {
+        let own = format!("/proc/{}/fd/5", std::process::id());
+        for (name, fd) in [
+            ("-", Some(1)),
+            ("/dev/stdout", Some(1)),
+            ("/dev/fd/1", Some(1)),
+            ("/proc/self/fd/1", Some(1)),
+            ("/dev/stderr", Some(2)),
+            ("/dev/stdin", Some(0)),
+            ("/dev/fd/12", Some(12)),
+            ("/proc/thread-self/fd/3", Some(3)),
+            (own.as_str(), Some(5)),
+            ("/dev/fd/", None),
+            ("/dev/fd/x", None),
+            ("/dev/fd/1/x", None),
+            ("/dev/fd/-1", None),
+            ("/dev/fd/9999999999", None),
+            ("/proc/1/fd/1", None),
+            ("out.json", None),
+            ("./-", None),
+        ] {
+            assert_eq!(descriptor(Path::new(name)), fd, "{name}");
+        }
+    }
+
+    #[test]
     fn destinations_shared_streams_and_files() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("out");
@@ -511,5 +636,19 @@ mod tests {
             "{err}"
         );
         assert!(check(&[None, Some(&other), Some(&other)]).is_err());
+        // A hard link is the same file; a descriptor not open is found before any run.
+        std::fs::write(&file, "x").unwrap();
+        let linked = dir.path().join("linked");
+        std::fs::hard_link(&file, &linked).unwrap();
+        let err = check(&[Some(&file), Some(&linked), None]).unwrap_err();
+        assert!(
+            err.starts_with("--json and --html name the same file"),
+            "{err}"
+        );
+        let err = check(&[Some(Path::new("/dev/fd/987654")), None, None]).unwrap_err();
+        assert!(
+            err.starts_with("--json names /dev/fd/987654, a descriptor that is not open ("),
+            "{err}"
+        );
     }
 }

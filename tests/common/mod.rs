@@ -42,6 +42,15 @@ pub fn analyze_json(args: &[&str]) -> (i32, Value, String) {
     )
 }
 
+/// A FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    assert!(std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap()
+        .success());
+}
+
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
