@@ -48,7 +48,7 @@ pub enum FormatArg {
     VhostCombined,
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Clone, Args, Default)]
 pub struct DetectionArgs {
     /// Status codes that count as failed requests.
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
@@ -71,6 +71,27 @@ pub struct DetectionArgs {
     /// Lines longer than this are malformed (`oversize`) and never held in memory whole.
     #[arg(long, value_name = "BYTES")]
     pub max_line_bytes: Option<usize>,
+}
+
+impl DetectionArgs {
+    /// The first of these flags given, if any (for a command that takes them only with
+    /// another flag).
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            (self.codes.is_some(), "--codes"),
+            (self.threshold.is_some(), "--threshold"),
+            (
+                self.bad_request_threshold.is_some(),
+                "--bad-request-threshold",
+            ),
+            (self.utc, "--utc"),
+            (self.no_utc, "--no-utc"),
+            (self.format.is_some(), "--format"),
+            (self.max_line_bytes.is_some(), "--max-line-bytes"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
 }
 
 #[derive(Debug, Args, Default)]
@@ -126,10 +147,15 @@ pub struct CollectArgs {
     #[arg(long)]
     pub analyze: bool,
     /// History file for --analyze (a JSON-lines twin, history.jsonl, goes beside it).
-    #[arg(long, value_name = "PATH", default_value = "log/monitoring.log")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "log/monitoring.log",
+        requires = "analyze"
+    )]
     pub history: PathBuf,
-    /// Do not append to the history.
-    #[arg(long)]
+    /// Do not append to the history (with --analyze).
+    #[arg(long, requires = "analyze")]
     pub no_history: bool,
     #[command(flatten)]
     pub detection: DetectionArgs,

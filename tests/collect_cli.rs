@@ -63,6 +63,41 @@ fn missing_source_is_exit_2_and_creates_nothing() {
     assert!(!dir.path().join("log").exists(), "no dest, no archive");
 }
 
+/// A FIFO as the source, or among its rotated files, is refused without waiting for a
+/// writer (`open` blocked before any check: the run hung).
+#[test]
+fn a_fifo_source_or_rotated_file_does_not_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let collect = || {
+        logwarden()
+            .current_dir(dir.path())
+            .args(["collect", "--source", "access.log"])
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap()
+    };
+    mkfifo(&dir.path().join("access.log"));
+    let out = collect();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: error: cannot read source access.log: not a regular file\n"
+    );
+    fs::remove_file(dir.path().join("access.log")).unwrap();
+    fs::write(dir.path().join("access.log"), line("10.0.0.1", 401, 1)).unwrap();
+    mkfifo(&dir.path().join("access.log.1"));
+    let out = collect();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: warning: skipped unreadable rotated file access.log.1: not a regular file\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join(format!("log/access_{}.log", today()))).unwrap(),
+        line("10.0.0.1", 401, 1)
+    );
+}
+
 #[test]
 fn bad_analysis_settings_stop_collect_before_anything_is_archived() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,6 +115,75 @@ fn bad_analysis_settings_stop_collect_before_anything_is_archived() {
     let out = run(&["--max-line-bytes", "10"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-line-bytes must be at least 64"));
+    assert!(!dir.path().join("log").exists(), "nothing collected");
+    // The thread count of the config file too (it was checked only once archived).
+    fs::write(
+        dir.path().join("logwarden.toml"),
+        "[analyze]\nthreads = 100000\n",
+    )
+    .unwrap();
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: error: [analyze] threads (config file logwarden.toml): at most 1024 (0: all cores)\n"
+    );
+    assert!(!dir.path().join("log").exists(), "nothing collected");
+    fs::remove_file(dir.path().join("logwarden.toml")).unwrap();
+    // The history named as the live log (or a rotated file of it, or a link to it): its
+    // records would be collected as log lines.
+    fs::hard_link(dir.path().join("access.log"), dir.path().join("other.log")).unwrap();
+    for history in [
+        "access.log",
+        "./access.log.1",
+        "access.log-20230619.gz",
+        "other.log",
+    ] {
+        let out = run(&["--history", history]);
+        assert_eq!(out.status.code(), Some(2), "{history}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.ends_with("is access.log or one of its rotated files; the history would be collected as log lines\n"),
+            "{err}"
+        );
+        assert!(!dir.path().join("log").exists(), "nothing collected");
+    }
+    assert_eq!(
+        fs::read_to_string(dir.path().join("access.log")).unwrap(),
+        line("10.0.0.1", 401, 1)
+    );
+    // Detection flags and the history's flags without --analyze would be ignored.
+    for (extra, err) in [
+        (
+            &["--threshold", "3"][..],
+            "logwarden: error: --threshold is used only with --analyze\n",
+        ),
+        (
+            &["--utc"][..],
+            "logwarden: error: --utc is used only with --analyze\n",
+        ),
+    ] {
+        let out = logwarden()
+            .current_dir(dir.path())
+            .args(["collect", "--source", "access.log"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), err);
+    }
+    for extra in ["--history=h.log", "--no-history"] {
+        let out = logwarden()
+            .current_dir(dir.path())
+            .args(["collect", "--source", "access.log", extra])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--analyze"),
+            "{extra}"
+        );
+    }
     assert!(!dir.path().join("log").exists(), "nothing collected");
     let out = run(&[]);
     assert_eq!(out.status.code(), Some(0));

@@ -66,13 +66,31 @@ struct Analysis {
     pool: rayon::ThreadPool,
 }
 
+/// Every setting [`analyze`] resolves from `args` and the config file (the detection, the
+/// thread count), without reading any input.
+fn resolve_settings(
+    args: &AnalyzeArgs,
+    file: &FileConfig,
+) -> anyhow::Result<(config::Detection, usize)> {
+    Ok((
+        config::resolve_detection(&args.detection, &file.analyze)?,
+        config::resolve_threads(args.threads, &file.analyze)?,
+    ))
+}
+
+/// [`resolve_settings`] for a caller that commits something before it analyzes (`collect`
+/// archives first): a bad value is found before, not after.
+pub fn check_settings(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
+    resolve_settings(args, file).map(drop)
+}
+
 fn analyze_keeping_tables(
     args: &AnalyzeArgs,
     file: &FileConfig,
     outputs: &[(&str, Option<&Path>)],
 ) -> anyhow::Result<Analysis> {
     crate::stage_done("start");
-    let detection = config::resolve_detection(&args.detection, &file.analyze)?;
+    let (detection, threads) = resolve_settings(args, file)?;
     let paths: Vec<PathBuf> = if !args.paths.is_empty() {
         args.paths.clone()
     } else {
@@ -103,7 +121,7 @@ fn analyze_keeping_tables(
             .clamp(1, 64 << 20),
         mmap: !args.no_mmap,
         dedupe: !args.keep_duplicates,
-        threads: config::resolve_threads(args.threads, &file.analyze)?,
+        threads,
         flush_entries: None,
     };
     let progress = progress_bar(&inputs, args.quiet);

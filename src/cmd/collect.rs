@@ -30,10 +30,27 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         record: args.analyze && !args.no_history,
         crash_at: None,
     };
+    // The detection flags act only on an analysis: given without one, they would be ignored.
+    if let (false, Some(flag)) = (args.analyze, args.detection.first_given()) {
+        anyhow::bail!("{flag} is used only with --analyze");
+    }
+    // The history is appended to: named as the live log (or one of its rotated files), its
+    // records would come back as log lines in the next archive.
+    if args.analyze && !args.no_history {
+        for history in [args.history.clone(), history::jsonl_path(&args.history)] {
+            if collect::siblings::is_log_of(&args.source, &history) {
+                anyhow::bail!(
+                    "--history: {} is {} or one of its rotated files; the history would be collected as log lines",
+                    crate::escape::path(&history),
+                    crate::escape::path(&args.source)
+                );
+            }
+        }
+    }
     // Settings checked before anything is collected: once an archive is committed, the next
     // run finds nothing new, so a bad value found after it would leave it unanalyzed.
     if args.analyze {
-        crate::config::resolve_detection(&args.detection, &file.analyze)?;
+        crate::cmd::analyze::check_settings(&analyze_args(&args, Vec::new()), file)?;
     }
     let got = collect::collect(&opts)?;
     let mut text = summary_text(&args.source, &got);
@@ -53,17 +70,7 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         false => got.archive.iter().cloned().collect(),
     };
     if args.analyze && !archives.is_empty() {
-        let analyze_args = AnalyzeArgs {
-            paths: archives,
-            detection: args.detection,
-            quiet: true,
-            // Archives of one collector never share a line: one that starts with another's
-            // whole content (identical lines of one second, a burst from one client) is no
-            // copy of it, and skipping that part would hide those failed requests.
-            keep_duplicates: true,
-            ..AnalyzeArgs::default()
-        };
-        match crate::cmd::analyze::analyze(&analyze_args, file) {
+        match crate::cmd::analyze::analyze(&analyze_args(&args, archives), file) {
             Ok(r) => {
                 text.push('\n');
                 text.push_str(&render::text::render(&r));
@@ -113,6 +120,20 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         return Err(first);
     }
     Ok(outcome)
+}
+
+/// The analysis of `archives` that `--analyze` runs.
+fn analyze_args(args: &CollectArgs, archives: Vec<std::path::PathBuf>) -> AnalyzeArgs {
+    AnalyzeArgs {
+        paths: archives,
+        detection: args.detection.clone(),
+        quiet: true,
+        // Archives of one collector never share a line: one that starts with another's
+        // whole content (identical lines of one second, a burst from one client) is no
+        // copy of it, and skipping that part would hide those failed requests.
+        keep_duplicates: true,
+        ..AnalyzeArgs::default()
+    }
 }
 
 /// What was collected, in words.

@@ -60,6 +60,26 @@ fn rank(base: &[u8], name: &[u8]) -> Option<Rank> {
     None
 }
 
+/// Whether `path` names `source` or one of its rotated files (`NAME.1`, `NAME-20240101.gz`,
+/// ...), whether or not it exists yet, or is the source under another name (a hard link):
+/// what the collector reads as log lines.
+pub fn is_log_of(source: &Path, path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(a), Ok(b)) = (std::fs::metadata(source), std::fs::metadata(path)) {
+        if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
+            return true;
+        }
+    }
+    let dir_of = |p: &Path| std::fs::canonicalize(crate::sink::file::parent_dir(p)).ok();
+    match (source.file_name(), path.file_name(), dir_of(source)) {
+        (Some(base), Some(name), Some(dir)) => {
+            dir_of(path) == Some(dir) && rank(base.as_bytes(), name.as_bytes()).is_some()
+        }
+        _ => false,
+    }
+}
+
 /// FNV-1a, 64 bits: stable across versions and platforms (the state file outlives builds).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -72,18 +92,8 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
 
 /// Open the live source; a missing or unreadable one is an error naming it.
 pub fn open_live(source: &Path) -> anyhow::Result<File> {
-    let file = File::open(source)
-        .with_context(|| format!("cannot read source {}", crate::escape::path(source)))?;
-    let meta = file
-        .metadata()
-        .with_context(|| format!("cannot read source {}", crate::escape::path(source)))?;
-    if !meta.is_file() {
-        anyhow::bail!(
-            "cannot read source {}: not a regular file",
-            crate::escape::path(source)
-        );
-    }
-    Ok(file)
+    crate::input::source::open_regular(source)
+        .with_context(|| format!("cannot read source {}", crate::escape::path(source)))
 }
 
 /// A decompressing (if gzip) reader over `file` from its start.
@@ -192,13 +202,8 @@ fn open_listed(source: &Path, live: File, ranked: Listing) -> anyhow::Result<Fou
         listed: ranked.iter().map(|(_, path, _)| path.clone()).collect(),
     };
     for (_, path, name) in ranked {
-        let opened = File::open(&path).and_then(|f| {
-            if f.metadata()?.is_file() {
-                describe(path.clone(), name.clone(), f)
-            } else {
-                Err(io::Error::other("not a regular file"))
-            }
-        });
+        let opened = crate::input::source::open_regular(&path)
+            .and_then(|f| describe(path.clone(), name.clone(), f));
         match opened {
             Ok(sf) => found.files.push(sf),
             // Gone since the listing: not an error, but it may be under a new name now (the
