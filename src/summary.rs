@@ -979,7 +979,8 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
                 .and_then(|i| files.get(i))
                 .map(|d| d.path.clone()),
             duplicate_lines: copied(f).map_or(f.duplicate_lines, |(&lines, _)| lines),
-            duplicate_bytes: f.duplicate_bytes,
+            // Its text's size, as for a plain copy (the compressed file was what matched).
+            duplicate_bytes: copied(f).map_or(f.duplicate_bytes, |(_, o)| o.bytes),
             warnings: f.warnings.clone(),
             error: f.error.clone(),
         })

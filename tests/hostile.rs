@@ -1119,9 +1119,11 @@ fn duplicate_copies_report_alike_mapped_or_streamed() {
             (
                 &copy["compressed"],
                 &copy["gzip_members"],
-                &copy["duplicate_lines"]
+                &copy["duplicate_lines"],
+                // Text bytes, as for a plain copy (it was the compressed size).
+                &copy["duplicate_bytes"]
             ),
-            (&json!(true), &json!(1), &json!(200)),
+            (&json!(true), &json!(1), &json!(200), &json!(lines.len())),
             "{extra:?}"
         );
         let rest = by_name("access_b.log");
@@ -1226,14 +1228,6 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         assert!(std::time::Instant::now() < deadline, "{what}");
         std::thread::sleep(std::time::Duration::from_micros(200));
     }
-}
-
-fn mkfifo(path: &Path) {
-    assert!(std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .unwrap()
-        .success());
 }
 
 /// What copytruncate does to a live log: the file cut to `len` bytes in place.
