@@ -264,6 +264,29 @@ fn dry_run_eml_and_header_injection() {
     let h = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
     assert_eq!(logwarden::sink::history::records(&h).len(), 2, "{h}");
     assert!(!dir.path().join("log/history.jsonl").exists());
+    // `--eml -` is stdout, as `-` is for the reports (it made a file named `-`).
+    let out = report_in(
+        dir.path(),
+        &[
+            "report",
+            "--week",
+            "2023-W25",
+            "--email",
+            "--dry-run",
+            "--eml",
+            "-",
+            "-q",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let message = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        message.starts_with("From: "),
+        "{}",
+        &message[..message.len().min(200)]
+    );
+    assert!(message.contains("Subject: Weekly access-log report 2023-W25\r\n"));
+    assert!(!dir.path().join("-").exists());
 
     config(dir.path(), 1, "Report {week}\r\nBcc: evil@example.org");
     let out = report_in(

@@ -8,11 +8,11 @@
 
 use crate::cli::{AnalyzeArgs, ReportArgs};
 use crate::config::FileConfig;
+use crate::sink::email;
 use crate::sink::file::{
     check_destinations, is_stdout, text_report_place, write_output, write_output_with,
 };
 use crate::sink::history::{self, Record};
-use crate::sink::{email, file::write_atomic};
 use crate::weekly::{self, Range};
 use crate::{render, Outcome};
 use anyhow::Context;
@@ -224,8 +224,8 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             .collect();
         let message = email::build(settings, &text, Some(html), &attachments)?;
         if let Some(eml) = &eml_path {
-            write_atomic(eml, &message.formatted())
-                .with_context(|| format!("cannot write {}", crate::escape::path(eml)))?;
+            // Like the reports: `-` or a descriptor is written through, a file replaced.
+            write_output(eml, &message.formatted())?;
             eprintln!(
                 "logwarden: message written to {} (not sent)",
                 crate::escape::path(eml)
