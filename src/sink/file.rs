@@ -55,15 +55,17 @@ fn duplicate(fd: i32) -> io::Result<std::fs::File> {
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(copy) })
 }
 
-/// Why a path is not to be replaced by a renamed temporary file: a link in `/dev` (the
-/// descriptor aliases live there, and a name this process does not recognise as one, like
-/// `/dev/fd` of another system's layout, must not be replaced by a regular file).
+/// Why a path is not to be replaced by a renamed temporary file: a link in `/dev` that leads
+/// to a regular file or nowhere (the descriptor aliases live there, and one this process
+/// does not recognise as such must not be replaced by a regular file). A link there to a
+/// device is written through, as any device is.
 fn not_replaceable(path: &Path) -> Option<String> {
     let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     let in_dev = std::fs::canonicalize(parent_dir(path)).is_ok_and(|d| d == Path::new("/dev"));
-    (is_link && in_dev).then(|| {
+    let to_file = std::fs::metadata(path).map_or(true, |m| m.is_file());
+    (is_link && in_dev && to_file).then(|| {
         format!(
-            "{} is a link in /dev to a regular file; it is not replaced (name the file itself)",
+            "{} is a link in /dev; it is not replaced by a regular file (name the file it leads to)",
             crate::escape::path(path)
         )
     })
