@@ -459,6 +459,9 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
             })
             .collect::<Vec<_>>()
     };
+    // The days in `aggregate.days`' order, which `days` keeps: a week finds its day's index
+    // by a search (a scan per week was quadratic in the days: 600k days took minutes).
+    let day_keys: Vec<DayNum> = aggregate.days.keys().copied().collect();
     let build_weeks = || {
         let mut week_counts: BTreeMap<DayNum, (u64, u64, u64)> = BTreeMap::new();
         for (&day, c) in &aggregate.days {
@@ -480,7 +483,7 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
                 // are that day's, with the same figures, so it shares the day's list, not built
                 // again. `days` is in the order of `aggregate.days`.
                 let only_day = match failing_days[..] {
-                    [(day, _)] => aggregate.days.keys().position(|&d| d == day),
+                    [(day, _)] => day_keys.binary_search(&day).ok(),
                     _ => None,
                 };
                 let clients = match only_day {

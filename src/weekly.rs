@@ -218,11 +218,12 @@ pub fn days_of(report: &Report, r: Range) -> Vec<Day> {
     let mut d = r.start;
     while d <= r.end {
         let date = d.to_string();
+        // The report's days are in date order: a search per day (a scan per day was
+        // quadratic in the days for `analyze --html`, which builds every week).
         let period = report
             .days
-            .iter()
-            .find(|x: &&DaySummary| x.date == date)
-            .map_or_else(empty_period, |x| x.period.clone());
+            .binary_search_by(|x: &DaySummary| x.date.as_str().cmp(date.as_str()))
+            .map_or_else(|_| empty_period(), |i| report.days[i].period.clone());
         out.push(Day {
             date,
             weekday: d.weekday().to_string(),
@@ -261,8 +262,15 @@ pub fn suspicious(report: &Report, r: Range) -> Vec<SuspiciousIp> {
     if let Some(counted) = range_clients(report, r) {
         return counted.clients.clone();
     }
+    // Weeks are in order, and so are their labels (`YYYY-Www`).
     r.iso_week()
-        .and_then(|label| report.weeks.iter().find(|w| w.week == label))
+        .and_then(|label| {
+            let at = report
+                .weeks
+                .binary_search_by(|w| w.week.as_str().cmp(label.as_str()))
+                .ok()?;
+            report.weeks.get(at)
+        })
         .map(|w| w.period.suspicious_ips.to_vec())
         .unwrap_or_default()
 }

@@ -57,11 +57,11 @@ fn write_report(out: &mut Out, report: &Report) {
             week.week, week.start, week.end
         );
         write_period(out, &week.period);
-        for day in report
-            .days
-            .iter()
-            .filter(|d| d.date >= week.start && d.date <= week.end)
-        {
+        // Days and weeks are both in date order: the week's days are one run, found by two
+        // searches (a filter over every day per week was quadratic: 100k days took 38 s).
+        let first = report.days.partition_point(|d| d.date < week.start);
+        let end = report.days.partition_point(|d| d.date <= week.end);
+        for day in &report.days[first..end.max(first)] {
             let _ = writeln!(out, "\n-- Day {}", day.date);
             write_period(out, &day.period);
         }
