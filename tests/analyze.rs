@@ -903,3 +903,105 @@ fn weeks_of_one_and_of_two_failing_days() {
         json!({"ip": "10.0.0.9", "failed": 6, "first_seen": "2023-06-26T08:00:00+00:00", "last_seen": "2023-06-27T08:00:02+00:00"})
     );
 }
+
+/// Thousands of days over centuries (each line its own day, out of order, some days twice):
+/// every day is listed once, in order, under the ISO week that holds it, in the text report
+/// and the HTML, as the JSON's days and weeks say. (The grouping searched every day for
+/// each week, which took minutes on a hostile log of 600k days; it now searches sorted lists.)
+#[test]
+fn thousands_of_days_group_into_their_weeks() {
+    use chrono::{Datelike, NaiveDate};
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access_days.log");
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut text = String::new();
+    let mut dates = std::collections::BTreeSet::new();
+    let mut per_day = std::collections::BTreeMap::new();
+    // A fixed pseudo-random walk over years 1000-9999 (no dependency, the same every run).
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for i in 0..3000u32 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let date = NaiveDate::from_ymd_opt(
+            1000 + (x % 9000) as i32,
+            1 + ((x >> 20) % 12) as u32,
+            1 + ((x >> 30) % 28) as u32,
+        )
+        .unwrap();
+        // Every tenth line is dated on the latest day so far: days with two lines.
+        let date = if i % 10 == 9 {
+            *dates.iter().next_back().unwrap()
+        } else {
+            date
+        };
+        dates.insert(date);
+        *per_day.entry(date).or_insert(0u32) += 1;
+        text.push_str(&format!(
+            "10.0.{}.{} - - [{:02}/{}/{}:12:00:00 +0000] \"GET /x HTTP/1.1\" 404 0 \"-\" \"t\"\n",
+            i / 256,
+            i % 256,
+            date.day(),
+            months[date.month0() as usize],
+            date.year()
+        ));
+    }
+    std::fs::write(&log, text).unwrap();
+    let report = dir.path().join("r.txt");
+    let html = dir.path().join("r.html");
+    let (code, v, stderr) = analyze_json(&[
+        path_str(&log),
+        "--report",
+        path_str(&report),
+        "--html",
+        path_str(&html),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let want_days: Vec<String> = dates.iter().map(|d| d.to_string()).collect();
+    let got_days: Vec<&str> = v["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(got_days, want_days);
+    let weeks: std::collections::BTreeSet<(i32, u32)> = dates
+        .iter()
+        .map(|d| (d.iso_week().year(), d.iso_week().week()))
+        .collect();
+    assert_eq!(v["weeks"].as_array().unwrap().len(), weeks.len());
+    // The text report: each "-- Day" under the "== Week" whose range holds it, all in order.
+    let text = std::fs::read_to_string(&report).unwrap();
+    let mut week = ("", "");
+    let mut listed = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("== Week ") {
+            // "2023-W25 (2023-06-19 to 2023-06-25)"
+            let range = &rest[rest.find('(').unwrap() + 1..rest.len() - 1];
+            let (start, end) = range.split_once(" to ").unwrap();
+            week = (start, end);
+        } else if let Some(day) = line.strip_prefix("-- Day ") {
+            assert!(week.0 <= day && day <= week.1, "{day} under {week:?}");
+            listed.push(day.to_string());
+        }
+    }
+    assert_eq!(listed, want_days);
+    // The HTML: each day's row in its week's table holds that day's figures, once.
+    let page = std::fs::read_to_string(&html).unwrap();
+    let mut rows: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    for row in page
+        .lines()
+        .filter_map(|l| l.strip_prefix("<tr data-date=\""))
+    {
+        let date = &row[..10];
+        let lines = row.split("<td class=\"num lines\">").nth(1).unwrap();
+        rows.entry(date)
+            .or_default()
+            .push(&lines[..lines.find('<').unwrap()]);
+    }
+    for (date, n) in &per_day {
+        assert_eq!(rows[date.to_string().as_str()], [n.to_string()], "{date}");
+    }
+}
