@@ -233,6 +233,10 @@ impl Interner {
 
 /// How many distinct request targets are counted per (day, client) (see the module doc).
 pub const PATHS_PER_CLIENT: usize = 8;
+
+/// Targets a worker's table holds beyond twice what its entries can list before the ones
+/// no entry lists are dropped (see `Aggregate::drop_unkept_paths`).
+const PATH_SLACK: usize = 4096;
 /// Request targets are cut to this many bytes before they are counted (attack payloads can be
 /// megabytes long); targets sharing this prefix count as one.
 pub const PATH_MAX_BYTES: usize = 256;
@@ -431,6 +435,24 @@ impl PathTable {
 
     pub fn is_empty(&self) -> bool {
         self.spans.is_empty()
+    }
+
+    /// Keep the targets `keep` says (by id), in id order, under the same hasher; the old id →
+    /// new id map (`u32::MAX` for a target not kept).
+    pub fn retain(&mut self, mut keep: impl FnMut(u32) -> bool) -> Vec<u32> {
+        let old = std::mem::replace(
+            self,
+            PathTable {
+                hasher: self.hasher.clone(),
+                ..PathTable::default()
+            },
+        );
+        (0..old.len() as u32)
+            .map(|id| match keep(id) {
+                true => self.intern_hashed(old.hash(old.name(id)), old.name(id)),
+                false => u32::MAX,
+            })
+            .collect()
     }
 
     /// Forget every target, keeping the allocations.
@@ -823,6 +845,9 @@ impl Aggregate {
         record.parsed = tally.parsed;
         record.physical_lines = line_no;
         self.chunks.push(record);
+        if self.paths.len() > PATH_SLACK + 2 * PATHS_PER_CLIENT * self.table.len() {
+            self.drop_unkept_paths();
+        }
     }
 
     /// Count one parsed line: its day's counts, and the per-client table if it failed.
@@ -910,6 +935,29 @@ impl Aggregate {
             );
     }
 
+    /// Keep only the targets some entry still lists. A target that entered a client's list
+    /// and was pushed out of it stays interned; a client that sends targets in falling
+    /// [`path_hash`] order (the hash is public, and fixed so that reports are reproducible)
+    /// pushed every one in and out, and the table grew with the input (1M requests of one
+    /// client: 234 MB) where a flush never came (it waits for entries). Called when over
+    /// half the targets are not listed: amortized, a constant per target interned. Checked
+    /// after each chunk, not each line: a chunk adds at most its own size in targets.
+    #[cold]
+    fn drop_unkept_paths(&mut self) {
+        let mut listed = vec![false; self.paths.len()];
+        for (_, detail) in self.table.iter() {
+            for p in &detail.paths {
+                listed[p.id as usize] = true;
+            }
+        }
+        let new_ids = self.paths.retain(|id| listed[id as usize]);
+        self.table.for_each_detail(|detail| {
+            for p in detail.paths.iter_mut() {
+                p.id = new_ids[p.id as usize];
+            }
+        });
+    }
+
     /// Everything this aggregate holds, merged on its own (tests, benches, fuzzing).
     pub fn into_merged(mut self) -> crate::merge::Merged {
         let store = crate::merge::Store::default();
@@ -986,6 +1034,56 @@ mod tests {
             })
             .collect();
         (merged.days, clients, merged.chunks)
+    }
+
+    /// A client whose targets come in falling `path_hash` order pushes each one into its
+    /// list and the one before out: the targets no entry lists are dropped after a chunk,
+    /// so the table stays near what the entries list, whatever the input's length, and the
+    /// kept targets are those of a count that never dropped any.
+    #[test]
+    fn targets_pushed_out_of_every_list_are_not_kept() {
+        let mut paths: Vec<String> = (0..3 * PATH_SLACK).map(|i| format!("/p{i}")).collect();
+        paths.sort_by_key(|p| std::cmp::Reverse(path_hash(p.as_bytes())));
+        let line = |p: &String| {
+            format!("10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET {p} HTTP/1.1\" 404 0\n")
+        };
+        let mut agg = Aggregate::default();
+        let mut scanner = LineScanner::new(Format::Combined, false, 1 << 20);
+        let failed = FailedCodes::new(&[404]);
+        for (k, chunk) in paths.chunks(PATH_SLACK / 2).enumerate() {
+            let data: String = chunk.iter().map(line).collect();
+            agg.scan_chunk(
+                data.as_bytes(),
+                &mut scanner,
+                &failed,
+                ChunkRecord::new(0, k as u64),
+            );
+            assert!(
+                agg.paths.len() <= PATH_SLACK + 2 * PATHS_PER_CLIENT,
+                "{} targets after chunk {k}",
+                agg.paths.len()
+            );
+        }
+        let merged = agg.into_merged();
+        let day = *merged.clients.keys().next().unwrap();
+        let clients = merged.merged_clients(day);
+        let [(_, detail)] = &clients[..] else {
+            panic!("one client: {clients:?}")
+        };
+        let kept: Vec<&[u8]> = detail
+            .paths
+            .iter()
+            .map(|p| merged.paths.name(p.id))
+            .collect();
+        let want: Vec<&[u8]> = paths
+            .iter()
+            .rev()
+            .take(PATHS_PER_CLIENT)
+            .map(|p| p.as_bytes())
+            .collect();
+        assert_eq!(kept, want, "the smallest hashes, ascending");
+        assert!(detail.paths.iter().all(|p| p.count == 1));
+        assert_eq!(detail.failed(), 3 * PATH_SLACK as u64);
     }
 
     /// The x86-64-v3 build of the loop against the portable one, on the hostile fixtures

@@ -145,6 +145,13 @@ impl ClientTable {
         self.entries.iter()
     }
 
+    /// Change each entry's detail in place (its key and place stay).
+    pub fn for_each_detail(&mut self, mut change: impl FnMut(&mut ClientDay)) {
+        for (_, detail) in &mut self.entries {
+            change(detail);
+        }
+    }
+
     /// Empty the table into runs, one per day in ascending order, each ascending by the
     /// client that `client_of` gives an entry's (the store's ids), after `fix` has seen
     /// every detail. Small (day, client, index) keys are sorted, then:
