@@ -237,6 +237,7 @@ pub const PATHS_PER_CLIENT: usize = 8;
 /// Targets a worker's table holds beyond twice what its entries can list before the ones
 /// no entry lists are dropped (see `Aggregate::drop_unkept_paths`).
 const PATH_SLACK: usize = 4096;
+
 /// Request targets are cut to this many bytes before they are counted (attack payloads can be
 /// megabytes long); targets sharing this prefix count as one.
 pub const PATH_MAX_BYTES: usize = 256;
@@ -939,7 +940,7 @@ impl Aggregate {
     /// and was pushed out of it stays interned; a client that sends targets in falling
     /// [`path_hash`] order (the hash is public, and fixed so that reports are reproducible)
     /// pushed every one in and out, and the table grew with the input (1M requests of one
-    /// client: 234 MB) where a flush never came (it waits for entries). Called when over
+    /// client: 240 MB) where a flush never came (it waits for entries). Called when over
     /// half the targets are not listed: amortized, a constant per target interned. Checked
     /// after each chunk, not each line: a chunk adds at most its own size in targets.
     #[cold]
