@@ -133,17 +133,26 @@ fn bad_analysis_settings_stop_collect_before_anything_is_archived() {
     // The history named as the live log (or a rotated file of it, or a link to it): its
     // records would be collected as log lines.
     fs::hard_link(dir.path().join("access.log"), dir.path().join("other.log")).unwrap();
+    fs::write(dir.path().join("access.log.2"), line("10.0.0.2", 401, 2)).unwrap();
+    std::os::unix::fs::symlink("access.log.2", dir.path().join("to-rotated.log")).unwrap();
+    fs::hard_link(
+        dir.path().join("access.log.2"),
+        dir.path().join("hard-rotated.log"),
+    )
+    .unwrap();
     for history in [
         "access.log",
         "./access.log.1",
         "access.log-20230619.gz",
         "other.log",
+        "to-rotated.log",
+        "hard-rotated.log",
     ] {
         let out = run(&["--history", history]);
         assert_eq!(out.status.code(), Some(2), "{history}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.ends_with("is access.log or one of its rotated files; the history would be collected as log lines\n"),
+            err.ends_with("is access.log, one of its rotated files or a link to one; the history would be collected as log lines\n"),
             "{err}"
         );
         assert!(!dir.path().join("log").exists(), "nothing collected");
@@ -152,6 +161,18 @@ fn bad_analysis_settings_stop_collect_before_anything_is_archived() {
         fs::read_to_string(dir.path().join("access.log")).unwrap(),
         line("10.0.0.1", 401, 1)
     );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("access.log.2")).unwrap(),
+        line("10.0.0.2", 401, 2)
+    );
+    for extra in [
+        "access.log.2",
+        "to-rotated.log",
+        "hard-rotated.log",
+        "other.log",
+    ] {
+        fs::remove_file(dir.path().join(extra)).unwrap();
+    }
     // Detection flags and the history's flags without --analyze would be ignored.
     for (extra, err) in [
         (

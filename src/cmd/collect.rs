@@ -40,7 +40,7 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         for history in [args.history.clone(), history::jsonl_path(&args.history)] {
             if collect::siblings::is_log_of(&args.source, &history) {
                 anyhow::bail!(
-                    "--history: {} is {} or one of its rotated files; the history would be collected as log lines",
+                    "--history: {} is {}, one of its rotated files or a link to one; the history would be collected as log lines",
                     crate::escape::path(&history),
                     crate::escape::path(&args.source)
                 );

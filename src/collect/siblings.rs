@@ -61,23 +61,33 @@ fn rank(base: &[u8], name: &[u8]) -> Option<Rank> {
 }
 
 /// Whether `path` names `source` or one of its rotated files (`NAME.1`, `NAME-20240101.gz`,
-/// ...), whether or not it exists yet, or is the source under another name (a hard link):
+/// ...), whether or not it exists yet, or leads to one of them (a symbolic or hard link):
 /// what the collector reads as log lines.
 pub fn is_log_of(source: &Path, path: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
-    if let (Ok(a), Ok(b)) = (std::fs::metadata(source), std::fs::metadata(path)) {
-        if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
-            return true;
-        }
-    }
     let dir_of = |p: &Path| std::fs::canonicalize(crate::sink::file::parent_dir(p)).ok();
-    match (source.file_name(), path.file_name(), dir_of(source)) {
-        (Some(base), Some(name), Some(dir)) => {
-            dir_of(path) == Some(dir) && rank(base.as_bytes(), name.as_bytes()).is_some()
-        }
-        _ => false,
+    let (Some(base), Some(dir)) = (source.file_name(), dir_of(source)) else {
+        return false;
+    };
+    let named = |p: &Path| {
+        p.file_name().is_some_and(|name| {
+            dir_of(p).as_ref() == Some(&dir) && rank(base.as_bytes(), name.as_bytes()).is_some()
+        })
+    };
+    // The name as given, and the file it leads to.
+    if named(path) || std::fs::canonicalize(path).is_ok_and(|p| named(&p)) {
+        return true;
     }
+    // Another name of the source or of a rotated file (a hard link), by device and inode.
+    let Ok(target) = std::fs::metadata(path) else {
+        return false;
+    };
+    let logs = list(source).unwrap_or_default();
+    std::iter::once(source.to_path_buf())
+        .chain(logs.into_iter().map(|(_, p, _)| p))
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .any(|m| (m.dev(), m.ino()) == (target.dev(), target.ino()))
 }
 
 /// FNV-1a, 64 bits: stable across versions and platforms (the state file outlives builds).
