@@ -412,6 +412,21 @@ fn outputs_named_by_descriptors_are_written_through_them() {
         ),
         "{out:?}"
     );
+    // A descriptor open for reading only: found before the analysis too.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec "$0" analyze -q --json /dev/fd/3 "$1" 3<"$1/access_2023-06-21.log""#)
+        .arg(&bin)
+        .arg(&sample)
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing analyzed or written");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: error: --json names /dev/fd/3, a descriptor open for reading only\n"
+    );
     // `--json -` into the file that `--report` replaces: the JSON would be lost.
     let same = dir.path().join("same.txt");
     let out = std::process::Command::new(&bin)

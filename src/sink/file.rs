@@ -314,6 +314,15 @@ pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<b
                     crate::escape::text(&e.to_string())
                 )
             })?;
+            // Open for reading only (`3<file`, a directory): found now, not after the run.
+            // SAFETY: `fcntl` on any integer is defined behaviour; `fd` is open (above).
+            let mode = unsafe { libc::fcntl(fd, libc::F_GETFL) } & libc::O_ACCMODE;
+            if mode == libc::O_RDONLY {
+                anyhow::bail!(
+                    "{flag} names {}, a descriptor open for reading only",
+                    crate::escape::path(p)
+                );
+            }
             return Ok((!is_null(&meta)).then(|| Place::Stream(id(&meta))));
         }
         if let Some(why) = not_replaceable(p) {
