@@ -609,6 +609,34 @@ mod tests {
         assert_eq!((out.unwrap(), members, garbage), (b"a\nb\n".to_vec(), 2, 6));
     }
 
+    /// Members small and larger than ISA-L's staging buffer, read through buffers from 1 byte
+    /// to more than a member (the staging buffer now passes from one member to the next):
+    /// every byte once, in order, from every decoder.
+    #[test]
+    fn members_read_through_small_buffers_come_out_whole() {
+        let texts: Vec<Vec<u8>> = [1usize, 70, 200_000, 3, 150_000, 0, 64]
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| (0..n).map(|i| b'a' + ((i * 7 + k) % 26) as u8).collect())
+            .collect();
+        let file: Vec<u8> = texts.iter().flat_map(|t| gz(t)).collect();
+        let want = texts.concat();
+        for &backend in Backend::all() {
+            for size in [1, 7, 4096, (128 << 10) - 1, 200_001] {
+                let mut r = GzipMembers::with_backend(&file[..], backend);
+                let (mut out, mut buf) = (Vec::new(), vec![0u8; size]);
+                loop {
+                    match r.read(&mut buf).unwrap() {
+                        0 => break,
+                        n => out.extend_from_slice(&buf[..n]),
+                    }
+                }
+                assert!(out == want, "{} with {size}-byte reads", backend.name());
+                assert_eq!(r.members, texts.len() as u64);
+            }
+        }
+    }
+
     #[test]
     fn truncation_and_bad_crc_are_errors() {
         let good = gz(b"hello world\n".repeat(100).as_slice());
