@@ -331,7 +331,7 @@ pub fn build(report: &Report, r: Range) -> Weekly {
         input_errors: report
             .inputs
             .iter()
-            .filter(|i| may_hold_from(&i.path, prev.start))
+            .filter(|i| i.error.is_some() && error_may_touch(report, i, prev.start))
             .filter_map(|i| {
                 i.error.as_ref().map(|error| InputError {
                     path: i.path.clone(),
@@ -354,6 +354,21 @@ pub fn may_hold_from(path: &str, from: NaiveDate) -> bool {
         .and_then(|rest| rest.get(..10))
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
         .is_none_or(|dated| dated + Days::new(ARCHIVE_DAYS_AHEAD) >= from)
+}
+
+/// Whether what `input` could not read may hold lines of `from` or later: its own name says
+/// so ([`may_hold_from`]), or the name of a copy of it that was skipped as a duplicate (the
+/// copy is as short as the input it copies, and its error is that input's).
+pub fn error_may_touch(
+    report: &Report,
+    input: &crate::summary::InputSummary,
+    from: NaiveDate,
+) -> bool {
+    may_hold_from(&input.path, from)
+        || report.inputs.iter().any(|copy| {
+            copy.duplicate_of.as_deref() == Some(input.path.as_str())
+                && may_hold_from(&copy.path, from)
+        })
 }
 
 /// How many days after an archive's date its lines' days can be: offsets run from -12:00 to

@@ -207,6 +207,27 @@ fn an_unreadable_archive_is_reported_and_exits_1() {
     );
     let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
     assert_eq!(j["input_errors"], json!([]));
+    // A copy of it dated in the period is skipped as a duplicate: the error it shares is the
+    // period's too (it was named "before the period" and the week passed as clean).
+    fs::copy(&old, dir.path().join("log/access_2023-06-20.log.gz")).unwrap();
+    let out = report_in(
+        dir.path(),
+        &["report", "--week", "2023-W25", "--json", "w.json", "-q"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("access_2022-01-03.log.gz: ")
+            && !stderr.contains("dated before the period"),
+        "{stderr}"
+    );
+    let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
+    let errors = j["input_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("access_2022-01-03.log.gz"));
 }
 
 fn config(dir: &Path, port: u16, subject: &str) {
