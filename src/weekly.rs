@@ -265,13 +265,12 @@ pub fn suspicious(report: &Report, r: Range) -> Vec<SuspiciousIp> {
     // Weeks are in order, and so are their labels (`YYYY-Www`).
     r.iso_week()
         .and_then(|label| {
-            let at = report
+            report
                 .weeks
                 .binary_search_by(|w| w.week.as_str().cmp(label.as_str()))
-                .ok()?;
-            report.weeks.get(at)
+                .ok()
         })
-        .map(|w| w.period.suspicious_ips.to_vec())
+        .map(|at| report.weeks[at].period.suspicious_ips.to_vec())
         .unwrap_or_default()
 }
 
@@ -359,7 +358,7 @@ pub fn may_hold_from(path: &str, from: NaiveDate) -> bool {
 /// Whether what `input` could not read may hold lines of `from` or later: its own name says
 /// so ([`may_hold_from`]), or the name of a copy of it that was skipped as a duplicate (the
 /// copy is as short as the input it copies, and its error is that input's).
-pub fn error_may_touch(
+fn error_may_touch(
     report: &Report,
     input: &crate::summary::InputSummary,
     from: NaiveDate,

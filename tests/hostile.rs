@@ -1516,24 +1516,24 @@ fn history_html_and_mail_show_hostile_bytes_escaped() {
     std::fs::write(&config, "[email]\nfrom = \"logwarden@example.org\"\nto = [\"manager@example.org\"]\nsubject = \"Weekly {week}\"\n[smtp]\nhost = \"127.0.0.1\"\nport = 2525\nsecurity = \"none\"\n").unwrap();
     let eml = dir.path().join("out.eml");
     let html = dir.path().join("out.html");
-    let out = logwarden()
-        .current_dir(dir.path())
-        .args([
-            "report",
-            "--week",
-            "2023-W25",
-            "--email",
-            "--dry-run",
-            "-q",
-            "--config",
-        ])
-        .arg(&config)
-        .arg("--eml")
-        .arg(&eml)
-        .arg("--html")
-        .arg(&html)
-        .output()
-        .unwrap();
+    let report = |extra: &[&std::ffi::OsStr]| {
+        logwarden()
+            .current_dir(dir.path())
+            .args(["report", "--week", "2023-W25", "-q"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = report(&[
+        "--email".as_ref(),
+        "--dry-run".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--eml".as_ref(),
+        eml.as_os_str(),
+        "--html".as_ref(),
+        html.as_os_str(),
+    ]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -1544,18 +1544,7 @@ fn history_html_and_mail_show_hostile_bytes_escaped() {
     assert_clean("report stderr", &out.stderr);
     // A dry run records nothing: a report run without mail writes the record.
     assert!(!log_dir.join("monitoring.log").exists());
-    let out = logwarden()
-        .current_dir(dir.path())
-        .args([
-            "report",
-            "--week",
-            "2023-W25",
-            "-q",
-            "--report",
-            "/dev/null",
-        ])
-        .output()
-        .unwrap();
+    let out = report(&["--report".as_ref(), "/dev/null".as_ref()]);
     assert_eq!(out.status.code(), Some(0));
     let history = std::fs::read(log_dir.join("monitoring.log")).unwrap();
     assert_clean("history", &history);

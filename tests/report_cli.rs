@@ -254,19 +254,22 @@ fn dry_run_eml_and_header_injection() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
     config(dir.path(), 1, "Weekly access-log report {week}");
-    let out = report_in(
-        dir.path(),
-        &[
-            "report",
-            "--week",
-            "2023-W25",
-            "--email",
-            "--dry-run",
-            "--eml",
-            "m.eml",
-            "-q",
-        ],
-    );
+    let dry_run_to = |eml: &str| {
+        report_in(
+            dir.path(),
+            &[
+                "report",
+                "--week",
+                "2023-W25",
+                "--email",
+                "--dry-run",
+                "--eml",
+                eml,
+                "-q",
+            ],
+        )
+    };
+    let out = dry_run_to("m.eml");
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -286,19 +289,7 @@ fn dry_run_eml_and_header_injection() {
     assert_eq!(logwarden::sink::history::records(&h).len(), 2, "{h}");
     assert!(!dir.path().join("log/history.jsonl").exists());
     // `--eml -` is stdout, as `-` is for the reports (it made a file named `-`).
-    let out = report_in(
-        dir.path(),
-        &[
-            "report",
-            "--week",
-            "2023-W25",
-            "--email",
-            "--dry-run",
-            "--eml",
-            "-",
-            "-q",
-        ],
-    );
+    let out = dry_run_to("-");
     assert_eq!(out.status.code(), Some(0));
     let message = String::from_utf8_lossy(&out.stdout);
     assert!(

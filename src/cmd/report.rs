@@ -292,7 +292,8 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     // As `analyze` does: the period's figures are short of what could not be read. An
     // archive dated before the previous period cannot be: it is named, but is no failure.
     for input in report.inputs.iter().filter(|i| i.error.is_some()) {
-        let old = !weekly::error_may_touch(&report, input, r.previous().start);
+        // Not in the period's list: `weekly::build` decided (`weekly::error_may_touch`).
+        let old = !w.input_errors.iter().any(|e| e.path == input.path);
         eprintln!(
             "logwarden: {}: {}{}",
             input.path,

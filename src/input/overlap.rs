@@ -199,12 +199,6 @@ pub fn count_lines(data: &[u8]) -> u64 {
 fn prefix_hashes(data: &[u8], lens: &[usize]) -> Vec<u64> {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let step = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(29);
-    let word = |at: usize| {
-        let mut w = [0u8; 8];
-        let end = data.len().min(at + 8);
-        w[..end - at].copy_from_slice(&data[at..end]);
-        u64::from_le_bytes(w)
-    };
     let (mut h, mut done) = (K, 0usize);
     lens.iter()
         .map(|&len| {
@@ -214,7 +208,9 @@ fn prefix_hashes(data: &[u8], lens: &[usize]) -> Vec<u64> {
                 (h, done) = (K, 0);
             }
             while done + 8 <= len {
-                h = step(h, word(done));
+                let mut word = [0u8; 8];
+                word.copy_from_slice(&data[done..done + 8]);
+                h = step(h, u64::from_le_bytes(word));
                 done += 8;
             }
             let mut tail = [0u8; 8];
