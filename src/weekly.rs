@@ -358,11 +358,7 @@ pub fn may_hold_from(path: &str, from: NaiveDate) -> bool {
 /// Whether what `input` could not read may hold lines of `from` or later: its own name says
 /// so ([`may_hold_from`]), or the name of a copy of it that was skipped as a duplicate (the
 /// copy is as short as the input it copies, and its error is that input's).
-fn error_may_touch(
-    report: &Report,
-    input: &crate::summary::InputSummary,
-    from: NaiveDate,
-) -> bool {
+fn error_may_touch(report: &Report, input: &crate::summary::InputSummary, from: NaiveDate) -> bool {
     may_hold_from(&input.path, from)
         || report.inputs.iter().any(|copy| {
             copy.duplicate_of.as_deref() == Some(input.path.as_str())
