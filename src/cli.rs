@@ -19,12 +19,38 @@ const VERSION: &str = if cfg!(isal) {
     about = "Fast, correct analysis of Apache/nginx access logs: failed requests per client, per day and per ISO week."
 )]
 pub struct Cli {
-    /// Config file (TOML). Default: ./logwarden.toml, then ~/.config/logwarden/logwarden.toml.
-    #[arg(long, global = true, value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArg,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--config`, taken before or after the subcommand's name, but once: a second one would
+/// silently win over the first (clap's global flags keep the last), so the two places are
+/// separate flags and [`Cli::config_file`] refuses both.
+#[derive(Debug, Args, Default, Clone)]
+pub struct ConfigArg {
+    /// Config file (TOML). Default: ./logwarden.toml, then ~/.config/logwarden/logwarden.toml.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The `--config` given before or after the subcommand; `Err` when both were given.
+    pub fn config_file(&self) -> Result<Option<&std::path::Path>, &'static str> {
+        let after = match &self.command {
+            Command::Analyze(args) => &args.config,
+            Command::Collect(args) => &args.config,
+            Command::Report(args) => &args.config,
+        };
+        match (&self.config.config, &after.config) {
+            (Some(_), Some(_)) => {
+                Err("the argument '--config <PATH>' cannot be used multiple times")
+            }
+            (before, after) => Ok(before.as_deref().or(after.as_deref())),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +149,8 @@ pub struct AnalyzeArgs {
     /// that each start with the previous copy) once per input instead of once in all.
     #[arg(long)]
     pub keep_duplicates: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -159,6 +187,8 @@ pub struct CollectArgs {
     pub no_history: bool,
     #[command(flatten)]
     pub detection: DetectionArgs,
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -205,6 +235,8 @@ pub struct ReportArgs {
     pub no_history: bool,
     #[command(flatten)]
     pub detection: DetectionArgs,
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// No progress bar.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -43,7 +43,12 @@ pub const EXIT_FATAL: i32 = 2;
 /// Parse the command line and run the subcommand.
 pub fn run() -> anyhow::Result<Outcome> {
     let cli = cli::Cli::parse();
-    let file = config::load_file(cli.config.as_deref())?;
+    let path = cli.config_file().unwrap_or_else(|conflict| {
+        <cli::Cli as clap::CommandFactory>::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, conflict)
+            .exit()
+    });
+    let file = config::load_file(path)?;
     match cli.command {
         cli::Command::Analyze(args) => cmd::analyze::run(args, &file),
         cli::Command::Collect(args) => cmd::collect::run(args, &file),

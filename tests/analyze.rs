@@ -736,6 +736,33 @@ fn exit_codes_and_errors_name_the_file() {
         "logwarden: error: cannot read config file logwarden.toml: not a regular file\n"
     );
     std::fs::remove_file(tmp.path().join("logwarden.toml")).unwrap();
+    // `--config` before and after the subcommand: the second one silently won.
+    let (strict, loose) = (tmp.path().join("strict.toml"), tmp.path().join("loose.toml"));
+    std::fs::write(&strict, "[analyze]\nthreshold = 1\n").unwrap();
+    std::fs::write(&loose, "[analyze]\nthreshold = 1000\n").unwrap();
+    let (strict, loose) = (strict.to_str().unwrap(), loose.to_str().unwrap());
+    let both = exit_2_in_tmp(&["--config", strict, "analyze", "--config", loose, "-q"]);
+    assert!(
+        both.starts_with("error: the argument '--config <PATH>' cannot be used multiple times\n"),
+        "{both}"
+    );
+    // Either place alone is the file read.
+    let sample = testdata("sample/log");
+    for args in [
+        ["--config", strict, "analyze"],
+        ["analyze", "--config", strict],
+    ] {
+        let out = logwarden()
+            .current_dir(tmp.path())
+            .args(args)
+            .args(["-q", "--json", "-", "--report", "/dev/null"])
+            .arg(&sample)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["settings"]["threshold"], 1, "{args:?}");
+    }
     // An empty HOME is no home: `./.config/logwarden/logwarden.toml` is not read for it.
     std::fs::create_dir_all(tmp.path().join(".config/logwarden")).unwrap();
     std::fs::write(
