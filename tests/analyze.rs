@@ -737,7 +737,10 @@ fn exit_codes_and_errors_name_the_file() {
     );
     std::fs::remove_file(tmp.path().join("logwarden.toml")).unwrap();
     // `--config` before and after the subcommand: the second one silently won.
-    let (strict, loose) = (tmp.path().join("strict.toml"), tmp.path().join("loose.toml"));
+    let (strict, loose) = (
+        tmp.path().join("strict.toml"),
+        tmp.path().join("loose.toml"),
+    );
     std::fs::write(&strict, "[analyze]\nthreshold = 1\n").unwrap();
     std::fs::write(&loose, "[analyze]\nthreshold = 1000\n").unwrap();
     let (strict, loose) = (strict.to_str().unwrap(), loose.to_str().unwrap());

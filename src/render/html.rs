@@ -162,14 +162,29 @@ fn page(out: &mut Out, report: &Report, ranges: &[Range], meta: &Meta) {
         STYLE
     );
     let t = &report.totals;
+    // `report` shows one period of archives that hold other dates too: the totals read are
+    // then not the period's, which the sections below give.
+    let shown: Vec<_> = ranges
+        .iter()
+        .map(|r| (r.start.to_string(), r.end.to_string()))
+        .collect();
+    let outside = report.days.iter().any(|d| {
+        !shown
+            .iter()
+            .any(|(start, end)| *start <= d.date && d.date <= *end)
+    });
     let _ = writeln!(
         out,
-        "<header>\n<h1>{}</h1>\n<p class=\"sub\">{} lines from {} input(s): {} parsed, {} malformed. \
+        "<header>\n<h1>{}</h1>\n<p class=\"sub\">{} lines from {} input(s){}: {} parsed, {} malformed. \
          Failed requests are status {}; an IP is flagged at {} or more failed requests in a day \
          or week; {} or more status-400 lines in a day or week are unusual.</p>\n</header>",
         esc(&title),
         t.counts.lines,
         t.files,
+        match outside {
+            true => " read, over all their dates (the period's own figures are below)",
+            false => "",
+        },
         t.counts.parsed,
         t.counts.malformed,
         esc(&codes(report)),
@@ -738,6 +753,32 @@ mod tests {
         assert_eq!(&page[..head.len()], head);
         assert_eq!(page.matches(tail).count(), 1);
         assert_eq!(&page[page.len() - 26..], "</footer>\n</body>\n</html>\n");
+    }
+
+    #[test]
+    fn the_header_says_when_its_totals_are_not_the_periods() {
+        let report = crate::render::sample_report();
+        let meta = Meta {
+            generated_at: "2023-06-28T08:00:00+02:00".into(),
+            command: "logwarden report".into(),
+        };
+        let header = |ranges: &[Range]| {
+            let page = render(&report, ranges, &meta);
+            let at = page.find("<p class=\"sub\">").unwrap();
+            page[at..at + page[at..].find(". ").unwrap()].to_string()
+        };
+        // Every week of the inputs shown (`analyze --html`): the totals are the page's.
+        assert_eq!(
+            header(&report_weeks(&report)),
+            "<p class=\"sub\">432 lines from 10 input(s): 432 parsed, 0 malformed"
+        );
+        // One week of them (`report`): the 432 lines are not the week's 305.
+        let week = crate::weekly::parse_week("2023-W25", chrono::NaiveDate::MIN).unwrap();
+        assert_eq!(
+            header(&[week]),
+            "<p class=\"sub\">432 lines from 10 input(s) read, over all their dates (the \
+             period's own figures are below): 432 parsed, 0 malformed"
+        );
     }
 
     #[test]
