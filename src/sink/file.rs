@@ -280,8 +280,8 @@ pub fn text_report_place<'a>(
     }
 }
 
-/// Whether two outputs go to one stream (stdout, a terminal, a FIFO, however each is named:
-/// then they are written one after the other); an error if two name one regular file,
+/// Whether two outputs go to one stream (stdout, a FIFO, however each is named) or to two
+/// character devices (maybe one terminal): then they are written one after the other; an error if two name one regular file,
 /// however it is spelled (`out.json`, `./out.json`, a hard link, `-` with stdout redirected
 /// into it): the second would silently replace the first, or the stream write into a file
 /// replaced under it; an error if one names a directory or a descriptor that is not open
@@ -296,7 +296,10 @@ pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<b
         Path(PathBuf),
     }
     enum Place {
-        Stream(Key),
+        /// Written through; `true` for a character device: a terminal, maybe the one
+        /// another output names differently (`/dev/tty` is its own device, not the
+        /// `/dev/pts/N` on stdout that it reaches).
+        Stream(Key, bool),
         File(Key),
     }
     let null = std::fs::metadata("/dev/null").ok().map(|m| m.rdev());
@@ -305,6 +308,10 @@ pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<b
         m.file_type().is_char_device() && Some(m.rdev()) == null
     };
     let id = |m: &std::fs::Metadata| Key::Id(m.dev(), m.ino());
+    let stream = |m: &std::fs::Metadata| {
+        use std::os::unix::fs::FileTypeExt;
+        Place::Stream(id(m), m.file_type().is_char_device())
+    };
     let place = |flag: &str, p: &Path| -> anyhow::Result<Option<Place>> {
         if let Some(fd) = descriptor(p) {
             let meta = duplicate(fd).and_then(|f| f.metadata()).map_err(|e| {
@@ -323,7 +330,7 @@ pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<b
                     crate::escape::path(p)
                 );
             }
-            return Ok((!is_null(&meta)).then(|| Place::Stream(id(&meta))));
+            return Ok((!is_null(&meta)).then(|| stream(&meta)));
         }
         if let Some(why) = not_replaceable(p) {
             anyhow::bail!("{flag}: {why}");
@@ -333,7 +340,7 @@ pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<b
                 anyhow::bail!("{flag} names a directory: {}", crate::escape::path(p))
             }
             Ok(m) if is_null(&m) => None,
-            Ok(m) if !m.is_file() => Some(Place::Stream(id(&m))),
+            Ok(m) if !m.is_file() => Some(stream(&m)),
             Ok(m) => Some(Place::File(id(&m))),
             Err(_) => {
                 let dir = parent_dir(p);
@@ -361,14 +368,20 @@ pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<b
         };
         for (other, there) in &seen {
             match (&here, there) {
-                (Place::Stream(a), Place::Stream(b)) if a == b => shared_stream = true,
+                // One stream, or two devices that may be one terminal: writing them one
+                // after the other costs little, interleaving would garble both.
+                (Place::Stream(a, tty_a), Place::Stream(b, tty_b))
+                    if a == b || (*tty_a && *tty_b) =>
+                {
+                    shared_stream = true
+                }
                 (Place::File(a), Place::File(b)) if a == b => anyhow::bail!(
                     "{other} and {flag} name the same file ({}); give each output its own",
                     crate::escape::path(path)
                 ),
                 // A stream into a regular file that the other output replaces (`--json -
                 // --report F > F`): what the stream writes would go to the file unlinked.
-                (Place::Stream(a), Place::File(b)) | (Place::File(b), Place::Stream(a))
+                (Place::Stream(a, _), Place::File(b)) | (Place::File(b), Place::Stream(a, _))
                     if a == b =>
                 {
                     anyhow::bail!(
@@ -641,6 +654,11 @@ mod tests {
         assert_eq!(check(&[dev_stdout, None, dash]), Ok(true));
         assert_eq!(check(&[dash, Some(&file), Some(&other)]), Ok(false));
         assert_eq!(check(&[Some(&file), null, dash]), Ok(false));
+        // Two character devices (a terminal named as `/dev/tty` and as `/dev/pts/N`) are
+        // written one after the other.
+        let (zero, full) = (Some(Path::new("/dev/zero")), Some(Path::new("/dev/full")));
+        assert_eq!(check(&[zero, None, full]), Ok(true));
+        assert_eq!(check(&[zero, Some(&file), None]), Ok(false));
         let err = check(&[Some(&file), None, Some(&dotted)]).unwrap_err();
         assert!(
             err.starts_with("--json and --report name the same file"),
