@@ -152,9 +152,10 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     };
     // A dry run sends nothing and needs no `[smtp]`; one that is there is checked all the
     // same, so the rehearsal finds what the real run would trip on.
-    if args.email && (!args.dry_run || file.smtp.is_some()) {
-        email::check_smtp(file.smtp.as_ref()).map_err(in_config_file(file))?;
-    }
+    let smtp = match args.email && (!args.dry_run || file.smtp.is_some()) {
+        true => Some(email::check_smtp(file.smtp.as_ref()).map_err(in_config_file(file))?),
+        false => None,
+    };
     // The report files go beside the history, which may not exist yet (its writer creates
     // it, but only after they are written).
     if args.email && (args.report.is_none() || args.json.is_none() || args.html.is_none()) {
@@ -230,7 +231,11 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
                 "logwarden: message written to {} (not sent)",
                 crate::escape::path(eml)
             );
-        } else if let Err(e) = email::send(file.smtp.as_ref(), &message) {
+        } else if let Err(e) = match &smtp {
+            Some(smtp) => email::send(smtp, &message),
+            // Not a rehearsal, so `[smtp]` was checked above; without it the run stopped.
+            None => email::check_smtp(None).map(drop),
+        } {
             eprintln!("logwarden: error: {e:#}");
             if let Some(p) = report_path.as_deref().filter(|p| !is_stdout(p)) {
                 eprintln!(

@@ -163,9 +163,18 @@ fn password(smtp: &SmtpFile) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
-/// The `[smtp]` section's server, port, security and password, checked (before a long
-/// analysis too).
-pub fn check_smtp(smtp: Option<&SmtpFile>) -> anyhow::Result<(&SmtpFile, &str, Security)> {
+/// The `[smtp]` section, checked, with its password read: what [`send`] needs.
+pub struct Smtp<'a> {
+    settings: &'a SmtpFile,
+    host: &'a str,
+    security: Security,
+    password: Option<String>,
+}
+
+/// The `[smtp]` section's server, port and security checked, and its password read (before
+/// a long analysis too): an unset variable or a missing file is found before the report
+/// files are written, and the password the run logs in with is the one read here.
+pub fn check_smtp(smtp: Option<&SmtpFile>) -> anyhow::Result<Smtp<'_>> {
     let Some(smtp) = smtp else {
         bail!("--email needs an [smtp] section in the config file (host, port, security)");
     };
@@ -176,35 +185,39 @@ pub fn check_smtp(smtp: Option<&SmtpFile>) -> anyhow::Result<(&SmtpFile, &str, S
         bail!("[smtp] port: 0 is not a port (1-65535)");
     }
     let security = security(smtp)?;
-    if smtp.username.is_some() {
-        // Read now, as it will be to log in: an unset variable or a missing file is found
-        // before the analysis, not after the report files are written.
-        password(smtp)?;
-    }
-    Ok((smtp, host, security))
+    let password = match smtp.username {
+        Some(_) => password(smtp)?,
+        None => None,
+    };
+    Ok(Smtp {
+        settings: smtp,
+        host,
+        security,
+        password,
+    })
 }
 
 /// Send over SMTP as configured.
-pub fn send(smtp: Option<&SmtpFile>, message: &Message) -> anyhow::Result<()> {
-    let (smtp, host, sec) = check_smtp(smtp)?;
+pub fn send(smtp: &Smtp<'_>, message: &Message) -> anyhow::Result<()> {
+    let (host, port) = (smtp.host, smtp.settings.port);
     let shown = format!(
         "{}:{}",
         crate::escape::text(host),
-        smtp.port.map_or("default".to_string(), |p| p.to_string())
+        port.map_or("default".to_string(), |p| p.to_string())
     );
-    let mut builder = match sec {
+    let mut builder = match smtp.security {
         Security::None => SmtpTransport::builder_dangerous(host),
         Security::StartTls => SmtpTransport::starttls_relay(host)
             .with_context(|| format!("SMTP server {shown}: TLS setup failed"))?,
         Security::Tls => SmtpTransport::relay(host)
             .with_context(|| format!("SMTP server {shown}: TLS setup failed"))?,
     };
-    if let Some(port) = smtp.port {
+    if let Some(port) = port {
         builder = builder.port(port);
     }
     builder = builder.timeout(Some(std::time::Duration::from_secs(30)));
-    if let Some(user) = &smtp.username {
-        let pass = password(smtp)?.unwrap_or_default();
+    if let Some(user) = &smtp.settings.username {
+        let pass = smtp.password.clone().unwrap_or_default();
         builder = builder.credentials(Credentials::new(user.clone(), pass));
     }
     builder.build().send(message).map(|_| ()).map_err(|e| {
@@ -281,5 +294,34 @@ mod tests {
         };
         assert_ne!(id(&text), id(&bare));
         assert!(text.contains("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\nPHA+eDwvcD4=\r\n"), "{text}");
+    }
+
+    #[test]
+    fn the_password_is_read_once_when_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pass");
+        std::fs::write(&file, "s3cret\r\n").unwrap();
+        let smtp = SmtpFile {
+            host: Some("127.0.0.1".into()),
+            username: Some("u".into()),
+            password_file: Some(file.clone()),
+            ..SmtpFile::default()
+        };
+        let checked = check_smtp(Some(&smtp)).unwrap();
+        // Gone after the check (a long analysis later): the send logs in with what was read,
+        // not with an error that names no config file.
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(checked.password.as_deref(), Some("s3cret"));
+        let err = check_smtp(Some(&smtp)).err().unwrap();
+        assert!(
+            format!("{err:#}").starts_with("cannot read [smtp] password_file "),
+            "{err:#}"
+        );
+        // Without a user name no password is read.
+        let anonymous = SmtpFile {
+            username: None,
+            ..smtp.clone()
+        };
+        assert_eq!(check_smtp(Some(&anonymous)).unwrap().password, None);
     }
 }
