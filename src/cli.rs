@@ -136,7 +136,7 @@ pub struct AnalyzeArgs {
     pub html: Option<PathBuf>,
     #[command(flatten)]
     pub detection: DetectionArgs,
-    /// Worker threads (default: all cores).
+    /// Worker threads (default: all cores; at most four a core are started).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
     /// Target chunk size in bytes for parallel scanning.
