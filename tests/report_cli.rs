@@ -310,6 +310,40 @@ fn dry_run_eml_and_header_injection() {
 }
 
 #[test]
+fn a_history_that_cannot_be_appended_stops_the_run_before_the_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    // The server is down: had the run gone as far as sending, it would exit 1. (Tests run as
+    // root, whom permissions do not stop: a name too long for the file system cannot be
+    // opened by anyone.)
+    config(dir.path(), free_port(), "R {week}");
+    let history = format!("log/{}", "h".repeat(300));
+    let out = report_in(
+        dir.path(),
+        &[
+            "report",
+            "--week",
+            "2023-W25",
+            "--email",
+            "-q",
+            "--history",
+            &history,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "logwarden: error: cannot open history {history}: "
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("cannot send mail"), "{err}");
+    // Stopped before the analysis: no report file beside the history.
+    assert!(!dir.path().join("log/report-2023-W25.txt").exists());
+}
+
+#[test]
 fn smtp_down_is_exit_1_report_kept_no_history_record() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());

@@ -141,8 +141,9 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             history_paths.as_ref().map(|(_, jsonl)| jsonl.as_path()),
         ),
     ];
-    // (The history is appended to after the mail is sent: a directory there failed the run
-    // after the mail went out, and a retry mailed it again.)
+    // (The history is appended to after the mail is sent: a directory there, or a file this
+    // user may not write, failed the run after the mail went out, and a retry mailed it
+    // again.)
     check_destinations(&outputs)?;
     // The mail settings too: a missing `[email]` should not cost a long run, nor leave the
     // report files written with nothing sent.
@@ -156,6 +157,11 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         true => Some(email::check_smtp(file.smtp.as_ref()).map_err(in_config_file(file))?),
         false => None,
     };
+    // Last, as it makes the history's files where missing: nothing is made for a run that
+    // stops at a check above.
+    if let Some((history_path, _)) = &history_paths {
+        history::check_appendable(history_path)?;
+    }
     // The report files go beside the history, which may not exist yet (its writer creates
     // it, but only after they are written).
     if args.email && (args.report.is_none() || args.json.is_none() || args.html.is_none()) {
@@ -292,7 +298,17 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             .insert("top_ips".into(), serde_json::json!(w.top_ips));
         rec.json
             .insert("mailed_to".into(), serde_json::json!(sent_to));
-        history::append(history_path, &rec)?;
+        history::append(history_path, &rec).map_err(|e| {
+            let e = anyhow::Error::from(e);
+            match &sent_to {
+                // Said, or a rerun to get the record mails it a second time.
+                Some(to) => e.context(format!(
+                    "the mail was sent to {}, but its history record was not written",
+                    crate::escape::text(to)
+                )),
+                None => e,
+            }
+        })?;
     }
     // As `analyze` does: the period's figures are short of what could not be read. An
     // archive dated before the previous period cannot be: it is named, but is no failure.

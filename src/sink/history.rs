@@ -100,15 +100,7 @@ pub fn jsonl_path(history: &Path) -> PathBuf {
 /// of one of ours. Content that is not ours is never cut.
 pub fn append_once(path: &Path, bytes: &[u8], start: &[u8], end: &[u8]) -> anyhow::Result<()> {
     let shown = crate::escape::path(path);
-    let dir = crate::collect::state::parent(path);
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create {}", crate::escape::path(dir)))?;
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)
-        .with_context(|| format!("cannot open history {shown}"))?;
+    let mut file = open_for_append(path)?;
     lock_exclusive(&file).with_context(|| format!("cannot lock history {shown}"))?;
     if let Some(cut) =
         torn_record(&file, start, end).with_context(|| format!("cannot read history {shown}"))?
@@ -123,6 +115,29 @@ pub fn append_once(path: &Path, bytes: &[u8], start: &[u8], end: &[u8]) -> anyho
     file.write_all(&record)
         .with_context(|| format!("cannot append to history {shown}"))
     // Closing the file releases the lock.
+}
+
+/// `path` opened to read and append, made (with its directory) where missing.
+fn open_for_append(path: &Path) -> anyhow::Result<std::fs::File> {
+    let dir = crate::collect::state::parent(path);
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create {}", crate::escape::path(dir)))?;
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .with_context(|| format!("cannot open history {}", crate::escape::path(path)))
+}
+
+/// An error unless `history` and its JSON-lines twin can be opened for appending (each is
+/// made where missing, as [`append`] would): checked before work that cannot be undone, a
+/// mail sent, so that no permission or directory fails the record after it. (A disk that
+/// fills in between can still fail it.)
+pub fn check_appendable(history: &Path) -> anyhow::Result<()> {
+    open_for_append(history)?;
+    open_for_append(&jsonl_path(history))?;
+    Ok(())
 }
 
 /// Whether `file` is not empty and its last byte is not a newline.
