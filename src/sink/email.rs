@@ -9,8 +9,10 @@
 
 use crate::config::{EmailFile, SmtpFile};
 use anyhow::{bail, Context};
-use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{
+    self, ContentTransferEncoding, ContentType, Header, HeaderValue, Headers,
+};
+use lettre::message::{Attachment, Body, Mailbox, Mailboxes, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Message, SmtpTransport, Transport};
 
@@ -78,6 +80,31 @@ pub fn resolve(email: Option<&EmailFile>, period_label: &str) -> anyhow::Result<
     })
 }
 
+/// The `To:` header, one address a line. lettre writes all of them on one line: two dozen
+/// long addresses passed the 998 bytes a line of mail may have, and servers refused the
+/// message. Each address is encoded by lettre (a display name as a quoted string or an
+/// encoded word), and the lines are folded after the commas; the raw value, which the
+/// envelope's recipients are read from, is lettre's own.
+fn to_header(to: &[Mailbox]) -> HeaderValue {
+    let encoded: Vec<String> = to
+        .iter()
+        .map(|mailbox| {
+            let mut one = Headers::new();
+            one.set(header::To::from(Mailboxes::from(mailbox.clone())));
+            // `To: VALUE\r\n`
+            let line = one.to_string();
+            let value = line.strip_prefix("To: ").unwrap_or(&line);
+            value.strip_suffix("\r\n").unwrap_or(value).to_string()
+        })
+        .collect();
+    let all: Mailboxes = to.iter().cloned().collect();
+    HeaderValue::dangerous_new_pre_encoded(
+        header::To::name(),
+        all.to_string(),
+        encoded.join(",\r\n "),
+    )
+}
+
 /// The message: the body (text, or multipart/alternative text + HTML when `html` is given),
 /// then the attachments (name, content type, bytes).
 pub fn build(
@@ -88,13 +115,11 @@ pub fn build(
 ) -> anyhow::Result<Message> {
     // A Message-ID, which lettre adds only when asked (`<random@hostname>`): mail without one
     // is spam-filed or refused by large providers.
-    let mut builder = Message::builder()
+    let builder = Message::builder()
         .from(settings.from.clone())
         .subject(settings.subject.clone())
-        .message_id(None);
-    for t in &settings.to {
-        builder = builder.to(t.clone());
-    }
+        .message_id(None)
+        .raw_header(to_header(&settings.to));
     // SMTP lines end in CRLF: lettre sends the body as given, and a bare LF makes the whole
     // body one line (servers reject lines over 1000 octets). A bare CR is a line break too:
     // sent raw, `\r.\r` is what some servers take for the end of DATA (SMTP smuggling).
@@ -323,5 +348,50 @@ mod tests {
             ..smtp.clone()
         };
         assert_eq!(check_smtp(Some(&anonymous)).unwrap().password, None);
+    }
+
+    #[test]
+    fn many_recipients_are_folded_one_a_line_and_all_in_the_envelope() {
+        let mut to: Vec<String> = (0..60)
+            .map(|n| format!("firstname{n:02}.lastname@example-company.com"))
+            .collect();
+        to.push("\"Doe, Jane\" <jane@example.org>".into());
+        to.push("Jos\u{e9} M\u{fc}ller <jm@example.org>".into());
+        let settings = resolve(
+            Some(&EmailFile {
+                from: Some("logwarden@example.org".into()),
+                to: to.clone(),
+                subject: Some("s".into()),
+            }),
+            "w",
+        )
+        .unwrap();
+        let message = build(&settings, "body\n", None, &[]).unwrap();
+        let recipients: Vec<String> = message
+            .envelope()
+            .to()
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        let mut expected: Vec<String> = to[..60].to_vec();
+        expected.extend(["jane@example.org".into(), "jm@example.org".into()]);
+        assert_eq!(recipients, expected);
+        let text = String::from_utf8(message.formatted()).unwrap();
+        let longest = text.split("\r\n").map(str::len).max().unwrap();
+        assert!(longest <= 78, "a line of {longest} bytes");
+        // The header, unfolded: every address once, in order, the names encoded (by lettre).
+        let at = text.find("\r\nTo: ").unwrap() + 2;
+        let end = at + text[at..].find("\r\n").unwrap();
+        let mut header = text[at..end].to_string();
+        let mut rest = &text[end..];
+        while let Some(folded) = rest.strip_prefix("\r\n ") {
+            let line_end = folded.find("\r\n").unwrap();
+            header.push(' ');
+            header.push_str(&folded[..line_end]);
+            rest = &folded[line_end..];
+        }
+        let mut want = format!("To: {}", to[..60].join(", "));
+        want.push_str(", =?utf-8?b?RG9lLCBKYW5l?= <jane@example.org>, =?utf-8?b?Sm9zw6kgTcO8bGxlcg==?= <jm@example.org>");
+        assert_eq!(header, want);
     }
 }
