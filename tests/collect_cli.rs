@@ -753,3 +753,121 @@ fn analyze_run_until_its_analysis(dir: &Path, text: &str) -> logwarden::collect:
     })
     .unwrap()
 }
+
+/// Lines `from..to`, each its own (the request names its number).
+fn numbered(from: usize, to: usize) -> String {
+    (from..to)
+        .map(|n| {
+            format!("10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET /p/{n} HTTP/1.1\" 200 1\n")
+        })
+        .collect()
+}
+
+/// Every line of every archive in `dest`, sorted.
+fn archived_lines(dest: &Path) -> Vec<String> {
+    let mut lines: Vec<String> = names(dest)
+        .iter()
+        .filter(|n| n.starts_with("access_"))
+        .flat_map(|n| {
+            fs::read_to_string(dest.join(n))
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn sorted_lines(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+fn append(path: &Path, text: &str) {
+    fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+/// A source that is a symbolic link is rotated where its target is, under the target's name:
+/// the old file's last lines (written after a collect, before the rotation) were looked for
+/// beside the link, never found, and lost with exit 0.
+#[test]
+fn a_linked_source_is_followed_to_where_it_is_rotated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, link) = (dir.path().join("real"), dir.path().join("link"));
+    fs::create_dir_all(&real).unwrap();
+    fs::create_dir_all(&link).unwrap();
+    fs::write(real.join("site.log"), numbered(0, 1000)).unwrap();
+    std::os::unix::fs::symlink("../real/site.log", link.join("access.log")).unwrap();
+    let collect = || {
+        logwarden()
+            .current_dir(dir.path())
+            .args([
+                "collect",
+                "-q",
+                "--source",
+                "link/access.log",
+                "--dest",
+                "d",
+            ])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(collect().status.code(), Some(0));
+    append(&real.join("site.log"), &numbered(1000, 1500));
+    // logrotate `create`: the target renamed to `.1`, a new file under its name.
+    fs::rename(real.join("site.log"), real.join("site.log.1")).unwrap();
+    fs::write(real.join("site.log"), numbered(1500, 1600)).unwrap();
+    let out = collect();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        archived_lines(&dir.path().join("d")),
+        sorted_lines(&numbered(0, 1600))
+    );
+}
+
+/// The live file rotated where its siblings are not (logrotate's `olddir`), or deleted: what
+/// was written to it after the last collect cannot be collected. Said, with exit 1 (it was
+/// silent, exit 0).
+#[test]
+fn a_live_file_gone_elsewhere_is_a_warning_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("access.log"), numbered(0, 100)).unwrap();
+    fs::create_dir(dir.path().join("old")).unwrap();
+    let collect = || {
+        logwarden()
+            .current_dir(dir.path())
+            .args(["collect", "-q", "--source", "access.log"])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(collect().status.code(), Some(0));
+    append(&dir.path().join("access.log"), &numbered(100, 150));
+    fs::rename(
+        dir.path().join("access.log"),
+        dir.path().join("old/access.log.1"),
+    )
+    .unwrap();
+    fs::write(dir.path().join("access.log"), numbered(150, 160)).unwrap();
+    let out = collect();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("logwarden: warning: the file that was access.log at the last collect (read up to byte {}) is not among its rotated files any more (moved elsewhere, or deleted): lines written to it after that collect, if any, are not collected\n", numbered(0, 100).len())
+    );
+    let mut want = numbered(0, 100);
+    want.push_str(&numbered(150, 160));
+    assert_eq!(archived_lines(&dir.path().join("log")), sorted_lines(&want));
+    // Said once: the next run has nothing to say.
+    append(&dir.path().join("access.log"), &numbered(160, 161));
+    let out = collect();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}

@@ -54,9 +54,9 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     }
     let got = collect::collect(&opts)?;
     let mut text = summary_text(&args.source, &got);
-    // A rotated file that could not be read may hold lines not collected: exit 1, as for an
-    // input `analyze` could not read.
-    let mut outcome = match got.unreadable {
+    // A rotated file that could not be read (or the last live file not found) may hold lines
+    // not collected: exit 1, as for an input `analyze` could not read.
+    let mut outcome = match got.possible_losses {
         0 => Outcome::Clean,
         _ => Outcome::InputErrors,
     };

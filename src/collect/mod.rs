@@ -91,8 +91,10 @@ pub struct Collected {
     /// The destination's lock, held until the caller has recorded the archives.
     pub lock: Option<lock::DestLock>,
     pub warnings: Vec<String>,
-    /// Rotated files that could not be read (also among `warnings`): exit status 1.
-    pub unreadable: usize,
+    /// Problems that may have cost lines (each also among `warnings`): a rotated file that
+    /// could not be read, an archive gone before its analysis, the last live file not found.
+    /// Exit status 1.
+    pub possible_losses: usize,
     pub compressed: Vec<PathBuf>,
 }
 
@@ -141,7 +143,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
             .iter()
             .map(|u| format!("skipped unreadable rotated file {u}")),
     );
-    out.unreadable = found.unreadable.len();
+    out.possible_losses = found.unreadable.len();
     let files = &found.files;
 
     // Match files to this source's streams. A stream of an earlier state file has no source:
@@ -228,6 +230,20 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     // This source's streams no file matches any more are gone (rotated away) — unless a
     // sibling could not be read, in which case it may be that one and its record must stay.
     let keep_untouched = !found.unreadable.is_empty();
+    // One that was the live file at the last run, gone now, was not rotated where its
+    // siblings are (logrotate's `olddir`, another name) or was deleted: what the server wrote
+    // to it after that run cannot be collected. Said, and exit 1: it may hold lines.
+    let live_name = files.last().map(|sf| sf.name.as_str());
+    for (j, stream) in streams.iter().enumerate() {
+        let vanished = !touched[j] && !merged.contains(&j) && mine(stream) && !keep_untouched;
+        if vanished && Some(stream.last_name.as_str()) == live_name {
+            out.possible_losses += 1;
+            out.warnings.push(format!(
+                "the file that was {} at the last collect (read up to byte {}) is not among its rotated files any more (moved elsewhere, or deleted): lines written to it after that collect, if any, are not collected",
+                stream.last_name, stream.offset
+            ));
+        }
+    }
     let new_streams: Vec<StreamState> = streams
         .into_iter()
         .enumerate()
@@ -298,7 +314,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     }
     if !gone.is_empty() {
         // Lines never analyzed: exit 1, as for a rotated file that cannot be read.
-        out.unreadable += gone.len();
+        out.possible_losses += gone.len();
         for name in &gone {
             out.warnings.push(format!(
                 "archive {} is gone before it was analyzed",

@@ -64,6 +64,12 @@ fn rank(base: &[u8], name: &[u8]) -> Option<Rank> {
 /// ...), whether or not it exists yet, or leads to one of them (a symbolic or hard link):
 /// what the collector reads as log lines.
 pub fn is_log_of(source: &Path, path: &Path) -> bool {
+    let rotated = rotated_as(source);
+    is_log_named(source, path) || (rotated != source && is_log_named(&rotated, path))
+}
+
+/// [`is_log_of`] for one name of the source.
+fn is_log_named(source: &Path, path: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
     let dir_of = |p: &Path| std::fs::canonicalize(crate::sink::file::parent_dir(p)).ok();
@@ -163,14 +169,31 @@ pub struct Found {
     /// A listed sibling was gone when it was opened: renamed (logrotate gzips `.1` after its
     /// `postrotate`) or deleted. The listing is then stale (see [`settled`]).
     pub vanished: bool,
-    /// The live file, and the siblings' paths as listed (see [`settled`]).
+    /// The path the siblings are listed for ([`rotated_as`]), and their paths as listed (see
+    /// [`settled`]).
     source: PathBuf,
     listed: Vec<PathBuf>,
 }
 
 /// Open and fingerprint the live file (already opened by [`open_live`]) and its siblings.
 pub fn find(source: &Path, live: File) -> anyhow::Result<Found> {
-    open_listed(source, live, list(source)?)
+    let rotated = rotated_as(source);
+    let listing = list(&rotated)?;
+    open_listed(source, &rotated, live, listing)
+}
+
+/// The path whose rotated files are the source's: the source itself, or for a source that is
+/// a symbolic link (`/var/log/apache2/access.log` -> `/srv/logs/site.log`) the file it leads
+/// to. That file is what the server writes and what logrotate renames (it does not rotate
+/// links), so its `.1` is beside it under its own name; looked for beside the link, the old
+/// file was never found and its last lines were lost without a word.
+pub fn rotated_as(source: &Path) -> PathBuf {
+    match source.symlink_metadata() {
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf())
+        }
+        _ => source.to_path_buf(),
+    }
 }
 
 /// The source's rotated siblings by name, oldest first: (rank, path, name for messages).
@@ -203,12 +226,17 @@ fn list(source: &Path) -> anyhow::Result<Listing> {
     Ok(ranked)
 }
 
-fn open_listed(source: &Path, live: File, ranked: Listing) -> anyhow::Result<Found> {
+fn open_listed(
+    source: &Path,
+    rotated: &Path,
+    live: File,
+    ranked: Listing,
+) -> anyhow::Result<Found> {
     let mut found = Found {
         files: Vec::new(),
         unreadable: Vec::new(),
         vanished: false,
-        source: source.to_path_buf(),
+        source: rotated.to_path_buf(),
         listed: ranked.iter().map(|(_, path, _)| path.clone()).collect(),
     };
     for (_, path, name) in ranked {
@@ -326,7 +354,7 @@ mod tests {
         let listing = list(&live).unwrap();
         assert_eq!(listing.len(), 1);
         std::fs::rename(&rotated, dir.path().join("access.log.1.gz")).unwrap();
-        let found = open_listed(&live, open_live(&live).unwrap(), listing).unwrap();
+        let found = open_listed(&live, &live, open_live(&live).unwrap(), listing).unwrap();
         assert_eq!(found.files.len(), 1);
         assert!(found.vanished);
         assert!(!settled(&found));
