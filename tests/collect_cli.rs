@@ -871,3 +871,86 @@ fn a_live_file_gone_elsewhere_is_a_warning_and_exit_1() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// A live log edited in place (lines removed or added before the part collected) kept its
+/// first 4 KiB, so the copy resumed at the old offset: mid-line, and past lines never
+/// collected (exit 0). It now resumes after the last collected line where that is now.
+#[test]
+fn a_log_edited_in_place_resumes_after_its_last_collected_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("access.log");
+    let collect = || {
+        logwarden()
+            .current_dir(dir.path())
+            .args(["collect", "-q", "--source", "access.log"])
+            .output()
+            .unwrap()
+    };
+    let without = |text: &str, gone: std::ops::Range<usize>| -> String {
+        let cut = numbered(gone.start, gone.end);
+        text.replacen(&cut, "", 1)
+    };
+    fs::write(&live, numbered(0, 1000)).unwrap();
+    assert_eq!(collect().status.code(), Some(0));
+    // `sed -i` removes lines 900-919 (a new file, the same first bytes), then the server
+    // writes 1000-1099.
+    let edited = without(&numbered(0, 1000), 900..920);
+    fs::remove_file(&live).unwrap();
+    fs::write(&live, format!("{edited}{}", numbered(1000, 1100))).unwrap();
+    let out = collect();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let at = edited.len();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "logwarden: warning: access.log was changed before the part already collected (edited in place?): its last collected line is now at byte {at}, not {}; collected after it, and lines added before it are not collected\n",
+            numbered(0, 1000).len()
+        )
+    );
+    assert_eq!(
+        archived_lines(&dir.path().join("log")),
+        sorted_lines(&numbered(0, 1100))
+    );
+    // Its last collected line removed too: read from the first line start after the old
+    // offset (the lines before it in the new text are not collected), each line whole.
+    let before = fs::read_to_string(&live).unwrap();
+    let edited = without(&without(&before, 1099..1100), 1050..1060);
+    let text = format!("{edited}{}", numbered(1100, 1130));
+    fs::write(&live, &text).unwrap();
+    let out = collect();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let from = before.len() + text[before.len() - 1..].find('\n').unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "logwarden: warning: access.log was changed before the part already collected (cut, or edited in place?): its last collected line is gone; collected from byte {from} (it had {} bytes collected, it has {} now), and lines added before that are not collected\n",
+            before.len(),
+            text.len()
+        )
+    );
+    let mut want = numbered(0, 1100);
+    want.push_str(&text[from..]);
+    assert_eq!(archived_lines(&dir.path().join("log")), sorted_lines(&want));
+    // Cut short (`truncate -s`): nothing collected now, what is added after is.
+    let f = fs::OpenOptions::new().write(true).open(&live).unwrap();
+    f.set_len(5000).unwrap();
+    drop(f);
+    let out = collect();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let left = fs::read_to_string(&live).unwrap();
+    let whole = &left[..left.rfind('\n').unwrap() + 1];
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "its last collected line is gone; collected from byte {} (it had {} bytes collected, it has 5000 now)",
+            whole.len(),
+            text.len()
+        )),
+        "{out:?}"
+    );
+    assert_eq!(archived_lines(&dir.path().join("log")), sorted_lines(&want));
+    fs::write(&live, format!("{whole}{}", numbered(2000, 2005))).unwrap();
+    let out = collect();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    want.push_str(&numbered(2000, 2005));
+    assert_eq!(archived_lines(&dir.path().join("log")), sorted_lines(&want));
+}

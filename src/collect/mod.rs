@@ -5,8 +5,10 @@
 //! inode (inodes are reused). Each stream is copied from its recorded offset; a file no stream
 //! knows is new and copied from its start. Several files matching one stream (a
 //! `copytruncate` copy beside the live file) are copies of one stream: only the longest is
-//! read. A live file shorter than its stream's offset was truncated and rewritten: it is read
-//! from 0. Plain files are copied up to their last newline (the server may be mid-line); gzip
+//! read. A plain file must also end what was copied with the same bytes as then (its last
+//! 256); edited in place, the copy resumes where they are now, or at the next line start when
+//! they are gone (from its end when it is shorter now: cut); a warning and exit 1 either
+//! way. Plain files are copied up to their last newline (the server may be mid-line); gzip
 //! files are final and copied whole.
 //!
 //! Invariant (exactly once): data goes to a temp file (fsync), the plan is journaled in the
@@ -185,6 +187,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
                     offset: 0,
                     last_name: sf.name.clone(),
                     source: Some(me.clone()),
+                    tail: None,
                 });
                 streams.len() - 1
             }
@@ -425,20 +428,51 @@ fn copy_streams(
         let sf = &files[longest];
         let stream = &mut streams[*j];
         let live = longest + 1 == files.len();
-        let start = if sf.len >= stream.offset {
-            stream.offset
-        } else if !live {
+        if sf.len < stream.offset && !live {
             // A rotated copy shorter than what was collected: a copytruncate copy made before
             // the last run read the live file further. Nothing in it is new.
             stream.last_name = sf.name.clone();
             touched[*j] = true;
             continue;
-        } else {
-            out.warnings.push(format!(
-                "{} is shorter than what was collected from it ({} < {} bytes): truncated and rewritten, collected from its start",
-                sf.name, sf.len, stream.offset
-            ));
-            0
+        }
+        let read_err = || format!("cannot read {}", crate::escape::path(&sf.path));
+        // Where the bytes last copied end now: where they were, unless the file was edited
+        // in place (a log only grows; its first bytes matched, so it is the same log).
+        let resumed = match (&stream.tail, sf.gzip) {
+            (Some(tail), false) if stream.offset > 0 => {
+                match tail_at(sf, stream.offset, tail).with_context(read_err)? {
+                    true => Some(stream.offset),
+                    false => find_tail(sf, stream.offset, tail).with_context(read_err)?,
+                }
+            }
+            _ => (sf.len >= stream.offset).then_some(stream.offset),
+        };
+        let start = match resumed {
+            Some(at) if at == stream.offset => at,
+            Some(at) => {
+                out.possible_losses += 1;
+                out.warnings.push(format!(
+                    "{} was changed before the part already collected (edited in place?): its last collected line is now at byte {at}, not {}; collected after it, and lines added before it are not collected",
+                    sf.name, stream.offset
+                ));
+                at
+            }
+            // The last collected line is gone: edited, or cut (`truncate -s`, a restore) when
+            // shorter. Read from the first line start after the old offset (none when
+            // shorter: what is added to it later is new).
+            None => {
+                let at = match sf.len < stream.offset {
+                    true => line_start_at_or_before(sf, sf.len),
+                    false => line_start_at_or_after(sf, stream.offset),
+                }
+                .with_context(read_err)?;
+                out.possible_losses += 1;
+                out.warnings.push(format!(
+                    "{} was changed before the part already collected (cut, or edited in place?): its last collected line is gone; collected from byte {at} (it had {} bytes collected, it has {} now), and lines added before that are not collected",
+                    sf.name, stream.offset, sf.len
+                ));
+                at
+            }
         };
         let (consumed, written, lines) = copy_part(sf, start, temp, temp_path)?;
         if written > 0 {
@@ -455,9 +489,103 @@ fn copy_streams(
         stream.prefix_len = sf.prefix.len() as u64;
         stream.offset = start + consumed;
         stream.last_name = sf.name.clone();
+        stream.tail = match sf.gzip {
+            true => None,
+            false => tail_before(sf, stream.offset).with_context(read_err)?,
+        };
         touched[*j] = true;
     }
     Ok(())
+}
+
+/// The [`state::Tail`] of the plain file `sf` before byte `offset`; `None` at its start.
+fn tail_before(sf: &SourceFile, offset: u64) -> io::Result<Option<state::Tail>> {
+    use std::os::unix::fs::FileExt;
+    let len = offset.min(state::TAIL_BYTES);
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut bytes = vec![0u8; len as usize];
+    sf.file.read_exact_at(&mut bytes, offset - len)?;
+    Ok(Some(state::Tail {
+        len,
+        hash: hex(fnv1a(&bytes)),
+    }))
+}
+
+/// Whether the plain file `sf` has `tail`'s bytes right before `offset`.
+fn tail_at(sf: &SourceFile, offset: u64, tail: &state::Tail) -> io::Result<bool> {
+    if offset < tail.len || offset > sf.len {
+        return Ok(false);
+    }
+    Ok(tail_before(sf, offset)?.is_some_and(|t| t == *tail))
+}
+
+/// Where `tail`'s bytes end a line in the plain file `sf` (up to its planned length) now,
+/// nearest `near`: one pass over the file, on the rare path of a file edited in place.
+fn find_tail(sf: &SourceFile, near: u64, tail: &state::Tail) -> io::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let keep = tail.len as usize;
+    let mut window: Vec<u8> = Vec::new(); // the `keep` bytes before `pos`, then a block
+    let mut block = vec![0u8; 1 << 20];
+    let mut pos = 0u64;
+    let mut best: Option<u64> = None;
+    while pos < sf.len {
+        let n = block.len().min((sf.len - pos) as usize);
+        sf.file.read_exact_at(&mut block[..n], pos)?;
+        let before = window.len();
+        window.extend_from_slice(&block[..n]);
+        for i in memchr::memchr_iter(b'\n', &window[before..]) {
+            let end = before + i + 1;
+            if end >= keep && hex(fnv1a(&window[end - keep..end])) == tail.hash {
+                let at = pos + (i + 1) as u64;
+                if best.is_none_or(|b| at.abs_diff(near) < b.abs_diff(near)) {
+                    best = Some(at);
+                }
+            }
+        }
+        pos += n as u64;
+        window.drain(..window.len().saturating_sub(keep));
+    }
+    Ok(best)
+}
+
+/// The start of the line holding byte `at - 1` of the plain file `sf`: `at` itself after a
+/// newline, else just after the newline before it (0 when none).
+fn line_start_at_or_before(sf: &SourceFile, at: u64) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut end = at;
+    let mut block = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let from = end.saturating_sub(block.len() as u64);
+        let part = &mut block[..(end - from) as usize];
+        sf.file.read_exact_at(part, from)?;
+        if let Some(i) = memchr::memrchr(b'\n', part) {
+            return Ok(from + i as u64 + 1);
+        }
+        end = from;
+    }
+    Ok(0)
+}
+
+/// The first line start at or after byte `at` of the plain file `sf` (up to its planned
+/// length, which it is when no newline follows).
+fn line_start_at_or_after(sf: &SourceFile, at: u64) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    if at == 0 {
+        return Ok(0);
+    }
+    let mut pos = at - 1; // a newline there makes `at` a line start
+    let mut block = vec![0u8; 64 * 1024];
+    while pos < sf.len {
+        let n = block.len().min((sf.len - pos) as usize);
+        sf.file.read_exact_at(&mut block[..n], pos)?;
+        if let Some(i) = memchr::memchr(b'\n', &block[..n]) {
+            return Ok(pos + i as u64 + 1);
+        }
+        pos += n as u64;
+    }
+    Ok(sf.len)
 }
 
 /// Copy `sf` from decompressed offset `start` to the end of the planned length into `out`.

@@ -29,6 +29,22 @@ pub struct StreamState {
     /// Absent in state files of earlier versions: the next run's source adopts it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The last bytes copied from a plain file (up to [`TAIL_BYTES`], ending at `offset`):
+    /// a file edited in place since (lines removed or added before `offset`) has other bytes
+    /// there, and the copy then resumes after them where they are now. Absent after a gzip
+    /// file and in state files of earlier versions: no check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Tail>,
+}
+
+/// How many bytes before a stream's offset [`StreamState::tail`] fingerprints: a line or two.
+pub const TAIL_BYTES: u64 = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tail {
+    pub len: u64,
+    /// FNV-1a 64 of those bytes, as 16 hex digits.
+    pub hash: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +130,10 @@ mod tests {
                 prefix_len: 12,
                 offset: 10,
                 last_name: "access.log".into(),
+                tail: Some(Tail {
+                    len: 10,
+                    hash: "0123456789abcdef".into(),
+                }),
                 source: Some("/var/log/apache2/access.log".into()),
             }],
             pending: Some(Pending {
