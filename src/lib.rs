@@ -28,6 +28,17 @@ pub mod word;
 
 use clap::Parser;
 
+/// `eprintln!` that never panics: a message that cannot reach stderr (`2>/dev/full`, a closed
+/// pipe) is dropped and the exit status still tells what happened (`eprintln!` panicked, and
+/// the run ended with 101, a code that means nothing here).
+#[macro_export]
+macro_rules! stderr_line {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 /// How a run ended when it did not fail outright; maps to the process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -74,7 +85,7 @@ pub fn timings_enabled() -> bool {
 /// With `LOGWARDEN_TIMINGS` set, print `note` as a timing line to stderr.
 pub fn timing_note(note: std::fmt::Arguments<'_>) {
     if timings_enabled() {
-        eprintln!("logwarden: timing: {note}");
+        crate::stderr_line!("logwarden: timing: {note}");
     }
 }
 

@@ -6,7 +6,7 @@ fn main() {
         Ok(outcome) => outcome as i32,
         Err(err) if logwarden::is_broken_pipe(&err) => 0,
         Err(err) => {
-            eprintln!("logwarden: error: {err:#}");
+            logwarden::stderr_line!("logwarden: error: {err:#}");
             logwarden::EXIT_FATAL
         }
     };

@@ -1050,3 +1050,43 @@ fn thousands_of_days_group_into_their_weeks() {
         assert_eq!(rows[date.to_string().as_str()], [n.to_string()], "{date}");
     }
 }
+
+/// Messages that cannot reach stderr (`2>/dev/full`, a full disk under a cron job's log)
+/// are dropped; the exit status still says what happened (it was 101, a panic).
+#[test]
+fn an_unwritable_stderr_keeps_the_exit_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let truncated = tmp.path().join("access.log.gz");
+    std::fs::write(&truncated, b"\x1f\x8b\x08\x00").unwrap();
+    let status = |args: &[&std::ffi::OsStr]| {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_logwarden"))
+            .env("HOME", "/nonexistent")
+            .args(args)
+            .stderr(full)
+            .status()
+            .unwrap()
+            .code()
+    };
+    let path = truncated.as_os_str();
+    let quiet = [
+        "analyze",
+        "-q",
+        "--json",
+        "/dev/null",
+        "--report",
+        "/dev/null",
+    ]
+    .map(std::ffi::OsStr::new);
+    // An input error (its message on stderr): 1.
+    assert_eq!(status(&[&quiet[..], &[path]].concat()), Some(1));
+    // Could not run (the error on stderr): 2.
+    let missing = tmp.path().join("missing");
+    assert_eq!(
+        status(&[&quiet[..], &[missing.as_os_str()]].concat()),
+        Some(2)
+    );
+}

@@ -202,7 +202,7 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     };
     if let (Err(_), Err(second)) = (&json, &html_and_text) {
         // Both failed: the JSON error is returned, the other one not lost.
-        eprintln!("logwarden: {second:#}");
+        crate::stderr_line!("logwarden: {second:#}");
     }
     json?;
     html_and_text?;
@@ -215,7 +215,7 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
 /// when there is one, the rest having been analyzed.
 pub fn input_outcome(report: &Report) -> Outcome {
     for input in report.inputs.iter().filter(|i| i.error.is_some()) {
-        eprintln!(
+        crate::stderr_line!(
             "logwarden: {}: {}",
             input.path,
             input.error.as_deref().unwrap_or_default()

@@ -84,7 +84,7 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     }
     let printed = write_output(Path::new("-"), text.as_bytes());
     for w in &got.warnings {
-        eprintln!("logwarden: warning: {w}");
+        crate::stderr_line!("logwarden: warning: {w}");
     }
     // Recorded whatever happened after the archive was committed (the analysis failed, stdout
     // was closed): the archive is in the history once, with what became of it.
@@ -114,7 +114,7 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     if let Some(first) = failures.next() {
         for other in failures {
             if !crate::is_broken_pipe(&other) {
-                eprintln!("logwarden: error: {other:#}");
+                crate::stderr_line!("logwarden: error: {other:#}");
             }
         }
         return Err(first);

@@ -233,7 +233,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         if let Some(eml) = &eml_path {
             // Like the reports: `-` or a descriptor is written through, a file replaced.
             write_output(eml, &message.formatted())?;
-            eprintln!(
+            crate::stderr_line!(
                 "logwarden: message written to {} (not sent)",
                 crate::escape::path(eml)
             );
@@ -242,9 +242,9 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             // Not a rehearsal, so `[smtp]` was checked above; without it the run stopped.
             None => email::check_smtp(None).map(drop),
         } {
-            eprintln!("logwarden: error: {e:#}");
+            crate::stderr_line!("logwarden: error: {e:#}");
             if let Some(p) = report_path.as_deref().filter(|p| !is_stdout(p)) {
-                eprintln!(
+                crate::stderr_line!(
                     "logwarden: the report is kept in {}",
                     crate::escape::path(p)
                 );
@@ -315,7 +315,7 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     for input in report.inputs.iter().filter(|i| i.error.is_some()) {
         // Not in the period's list: `weekly::build` decided (`weekly::error_may_touch`).
         let old = !w.input_errors.iter().any(|e| e.path == input.path);
-        eprintln!(
+        crate::stderr_line!(
             "logwarden: {}: {}{}",
             input.path,
             input.error.as_deref().unwrap_or_default(),

@@ -31,7 +31,7 @@ impl Backend {
                 Some(&chosen) => chosen,
                 None => {
                     let names: Vec<&str> = Backend::all().iter().map(|b| b.name()).collect();
-                    eprintln!(
+                    crate::stderr_line!(
                         "logwarden: LOGWARDEN_INFLATE={} is not a gzip decoder of this build ({}); using {}",
                         crate::escape::text(&name),
                         names.join(", "),
