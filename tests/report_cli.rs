@@ -992,3 +992,104 @@ fn email_without_mail_settings_fails_before_writing_anything() {
     assert!(!dir.path().join("new/h.log").exists());
     assert!(dir.path().join("logwarden-report-2023-W25.eml").is_file());
 }
+
+/// A STARTTLS server (aiosmtpd) with a certificate from `testdata/tls/ca.pem`; every DATA it
+/// accepts is appended to the log file. Runs until its stdin closes.
+const STARTTLS_SERVER: &str = r#"
+import ssl, sys
+from aiosmtpd.controller import Controller
+
+port, log, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(cert, key)
+
+class Handler:
+    async def handle_DATA(self, server, session, envelope):
+        with open(log, "a") as f:
+            f.write("DATA tls=%s to=%s\n" % (session.ssl is not None, ",".join(envelope.rcpt_tos)))
+        return "250 Message accepted for delivery"
+
+ctl = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=context,
+                 require_starttls=True)
+ctl.start()
+print("ready", flush=True)
+sys.stdin.read()
+ctl.stop()
+"#;
+
+/// The server's certificate is checked against the system's trust store, which an
+/// administrator extends with an internal CA (or names with `SSL_CERT_FILE`): only the roots
+/// built into the binary were trusted, so a relay with an internal CA's certificate failed.
+#[test]
+fn starttls_trusts_the_ca_named_by_ssl_cert_file() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    if !have_aiosmtpd("starttls_trusts_the_ca_named_by_ssl_cert_file") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let script = dir.path().join("server.py");
+    fs::write(&script, STARTTLS_SERVER).unwrap();
+    let log = dir.path().join("smtp.log");
+    let tls = root().join("testdata/tls");
+    let port = free_port();
+    let mut server = Command::new("python3")
+        .arg(&script)
+        .arg(port.to_string())
+        .arg(&log)
+        .arg(tls.join("server.pem"))
+        .arg(tls.join("server-key.pem"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        // The refused handshake's traceback.
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready, "ready\n");
+    fs::write(
+        dir.path().join("logwarden.toml"),
+        format!(
+            "[email]\nfrom = \"logwarden@example.org\"\nto = [\"manager@example.org\"]\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"starttls\"\n"
+        ),
+    )
+    .unwrap();
+    let send = |ca: Option<&Path>| {
+        let mut cmd = logwarden();
+        cmd.current_dir(dir.path())
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .args([
+                "report",
+                "--week",
+                "2023-W25",
+                "--email",
+                "-q",
+                "--no-history",
+            ]);
+        if let Some(ca) = ca {
+            cmd.env("SSL_CERT_FILE", ca);
+        }
+        cmd.output().unwrap()
+    };
+    // Not trusted by the system's store: refused, exit 1, nothing delivered.
+    let out = send(None);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid peer certificate"), "{err}");
+    assert!(!log.exists());
+    // Trusted through SSL_CERT_FILE: delivered over TLS.
+    let out = send(Some(&tls.join("ca.pem")));
+    drop(server.stdin.take());
+    let _ = server.wait();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        "DATA tls=True to=manager@example.org\n"
+    );
+}

@@ -206,13 +206,28 @@ pub fn check_smtp(smtp: Option<&SmtpFile>) -> anyhow::Result<Smtp<'_>> {
     let Some(host) = smtp.host.as_deref() else {
         bail!("[smtp]: `host` is missing");
     };
+    // Found now, not when the mail is due after a long analysis.
+    if host.is_empty() || host.contains(|c: char| c.is_control() || c.is_whitespace()) {
+        bail!(
+            "[smtp] host: {:?} is not a host name",
+            crate::escape::text(host)
+        );
+    }
     if smtp.port == Some(0) {
         bail!("[smtp] port: 0 is not a port (1-65535)");
     }
     let security = security(smtp)?;
-    let password = match smtp.username {
-        Some(_) => password(smtp)?,
-        None => None,
+    let has_password = smtp.password_env.is_some() || smtp.password_file.is_some();
+    let password = match (&smtp.username, has_password) {
+        (Some(_), true) => password(smtp)?,
+        // An empty password would be sent; the server's refusal would come after the run.
+        (Some(_), false) => {
+            bail!("[smtp] username: needs password_env or password_file (the password)")
+        }
+        (None, true) => bail!(
+            "[smtp] password_env / password_file: needs username (without it no login is tried)"
+        ),
+        (None, false) => None,
     };
     Ok(Smtp {
         settings: smtp,
@@ -342,12 +357,45 @@ mod tests {
             format!("{err:#}").starts_with("cannot read [smtp] password_file "),
             "{err:#}"
         );
-        // Without a user name no password is read.
+        // No login, no password.
         let anonymous = SmtpFile {
             username: None,
+            password_file: None,
             ..smtp.clone()
         };
         assert_eq!(check_smtp(Some(&anonymous)).unwrap().password, None);
+    }
+
+    #[test]
+    fn smtp_values_that_would_fail_only_at_send_time_are_refused() {
+        let base = SmtpFile {
+            host: Some("mail.example.org".into()),
+            ..SmtpFile::default()
+        };
+        let refused = |smtp: SmtpFile| check_smtp(Some(&smtp)).err().map(|e| e.to_string());
+        assert_eq!(refused(base.clone()), None);
+        assert_eq!(
+            refused(SmtpFile {
+                username: Some("u".into()),
+                ..base.clone()
+            }),
+            Some("[smtp] username: needs password_env or password_file (the password)".into())
+        );
+        assert_eq!(
+            refused(SmtpFile {
+                password_env: Some("PATH".into()),
+                ..base.clone()
+            }),
+            Some("[smtp] password_env / password_file: needs username (without it no login is tried)".into())
+        );
+        for host in ["", "mail.example.org\r\nRCPT", "a b"] {
+            let err = refused(SmtpFile {
+                host: Some(host.into()),
+                ..base.clone()
+            })
+            .unwrap();
+            assert!(err.starts_with("[smtp] host: "), "{err}");
+        }
     }
 
     #[test]
