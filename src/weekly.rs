@@ -135,6 +135,9 @@ pub struct Figures {
     /// The period as a whole has an unusual amount of 400 errors (`status_400` at least the
     /// bad-request threshold), whether or not any one day has.
     pub unusual_400: bool,
+    /// IPs flagged over the period as a whole (failed requests at least the threshold): all
+    /// of them, where `top_ips` lists the first few.
+    pub suspicious_ips: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -144,6 +147,7 @@ pub struct Deltas {
     pub status_400: i64,
     pub unusual_400_days: i64,
     pub days_with_suspicious_ips: i64,
+    pub suspicious_ips: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -283,16 +287,19 @@ pub fn build(report: &Report, r: Range) -> Weekly {
     let days = days_of(report, r);
     let prev_days = days_of(report, prev);
     let bad_requests = report.settings.bad_request_threshold;
-    let totals = figures(&days, bad_requests);
-    let previous_totals = figures(&prev_days, bad_requests);
+    let (flagged, prev_ips) = (suspicious(report, r), suspicious(report, prev));
+    let totals = Figures {
+        suspicious_ips: flagged.len() as u64,
+        ..figures(&days, bad_requests)
+    };
+    let previous_totals = Figures {
+        suspicious_ips: prev_ips.len() as u64,
+        ..figures(&prev_days, bad_requests)
+    };
     // The previous counts: looked up by the analysis where it counted the range (flagged
     // then or not), else from the previous period's list (0 when not flagged then).
     let counted_before = range_clients(report, r).map(|c| &c.before_failed[..]);
-    let prev_ips = match counted_before {
-        Some(_) => Vec::new(),
-        None => suspicious(report, prev),
-    };
-    let top_ips = suspicious(report, r)
+    let top_ips = flagged
         .into_iter()
         .take(TOP_IPS)
         .enumerate()
@@ -316,6 +323,7 @@ pub fn build(report: &Report, r: Range) -> Weekly {
             totals.days_with_suspicious_ips,
             previous_totals.days_with_suspicious_ips,
         ),
+        suspicious_ips: delta(totals.suspicious_ips, previous_totals.suspicious_ips),
     };
     Weekly {
         schema_version: SCHEMA_VERSION,

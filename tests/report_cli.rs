@@ -52,6 +52,7 @@ Compared with 2023-W24 (2023-06-12 to 2023-06-18).
 Totals: 13 lines (+11 vs previous 2), 12 failed requests (+10 vs 2), 5 status-400 lines (+5 vs 0)
 Days with suspicious IPs: 2 (+2 vs 0); days with unusual 400s: 1 (+1 vs 0)
 Unusual amount of 400 errors detected: 5
+Suspicious IPs (5 or more failed requests over the period): 2 (+2 vs 0)
 
 Top suspicious IPs:
   IP: 172.16.14.50 - Failed login attempts: 7 (previous: 2; by status 401: 6, 404: 1)
@@ -104,6 +105,9 @@ fn weekly_text_json_and_history() {
     assert_eq!(j["period"]["label"], "2023-W25");
     assert_eq!(j["deltas"]["failed"], 10);
     assert_eq!(j["previous_totals"]["failed"], 2);
+    assert_eq!(j["totals"]["suspicious_ips"], 2);
+    assert_eq!(j["previous_totals"]["suspicious_ips"], 0);
+    assert_eq!(j["deltas"]["suspicious_ips"], 2);
     assert_eq!(j["top_ips"][0]["by_status"]["401"], 6);
     assert_eq!(j["days"].as_array().unwrap().len(), 7);
     let h = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
@@ -1092,4 +1096,58 @@ fn starttls_trusts_the_ca_named_by_ssl_cert_file() {
         fs::read_to_string(&log).unwrap(),
         "DATA tls=True to=manager@example.org\n"
     );
+}
+
+/// More suspicious IPs than the top list shows: the text says how many there are (it listed
+/// ten with no word of the rest), and the JSON totals count them all.
+#[test]
+fn the_count_of_suspicious_ips_is_given_beyond_the_top_ten() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    fs::create_dir_all(&log).unwrap();
+    let mut text = String::new();
+    for ip in 1..=12 {
+        // 5 on one day of W25 (2023-06-20), each its own count so the order is fixed.
+        for n in 0..5 + ip {
+            text.push_str(&line(&format!("10.0.0.{ip}"), 20, 404, n));
+        }
+    }
+    for ip in 1..=3 {
+        for n in 0..6 {
+            text.push_str(&line(&format!("10.0.0.{ip}"), 13, 401, n));
+        }
+    }
+    fs::write(log.join("access_2023-06-21.log"), text).unwrap();
+    let out = report_in(
+        dir.path(),
+        &[
+            "report",
+            "--week",
+            "2023-W25",
+            "--json",
+            "w.json",
+            "-q",
+            "--no-history",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "Suspicious IPs (5 or more failed requests over the period): 12 (+9 vs 3)\n\n\
+             Top suspicious IPs (the first 10 of 12):\n  IP: 10.0.0.12 - Failed login attempts: 17 (previous: 0; by status 404: 17)\n"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("  IP: ").count(), 10 + 12);
+    let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
+    assert_eq!(
+        (
+            &j["totals"]["suspicious_ips"],
+            &j["previous_totals"]["suspicious_ips"],
+            &j["deltas"]["suspicious_ips"]
+        ),
+        (&json!(12), &json!(3), &json!(9))
+    );
+    assert_eq!(j["top_ips"].as_array().unwrap().len(), 10);
 }

@@ -65,7 +65,25 @@ pub fn render(w: &Weekly) -> String {
             t.status_400
         );
     }
-    out.push_str("\nTop suspicious IPs:\n");
+    let _ = writeln!(
+        out,
+        "Suspicious IPs ({} or more failed requests over the period): {} ({} vs {})",
+        w.settings.threshold,
+        t.suspicious_ips,
+        signed(d.suspicious_ips),
+        p.suspicious_ips
+    );
+    match t.suspicious_ips > w.top_ips.len() as u64 {
+        true => {
+            let _ = writeln!(
+                out,
+                "\nTop suspicious IPs (the first {} of {}):",
+                w.top_ips.len(),
+                t.suspicious_ips
+            );
+        }
+        false => out.push_str("\nTop suspicious IPs:\n"),
+    }
     if w.top_ips.is_empty() {
         out.push_str("  none\n");
     }
