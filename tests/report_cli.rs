@@ -363,7 +363,7 @@ fn smtp_down_is_exit_1_report_kept_no_history_record() {
         "{err}"
     );
     assert!(
-        err.contains("the report is kept in log/report-2023-W25.txt"),
+        err.ends_with("\nlogwarden: the report is kept in log/report-2023-W25.txt, log/report-2023-W25.json, log/report-2023-W25.html\n"),
         "{err}"
     );
     assert_eq!(
@@ -387,7 +387,70 @@ fn smtp_down_is_exit_1_report_kept_no_history_record() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), EXPECTED_TEXT);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot send mail"), "{err}");
+    assert!(
+        err.ends_with("\nlogwarden: the report is kept in log/report-2023-W25.json, log/report-2023-W25.html\n"),
+        "{err}"
+    );
+    // Nothing kept at all (all to /dev/null): no such line ("kept in /dev/null").
+    let out = report_in(
+        dir.path(),
+        &[
+            "report",
+            "--week",
+            "2023-W25",
+            "--email",
+            "-q",
+            "--report",
+            "/dev/null",
+            "--json",
+            "/dev/null",
+            "--html",
+            "/dev/null",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("kept in"), "{err}");
+    // A history that is no regular file: refused before the analysis.
+    let out = report_in(
+        dir.path(),
+        &[
+            "report",
+            "--week",
+            "2023-W25",
+            "-q",
+            "--history",
+            "/dev/zero",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: error: history /dev/zero is not a regular file (--no-history keeps no history)\n"
+    );
+    // A rehearsal appends nothing, but reads the history for the attachment (/dev/zero was
+    // read until memory ran out): refused too, before anything is written.
+    let out = report_in(
+        dir.path(),
+        &[
+            "report",
+            "--week",
+            "2023-W25",
+            "-q",
+            "--email",
+            "--dry-run",
+            "--eml",
+            "m.eml",
+            "--history",
+            "/dev/zero",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: error: history /dev/zero is not a regular file (--no-history keeps no history)\n"
+    );
+    assert!(!dir.path().join("m.eml").exists());
 }
 
 #[test]

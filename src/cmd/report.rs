@@ -9,9 +9,7 @@
 use crate::cli::{AnalyzeArgs, ReportArgs};
 use crate::config::FileConfig;
 use crate::sink::email;
-use crate::sink::file::{
-    check_destinations, is_stdout, text_report_place, write_output, write_output_with,
-};
+use crate::sink::file::{check_destinations, text_report_place, write_output, write_output_with};
 use crate::sink::history::{self, Record};
 use crate::weekly::{self, Range};
 use crate::{render, Outcome};
@@ -54,9 +52,13 @@ pub fn history_in(history: &Path, r: Range) -> Vec<u8> {
     // Other text may share the file (a cron job's output appended to it, in any encoding):
     // read lossily, and each record is cut at its end, the first empty line (body lines are
     // indented, never empty), so only our own records are attached.
-    let Ok(bytes) = std::fs::read(history) else {
+    // A regular file only: `--history /dev/zero` was read until memory ran out.
+    let mut bytes = Vec::new();
+    let read = crate::input::source::open_regular(history)
+        .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes));
+    if read.is_err() {
         return Vec::new();
-    };
+    }
     let text = String::from_utf8_lossy(&bytes);
     let (start, end) = (r.start.to_string(), r.end.to_string());
     let in_range = |d: &str| d >= start.as_str() && d <= end.as_str();
@@ -159,8 +161,11 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     };
     // Last, as it makes the history's files where missing: nothing is made for a run that
     // stops at a check above.
-    if let Some((history_path, _)) = &history_paths {
-        history::check_appendable(history_path)?;
+    match &history_paths {
+        Some((history_path, _)) => history::check_appendable(history_path)?,
+        // A rehearsal appends nothing, but attaches the history's records.
+        None if args.email => history::check_regular(&args.history)?,
+        None => {}
     }
     // The report files go beside the history, which may not exist yet (its writer creates
     // it, but only after they are written).
@@ -220,7 +225,8 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             ),
             (
                 format!("monitoring-{label}.log").as_str(),
-                "text/plain; charset=us-ascii",
+                // Our records are ASCII; other text in the file is read lossily (UTF-8).
+                "text/plain; charset=utf-8",
                 history_in(&args.history, r),
             ),
         ]
@@ -243,11 +249,15 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             None => email::check_smtp(None).map(drop),
         } {
             crate::stderr_line!("logwarden: error: {e:#}");
-            if let Some(p) = report_path.as_deref().filter(|p| !is_stdout(p)) {
-                crate::stderr_line!(
-                    "logwarden: the report is kept in {}",
-                    crate::escape::path(p)
-                );
+            // The files written, to send by hand (not stdout, a descriptor or /dev/null).
+            let kept: Vec<String> = [text_path, json_path.as_deref(), html_path.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+                .map(crate::escape::path)
+                .collect();
+            if !kept.is_empty() {
+                crate::stderr_line!("logwarden: the report is kept in {}", kept.join(", "));
             }
             return Ok(Outcome::InputErrors);
         } else {

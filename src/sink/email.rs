@@ -188,6 +188,9 @@ fn password(smtp: &SmtpFile) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
+/// How long the server may take to answer each step.
+const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The `[smtp]` section, checked, with its password read: what [`send`] needs.
 pub struct Smtp<'a> {
     settings: &'a SmtpFile,
@@ -240,10 +243,16 @@ pub fn check_smtp(smtp: Option<&SmtpFile>) -> anyhow::Result<Smtp<'_>> {
 /// Send over SMTP as configured.
 pub fn send(smtp: &Smtp<'_>, message: &Message) -> anyhow::Result<()> {
     let (host, port) = (smtp.host, smtp.settings.port);
+    // lettre's ports where none is set: submission (587), submissions (465), SMTP (25).
+    let default_port = match smtp.security {
+        Security::None => 25,
+        Security::StartTls => 587,
+        Security::Tls => 465,
+    };
     let shown = format!(
         "{}:{}",
         crate::escape::text(host),
-        port.map_or("default".to_string(), |p| p.to_string())
+        port.unwrap_or(default_port)
     );
     let mut builder = match smtp.security {
         Security::None => SmtpTransport::builder_dangerous(host),
@@ -255,16 +264,18 @@ pub fn send(smtp: &Smtp<'_>, message: &Message) -> anyhow::Result<()> {
     if let Some(port) = port {
         builder = builder.port(port);
     }
-    builder = builder.timeout(Some(std::time::Duration::from_secs(30)));
+    builder = builder.timeout(Some(SMTP_TIMEOUT));
     if let Some(user) = &smtp.settings.username {
         let pass = smtp.password.clone().unwrap_or_default();
         builder = builder.credentials(Credentials::new(user.clone(), pass));
     }
     builder.build().send(message).map(|_| ()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot send mail via SMTP server {shown}: {}",
-            crate::escape::text(&e.to_string())
-        )
+        // A timeout reads as the socket's EAGAIN ("Resource temporarily unavailable").
+        let why = match e.is_timeout() {
+            true => format!("no answer within {} s", SMTP_TIMEOUT.as_secs()),
+            false => crate::escape::text(&e.to_string()),
+        };
+        anyhow::anyhow!("cannot send mail via SMTP server {shown}: {why}")
     })
 }
 

@@ -135,8 +135,23 @@ fn open_for_append(path: &Path) -> anyhow::Result<std::fs::File> {
 /// mail sent, so that no permission or directory fails the record after it. (A disk that
 /// fills in between can still fail it.)
 pub fn check_appendable(history: &Path) -> anyhow::Result<()> {
+    check_regular(history)?;
     open_for_append(history)?;
     open_for_append(&jsonl_path(history))?;
+    Ok(())
+}
+
+/// An error if `history` (or its twin) is there and no regular file: a device or FIFO takes
+/// records and gives none back (`/dev/zero` was read for the mail until memory ran out).
+pub fn check_regular(history: &Path) -> anyhow::Result<()> {
+    for path in [history.to_path_buf(), jsonl_path(history)] {
+        if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+            anyhow::bail!(
+                "history {} is not a regular file (--no-history keeps no history)",
+                crate::escape::path(&path)
+            );
+        }
+    }
     Ok(())
 }
 
