@@ -247,12 +247,14 @@ fn collect_analyze_history_then_nothing_new() {
         text.push_str(&line("172.16.14.50", 401, n));
     }
     text.push_str(&line("10.0.0.1", 200, 7));
+    // In no day: the record says so (its days added up to less than was collected).
+    text.push_str("not a log line\n\n");
     fs::write(&src, &text).unwrap();
     let stdout = collect_analyze_ok(dir.path());
     let archive = format!("access_{}.log", today());
     assert!(
         stdout.starts_with(&format!(
-            "Collected 7 lines ({} bytes) into log/{archive}\n  from access.log (at byte 0): 7 lines, {} bytes\n",
+            "Collected 9 lines ({} bytes) into log/{archive}\n  from access.log (at byte 0): 9 lines, {} bytes\n",
             text.len(),
             text.len()
         )),
@@ -270,7 +272,8 @@ fn collect_analyze_history_then_nothing_new() {
     assert_eq!(
         body,
         vec![
-            format!("    archive log/{archive}: 7 lines collected").as_str(),
+            format!("    archive log/{archive}: 9 lines collected").as_str(),
+            "    lines in no day: 1 malformed (not_access_line 1), 1 blank",
             "    2023-06-19: 7 lines, 6 failed, 0 status-400",
             "      IP: 172.16.14.50 - Failed login attempts: 6",
             "",
@@ -278,7 +281,12 @@ fn collect_analyze_history_then_nothing_new() {
     );
     let jsonl = fs::read_to_string(dir.path().join("log/history.jsonl")).unwrap();
     let rec: serde_json::Value = serde_json::from_str(jsonl.trim_end()).unwrap();
-    assert_eq!(rec["lines_collected"], 7);
+    assert_eq!(rec["lines_collected"], 9);
+    assert_eq!(
+        (&rec["malformed"], &rec["blank"]),
+        (&serde_json::json!(1), &serde_json::json!(1))
+    );
+    assert_eq!(rec["malformed_by_reason"]["not_access_line"], 1);
     assert_eq!(rec["days"][0]["suspicious_ips"][0]["ip"], "172.16.14.50");
     assert_eq!(rec["days"][0]["suspicious_ips"][0]["by_status"]["401"], 6);
 

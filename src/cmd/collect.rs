@@ -2,7 +2,9 @@
 //! the result in the history (the seed's cron job, made rotation-safe).
 //!
 //! Invariant: every failure to collect (missing source, lock held, I/O, bad analysis
-//! settings, checked first) is fatal (exit 2) and creates no archive; the analysis runs only
+//! settings, checked first) is fatal (exit 2) and creates no archive (but one: the state's
+//! commit failing after the archive's rename, which the error names and the next run
+//! finishes); the analysis runs only
 //! on the archives not yet recorded (this run's, and any an earlier run committed but did not
 //! record: the state file lists them until their record is written, under the lock), so a
 //! line is analyzed and recorded in the history once (twice only if a run is killed between
@@ -199,6 +201,33 @@ fn record(source: &Path, got: &Collected, report: Option<&Report>) -> Record {
     }
     let mut days = Vec::new();
     if let Some(rep) = report {
+        // Lines in no day: the days' lines alone would not add up to what was collected.
+        let c = &rep.totals.counts;
+        let reasons: Vec<String> = crate::scan::Malformed::ALL
+            .iter()
+            .zip(c.malformed_by_reason.0)
+            .filter(|(_, n)| *n > 0)
+            .map(|(reason, n)| format!("{} {n}", reason.name()))
+            .collect();
+        let mut unparsed = Vec::new();
+        if c.malformed > 0 {
+            unparsed.push(format!(
+                "{} malformed ({})",
+                c.malformed,
+                reasons.join(", ")
+            ));
+        }
+        if c.blank > 0 {
+            unparsed.push(format!("{} blank", c.blank));
+        }
+        if !unparsed.is_empty() {
+            r.lines
+                .push(format!("lines in no day: {}", unparsed.join(", ")));
+        }
+        r.json.insert("malformed".into(), json!(c.malformed));
+        r.json
+            .insert("malformed_by_reason".into(), json!(c.malformed_by_reason));
+        r.json.insert("blank".into(), json!(c.blank));
         for d in &rep.days {
             let p = &d.period;
             let mut line = format!(

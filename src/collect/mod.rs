@@ -280,7 +280,11 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
                 source: me.clone(),
             });
         }
-        state::save(dest, &st)?;
+        // Not journaled (the old state file stands): the temp goes, as after a failed copy.
+        if let Err(e) = state::save(dest, &st) {
+            let _ = std::fs::remove_file(&temp_path);
+            return Err(e);
+        }
         crash_point(opts, CrashPoint::AfterPendingState)?;
         std::fs::rename(&temp_path, &archive)
             .and_then(|()| state::sync_dir(dest))
@@ -288,7 +292,13 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         crash_point(opts, CrashPoint::AfterRename)?;
         st.pending = None;
         st.streams = new_streams;
-        state::save(dest, &st)?;
+        // The archive is in place and the plan journaled: the next run rolls it forward.
+        state::save(dest, &st).with_context(|| {
+            format!(
+                "{} was created, but its commit could not be saved: the next run records it",
+                crate::escape::path(&archive)
+            )
+        })?;
         out.archive = Some(archive);
     }
     // The archive is committed: a failed compression (a full disk) is a warning, so the run

@@ -246,11 +246,13 @@ fn open_listed(
             Ok(sf) => found.files.push(sf),
             // Gone since the listing: not an error, but it may be under a new name now (the
             // `.gz` of it), which this listing lacks. A link to nothing is just unreadable.
+            // (Renamed meanwhile, another file may have taken the name: only a link there
+            // is one to nothing.)
             Err(e) if e.kind() == io::ErrorKind::NotFound => match path.symlink_metadata() {
-                Ok(_) => found
+                Ok(m) if m.file_type().is_symlink() => found
                     .unreadable
                     .push(format!("{name}: dangling symbolic link")),
-                Err(_) => found.vanished = true,
+                _ => found.vanished = true,
             },
             Err(e) => found
                 .unreadable
