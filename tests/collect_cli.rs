@@ -129,6 +129,23 @@ fn bad_analysis_settings_stop_collect_before_anything_is_archived() {
         "logwarden: error: [analyze] threads (config file logwarden.toml): at most 1024 (0: all cores)\n"
     );
     assert!(!dir.path().join("log").exists(), "nothing collected");
+    // Without --analyze too (found by the daily collect, not the weekly report).
+    fs::write(
+        dir.path().join("logwarden.toml"),
+        "[analyze]\nthreshold = 0\n",
+    )
+    .unwrap();
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args(["collect", "--source", "access.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("threshold"),
+        "{out:?}"
+    );
+    assert!(!dir.path().join("log").exists(), "nothing collected");
     fs::remove_file(dir.path().join("logwarden.toml")).unwrap();
     // The history named as the live log (or a rotated file of it, or a link to it): its
     // records would be collected as log lines.
@@ -961,4 +978,49 @@ fn a_log_edited_in_place_resumes_after_its_last_collected_line() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     want.push_str(&numbered(2000, 2005));
     assert_eq!(archived_lines(&dir.path().join("log")), sorted_lines(&want));
+}
+
+/// An edit in the first 4 KiB (the fingerprint) made the live file a new one: copied again
+/// from its start (every line archived twice), with a warning that lines may be lost. Where
+/// it still ends a line with the bytes last collected, it resumes after them.
+#[test]
+fn a_log_edited_in_its_first_bytes_resumes_after_its_last_collected_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("access.log");
+    let collect = || {
+        logwarden()
+            .current_dir(dir.path())
+            .args(["collect", "-q", "--source", "access.log"])
+            .output()
+            .unwrap()
+    };
+    fs::write(&live, numbered(0, 200)).unwrap();
+    assert_eq!(collect().status.code(), Some(0));
+    // `sed -i 1d`, then the server writes on.
+    let first = numbered(0, 1);
+    let text = format!("{}{}", &numbered(0, 200)[first.len()..], numbered(200, 210));
+    fs::remove_file(&live).unwrap();
+    fs::write(&live, &text).unwrap();
+    let out = collect();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "logwarden: warning: access.log was changed in its first bytes (edited in place?): resumed after its last collected line, now at byte {} (it had {} bytes collected); lines added before it are not collected\n",
+            numbered(1, 200).len(),
+            numbered(0, 200).len()
+        )
+    );
+    assert_eq!(
+        archived_lines(&dir.path().join("log")),
+        sorted_lines(&numbered(0, 210))
+    );
+    // And it goes on from there.
+    append(&live, &numbered(210, 212));
+    let out = collect();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        archived_lines(&dir.path().join("log")),
+        sorted_lines(&numbered(0, 212))
+    );
 }

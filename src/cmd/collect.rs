@@ -50,10 +50,10 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         }
     }
     // Settings checked before anything is collected: once an archive is committed, the next
-    // run finds nothing new, so a bad value found after it would leave it unanalyzed.
-    if args.analyze {
-        crate::cmd::analyze::check_settings(&analyze_args(&args, Vec::new()), file)?;
-    }
+    // run finds nothing new, so a bad value found after it would leave it unanalyzed. Without
+    // --analyze too: a bad `[analyze]` value in the config file is found by the daily run, not
+    // by the weekly report that needs it.
+    crate::cmd::analyze::check_settings(&analyze_args(&args, Vec::new()), file)?;
     let got = collect::collect(&opts)?;
     let mut text = summary_text(&args.source, &got);
     // A rotated file that could not be read (or the last live file not found) may hold lines

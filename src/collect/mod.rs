@@ -198,6 +198,23 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         }
     }
 
+    // The live file as a new stream while the one that was live at the last run is found in
+    // no file: its first bytes changed (edited in place). Where it still ends a line with
+    // the bytes last collected, it is that stream, resumed after them (copied from its
+    // start, it was archived twice).
+    if let Some(live) = files.len().checked_sub(1) {
+        adopt_edited_live(
+            live,
+            files,
+            &mut streams,
+            &mut groups,
+            &merged,
+            st.streams.len(),
+            &mine,
+            &mut out,
+        )?;
+    }
+
     // Copy each stream's new bytes into the temp archive, oldest stream first.
     let temp_path = dest.join(TEMP_ARCHIVE);
     let mut temp = File::create(&temp_path)
@@ -505,6 +522,63 @@ fn copy_streams(
         };
         touched[*j] = true;
     }
+    Ok(())
+}
+
+/// See the call in [`collect`]: `known` streams were in the state file, the rest are new.
+#[allow(clippy::too_many_arguments)]
+fn adopt_edited_live(
+    live: usize,
+    files: &[SourceFile],
+    streams: &mut Vec<StreamState>,
+    groups: &mut Vec<(usize, Vec<usize>)>,
+    merged: &[usize],
+    known: usize,
+    mine: &dyn Fn(&StreamState) -> bool,
+    out: &mut Collected,
+) -> anyhow::Result<()> {
+    let sf = &files[live];
+    // The live file alone in a stream made this run: the last one made (it is the last file).
+    let Some(at) = groups
+        .iter()
+        .position(|(j, fs)| *j >= known && *j + 1 == streams.len() && fs == &[live])
+    else {
+        return Ok(());
+    };
+    if sf.gzip {
+        return Ok(());
+    }
+    let in_use: Vec<usize> = groups.iter().map(|(j, _)| *j).collect();
+    let Some(old) = (0..known).find(|&j| {
+        !in_use.contains(&j)
+            && !merged.contains(&j)
+            && mine(&streams[j])
+            && streams[j].last_name == sf.name
+            && streams[j].tail.is_some()
+    }) else {
+        return Ok(());
+    };
+    let (offset, tail) = (streams[old].offset, streams[old].tail.clone());
+    let read_err = || format!("cannot read {}", crate::escape::path(&sf.path));
+    let Some(resume) = tail
+        .map(|tail| find_tail(sf, offset, &tail))
+        .transpose()
+        .with_context(read_err)?
+        .flatten()
+    else {
+        return Ok(());
+    };
+    // The fresh stream was the last one pushed; the file goes to the old one, resumed.
+    let (fresh, _) = groups.remove(at);
+    streams.truncate(fresh);
+    streams[old].offset = resume;
+    streams[old].tail = None; // just found; checked again after this copy
+    groups.push((old, vec![live]));
+    out.possible_losses += 1;
+    out.warnings.push(format!(
+        "{} was changed in its first bytes (edited in place?): resumed after its last collected line, now at byte {resume} (it had {offset} bytes collected); lines added before it are not collected",
+        sf.name
+    ));
     Ok(())
 }
 
