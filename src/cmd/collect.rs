@@ -51,9 +51,16 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     }
     // Settings checked before anything is collected: once an archive is committed, the next
     // run finds nothing new, so a bad value found after it would leave it unanalyzed. Without
-    // --analyze too: a bad `[analyze]` value in the config file is found by the daily run, not
-    // by the weekly report that needs it.
-    crate::cmd::analyze::check_settings(&analyze_args(&args, Vec::new()), file)?;
+    // --analyze a bad `[analyze]` value in the config file is said by the daily run (not first
+    // by the weekly report that needs it), but does not stop the collection: refused, the
+    // lines would wait in the live log for a rotation that may delete them.
+    match crate::cmd::analyze::check_settings(&analyze_args(&args, Vec::new()), file) {
+        Err(e) if args.analyze => return Err(e),
+        Err(e) => crate::stderr_line!(
+            "logwarden: warning: {e:#} (not used by collect without --analyze; analyze and report refuse it)"
+        ),
+        Ok(()) => {}
+    }
     let got = collect::collect(&opts)?;
     let mut text = summary_text(&args.source, &got);
     // A rotated file that could not be read (or the last live file not found) may hold lines

@@ -168,7 +168,11 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
             Some(best) => {
                 // Older, shorter fingerprints of the same stream: fold them in.
                 for other in candidates {
-                    streams[best].offset = streams[best].offset.max(streams[other].offset);
+                    // The furthest offset, with the bytes that end it.
+                    if streams[other].offset > streams[best].offset {
+                        streams[best].offset = streams[other].offset;
+                        streams[best].tail = streams[other].tail.clone();
+                    }
                     merged.push(other);
                     if let Some(g) = groups.iter().position(|(s, _)| *s == other) {
                         let (_, fs) = groups.remove(g);
@@ -259,7 +263,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         if vanished && Some(stream.last_name.as_str()) == live_name {
             out.possible_losses += 1;
             out.warnings.push(format!(
-                "the file that was {} at the last collect (read up to byte {}) is not among its rotated files any more (moved elsewhere, or deleted): lines written to it after that collect, if any, are not collected",
+                "the file that was {} at the last collect (read up to byte {}) is not found any more: moved elsewhere, deleted or emptied (lines written to it after that collect, if any, are not collected), or changed in its first 4 KiB (then read again from its start: its lines are archived twice)",
                 stream.last_name, stream.offset
             ));
         }
@@ -487,6 +491,15 @@ fn copy_streams(
             // The last collected line is gone: edited, or cut (`truncate -s`, a restore) when
             // shorter. Read from the first line start after the old offset (none when
             // shorter: what is added to it later is new).
+            // A gzip file read live (a `--source` that is one): no bytes to look for, and
+            // its offsets are of the inflated text. Shorter now: read from its start.
+            None if sf.gzip => {
+                out.warnings.push(format!(
+                    "{} is shorter than what was collected from it ({} < {} bytes): rewritten, collected from its start",
+                    sf.name, sf.len, stream.offset
+                ));
+                0
+            }
             None => {
                 let at = match sf.len < stream.offset {
                     true => line_start_at_or_before(sf, sf.len),
@@ -652,8 +665,9 @@ fn line_start_at_or_before(sf: &SourceFile, at: u64) -> io::Result<u64> {
     Ok(0)
 }
 
-/// The first line start at or after byte `at` of the plain file `sf` (up to its planned
-/// length, which it is when no newline follows).
+/// The first line start at or after byte `at` of the plain file `sf`; when no newline
+/// follows, the start of its unterminated last line (being written: read whole once it ends,
+/// not from `at` as a fragment).
 fn line_start_at_or_after(sf: &SourceFile, at: u64) -> io::Result<u64> {
     use std::os::unix::fs::FileExt;
     if at == 0 {
@@ -669,7 +683,7 @@ fn line_start_at_or_after(sf: &SourceFile, at: u64) -> io::Result<u64> {
         }
         pos += n as u64;
     }
-    Ok(sf.len)
+    line_start_at_or_before(sf, sf.len)
 }
 
 /// Copy `sf` from decompressed offset `start` to the end of the planned length into `out`.

@@ -212,7 +212,7 @@ pub fn check_smtp(smtp: Option<&SmtpFile>) -> anyhow::Result<Smtp<'_>> {
     // Found now, not when the mail is due after a long analysis.
     if host.is_empty() || host.contains(|c: char| c.is_control() || c.is_whitespace()) {
         bail!(
-            "[smtp] host: {:?} is not a host name",
+            "[smtp] host: \"{}\" is not a host name",
             crate::escape::text(host)
         );
     }
@@ -407,6 +407,13 @@ mod tests {
             .unwrap();
             assert!(err.starts_with("[smtp] host: "), "{err}");
         }
+        assert_eq!(
+            refused(SmtpFile {
+                host: Some("mail\u{1b}[31m x".into()),
+                ..base.clone()
+            }),
+            Some("[smtp] host: \"mail\\x1b[31m x\" is not a host name".into())
+        );
     }
 
     #[test]
