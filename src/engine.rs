@@ -164,16 +164,42 @@ pub fn run(
         settings,
         progress,
     };
-    // Map regular files up front: their bytes decide duplicates before any scan starts.
+    // Map regular files up front: their bytes decide duplicates before any scan starts. At
+    // most `map_budget()` of them: each map is one of the process' limited memory mappings
+    // (`vm.max_map_count`, 65530 by default), and 70,000 inputs used them all up, so an
+    // allocation failed and the run aborted. The rest are read as streams, not compared.
+    let budget = map_budget();
+    let mut mapped = 0usize;
+    let mut over_budget = 0usize;
     let maps: Vec<MappedInput> = inputs
         .iter()
         .map(|input| match input {
             Input::File(p) if settings.mmap || settings.dedupe => {
-                source::map_file(p).map(|(m, gzip)| (Arc::new(m), gzip))
+                if mapped == budget {
+                    over_budget += 1;
+                    return None;
+                }
+                let m = source::map_file(p).map(|(m, gzip)| (Arc::new(m), gzip));
+                mapped += m.is_some() as usize;
+                m
             }
             _ => None,
         })
         .collect();
+    if over_budget > 0 {
+        crate::stderr_line!(
+            "logwarden: warning: {} inputs: the first {budget} files are mapped{}; the other {over_budget} are read as streams{}",
+            inputs.len(),
+            match settings.dedupe {
+                true => " and compared for duplicates",
+                false => "",
+            },
+            match settings.dedupe {
+                true => ", and a copy among them is counted again",
+                false => "",
+            }
+        );
+    }
     let overlaps = if settings.dedupe {
         let contents: Vec<Option<(&[u8], bool)>> = maps
             .iter()
@@ -189,7 +215,10 @@ pub fn run(
     let maps = &maps;
     let overlaps = &overlaps;
     pool.scope(|scope| {
-        for (id, input) in inputs.iter().enumerate() {
+        // Spawned last to first: a worker runs its own newest task first, so one thread
+        // opens the inputs in their order (FIFOs fed one after the other hung: the last was
+        // opened first while its writer waited on the first); other threads steal the oldest.
+        for (id, input) in inputs.iter().enumerate().rev() {
             let report = &reports[id];
             scope.spawn(move |scope| {
                 let mut r = FileReport {
@@ -242,6 +271,21 @@ pub fn run(
     Ok(EngineOutput { aggregate, files })
 }
 
+/// How many inputs may be mapped at once: half the system's mappings a process may have
+/// (the rest for the allocator, thread stacks, libraries), or `LOGWARDEN_MAP_BUDGET` (tests).
+fn map_budget() -> usize {
+    if let Some(n) = std::env::var("LOGWARDEN_MAP_BUDGET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(30_000, |max| max / 2)
+}
+
 /// A regular file as it was when the inputs were compared (mapped for it).
 #[derive(Debug, Clone, Copy)]
 struct Compared {
@@ -287,6 +331,11 @@ fn process_input<'s>(
         first_seq = 1;
     }
     if let Some(mapped) = map {
+        if let Some(why) = source::foreign_compression(&mapped.map[..mapped.map.len().min(16)]) {
+            report.file_bytes = Some(mapped.map.len() as u64);
+            report.error = Some(why);
+            return;
+        }
         let end = overlap.stop.unwrap_or(mapped.map.len());
         if overlap.skip >= end {
             // Identical to another input: nothing left to read.
@@ -327,6 +376,10 @@ fn process_input<'s>(
                 // Identical to another input: nothing left to read. A copy of a `.gz` is one
                 // too (its lines are counted from the original's).
                 report.compressed = then.gzip;
+                return;
+            }
+            if let Some(why) = source::foreign_compression_of(&file) {
+                report.error = Some(why);
                 return;
             }
             size_now = file.try_clone().ok();

@@ -1090,3 +1090,124 @@ fn an_unwritable_stderr_keeps_the_exit_status() {
         Some(2)
     );
 }
+
+const ONE_404: &str = "10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 404 5\n";
+
+/// Inputs are mapped up front to be compared, but a process has a limited number of
+/// mappings: 70,000 files used them all and the run aborted (exit 134). Past a budget (half
+/// the limit; set low here) the rest are streams, not compared, and the run says so.
+#[test]
+fn inputs_beyond_the_map_budget_are_streamed_and_said_to_be() {
+    let tmp = tempfile::tempdir().unwrap();
+    for i in 1..=5 {
+        std::fs::write(tmp.path().join(format!("access.{i}.log")), ONE_404).unwrap();
+    }
+    let run = |budget: &str| {
+        logwarden()
+            .current_dir(tmp.path())
+            .env("LOGWARDEN_MAP_BUDGET", budget)
+            .args(["analyze", "-q", "--json", "-", "--report", "/dev/null"])
+            .args((1..=5).map(|i| format!("access.{i}.log")))
+            .output()
+            .unwrap()
+    };
+    // All compared: one file's line, the other four its copies.
+    let out = run("100");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["totals"]["lines"], &v["totals"]["duplicate_lines"]),
+        (&json!(1), &json!(4))
+    );
+    // Two mapped and compared, three streamed and counted.
+    let out = run("2");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: warning: 5 inputs: the first 2 files are mapped and compared for duplicates; the other 3 are read as streams, and a copy among them is counted again\n"
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["totals"]["lines"], &v["totals"]["duplicate_lines"]),
+        (&json!(4), &json!(1))
+    );
+}
+
+/// One thread opened the inputs last to first: two FIFOs fed one after the other hung (the
+/// last opened first, while its writer waited for the first to be read).
+#[test]
+fn one_thread_opens_fifos_in_their_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (p1, p2) = (tmp.path().join("p1"), tmp.path().join("p2"));
+    mkfifo(&p1);
+    mkfifo(&p2);
+    let writer = {
+        let (p1, p2) = (p1.clone(), p2.clone());
+        std::thread::spawn(move || {
+            std::fs::write(&p1, ONE_404).unwrap();
+            std::fs::write(&p2, ONE_404.replace("10.0.0.1", "10.0.0.2")).unwrap();
+        })
+    };
+    let out = logwarden()
+        .args([
+            "analyze",
+            "-q",
+            "--threads",
+            "1",
+            "--json",
+            "-",
+            "--report",
+            "/dev/null",
+        ])
+        .arg(&p1)
+        .arg(&p2)
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    writer.join().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["totals"]["lines"], 2);
+}
+
+/// bzip2, xz, zstd and lz4 files were read as text: a few malformed lines and exit 0. They
+/// are an input error naming the compressor, mapped or streamed.
+#[test]
+fn other_compressors_are_an_input_error_naming_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files: [(&str, &[u8], &str); 4] = [
+        ("access.1.bz2", b"BZh91AY&SY\x01\x02", "bzip2"),
+        ("access.2.xz", b"\xfd7zXZ\x00\x00\x04", "xz"),
+        ("access.3.zst", b"\x28\xb5\x2f\xfd\x24\x05", "zstd"),
+        ("access.4.lz4", b"\x04\x22\x4d\x18\x64\x40", "lz4"),
+    ];
+    for (name, bytes, _) in files {
+        std::fs::write(tmp.path().join(name), bytes).unwrap();
+    }
+    std::fs::write(tmp.path().join("access.5.log"), ONE_404).unwrap();
+    // A link to itself, found in the folder: a loop, not "dangling".
+    std::os::unix::fs::symlink("access.6.log", tmp.path().join("access.6.log")).unwrap();
+    for extra in [&[][..], &["--no-mmap"]] {
+        let out = logwarden()
+            .args(["analyze", "-q", "--json", "-", "--report", "/dev/null"])
+            .args(extra)
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["totals"]["lines"], 1, "{extra:?}: {}", v["inputs"]);
+        for (i, (_, _, tool)) in files.iter().enumerate() {
+            assert_eq!(
+                v["inputs"][i]["error"],
+                format!("compressed with {tool}, which logwarden does not read (only gzip): decompress it first, e.g. `{tool} -dc FILE | logwarden analyze -`"),
+                "{extra:?}"
+            );
+        }
+        assert!(v["inputs"][5]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("symbolic link loop ("));
+    }
+}

@@ -1338,10 +1338,11 @@ fn a_streamed_file_cut_while_read_is_an_error_not_a_whole_file() {
     assert!(caught, "the file was never cut while read");
 }
 
-/// Runs `analyze --no-mmap -j 1 --json - FILES... FIFO`, and once the run waits for the
-/// FIFO's writer (one thread reads the last input first, after the inputs were compared),
+/// Runs `analyze --no-mmap -j 1 --json - FIFO FILES...`, and once the run waits for the
+/// FIFO's writer (one thread reads the inputs in their order, after they were compared),
 /// calls `meanwhile`, then ends the FIFO: what another process does between the comparison
-/// and the read. Returns the exit status and the JSON.
+/// and the read. Returns the exit status and the JSON, without the FIFO's input (so the
+/// files' inputs are numbered from 0).
 fn compared_then(files: &[&Path], meanwhile: impl FnOnce()) -> (Option<i32>, Value) {
     run_then(&["--no-mmap"], files, meanwhile)
 }
@@ -1353,8 +1354,8 @@ fn run_then(flags: &[&str], files: &[&Path], meanwhile: impl FnOnce()) -> (Optio
     mkfifo(&fifo);
     let mut args = vec!["-q", "-j", "1", "--json", "-"];
     args.extend(flags);
-    args.extend(files.iter().map(|f| path_str(f)));
     args.push(path_str(&fifo));
+    args.extend(files.iter().map(|f| path_str(f)));
     let child = spawn_analyze(&args);
     let tasks = format!("/proc/{}/task", child.id());
     wait_until("never waited for the FIFO", || {
@@ -1370,8 +1371,10 @@ fn run_then(flags: &[&str], files: &[&Path], meanwhile: impl FnOnce()) -> (Optio
     meanwhile();
     drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
     let out = child.wait_with_output().unwrap();
-    let json = serde_json::from_slice(&out.stdout)
+    let mut json: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let fifo_input = json["inputs"].as_array_mut().unwrap().remove(0);
+    assert_eq!(fifo_input["lines"], 0, "{fifo_input}");
     (out.status.code(), json)
 }
 

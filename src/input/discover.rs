@@ -172,10 +172,10 @@ fn expand_dir(dir: &Path, inputs: &mut Vec<Input>) -> Result<(), DiscoverError> 
             ),
             Ok(_) => Input::File(path),
             Err(e) => {
-                let why = if fs::symlink_metadata(&path).is_ok() {
-                    format!("dangling symbolic link ({e})")
-                } else {
-                    e.to_string()
+                let why = match (fs::symlink_metadata(&path).is_ok(), e.raw_os_error()) {
+                    (true, Some(libc::ELOOP)) => format!("symbolic link loop ({e})"),
+                    (true, _) => format!("dangling symbolic link ({e})"),
+                    _ => e.to_string(),
                 };
                 Input::Unusable(path, why)
             }

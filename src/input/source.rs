@@ -390,6 +390,9 @@ pub fn open_file(
         anyhow::bail!("is a directory");
     }
     let len = meta.len();
+    if let Some(why) = foreign_compression_of(&file) {
+        anyhow::bail!(why);
+    }
     if allow_mmap && meta.is_file() && len > 0 && !starts_with_gzip_magic(&file)? {
         // SAFETY: the map is read-only and shared. Another process truncating the file while
         // it is mapped would make reads fault (SIGBUS); `sigbus` turns that into a clear error.
@@ -506,6 +509,41 @@ fn starts_with_gzip_magic(file: &File) -> anyhow::Result<bool> {
     Ok(n == 2 && magic == GZIP_MAGIC)
 }
 
+/// Why a file cannot be read, when it starts like an archive of a compressor other than
+/// gzip (read as text, it was a handful of malformed lines and exit 0): the compressor's name
+/// and its command. Magic numbers no access-log line starts with.
+pub fn foreign_compression(head: &[u8]) -> Option<String> {
+    let bzip2 = head.len() >= 10
+        && head.starts_with(b"BZh")
+        && (b'1'..=b'9').contains(&head[3])
+        && matches!(
+            head[4..10],
+            [0x31, 0x41, 0x59, 0x26, 0x53, 0x59] | [0x17, 0x72, 0x45, 0x38, 0x50, 0x90]
+        );
+    let (name, tool) = if bzip2 {
+        ("bzip2", "bzip2")
+    } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
+        ("xz", "xz")
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        ("zstd", "zstd")
+    } else if head.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+        ("lz4", "lz4")
+    } else {
+        return None;
+    };
+    Some(format!(
+        "compressed with {name}, which logwarden does not read (only gzip): decompress it first, e.g. `{tool} -dc FILE | logwarden analyze -`"
+    ))
+}
+
+/// [`foreign_compression`] of a file's first bytes (read in place, the position unmoved).
+pub fn foreign_compression_of(file: &File) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    let mut head = [0u8; 16];
+    let n = file.read_at(&mut head, 0).ok()?;
+    foreign_compression(&head[..n])
+}
+
 fn stream(
     raw: Box<dyn Read + Send>,
     file_bytes: Option<u64>,
@@ -519,6 +557,9 @@ fn stream(
         },
     );
     let head = reader.fill_buf().with_context(|| "cannot read")?;
+    if let Some(why) = foreign_compression(head) {
+        anyhow::bail!(why);
+    }
     let is_gzip = match *head {
         [a, b, ..] => [a, b] == GZIP_MAGIC,
         [] => false,
