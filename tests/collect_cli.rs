@@ -42,6 +42,15 @@ fn collect_analyze_ok(dir: &Path) -> String {
     stdout
 }
 
+/// `collect -q --source access.log` in `dir`.
+fn collect_quiet(dir: &Path) -> std::process::Output {
+    logwarden()
+        .current_dir(dir)
+        .args(["collect", "-q", "--source", "access.log"])
+        .output()
+        .unwrap()
+}
+
 fn today() -> String {
     chrono::Local::now().date_naive().to_string()
 }
@@ -880,13 +889,7 @@ fn a_live_file_gone_elsewhere_is_a_warning_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("access.log"), numbered(0, 100)).unwrap();
     fs::create_dir(dir.path().join("old")).unwrap();
-    let collect = || {
-        logwarden()
-            .current_dir(dir.path())
-            .args(["collect", "-q", "--source", "access.log"])
-            .output()
-            .unwrap()
-    };
+    let collect = || collect_quiet(dir.path());
     assert_eq!(collect().status.code(), Some(0));
     append(&dir.path().join("access.log"), &numbered(100, 150));
     fs::rename(
@@ -918,13 +921,7 @@ fn a_live_file_gone_elsewhere_is_a_warning_and_exit_1() {
 fn a_log_edited_in_place_resumes_after_its_last_collected_line() {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("access.log");
-    let collect = || {
-        logwarden()
-            .current_dir(dir.path())
-            .args(["collect", "-q", "--source", "access.log"])
-            .output()
-            .unwrap()
-    };
+    let collect = || collect_quiet(dir.path());
     let without = |text: &str, gone: std::ops::Range<usize>| -> String {
         let cut = numbered(gone.start, gone.end);
         text.replacen(&cut, "", 1)
@@ -1026,13 +1023,7 @@ fn a_log_edited_in_place_resumes_after_its_last_collected_line() {
 fn a_log_edited_in_its_first_bytes_resumes_after_its_last_collected_line() {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("access.log");
-    let collect = || {
-        logwarden()
-            .current_dir(dir.path())
-            .args(["collect", "-q", "--source", "access.log"])
-            .output()
-            .unwrap()
-    };
+    let collect = || collect_quiet(dir.path());
     fs::write(&live, numbered(0, 200)).unwrap();
     assert_eq!(collect().status.code(), Some(0));
     // `sed -i 1d`, then the server writes on.

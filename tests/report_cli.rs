@@ -245,6 +245,27 @@ fn config(dir: &Path, port: u16, subject: &str) {
     .unwrap();
 }
 
+/// Start the Python server `script` with `args`; it prints `ready` once it listens (its
+/// stderr, a refused handshake's traceback say, is dropped). It runs until its stdin closes.
+fn start_server(script: &Path, args: &[&str]) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut server = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready, "ready\n", "the SMTP server {script:?} did not start");
+    server
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -692,8 +713,7 @@ print(json.dumps({"subject": m["Subject"], "from": m["From"], "to": m["To"],
 fn hostile_body_through_real_smtp_server_is_one_message() {
     use logwarden::config::{EmailFile, SmtpFile};
     use logwarden::sink::email;
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     if !have_aiosmtpd("hostile_body_through_real_smtp_server_is_one_message") {
         return;
@@ -703,19 +723,7 @@ fn hostile_body_through_real_smtp_server_is_one_message() {
     fs::write(&script, RECORDING_SERVER).unwrap();
     let log = dir.path().join("smtp.jsonl");
     let port = free_port();
-    let mut server = Command::new("python3")
-        .arg(&script)
-        .arg(port.to_string())
-        .arg(&log)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready, "ready\n", "the recording SMTP server did not start");
+    let mut server = start_server(&script, &[&port.to_string(), path_str(&log)]);
 
     // A body that tries everything: a lone "." (would end DATA without dot-stuffing), a ".."
     // line, CRLF / bare CR / bare LF followed by SMTP commands and headers.
@@ -1089,8 +1097,6 @@ ctl.stop()
 /// built into the binary were trusted, so a relay with an internal CA's certificate failed.
 #[test]
 fn starttls_trusts_the_ca_named_by_ssl_cert_file() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
     if !have_aiosmtpd("starttls_trusts_the_ca_named_by_ssl_cert_file") {
         return;
     }
@@ -1101,23 +1107,15 @@ fn starttls_trusts_the_ca_named_by_ssl_cert_file() {
     let log = dir.path().join("smtp.log");
     let tls = root().join("testdata/tls");
     let port = free_port();
-    let mut server = Command::new("python3")
-        .arg(&script)
-        .arg(port.to_string())
-        .arg(&log)
-        .arg(tls.join("server.pem"))
-        .arg(tls.join("server-key.pem"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        // The refused handshake's traceback.
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready, "ready\n");
+    let mut server = start_server(
+        &script,
+        &[
+            &port.to_string(),
+            path_str(&log),
+            path_str(&tls.join("server.pem")),
+            path_str(&tls.join("server-key.pem")),
+        ],
+    );
     fs::write(
         dir.path().join("logwarden.toml"),
         format!(
