@@ -825,8 +825,11 @@ fn process_stream<'s>(
         report.gzip_members = Some(gz.members);
         if gz.trailing_garbage > 0 {
             report.warnings.push(format!(
-                "{} bytes of trailing garbage after the last gzip member were ignored",
-                gz.trailing_garbage
+                "{} bytes of trailing garbage after the last gzip member were ignored{}",
+                gz.trailing_garbage,
+                gz.member_in_garbage.map_or(String::new(), |at| format!(
+                    "; a gzip member starts at byte {at} of them (files joined with padding between them?), and its lines are not read"
+                ))
             ));
         }
     }

@@ -97,6 +97,9 @@ pub struct GzipMembers<R: BufRead> {
     backend: Backend,
     pub members: u64,
     pub trailing_garbage: u64,
+    /// Where in the trailing garbage a gzip member's first bytes (`1f 8b 08`) are, if
+    /// anywhere: a second file joined after padding, whose lines are not read.
+    pub member_in_garbage: Option<u64>,
 }
 
 enum Member<R: BufRead> {
@@ -130,6 +133,7 @@ impl<R: BufRead> GzipMembers<R> {
             backend,
             members: 0,
             trailing_garbage: 0,
+            member_in_garbage: None,
         }
     }
 }
@@ -331,12 +335,32 @@ impl<R: BufRead> Read for GzipMembers<R> {
                         };
                         continue;
                     }
-                    // Not another member: count the rest as trailing garbage and stop.
+                    // Not another member: count the rest as trailing garbage and stop (as
+                    // `gzip -d` does), noting a member's start in it (`carry`: the last two
+                    // bytes of the buffer before, where one may begin).
                     self.trailing_garbage += magic_read as u64;
+                    let mut carry: Vec<u8> = match magic_read {
+                        true => vec![GZIP_MAGIC[0]],
+                        false => Vec::new(),
+                    };
                     loop {
-                        let len = with_buffered(&mut inner, <[u8]>::len)?;
+                        let (len, found) = with_buffered(&mut inner, |b| {
+                            let joined = [&carry[..], &b[..b.len().min(2)]].concat();
+                            let found = memchr::memmem::find(&joined, &[0x1f, 0x8b, 0x08])
+                                .map(|i| i as i64 - carry.len() as i64)
+                                .or_else(|| {
+                                    memchr::memmem::find(b, &[0x1f, 0x8b, 0x08]).map(|i| i as i64)
+                                });
+                            carry.extend_from_slice(&b[b.len().saturating_sub(2)..]);
+                            carry.drain(..carry.len().saturating_sub(2));
+                            (b.len(), found)
+                        })?;
                         if len == 0 {
                             return Ok(0);
+                        }
+                        if let (None, Some(at)) = (self.member_in_garbage, found) {
+                            self.member_in_garbage =
+                                Some((self.trailing_garbage as i64 + at) as u64);
                         }
                         self.trailing_garbage += len as u64;
                         inner.consume(len);
@@ -648,6 +672,30 @@ mod tests {
         let (out, members, garbage) =
             decode([gz(b"a\n"), gz(b"b\n"), b"JUNK\0\0".to_vec()].concat());
         assert_eq!((out.unwrap(), members, garbage), (b"a\nb\n".to_vec(), 2, 6));
+    }
+
+    /// A member after padding is garbage, as for `gzip -d`, but the run says where it starts,
+    /// whatever buffer sizes split its first bytes.
+    #[test]
+    fn a_member_after_padding_is_found_in_the_garbage() {
+        let second = gz(b"b\n");
+        let file = [gz(b"a\n"), vec![0, 0, 0], second.clone()].concat();
+        for size in [1, 2, 3, 4, 5, 64, 4096] {
+            let mut r = GzipMembers::new(io::BufReader::with_capacity(size, &file[..]));
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).unwrap();
+            assert_eq!(out, b"a\n", "{size}");
+            assert_eq!(
+                (r.trailing_garbage, r.member_in_garbage),
+                (3 + second.len() as u64, Some(3)),
+                "{size}"
+            );
+        }
+        // Its magic alone, at the very end, is no member (no method byte).
+        let junk = [gz(b"a\n"), b"JUNK\x1f\x8b".to_vec()].concat();
+        let mut r = GzipMembers::new(&junk[..]);
+        r.read_to_end(&mut Vec::new()).unwrap();
+        assert_eq!((r.trailing_garbage, r.member_in_garbage), (6, None));
     }
 
     /// Members small and larger than ISA-L's staging buffer, read through buffers from 1 byte
