@@ -13,7 +13,9 @@
 #
 # --cron     Edit a crontab (the default when systemd is not running). Lines:
 #              5 0 * * *  cd HOME && logwarden collect --analyze ... >> log/cronjob_logs 2>&1
-#              0 8 * * 1  cd HOME && logwarden report --week last --email ... >> log/cronjob_logs 2>&1
+#              0 8 * * 1  cd HOME && mkdir -p log && { logwarden collect --analyze ...; logwarden report --week last --email ...; }
+#            (the Monday job collects first: the week is over in the log's time by then, not
+#            always at 00:05 by the collector's clock)
 #            --user USER: that user's crontab (crontab -u USER; needs root). Default: yours.
 #            --home DIR: the working directory holding log/ and logwarden.toml. Default: the
 #            user's home directory.
@@ -117,8 +119,9 @@ if [ $mode = cron ]; then
     case $v in *%* | *[[:cntrl:]]*) die "path '$v' contains % or a control character; cron cannot run it" ;; esac
   done
   q() { printf '%q' "$1"; }
-  want_collect="5 0 * * * cd $(q "$home") && mkdir -p log && $(q "$bin") collect --analyze --quiet --source $(q "$source_log") --dest log --history log/monitoring.log >> log/cronjob_logs 2>&1 ${marker}collect"
-  want_report="0 8 * * 1 cd $(q "$home") && $(q "$bin") report --week last --email --quiet >> log/cronjob_logs 2>&1 ${marker}report"
+  collect_cmd="$(q "$bin") collect --analyze --quiet --source $(q "$source_log") --dest log --history log/monitoring.log >> log/cronjob_logs 2>&1"
+  want_collect="5 0 * * * cd $(q "$home") && mkdir -p log && $collect_cmd ${marker}collect"
+  want_report="0 8 * * 1 cd $(q "$home") && mkdir -p log && { $collect_cmd; $(q "$bin") report --week last --email --quiet >> log/cronjob_logs 2>&1; } ${marker}report"
 
   current=''
   if command -v "$crontab_cmd" >/dev/null 2>&1; then

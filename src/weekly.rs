@@ -188,6 +188,9 @@ pub struct Weekly {
     pub top_ips: Vec<TopIp>,
     /// Inputs that could not be read, or only partly: the figures leave out what was not read.
     pub input_errors: Vec<InputError>,
+    /// Why the figures may be short though every input was read (the archives end before
+    /// the period does: see `report`).
+    pub warnings: Vec<String>,
 }
 
 /// An input of the report that could not be read completely (both texts already escaped).
@@ -346,6 +349,7 @@ pub fn build(report: &Report, r: Range) -> Weekly {
                 })
             })
             .collect(),
+        warnings: Vec::new(),
     }
 }
 

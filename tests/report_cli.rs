@@ -1212,3 +1212,82 @@ fn the_count_of_suspicious_ips_is_given_beyond_the_top_ten() {
     );
     assert_eq!(j["top_ips"].as_array().unwrap().len(), 10);
 }
+
+/// The archives end before the period does (the last collect ran before the week was over
+/// in the log's own time: 00:05 in Berlin is 23:05 UTC on Sunday): the report says so (it
+/// was mailed short without a word).
+#[test]
+fn a_period_collected_before_its_end_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    fs::create_dir_all(&log).unwrap();
+    let archive = log.join("access_2026-03-09.log");
+    let write = |offset: &str, written: &str| {
+        let text: String = (2..=8)
+            .map(|d| {
+                format!(
+                    "10.0.0.1 - - [{d:02}/Mar/2026:22:50:00 {offset}] \"GET / HTTP/1.1\" 404 5\n"
+                )
+            })
+            .collect();
+        fs::write(&archive, text).unwrap();
+        let at: chrono::DateTime<chrono::Utc> = written.parse().unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&archive)
+            .unwrap()
+            .set_modified(at.into())
+            .unwrap();
+    };
+    let report = |extra: &[&str]| {
+        let out = report_in(
+            dir.path(),
+            &[
+                &[
+                    "report",
+                    "--week",
+                    "2026-W10",
+                    "-q",
+                    "--no-history",
+                    "--json",
+                    "w.json",
+                ],
+                extra,
+            ]
+            .concat(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let j: Value =
+            serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            j,
+        )
+    };
+    let warning = "the newest archive (log/access_2026-03-09.log) was written at 2026-03-08 23:05 UTC, before the period ended (2026-03-08 24:00 at +00:00, the log's offset): what was logged after it is not in this report. Collect right before the report, or report later";
+    // A log in UTC, collected at 23:05 UTC on its last day.
+    write("+0000", "2026-03-08T23:05:00Z");
+    let (text, err, j) = report(&[]);
+    assert!(
+        text.contains(&format!("\n\nWarning: {warning}\n\n")),
+        "{text}"
+    );
+    assert_eq!(err, format!("logwarden: warning: {warning}\n"));
+    assert_eq!(j["warnings"], json!([warning]));
+    // Collected after it ended: nothing to say.
+    write("+0000", "2026-03-09T00:05:00Z");
+    let (text, err, j) = report(&[]);
+    assert!(!text.contains("Warning"), "{text}");
+    assert_eq!((err.as_str(), &j["warnings"]), ("", &json!([])));
+    // A log at +0100: 23:05 UTC is 00:05 there, the week is over.
+    write("+0100", "2026-03-08T23:05:00Z");
+    let (_, err, _) = report(&[]);
+    assert_eq!(err, "");
+    // ... but not in UTC days (--utc).
+    let (_, err, _) = report(&["--utc"]);
+    assert_eq!(
+        err,
+        "logwarden: warning: the newest archive (log/access_2026-03-09.log) was written at 2026-03-08 23:05 UTC, before the period ended (2026-03-08 24:00 at UTC (--utc)): what was logged after it is not in this report. Collect right before the report, or report later\n"
+    );
+}

@@ -84,6 +84,21 @@ pub fn check_settings(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<(
     resolve_settings(args, file).map(drop)
 }
 
+/// The paths to analyze: the command line's, else the config file's `paths`, else `./log`.
+pub fn input_paths(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Vec<PathBuf>> {
+    if !args.paths.is_empty() {
+        return Ok(args.paths.clone());
+    }
+    Ok(match &file.analyze.paths {
+        Some(paths) if paths.is_empty() => anyhow::bail!(
+            "[analyze] paths (config file {}) is empty: give it at least one path, or leave it out for ./log",
+            file.analyze.file.as_deref().unwrap_or("?")
+        ),
+        Some(paths) => paths.clone(),
+        None => vec![PathBuf::from("log")],
+    })
+}
+
 fn analyze_keeping_tables(
     args: &AnalyzeArgs,
     file: &FileConfig,
@@ -91,19 +106,7 @@ fn analyze_keeping_tables(
 ) -> anyhow::Result<Analysis> {
     crate::stage_done("start");
     let (detection, threads) = resolve_settings(args, file)?;
-    let paths: Vec<PathBuf> = if !args.paths.is_empty() {
-        args.paths.clone()
-    } else {
-        match &file.analyze.paths {
-            Some(paths) if paths.is_empty() => anyhow::bail!(
-                "[analyze] paths (config file {}) is empty: give it at least one path, or leave it out for ./log",
-                file.analyze.file.as_deref().unwrap_or("?")
-            ),
-            Some(paths) => paths.clone(),
-            None => vec![PathBuf::from("log")],
-        }
-    };
-    let inputs = discover(&paths)?;
+    let inputs = discover(&input_paths(args, file)?)?;
     if !args.keep_duplicates {
         crate::input::discover::refuse_stdin_named(&inputs)?;
     }

@@ -78,6 +78,98 @@ pub fn history_in(history: &Path, r: Range) -> Vec<u8> {
         .into_bytes()
 }
 
+/// A warning when the archives end before the period does: the newest input was written
+/// (collected) before the period's last day ended in the log's own time (the offset of its
+/// last line; UTC with `--utc`). What the server logged since is still in the live log. A
+/// collect at 00:05 in Berlin is 23:05 UTC on Sunday: a Monday report of a log kept in UTC
+/// left out the week's last hour, and said nothing. `None` where it cannot be told (stdin,
+/// no file, a last archive that is gzip or has no dated line).
+fn collected_before_the_end(paths: &[PathBuf], r: Range, utc: bool) -> Option<String> {
+    let inputs = crate::input::discover::discover(paths).ok()?;
+    let mut newest: Option<(&Path, std::time::SystemTime)> = None;
+    for input in &inputs {
+        match input {
+            crate::input::Input::File(p) => {
+                let meta = std::fs::metadata(p).ok().filter(|m| m.is_file());
+                let Some(written) = meta.and_then(|m| m.modified().ok()) else {
+                    continue;
+                };
+                if newest.is_none_or(|(_, t)| written > t) {
+                    newest = Some((p, written));
+                }
+            }
+            crate::input::Input::Stdin => return None,
+            crate::input::Input::Unusable(..) => {}
+        }
+    }
+    let (path, written) = newest?;
+    let offset_minutes = match utc {
+        true => 0,
+        false => last_line_offset(path)?,
+    };
+    let end_day = r.end.succ_opt()?;
+    let end = end_day.and_hms_opt(0, 0, 0)?.and_utc().timestamp() - i64::from(offset_minutes) * 60;
+    let written_secs = i64::try_from(
+        written
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs(),
+    )
+    .ok()?;
+    if written_secs >= end {
+        return None;
+    }
+    let offset = match utc {
+        true => "UTC (--utc)".to_string(),
+        false => {
+            let stamp = crate::scan::time::Timestamp {
+                utc_secs: 0,
+                offset_minutes,
+            }
+            .iso8601(false);
+            format!("{}, the log's offset", &stamp[stamp.len() - 6..])
+        }
+    };
+    let at = |secs: i64| {
+        chrono::DateTime::from_timestamp(secs, 0).map_or(String::new(), |t| {
+            t.format("%Y-%m-%d %H:%M UTC").to_string()
+        })
+    };
+    Some(format!(
+        "the newest archive ({}) was written at {}, before the period ended ({} 24:00 at {offset}): what was logged after it is not in this report. Collect right before the report, or report later",
+        crate::escape::path(path),
+        at(written_secs),
+        r.end,
+    ))
+}
+
+/// The UTC offset of the last dated line of a plain file (its last 64 KiB), in minutes.
+fn last_line_offset(path: &Path) -> Option<i32> {
+    use std::os::unix::fs::FileExt;
+    if crate::input::source::is_gzip_file(path) {
+        return None;
+    }
+    let file = crate::input::source::open_regular(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let start = len.saturating_sub(64 << 10);
+    let mut tail = vec![0u8; (len - start) as usize];
+    file.read_exact_at(&mut tail, start).ok()?;
+    let scanners = [
+        crate::scan::Format::Combined,
+        crate::scan::Format::VhostCombined,
+    ]
+    .map(|f| crate::scan::LineScanner::new(f, false, 1 << 20));
+    tail.split(|&b| b == b'\n').rev().find_map(|line| {
+        scanners
+            .clone()
+            .iter_mut()
+            .find_map(|s| match s.scan(line) {
+                crate::scan::Line::Parsed(fields) => Some(fields.time.offset_minutes),
+                _ => None,
+            })
+    })
+}
+
 /// The day a record's body line reports on: `    YYYY-MM-DD: ...` (four spaces, no more).
 fn reported_day(line: &str) -> Option<&str> {
     let day = line.strip_prefix("    ")?.get(..10)?;
@@ -181,7 +273,13 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     ];
     let report =
         crate::cmd::analyze::analyze_for(&analyze_args, file, &outputs, &ranges, weekly::TOP_IPS)?;
-    let w = weekly::build(&report, r);
+    let mut w = weekly::build(&report, r);
+    let paths = crate::cmd::analyze::input_paths(&analyze_args, file)?;
+    w.warnings
+        .extend(collected_before_the_end(&paths, r, report.settings.utc));
+    for warning in &w.warnings {
+        crate::stderr_line!("logwarden: warning: {warning}");
+    }
     let text = render::weekly::render(&w);
     let meta = render::html::Meta::now();
     // Mailed, the JSON and HTML are attachments and so are built in memory; otherwise they
@@ -285,6 +383,9 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
                 ip.ip.ip, ip.ip.failed
             ));
         }
+        for warning in &w.warnings {
+            rec.lines.push(format!("warning: {warning}"));
+        }
         // Figures short of what could not be read say so here too: this record is what the
         // next mail attaches.
         for e in &w.input_errors {
@@ -300,6 +401,8 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         rec.json.insert("command".into(), "report".into());
         rec.json
             .insert("input_errors".into(), serde_json::json!(w.input_errors));
+        rec.json
+            .insert("warnings".into(), serde_json::json!(w.warnings));
         rec.json
             .insert("period".into(), serde_json::json!(w.period));
         rec.json

@@ -29,6 +29,9 @@ pub fn render(w: &Weekly) -> String {
         "Compared with {} ({} to {}).\n",
         w.previous_period.label, w.previous_period.start, w.previous_period.end
     );
+    for warning in &w.warnings {
+        let _ = writeln!(out, "Warning: {warning}\n");
+    }
     if !w.input_errors.is_empty() {
         let _ = writeln!(
             out,
