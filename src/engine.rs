@@ -188,22 +188,30 @@ pub fn run(
         .collect();
     if over_budget > 0 {
         crate::stderr_line!(
-            "logwarden: warning: {} inputs: the first {budget} files are mapped{}; the other {over_budget} are read as streams{}",
+            "logwarden: warning: {} inputs: {mapped} files are mapped{}, the most this system allows one run; the other {over_budget} are read as streams{}",
             inputs.len(),
             match settings.dedupe {
                 true => " and compared for duplicates",
                 false => "",
             },
             match settings.dedupe {
-                true => ", and a copy among them is counted again",
+                true => ", not compared: a copy of another input among them is counted again",
                 false => "",
             }
         );
     }
     let overlaps = if settings.dedupe {
+        // A file of another compressor is an error whichever way it is read: compared, one
+        // copy of it would be a duplicate (no error) with `--no-mmap` only.
         let contents: Vec<Option<(&[u8], bool)>> = maps
             .iter()
-            .map(|m| m.as_ref().map(|(m, gzip)| (&m.map[..], !*gzip)))
+            .map(|m| {
+                m.as_ref()
+                    .filter(|(m, _)| {
+                        source::foreign_compression(&m.map[..m.map.len().min(16)]).is_none()
+                    })
+                    .map(|(m, gzip)| (&m.map[..], !*gzip))
+            })
             .collect();
         overlap::plan(&contents)
     } else {

@@ -1125,7 +1125,7 @@ fn inputs_beyond_the_map_budget_are_streamed_and_said_to_be() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "logwarden: warning: 5 inputs: the first 2 files are mapped and compared for duplicates; the other 3 are read as streams, and a copy among them is counted again\n"
+        "logwarden: warning: 5 inputs: 2 files are mapped and compared for duplicates, the most this system allows one run; the other 3 are read as streams, not compared: a copy of another input among them is counted again\n"
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -1186,6 +1186,8 @@ fn other_compressors_are_an_input_error_naming_them() {
         std::fs::write(tmp.path().join(name), bytes).unwrap();
     }
     std::fs::write(tmp.path().join("access.5.log"), ONE_404).unwrap();
+    // A copy of one: an error too, not its duplicate (it was, with --no-mmap only).
+    std::fs::write(tmp.path().join("access.1.bz2.copy"), files[0].1).unwrap();
     // A link to itself, found in the folder: a loop, not "dangling".
     std::os::unix::fs::symlink("access.6.log", tmp.path().join("access.6.log")).unwrap();
     for extra in [&[][..], &["--no-mmap"]] {
@@ -1199,13 +1201,23 @@ fn other_compressors_are_an_input_error_naming_them() {
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["totals"]["lines"], 1, "{extra:?}: {}", v["inputs"]);
         for (i, (_, _, tool)) in files.iter().enumerate() {
+            let i = i + (i > 0) as usize; // after the copy of the first
             assert_eq!(
                 v["inputs"][i]["error"],
                 format!("compressed with {tool}, which logwarden does not read (only gzip): decompress it first, e.g. `{tool} -dc FILE | logwarden analyze -`"),
                 "{extra:?}"
             );
         }
-        assert!(v["inputs"][5]["error"]
+        assert_eq!(
+            v["inputs"][1]["path"].as_str().unwrap().rsplit('/').next(),
+            Some("access.1.bz2.copy")
+        );
+        assert_eq!(
+            v["inputs"][1]["error"], v["inputs"][0]["error"],
+            "{extra:?}"
+        );
+        assert_eq!(v["inputs"][1]["duplicate_of"], Value::Null, "{extra:?}");
+        assert!(v["inputs"][6]["error"]
             .as_str()
             .unwrap()
             .starts_with("symbolic link loop ("));

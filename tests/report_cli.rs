@@ -1222,6 +1222,15 @@ fn a_period_collected_before_its_end_is_a_warning() {
     let log = dir.path().join("log");
     fs::create_dir_all(&log).unwrap();
     let archive = log.join("access_2026-03-09.log");
+    let touch = |path: &Path, written: &str| {
+        let at: chrono::DateTime<chrono::Utc> = written.parse().unwrap();
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(at.into())
+            .unwrap();
+    };
     let write = |offset: &str, written: &str| {
         let text: String = (2..=8)
             .map(|d| {
@@ -1231,30 +1240,12 @@ fn a_period_collected_before_its_end_is_a_warning() {
             })
             .collect();
         fs::write(&archive, text).unwrap();
-        let at: chrono::DateTime<chrono::Utc> = written.parse().unwrap();
-        fs::File::options()
-            .write(true)
-            .open(&archive)
-            .unwrap()
-            .set_modified(at.into())
-            .unwrap();
+        touch(&archive, written);
     };
     let report = |extra: &[&str]| {
         let out = report_in(
             dir.path(),
-            &[
-                &[
-                    "report",
-                    "--week",
-                    "2026-W10",
-                    "-q",
-                    "--no-history",
-                    "--json",
-                    "w.json",
-                ],
-                extra,
-            ]
-            .concat(),
+            &[&["report", "-q", "--no-history", "--json", "w.json"], extra].concat(),
         );
         assert_eq!(out.status.code(), Some(0), "{out:?}");
         let j: Value =
@@ -1265,10 +1256,11 @@ fn a_period_collected_before_its_end_is_a_warning() {
             j,
         )
     };
-    let warning = "the newest archive (log/access_2026-03-09.log) was written at 2026-03-08 23:05 UTC, before the period ended (2026-03-08 24:00 at +00:00, the log's offset): what was logged after it is not in this report. Collect right before the report, or report later";
+    let week = ["--week", "2026-W10"];
+    let warning = "the archives were last collected at 2026-03-08 23:05 UTC, before the period ended (2026-03-08 24:00 at +00:00, the log's offset): what was logged after that is not in this report. Collect right before the report, or report later";
     // A log in UTC, collected at 23:05 UTC on its last day.
     write("+0000", "2026-03-08T23:05:00Z");
-    let (text, err, j) = report(&[]);
+    let (text, err, j) = report(&week);
     assert!(
         text.contains(&format!("\n\nWarning: {warning}\n\n")),
         "{text}"
@@ -1277,17 +1269,44 @@ fn a_period_collected_before_its_end_is_a_warning() {
     assert_eq!(j["warnings"], json!([warning]));
     // Collected after it ended: nothing to say.
     write("+0000", "2026-03-09T00:05:00Z");
-    let (text, err, j) = report(&[]);
+    let (text, err, j) = report(&week);
     assert!(!text.contains("Warning"), "{text}");
     assert_eq!((err.as_str(), &j["warnings"]), ("", &json!([])));
+    // A quiet site: nothing new at the next collect, so no newer archive, but the collect's
+    // state file is newer.
+    write("+0000", "2026-03-08T23:05:00Z");
+    let state = log.join(".logwarden-collect.json");
+    fs::write(&state, "{}").unwrap();
+    touch(&state, "2026-03-09T07:00:00Z");
+    assert_eq!(report(&week).1, "");
+    fs::remove_file(&state).unwrap();
+    // An older archive compressed by that collect: its time counts, the plain one's offset.
+    let gz = log.join("access_2026-03-01.log.gz");
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(
+        &mut e,
+        b"10.0.0.9 - - [01/Mar/2026:10:00:00 +0000] \"GET / HTTP/1.1\" 200 5\n",
+    )
+    .unwrap();
+    fs::write(&gz, e.finish().unwrap()).unwrap();
+    touch(&gz, "2026-03-09T00:05:01Z");
+    assert_eq!(report(&week).1, "");
+    touch(&gz, "2026-03-01T00:05:00Z");
+    assert_eq!(report(&week).1, format!("logwarden: warning: {warning}\n"));
+    fs::remove_file(&gz).unwrap();
     // A log at +0100: 23:05 UTC is 00:05 there, the week is over.
     write("+0100", "2026-03-08T23:05:00Z");
-    let (_, err, _) = report(&[]);
-    assert_eq!(err, "");
+    assert_eq!(report(&week).1, "");
     // ... but not in UTC days (--utc).
-    let (_, err, _) = report(&["--utc"]);
+    let (_, err, _) = report(&[&week[..], &["--utc"]].concat());
     assert_eq!(
         err,
-        "logwarden: warning: the newest archive (log/access_2026-03-09.log) was written at 2026-03-08 23:05 UTC, before the period ended (2026-03-08 24:00 at UTC (--utc)): what was logged after it is not in this report. Collect right before the report, or report later\n"
+        "logwarden: warning: the archives were last collected at 2026-03-08 23:05 UTC, before the period ended (2026-03-08 24:00 at UTC (--utc)): what was logged after that is not in this report. Collect right before the report, or report later\n"
+    );
+    // A period that has not ended: said as such.
+    let (_, err, _) = report(&["--since", "2099-12-01", "--until", "2099-12-31"]);
+    assert_eq!(
+        err,
+        "logwarden: warning: the period has not ended yet (2099-12-31 24:00 at +01:00, the log's offset): its figures are those collected so far\n"
     );
 }

@@ -78,45 +78,54 @@ pub fn history_in(history: &Path, r: Range) -> Vec<u8> {
         .into_bytes()
 }
 
-/// A warning when the archives end before the period does: the newest input was written
-/// (collected) before the period's last day ended in the log's own time (the offset of its
-/// last line; UTC with `--utc`). What the server logged since is still in the live log. A
-/// collect at 00:05 in Berlin is 23:05 UTC on Sunday: a Monday report of a log kept in UTC
-/// left out the week's last hour, and said nothing. `None` where it cannot be told (stdin,
-/// no file, a last archive that is gzip or has no dated line).
+/// A warning when the archives end before the period does: they were last collected (the
+/// newest input's modification time, or that of a `collect` state file among them, which
+/// every collect writes) before the period's last day ended in the log's own time (the
+/// offset of the newest plain input's last line; UTC with `--utc`). What the server logged
+/// since is still in the live log. A collect at 00:05 in Berlin is 23:05 UTC on Sunday: a
+/// Monday report of a log kept in UTC left out the week's last hour, and said nothing.
+/// `None` where it cannot be told (stdin, no file, no dated line).
 fn collected_before_the_end(paths: &[PathBuf], r: Range, utc: bool) -> Option<String> {
     let inputs = crate::input::discover::discover(paths).ok()?;
-    let mut newest: Option<(&Path, std::time::SystemTime)> = None;
+    let modified = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+    };
+    let mut collected: Option<std::time::SystemTime> = None;
+    let mut newest_plain: Option<(&Path, std::time::SystemTime)> = None;
     for input in &inputs {
         match input {
             crate::input::Input::File(p) => {
-                let meta = std::fs::metadata(p).ok().filter(|m| m.is_file());
-                let Some(written) = meta.and_then(|m| m.modified().ok()) else {
-                    continue;
-                };
-                if newest.is_none_or(|(_, t)| written > t) {
-                    newest = Some((p, written));
+                let Some(written) = modified(p) else { continue };
+                collected = collected.max(Some(written));
+                if !crate::input::source::is_gzip_file(p)
+                    && newest_plain.is_none_or(|(_, t)| written > t)
+                {
+                    newest_plain = Some((p, written));
                 }
             }
             crate::input::Input::Stdin => return None,
             crate::input::Input::Unusable(..) => {}
         }
     }
-    let (path, written) = newest?;
+    for dir in paths.iter().filter(|p| p.is_dir()) {
+        collected = collected.max(modified(&crate::collect::state::path(dir)));
+    }
     let offset_minutes = match utc {
         true => 0,
-        false => last_line_offset(path)?,
+        false => last_line_offset(newest_plain?.0)?,
     };
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
+    };
+    let collected = secs(collected?)?;
     let end_day = r.end.succ_opt()?;
     let end = end_day.and_hms_opt(0, 0, 0)?.and_utc().timestamp() - i64::from(offset_minutes) * 60;
-    let written_secs = i64::try_from(
-        written
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_secs(),
-    )
-    .ok()?;
-    if written_secs >= end {
+    if collected >= end {
         return None;
     }
     let offset = match utc {
@@ -135,20 +144,23 @@ fn collected_before_the_end(paths: &[PathBuf], r: Range, utc: bool) -> Option<St
             t.format("%Y-%m-%d %H:%M UTC").to_string()
         })
     };
-    Some(format!(
-        "the newest archive ({}) was written at {}, before the period ended ({} 24:00 at {offset}): what was logged after it is not in this report. Collect right before the report, or report later",
-        crate::escape::path(path),
-        at(written_secs),
-        r.end,
-    ))
+    let now = secs(std::time::SystemTime::now())?;
+    Some(match now < end {
+        true => format!(
+            "the period has not ended yet ({} 24:00 at {offset}): its figures are those collected so far",
+            r.end
+        ),
+        false => format!(
+            "the archives were last collected at {}, before the period ended ({} 24:00 at {offset}): what was logged after that is not in this report. Collect right before the report, or report later",
+            at(collected),
+            r.end,
+        ),
+    })
 }
 
 /// The UTC offset of the last dated line of a plain file (its last 64 KiB), in minutes.
 fn last_line_offset(path: &Path) -> Option<i32> {
     use std::os::unix::fs::FileExt;
-    if crate::input::source::is_gzip_file(path) {
-        return None;
-    }
     let file = crate::input::source::open_regular(path).ok()?;
     let len = file.metadata().ok()?.len();
     let start = len.saturating_sub(64 << 10);

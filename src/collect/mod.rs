@@ -278,10 +278,10 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     if out.bytes == 0 {
         drop(temp);
         let _ = std::fs::remove_file(&temp_path);
-        if new_streams != st.streams {
-            st.streams = new_streams;
-            state::save(dest, &st)?;
-        }
+        // Saved even unchanged: its time is when everything logged so far was collected,
+        // which `report` reads when no archive is newer (a quiet site's Monday report).
+        st.streams = new_streams;
+        state::save(dest, &st)?;
     } else {
         drop(temp);
         crash_point(opts, CrashPoint::AfterTempWrite)?;
@@ -494,8 +494,9 @@ fn copy_streams(
             // A gzip file read live (a `--source` that is one): no bytes to look for, and
             // its offsets are of the inflated text. Shorter now: read from its start.
             None if sf.gzip => {
+                out.possible_losses += 1;
                 out.warnings.push(format!(
-                    "{} is shorter than what was collected from it ({} < {} bytes): rewritten, collected from its start",
+                    "{} is shorter than what was collected from it ({} < {} bytes): rewritten, collected from its start (lines collected before may be archived twice)",
                     sf.name, sf.len, stream.offset
                 ));
                 0

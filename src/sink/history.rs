@@ -130,20 +130,16 @@ fn open_for_append(path: &Path) -> anyhow::Result<std::fs::File> {
         .with_context(|| format!("cannot open history {}", crate::escape::path(path)))
 }
 
-/// An error unless `history` and its JSON-lines twin can be opened for appending (one that
-/// is missing is made, as [`append`] would, and removed again; its directory stays):
-/// checked before work that cannot be undone, a mail sent, so that no permission or
-/// directory fails the record after it. (A disk that fills in between can still fail it.)
+/// An error unless `history` and its JSON-lines twin can be opened for appending (each is
+/// made where missing, as [`append`] would, and kept: a history named among the inputs,
+/// `log/access_history.log`, is then refused by this very run, not by every run after the
+/// first record): checked before work that cannot be undone, a mail sent, so that no
+/// permission or directory fails the record after it. (A disk that fills in between can
+/// still fail it.)
 pub fn check_appendable(history: &Path) -> anyhow::Result<()> {
     check_regular(history)?;
-    for path in [history.to_path_buf(), jsonl_path(history)] {
-        // One made by this check goes again: a run that fails later leaves no empty history.
-        let made = !path.exists();
-        open_for_append(&path)?;
-        if made {
-            let _ = std::fs::remove_file(&path);
-        }
-    }
+    open_for_append(history)?;
+    open_for_append(&jsonl_path(history))?;
     Ok(())
 }
 
