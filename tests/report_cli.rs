@@ -1310,3 +1310,30 @@ fn a_period_collected_before_its_end_is_a_warning() {
         "logwarden: warning: the period has not ended yet (2099-12-31 24:00 at +01:00, the log's offset): its figures are those collected so far\n"
     );
 }
+
+/// A history not made yet whose name the inputs' folder would take in (`log/access_*`): it
+/// is made before the inputs are found, so the first run refuses it too (it was refused only
+/// from the second run on, after one mail: the first record made it an input).
+#[test]
+fn a_new_history_among_the_inputs_is_refused_by_the_first_run() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let out = report_in(
+        dir.path(),
+        &[
+            "report",
+            "--week",
+            "2023-W25",
+            "-q",
+            "--report",
+            "/dev/null",
+            "--history",
+            "log/access_hist.log",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: error: --history names log/access_hist.log, which is one of the inputs: the report would be written into it\n"
+    );
+}
