@@ -1223,3 +1223,31 @@ fn other_compressors_are_an_input_error_naming_them() {
             .starts_with("symbolic link loop ("));
     }
 }
+
+/// Two `.gz` files joined with zero padding between them: the second member is garbage, as
+/// for `gzip -d`, but the input's warning says a member starts in it (it gave a byte count
+/// only), with the mapped and the streamed reader alike.
+#[test]
+fn a_gzip_member_after_padding_is_named_in_the_warning() {
+    let gz = |text: &str| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let second = gz(&ONE_404.replace("10.0.0.1", "10.0.0.2"));
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("joined.gz");
+    std::fs::write(&path, [gz(ONE_404), vec![0; 4], second.clone()].concat()).unwrap();
+    for extra in [&[][..], &["--no-mmap"]] {
+        let (code, v, _) = analyze_json(&[&[path_str(&path)], extra].concat());
+        assert_eq!(code, 0);
+        assert_eq!(v["inputs"][0]["lines"], 1);
+        assert_eq!(
+            v["inputs"][0]["warnings"],
+            json!([format!(
+                "{} bytes of trailing garbage after the last gzip member were ignored; a gzip member starts at byte 4 of them (files joined with padding between them?), and its lines are not read",
+                4 + second.len()
+            )])
+        );
+    }
+}
