@@ -245,14 +245,26 @@ fn config(dir: &Path, port: u16, subject: &str) {
     .unwrap();
 }
 
-/// Start the Python server `script` with `args`; it prints `ready` once it listens (its
-/// stderr, a refused handshake's traceback say, is dropped). It runs until its stdin closes.
-fn start_server(script: &Path, args: &[&str]) -> std::process::Child {
+/// Start the Python server `script` in `dir` with a free port and a log file `log_name` there
+/// (then `extra` arguments); it prints `ready` once it listens (its stderr, a refused
+/// handshake's traceback say, is dropped) and runs until its stdin closes. The server, its
+/// port and its log.
+fn start_server(
+    dir: &Path,
+    script: &str,
+    log_name: &str,
+    extra: &[&Path],
+) -> (std::process::Child, u16, std::path::PathBuf) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
+    let path = dir.join("server.py");
+    fs::write(&path, script).unwrap();
+    let (port, log) = (free_port(), dir.join(log_name));
     let mut server = Command::new("python3")
-        .arg(script)
-        .args(args)
+        .arg(&path)
+        .arg(port.to_string())
+        .arg(&log)
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -262,8 +274,8 @@ fn start_server(script: &Path, args: &[&str]) -> std::process::Child {
     BufReader::new(server.stdout.take().unwrap())
         .read_line(&mut ready)
         .unwrap();
-    assert_eq!(ready, "ready\n", "the SMTP server {script:?} did not start");
-    server
+    assert_eq!(ready, "ready\n", "the SMTP server did not start");
+    (server, port, log)
 }
 
 fn free_port() -> u16 {
@@ -719,11 +731,7 @@ fn hostile_body_through_real_smtp_server_is_one_message() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("server.py");
-    fs::write(&script, RECORDING_SERVER).unwrap();
-    let log = dir.path().join("smtp.jsonl");
-    let port = free_port();
-    let mut server = start_server(&script, &[&port.to_string(), path_str(&log)]);
+    let (mut server, port, log) = start_server(dir.path(), RECORDING_SERVER, "smtp.jsonl", &[]);
 
     // A body that tries everything: a lone "." (would end DATA without dot-stuffing), a ".."
     // line, CRLF / bare CR / bare LF followed by SMTP commands and headers.
@@ -1102,19 +1110,12 @@ fn starttls_trusts_the_ca_named_by_ssl_cert_file() {
     }
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
-    let script = dir.path().join("server.py");
-    fs::write(&script, STARTTLS_SERVER).unwrap();
-    let log = dir.path().join("smtp.log");
     let tls = root().join("testdata/tls");
-    let port = free_port();
-    let mut server = start_server(
-        &script,
-        &[
-            &port.to_string(),
-            path_str(&log),
-            path_str(&tls.join("server.pem")),
-            path_str(&tls.join("server-key.pem")),
-        ],
+    let (mut server, port, log) = start_server(
+        dir.path(),
+        STARTTLS_SERVER,
+        "smtp.log",
+        &[&tls.join("server.pem"), &tls.join("server-key.pem")],
     );
     fs::write(
         dir.path().join("logwarden.toml"),
