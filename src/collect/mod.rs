@@ -836,6 +836,45 @@ mod tests {
         }
     }
 
+    /// Two recorded streams match one file (an older, shorter fingerprint too): the copy
+    /// resumes at the furthest offset, and the bytes checked before it are that offset's (with
+    /// the other's, the check failed and the copy went back to the other's offset: its lines
+    /// archived twice, with an "edited" warning).
+    #[test]
+    fn folded_streams_keep_the_furthest_offset_with_its_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dest) = (dir.path().join("access.log"), dir.path().join("log"));
+        let text: Vec<u8> = (0..200)
+            .flat_map(|n| format!("line {n:04} of the log\n").into_bytes())
+            .collect();
+        std::fs::write(&src, &text).unwrap();
+        let stream = |prefix_len: usize, offset: usize| StreamState {
+            hash: hex(fnv1a(&text[..prefix_len])),
+            prefix_len: prefix_len as u64,
+            offset: offset as u64,
+            last_name: "access.log".into(),
+            source: Some(source_id(&src)),
+            tail: Some(state::Tail {
+                len: 256,
+                hash: hex(fnv1a(&text[offset - 256..offset])),
+            }),
+        };
+        let line = text.len() / 200;
+        std::fs::create_dir_all(&dest).unwrap();
+        let st = State {
+            version: state::STATE_VERSION,
+            // The shorter fingerprint is further: its offset wins, with its tail.
+            streams: vec![stream(100, 150 * line), stream(4096, 100 * line)],
+            ..State::default()
+        };
+        state::save(&dest, &st).unwrap();
+        let got = collect(&options(&src, &dest)).unwrap();
+        assert_eq!(got.warnings, Vec::<String>::new());
+        assert_eq!(got.possible_losses, 0);
+        let archive = std::fs::read(got.archive.unwrap()).unwrap();
+        assert_eq!(archive, text[150 * line..]);
+    }
+
     #[test]
     fn sources_sharing_a_destination_keep_each_others_streams() {
         let dir = tempfile::tempdir().unwrap();
