@@ -1054,3 +1054,33 @@ fn a_log_edited_in_its_first_bytes_resumes_after_its_last_collected_line() {
         sorted_lines(&numbered(0, 212))
     );
 }
+
+/// A live source that is gzip, rewritten shorter (its first 4 KiB the same): read from its
+/// start, as there are no bytes to look for in it, and said to repeat lines, with exit 1 (it
+/// was exit 0 with "rewritten" only).
+#[test]
+fn a_gzip_source_rewritten_shorter_is_read_again_and_said_to_be() {
+    let dir = tempfile::tempdir().unwrap();
+    let gz = |text: &str| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let live = dir.path().join("access.log");
+    fs::write(&live, gz(&numbered(0, 200))).unwrap();
+    assert_eq!(collect_quiet(dir.path()).status.code(), Some(0));
+    fs::write(&live, gz(&numbered(0, 100))).unwrap();
+    let out = collect_quiet(dir.path());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "logwarden: warning: access.log is shorter than what was collected from it ({} < {} bytes): rewritten, collected from its start (lines collected before may be archived twice)\n",
+            numbered(0, 100).len(),
+            numbered(0, 200).len()
+        )
+    );
+    let mut want = numbered(0, 200);
+    want.push_str(&numbered(0, 100));
+    assert_eq!(archived_lines(&dir.path().join("log")), sorted_lines(&want));
+}
