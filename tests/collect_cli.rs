@@ -1084,3 +1084,60 @@ fn a_gzip_source_rewritten_shorter_is_read_again_and_said_to_be() {
     want.push_str(&numbered(0, 100));
     assert_eq!(archived_lines(&dir.path().join("log")), sorted_lines(&want));
 }
+
+/// Links planted in DEST by someone who can write there (root runs the job): collect's files
+/// are never written or read through them (root truncated and filled the file a link led to,
+/// gzipped a root-only file into a world-readable one, made or cut files anywhere).
+#[test]
+fn links_planted_in_dest_are_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    fs::write(&victim, "root:SECRET\n").unwrap();
+    let dest = dir.path().join("log");
+    fs::create_dir_all(&dest).unwrap();
+    fs::write(dir.path().join("access.log"), numbered(0, 3)).unwrap();
+    let plant = |name: &str| std::os::unix::fs::symlink(&victim, dest.join(name)).unwrap();
+    // An old "archive" that is a link: not compressed, said so; the rest is collected.
+    plant("access_2020-01-01.log");
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args([
+            "collect",
+            "-q",
+            "--source",
+            "access.log",
+            "--compress-after",
+            "7",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot compress log/access_2020-01-01.log: "),
+        "{err}"
+    );
+    assert!(!dest.join("access_2020-01-01.log.gz").exists());
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "root:SECRET\n");
+    fs::remove_file(dest.join("access_2020-01-01.log")).unwrap();
+    assert_eq!(archived_lines(&dest), sorted_lines(&numbered(0, 3)));
+    // The lock as a link: refused, nothing made or cut through it.
+    fs::remove_file(dest.join(".logwarden-collect.lock")).unwrap();
+    plant(".logwarden-collect.lock");
+    append(&dir.path().join("access.log"), &numbered(3, 4));
+    let out = collect_quiet(dir.path());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "root:SECRET\n");
+    fs::remove_file(dest.join(".logwarden-collect.lock")).unwrap();
+    // The history as a link: refused before anything is collected.
+    plant("monitoring.log");
+    let out = logwarden()
+        .current_dir(dir.path())
+        .args(["collect", "-q", "--source", "access.log", "--analyze"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("logwarden: error: history log/monitoring.log is a symbolic link: refused"));
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "root:SECRET\n");
+    assert_eq!(archived_lines(&dest), sorted_lines(&numbered(0, 3)));
+}

@@ -6,6 +6,7 @@
 //! runs lock two different inodes.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -35,10 +36,13 @@ pub fn acquire(dest: &Path) -> Result<DestLock, LockError> {
         lock: crate::escape::path(&path),
         source,
     };
+    // Not through a link planted in its name (root made or truncated the file it led to).
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
         .open(&path)
         .map_err(io_err)?;
     // SAFETY: flock on a descriptor we own; no memory is passed.

@@ -221,7 +221,9 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
 
     // Copy each stream's new bytes into the temp archive, oldest stream first.
     let temp_path = dest.join(TEMP_ARCHIVE);
-    let mut temp = File::create(&temp_path)
+    // Readable by whom the live log is (an archive of a 0640 log was 0644).
+    let mode = files.last().map_or(0o600, |live| live_mode(&live.file));
+    let mut temp = create_fresh(&temp_path, mode)
         .with_context(|| format!("cannot create {}", crate::escape::path(&temp_path)))?;
     let mut touched = vec![false; streams.len()];
     // Nothing is journaled yet: a failed copy (a full disk, a read error) removes the temp
@@ -596,6 +598,46 @@ fn adopt_edited_live(
     Ok(())
 }
 
+/// A new file at `path` (a fixed name in DEST, which others may be able to write to): what is
+/// there is removed first, and the file is made with `O_EXCL`, which never follows a link.
+/// A name planted between the two fails the run; nothing is written through it (a link to a
+/// root-only file was truncated and filled with log lines).
+fn create_fresh(path: &Path, mode: u32) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+}
+
+/// An existing regular file of DEST opened for reading: a symbolic link is refused.
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(file)
+}
+
+/// The read and write permission bits of an open file (to give its copy the same).
+fn live_mode(file: &File) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    file.metadata()
+        .map_or(0o600, |m| m.permissions().mode() & 0o666)
+}
+
 /// The [`state::Tail`] of the plain file `sf` before byte `offset`; `None` at its start.
 fn tail_before(sf: &SourceFile, offset: u64) -> io::Result<Option<state::Tail>> {
     use std::os::unix::fs::FileExt;
@@ -791,9 +833,14 @@ fn compress_old(dest: &Path, today: NaiveDate, days: u32) -> anyhow::Result<Vec<
         let temp = dest.join(TEMP_COMPRESS);
         let shown = crate::escape::path(&plain);
         (|| -> io::Result<()> {
-            let mut input = File::open(&plain)?;
-            let mut enc =
-                flate2::write::GzEncoder::new(File::create(&temp)?, flate2::Compression::default());
+            // Our archive, not a link planted in its name (root gzipped the file it led to
+            // into a file anyone could read).
+            let mut input = open_no_follow(&plain)?;
+            let mode = live_mode(&input);
+            let mut enc = flate2::write::GzEncoder::new(
+                create_fresh(&temp, mode)?,
+                flate2::Compression::default(),
+            );
             io::copy(&mut input, &mut enc)?;
             enc.finish()?.sync_all()?;
             std::fs::rename(&temp, &gz)?;
@@ -834,6 +881,30 @@ mod tests {
             record: false,
             crash_at: None,
         }
+    }
+
+    /// A link planted at a fixed temp name is replaced, never written through.
+    #[test]
+    fn create_fresh_never_writes_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "root:SECRET\n").unwrap();
+        let temp = dir.path().join(TEMP_ARCHIVE);
+        std::os::unix::fs::symlink(&victim, &temp).unwrap();
+        let mut file = create_fresh(&temp, 0o640).unwrap();
+        file.write_all(b"log line\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root:SECRET\n");
+        let meta = std::fs::symlink_metadata(&temp).unwrap();
+        assert!(meta.is_file());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640 & !umask());
+    }
+
+    /// The process' umask, as /proc says (setting it to read it would race other tests).
+    fn umask() -> u32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+        u32::from_str_radix(line["Umask:".len()..].trim(), 8).unwrap()
     }
 
     /// Two recorded streams match one file (an older, shorter fingerprint too): the copy

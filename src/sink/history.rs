@@ -119,15 +119,32 @@ pub fn append_once(path: &Path, bytes: &[u8], start: &[u8], end: &[u8]) -> anyho
 
 /// `path` opened to read and append, made (with its directory) where missing.
 fn open_for_append(path: &Path) -> anyhow::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = crate::collect::state::parent(path);
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create {}", crate::escape::path(dir)))?;
-    OpenOptions::new()
+    let shown = crate::escape::path(path);
+    // Not through a symbolic link (one planted in a shared log directory had root append
+    // records, log text among them, to any file, or make one), and a regular file only.
+    let file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
-        .with_context(|| format!("cannot open history {}", crate::escape::path(path)))
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => {
+                anyhow::anyhow!("history {shown} is a symbolic link: refused; name the file itself")
+            }
+            _ => anyhow::Error::new(e).context(format!("cannot open history {shown}")),
+        })?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot open history {shown}"))?;
+    if !meta.is_file() {
+        anyhow::bail!("history {shown} is not a regular file (--no-history keeps no history)");
+    }
+    Ok(file)
 }
 
 /// An error unless `history` and its JSON-lines twin can be opened for appending (each is
@@ -146,11 +163,24 @@ pub fn check_appendable(history: &Path) -> anyhow::Result<()> {
 /// An error if `history` (or its twin) is there and no regular file: a device or FIFO takes
 /// records and gives none back (`/dev/zero` was read for the mail until memory ran out).
 pub fn check_regular(history: &Path) -> anyhow::Result<()> {
-    for path in [history.to_path_buf(), jsonl_path(history)] {
-        if std::fs::metadata(&path).is_ok_and(|m| !m.is_file()) {
+    check_file(history)?;
+    check_file(&jsonl_path(history))
+}
+
+/// [`check_regular`] for one of the two files.
+pub fn check_file(path: &Path) -> anyhow::Result<()> {
+    {
+        let meta = std::fs::symlink_metadata(path);
+        if meta.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
+            anyhow::bail!(
+                "history {} is a symbolic link: refused (one planted in a shared folder would have records appended wherever it leads); name the file itself",
+                crate::escape::path(path)
+            );
+        }
+        if meta.is_ok_and(|m| !m.is_file()) {
             anyhow::bail!(
                 "history {} is not a regular file (--no-history keeps no history)",
-                crate::escape::path(&path)
+                crate::escape::path(path)
             );
         }
     }
