@@ -111,15 +111,48 @@ pub fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
         // A default found by its name alone is read only if it is a regular file: a FIFO
         // there would block every run with no word of why.
         None => crate::input::source::open_regular(&path).and_then(|mut f| {
+            refuse_foreign(&f)?;
             let mut text = String::new();
             std::io::Read::read_to_string(&mut f, &mut text).map(|_| text)
         }),
     }
     .with_context(|| format!("cannot read config file {shown}"))?;
-    let mut config: FileConfig =
-        toml::from_str(&text).with_context(|| format!("invalid config file {shown}"))?;
+    // The parser quotes the file's text in its errors: escaped, as all text we print.
+    let mut config: FileConfig = toml::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid config file {shown}: {}",
+            crate::escape::text(&e.to_string())
+        )
+    })?;
     config.analyze.file = Some(shown);
     Ok(config)
+}
+
+/// A default config file (found by its name alone, `./logwarden.toml` in whatever directory
+/// the job runs) must be ours or root's, and not writable by everyone: another user's file in
+/// a shared directory chose the SMTP server and the password file, and root mailed them the
+/// password. One named with `--config` is the user's choice.
+fn refuse_foreign(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata()?;
+    // SAFETY: geteuid has no preconditions and touches no memory.
+    let me = unsafe { libc::geteuid() };
+    let why = if meta.uid() != me && meta.uid() != 0 {
+        format!(
+            "owned by another user (uid {}): not read; name it with --config to use it",
+            meta.uid()
+        )
+    } else if meta.mode() & 0o002 != 0 {
+        // (Group-writable is left alone: with a umask of 002 every file of a user is, in a
+        // group of their own.)
+        "writable by every user: not read (chmod o-w it, or name it with --config)".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::PermissionDenied,
+        why,
+    ))
 }
 
 fn default_paths() -> Vec<PathBuf> {

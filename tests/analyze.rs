@@ -1251,3 +1251,89 @@ fn a_gzip_member_after_padding_is_named_in_the_warning() {
         );
     }
 }
+
+/// An output name in a shared folder that another user made a link to a device (or a FIFO
+/// of theirs): not written through (root wrote the report onto `/dev/sdX`, or hung on the
+/// FIFO). Our own link to a device is followed, as a shell redirection is. Needs root (to
+/// give the link to another user); skipped otherwise.
+#[test]
+fn another_users_link_to_a_device_is_not_written_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let link = tmp.path().join("out.json");
+    std::os::unix::fs::symlink("/dev/null", &link).unwrap();
+    let run = || {
+        logwarden()
+            .args(["analyze", "-q", "--report", "/dev/null", "--json"])
+            .arg(&link)
+            .arg(testdata("sample/log"))
+            .output()
+            .unwrap()
+    };
+    // Ours: written through to /dev/null.
+    assert_eq!(run().status.code(), Some(0));
+    if std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).is_err() {
+        eprintln!("SKIPPED: not root, cannot give the link to another user");
+        return;
+    }
+    let out = run();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "logwarden: error: --json: {} leads to a device or FIFO through a link or FIFO of another user (uid 65534): refused; name a file of your own\n",
+            link.display()
+        )
+    );
+}
+
+/// A `./logwarden.toml` found by its name alone (the job's directory may be shared) is read
+/// only if it is ours (or root's) and not writable by everyone: another user's file chose
+/// the SMTP server and the password file. Its parse errors are escaped (they quote it).
+#[test]
+fn a_default_config_of_another_user_or_writable_by_all_is_not_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("logwarden.toml");
+    let run = || {
+        logwarden()
+            .current_dir(tmp.path())
+            .args([
+                "analyze",
+                "-q",
+                "--json",
+                "/dev/null",
+                "--report",
+                "/dev/null",
+            ])
+            .arg(testdata("sample/log"))
+            .output()
+            .unwrap()
+    };
+    std::fs::write(&config, "x\u{1b}]0;PWN\u{7} = 1\n").unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("logwarden: error: invalid config file logwarden.toml: "),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}') && !err.contains('\u{7}'), "{err:?}");
+    std::fs::write(&config, "[analyze]\nthreshold = 1\n").unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: error: cannot read config file logwarden.toml: writable by every user: not read (chmod o-w it, or name it with --config)\n"
+    );
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(run().status.code(), Some(0));
+    if std::os::unix::fs::chown(&config, Some(65534), None).is_ok() {
+        let out = run();
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "logwarden: error: cannot read config file logwarden.toml: owned by another user (uid 65534): not read; name it with --config to use it\n"
+        );
+    }
+}

@@ -71,6 +71,32 @@ fn not_replaceable(path: &Path) -> Option<String> {
     })
 }
 
+/// Why an output that leads to a device or FIFO is not written through: a symbolic link to
+/// one, or a FIFO, that another user (not root) owns. Someone who can write to a shared
+/// output folder could plant `out.json -> /dev/sda` (root wrote the report onto the disk) or
+/// a FIFO (the run hung for ever); devices themselves only root makes. A link or FIFO of our
+/// own (or root's) is followed as a shell redirection is.
+fn foreign_stream(path: &Path) -> Option<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let target = std::fs::metadata(path).ok()?;
+    if target.is_file() || target.is_dir() {
+        return None;
+    }
+    // SAFETY: geteuid has no preconditions and touches no memory.
+    let me = unsafe { libc::geteuid() };
+    let trusted = |uid: u32| uid == me || uid == 0;
+    let link = std::fs::symlink_metadata(path).ok()?;
+    let by_link = link.file_type().is_symlink() && !trusted(link.uid());
+    let by_fifo = target.file_type().is_fifo() && !trusted(target.uid());
+    (by_link || by_fifo).then(|| {
+        format!(
+            "{} leads to a device or FIFO through a link or FIFO of another user (uid {}): refused; name a file of your own",
+            crate::escape::path(path),
+            if by_link { link.uid() } else { target.uid() }
+        )
+    })
+}
+
 /// Write `bytes` to `path` (`-`: stdout) as described above; errors name the path.
 pub fn write_output(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_output_with(path, |w| w.write_all(bytes))
@@ -113,6 +139,9 @@ pub fn write_atomic_with(
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
     // Devices and pipes (/dev/null, /dev/stdout, a FIFO) cannot be renamed over: write directly.
+    if let Some(why) = foreign_stream(path) {
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+    }
     if let Ok(meta) = std::fs::metadata(path) {
         if !meta.is_file() {
             let f = std::fs::OpenOptions::new().write(true).open(path)?;
@@ -332,7 +361,7 @@ pub fn check_destinations(outputs: &[(&str, Option<&Path>)]) -> anyhow::Result<b
             }
             return Ok((!is_null(&meta)).then(|| stream(&meta)));
         }
-        if let Some(why) = not_replaceable(p) {
+        if let Some(why) = not_replaceable(p).or_else(|| foreign_stream(p)) {
             anyhow::bail!("{flag}: {why}");
         }
         Ok(match std::fs::metadata(p) {
