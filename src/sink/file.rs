@@ -157,7 +157,15 @@ pub fn write_atomic_with(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (tmp, file) = create_temp(dir, &name)?;
+    // A file replaced keeps its permissions (a 0600 report came back 0644, readable by all).
+    let kept = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.permissions());
     let result = (|| {
+        if let Some(permissions) = kept {
+            file.set_permissions(permissions)?;
+        }
         let f = buffered(EarlyWriteback::new(file), write)?;
         f.file.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -494,6 +502,15 @@ mod tests {
             "no temp file left"
         );
         write_atomic(Path::new("/dev/null"), b"x").unwrap();
+        // A file replaced keeps its permissions.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&p, b"three").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            (std::fs::read(&p).unwrap(), mode),
+            (b"three".to_vec(), 0o600)
+        );
     }
 
     #[test]
