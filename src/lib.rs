@@ -53,7 +53,18 @@ pub const EXIT_FATAL: i32 = 2;
 
 /// Parse the command line and run the subcommand.
 pub fn run() -> anyhow::Result<Outcome> {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // A usage error quotes the argument it refused: escaped, line by line, as all text
+        // we print (a bidi override or an escape sequence reached the terminal raw).
+        Err(e) if e.use_stderr() => {
+            let text = e.render().to_string();
+            let lines: Vec<String> = text.lines().map(escape::text).collect();
+            stderr_line!("{}", lines.join("\n"));
+            std::process::exit(e.exit_code());
+        }
+        Err(e) => e.exit(),
+    };
     let path = cli.config_file().unwrap_or_else(|conflict| {
         <cli::Cli as clap::CommandFactory>::command()
             .error(clap::error::ErrorKind::ArgumentConflict, conflict)

@@ -1337,3 +1337,20 @@ fn a_default_config_of_another_user_or_writable_by_all_is_not_read() {
         );
     }
 }
+
+/// A usage error quotes the refused argument: escaped (a bidi override reached the terminal
+/// raw); the exit status is the parser's, 2.
+#[test]
+fn a_refused_argument_is_quoted_escaped() {
+    let out = logwarden()
+        .args(["analyze", "--format", "\u{202e}x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: invalid value '\\xe2\\x80\\xaex' for '--format <FORMAT>'\n"),
+        "{err}"
+    );
+    assert!(!err.contains('\u{202e}'));
+}
