@@ -1229,11 +1229,7 @@ fn other_compressors_are_an_input_error_naming_them() {
 /// only), with the mapped and the streamed reader alike.
 #[test]
 fn a_gzip_member_after_padding_is_named_in_the_warning() {
-    let gz = |text: &str| {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(text.as_bytes()).unwrap();
-        e.finish().unwrap()
-    };
+    let gz = |text: &str| gzip(text.as_bytes());
     let second = gz(&ONE_404.replace("10.0.0.1", "10.0.0.2"));
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("joined.gz");

@@ -617,18 +617,7 @@ fn create_fresh(path: &Path, mode: u32) -> io::Result<File> {
 
 /// An existing regular file of DEST opened for reading: a symbolic link is refused.
 fn open_no_follow(path: &Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
-    Ok(file)
+    crate::input::source::open_regular_with(path, libc::O_NOFOLLOW)
 }
 
 /// The read and write permission bits of an open file (to give its copy the same).

@@ -375,10 +375,15 @@ impl<R: BufRead> Read for GzipMembers<R> {
 /// would block `open` itself, before any check. An error of kind `InvalidInput` if it is not
 /// a regular file. (`O_NONBLOCK` changes nothing for a regular file's reads.)
 pub fn open_regular(path: &Path) -> io::Result<File> {
+    open_regular_with(path, 0)
+}
+
+/// [`open_regular`] with more `open` flags (`O_NOFOLLOW`).
+pub fn open_regular_with(path: &Path, flags: i32) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | flags)
         .open(path)?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(

@@ -64,3 +64,11 @@ pub const PERIOD_KEYS: [&str; 6] = [
     "failing_ips",
     "suspicious_ips",
 ];
+
+/// `bytes` as one gzip member (fast level).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
