@@ -135,9 +135,7 @@ pub fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
 fn refuse_foreign(file: &std::fs::File) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let meta = file.metadata()?;
-    // SAFETY: geteuid has no preconditions and touches no memory.
-    let me = unsafe { libc::geteuid() };
-    let why = if meta.uid() != me && meta.uid() != 0 {
+    let why = if !crate::sink::file::ours_or_roots(meta.uid()) {
         format!(
             "owned by another user (uid {}): not read; name it with --config to use it",
             meta.uid()

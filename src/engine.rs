@@ -200,16 +200,23 @@ pub fn run(
             }
         );
     }
+    // A mapped file of another compressor is an error, decided here once, whichever way it
+    // would be read; it takes no part in duplicate detection (one copy of it was a duplicate,
+    // with no error, with `--no-mmap` only). (A stream finds it when it opens: `source`.)
+    let foreign: Vec<Option<String>> = maps
+        .iter()
+        .map(|m| {
+            m.as_ref()
+                .and_then(|(m, _)| source::foreign_compression(&m.map[..m.map.len().min(16)]))
+        })
+        .collect();
     let overlaps = if settings.dedupe {
-        // A file of another compressor is an error whichever way it is read: compared, one
-        // copy of it would be a duplicate (no error) with `--no-mmap` only.
         let contents: Vec<Option<(&[u8], bool)>> = maps
             .iter()
-            .map(|m| {
+            .zip(&foreign)
+            .map(|(m, foreign)| {
                 m.as_ref()
-                    .filter(|(m, _)| {
-                        source::foreign_compression(&m.map[..m.map.len().min(16)]).is_none()
-                    })
+                    .filter(|_| foreign.is_none())
                     .map(|(m, gzip)| (&m.map[..], !*gzip))
             })
             .collect();
@@ -222,6 +229,7 @@ pub fn run(
     let maps: Vec<Mutex<MappedInput>> = maps.into_iter().map(Mutex::new).collect();
     let maps = &maps;
     let overlaps = &overlaps;
+    let foreign = &foreign;
     pool.scope(|scope| {
         // Spawned last to first: a worker runs its own newest task first, so one thread
         // opens the inputs in their order (FIFOs fed one after the other hung: the last was
@@ -234,6 +242,12 @@ pub fn run(
                     ..Default::default()
                 };
                 let taken = lock(&maps[id]).take();
+                if let (Some(why), Some((m, _))) = (&foreign[id], &taken) {
+                    r.file_bytes = Some(m.map.len() as u64);
+                    r.error = Some(why.clone());
+                    *report.lock().unwrap_or_else(|p| p.into_inner()) = r;
+                    return;
+                }
                 // The file as the inputs were compared: a stream read later reads that one.
                 // (With `--keep-duplicates` nothing was compared: a stream reads its path.)
                 let compared =
@@ -339,11 +353,6 @@ fn process_input<'s>(
         first_seq = 1;
     }
     if let Some(mapped) = map {
-        if let Some(why) = source::foreign_compression(&mapped.map[..mapped.map.len().min(16)]) {
-            report.file_bytes = Some(mapped.map.len() as u64);
-            report.error = Some(why);
-            return;
-        }
         let end = overlap.stop.unwrap_or(mapped.map.len());
         if overlap.skip >= end {
             // Identical to another input: nothing left to read.
@@ -384,10 +393,6 @@ fn process_input<'s>(
                 // Identical to another input: nothing left to read. A copy of a `.gz` is one
                 // too (its lines are counted from the original's).
                 report.compressed = then.gzip;
-                return;
-            }
-            if let Some(why) = source::foreign_compression_of(&file) {
-                report.error = Some(why);
                 return;
             }
             size_now = file.try_clone().ok();

@@ -1190,6 +1190,7 @@ fn other_compressors_are_an_input_error_naming_them() {
     std::fs::write(tmp.path().join("access.1.bz2.copy"), files[0].1).unwrap();
     // A link to itself, found in the folder: a loop, not "dangling".
     std::os::unix::fs::symlink("access.6.log", tmp.path().join("access.6.log")).unwrap();
+    let mut outputs = Vec::new();
     for extra in [&[][..], &["--no-mmap"]] {
         let out = logwarden()
             .args(["analyze", "-q", "--json", "-", "--report", "/dev/null"])
@@ -1198,6 +1199,7 @@ fn other_compressors_are_an_input_error_naming_them() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        outputs.push(out.stdout.clone());
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["totals"]["lines"], 1, "{extra:?}: {}", v["inputs"]);
         for (i, (_, _, tool)) in files.iter().enumerate() {
@@ -1222,6 +1224,8 @@ fn other_compressors_are_an_input_error_naming_them() {
             .unwrap()
             .starts_with("symbolic link loop ("));
     }
+    // Mapped or read as streams: the same report, byte for byte.
+    assert_eq!(outputs[0], outputs[1]);
 }
 
 /// Two `.gz` files joined with zero padding between them: the second member is garbage, as

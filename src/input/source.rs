@@ -419,9 +419,6 @@ pub fn open_file(
         anyhow::bail!("is a directory");
     }
     let len = meta.len();
-    if let Some(why) = foreign_compression_of(&file) {
-        anyhow::bail!(why);
-    }
     if allow_mmap && meta.is_file() && len > 0 && !starts_with_gzip_magic(&file)? {
         // SAFETY: the map is read-only and shared. Another process truncating the file while
         // it is mapped would make reads fault (SIGBUS); `sigbus` turns that into a clear error.
@@ -563,14 +560,6 @@ pub fn foreign_compression(head: &[u8]) -> Option<String> {
     Some(format!(
         "compressed with {name}, which logwarden does not read (only gzip): decompress it first, e.g. `{tool} -dc FILE | logwarden analyze -`"
     ))
-}
-
-/// [`foreign_compression`] of a file's first bytes (read in place, the position unmoved).
-pub fn foreign_compression_of(file: &File) -> Option<String> {
-    use std::os::unix::fs::FileExt;
-    let mut head = [0u8; 16];
-    let n = file.read_at(&mut head, 0).ok()?;
-    foreign_compression(&head[..n])
 }
 
 fn stream(

@@ -71,6 +71,13 @@ fn not_replaceable(path: &Path) -> Option<String> {
     })
 }
 
+/// Whether a file owner can be trusted with what this run writes or reads: this process'
+/// effective user, or root (another user may have planted it in a shared folder).
+pub fn ours_or_roots(uid: u32) -> bool {
+    // SAFETY: geteuid has no preconditions and touches no memory.
+    uid == 0 || uid == unsafe { libc::geteuid() }
+}
+
 /// Why an output that leads to a device or FIFO is not written through: a symbolic link to
 /// one, or a FIFO, that another user (not root) owns. Someone who can write to a shared
 /// output folder could plant `out.json -> /dev/sda` (root wrote the report onto the disk) or
@@ -82,12 +89,9 @@ fn foreign_stream(path: &Path) -> Option<String> {
     if target.is_file() || target.is_dir() {
         return None;
     }
-    // SAFETY: geteuid has no preconditions and touches no memory.
-    let me = unsafe { libc::geteuid() };
-    let trusted = |uid: u32| uid == me || uid == 0;
     let link = std::fs::symlink_metadata(path).ok()?;
-    let by_link = link.file_type().is_symlink() && !trusted(link.uid());
-    let by_fifo = target.file_type().is_fifo() && !trusted(target.uid());
+    let by_link = link.file_type().is_symlink() && !ours_or_roots(link.uid());
+    let by_fifo = target.file_type().is_fifo() && !ours_or_roots(target.uid());
     (by_link || by_fifo).then(|| {
         format!(
             "{} leads to a device or FIFO through a link or FIFO of another user (uid {}): refused; name a file of your own",

@@ -117,32 +117,24 @@ pub fn append_once(path: &Path, bytes: &[u8], start: &[u8], end: &[u8]) -> anyho
     // Closing the file releases the lock.
 }
 
-/// `path` opened to read and append, made (with its directory) where missing.
+/// `path` opened to read and append, made (with its directory) where missing; a link or
+/// anything but a regular file is refused ([`check_file`]).
 fn open_for_append(path: &Path) -> anyhow::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     let dir = crate::collect::state::parent(path);
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create {}", crate::escape::path(dir)))?;
-    let shown = crate::escape::path(path);
-    // Not through a symbolic link (one planted in a shared log directory had root append
-    // records, log text among them, to any file, or make one), and a regular file only.
+    check_file(path)?;
+    // `O_NOFOLLOW` and the `fstat` again for one planted between the check and the open.
     let file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => {
-                anyhow::anyhow!("history {shown} is a symbolic link: refused; name the file itself")
-            }
-            _ => anyhow::Error::new(e).context(format!("cannot open history {shown}")),
-        })?;
-    let meta = file
-        .metadata()
-        .with_context(|| format!("cannot open history {shown}"))?;
-    if !meta.is_file() {
-        anyhow::bail!("history {shown} is not a regular file (--no-history keeps no history)");
+        .with_context(|| format!("cannot open history {}", crate::escape::path(path)))?;
+    if !file.metadata()?.is_file() {
+        anyhow::bail!(not_regular(path));
     }
     Ok(file)
 }
@@ -154,7 +146,6 @@ fn open_for_append(path: &Path) -> anyhow::Result<std::fs::File> {
 /// permission or directory fails the record after it. (A disk that fills in between can
 /// still fail it.)
 pub fn check_appendable(history: &Path) -> anyhow::Result<()> {
-    check_regular(history)?;
     open_for_append(history)?;
     open_for_append(&jsonl_path(history))?;
     Ok(())
@@ -167,24 +158,24 @@ pub fn check_regular(history: &Path) -> anyhow::Result<()> {
     check_file(&jsonl_path(history))
 }
 
-/// [`check_regular`] for one of the two files.
+/// [`check_regular`] for one of the two files; a symbolic link is refused too (one planted
+/// in a shared folder had root append records, log text among them, wherever it led).
 pub fn check_file(path: &Path) -> anyhow::Result<()> {
-    {
-        let meta = std::fs::symlink_metadata(path);
-        if meta.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
-            anyhow::bail!(
-                "history {} is a symbolic link: refused (one planted in a shared folder would have records appended wherever it leads); name the file itself",
-                crate::escape::path(path)
-            );
-        }
-        if meta.is_ok_and(|m| !m.is_file()) {
-            anyhow::bail!(
-                "history {} is not a regular file (--no-history keeps no history)",
-                crate::escape::path(path)
-            );
-        }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => anyhow::bail!(
+            "history {} is a symbolic link: refused (one planted in a shared folder would have records appended wherever it leads); name the file itself",
+            crate::escape::path(path)
+        ),
+        Ok(m) if !m.is_file() => anyhow::bail!(not_regular(path)),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+fn not_regular(path: &Path) -> String {
+    format!(
+        "history {} is not a regular file (--no-history keeps no history)",
+        crate::escape::path(path)
+    )
 }
 
 /// Whether `file` is not empty and its last byte is not a newline.
