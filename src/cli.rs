@@ -223,6 +223,10 @@ pub struct ReportArgs {
     /// With --email: write the message to an .eml file (--eml) instead of sending it.
     #[arg(long, requires = "email")]
     pub dry_run: bool,
+    /// With --email: mail a period the history says was mailed already (without it, such a
+    /// run sends nothing and says when and to whom it went).
+    #[arg(long, requires = "email")]
+    pub resend: bool,
     /// Where --dry-run writes the message. Default: logwarden-report-<period>.eml
     #[arg(long, value_name = "PATH", requires = "dry_run")]
     pub eml: Option<PathBuf>,

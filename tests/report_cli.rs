@@ -306,6 +306,10 @@ fn dry_run_eml_and_header_injection() {
             ],
         )
     };
+    // What a real run kept beside the history: a rehearsal leaves it alone.
+    for ext in ["txt", "json", "html"] {
+        fs::write(dir.path().join(format!("log/report-2023-W25.{ext}")), "kept").unwrap();
+    }
     let out = dry_run_to("m.eml");
     assert_eq!(
         out.status.code(),
@@ -313,14 +317,18 @@ fn dry_run_eml_and_header_injection() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The text is printed, as a run without mail prints it.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), EXPECTED_TEXT);
     let eml = fs::read_to_string(dir.path().join("m.eml")).unwrap();
     assert!(eml.contains("Subject: Weekly access-log report 2023-W25\r\n"));
     assert!(eml.contains("To: manager@example.org\r\n"));
     assert!(eml.contains("filename=\"logwarden-2023-W25.json\""));
     assert!(eml.contains("filename=\"logwarden-2023-W25.html\""));
     assert!(eml.contains("Content-Type: multipart/alternative;"));
-    assert!(dir.path().join("log/report-2023-W25.html").exists());
-    assert!(dir.path().join("log/report-2023-W25.txt").exists());
+    for ext in ["txt", "json", "html"] {
+        let kept = dir.path().join(format!("log/report-2023-W25.{ext}"));
+        assert_eq!(fs::read_to_string(kept).unwrap(), "kept", "{ext}");
+    }
     // A rehearsal leaves no record: the real run's mail attaches the week's records.
     let h = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
     assert_eq!(logwarden::sink::history::records(&h).len(), 2, "{h}");
@@ -598,10 +606,16 @@ fn mailed_through_real_smtp_server() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let out = report_in(
-        dir.path(),
-        &["report", "--week", "2023-W25", "--email", "-q"],
-    );
+    let mail = |extra: &[&str]| {
+        let mut args = vec!["report", "--week", "2023-W25", "--email", "-q"];
+        args.extend(extra);
+        report_in(dir.path(), &args)
+    };
+    let out = mail(&[]);
+    // The week again: the history says it went out, so nothing is sent or recorded.
+    let again = mail(&[]);
+    // Unless asked.
+    let resent = mail(&["--resend"]);
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(
@@ -610,13 +624,32 @@ fn mailed_through_real_smtp_server() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(again.status.code(), Some(0));
+    let jsonl = fs::read_to_string(dir.path().join("log/history.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr),
+        format!(
+            "logwarden: 2023-W25 was mailed already, to manager@example.org at {} (recorded in log/history.jsonl): nothing sent; --resend mails it again\n",
+            first["time"].as_str().unwrap()
+        )
+    );
+    assert_eq!(
+        resent.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resent.stderr)
+    );
+    assert_eq!(jsonl.lines().count(), 2, "{jsonl}");
     let new = maildir.join("new");
-    let files: Vec<_> = fs::read_dir(&new)
+    assert_eq!(fs::read_dir(&new).unwrap().count(), 2);
+    let mut files: Vec<_> = fs::read_dir(&new)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(files.len(), 1);
-    let raw = fs::read_to_string(&files[0]).unwrap();
+    // The files on disk are the resent run's: its mail is the newer one.
+    files.sort_by_key(|f| fs::metadata(f).unwrap().modified().unwrap());
+    let raw = fs::read_to_string(&files[1]).unwrap();
     let py = "import email,sys,json\nm=email.message_from_string(open(sys.argv[1]).read())\n\
               parts=[p for p in m.walk() if not p.is_multipart()]\n\
               print(json.dumps({'subject':m['Subject'],'from':m['From'],'to':m['To'],\
@@ -624,7 +657,7 @@ fn mailed_through_real_smtp_server() {
               'parts':[[p.get_filename(),p.get_payload(decode=True).decode()] for p in parts]}))";
     let parsed = std::process::Command::new("python3")
         .args(["-c", py])
-        .arg(&files[0])
+        .arg(&files[1])
         .output()
         .unwrap();
     let v: serde_json::Value =
@@ -655,8 +688,10 @@ fn mailed_through_real_smtp_server() {
     );
     let h = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
     let recs = logwarden::sink::history::records(&h);
-    assert_eq!(recs.len(), 3);
-    assert!(recs[2].contains("    mailed to manager@example.org\n"));
+    assert_eq!(recs.len(), 4);
+    for rec in &recs[2..] {
+        assert!(rec.contains("    mailed to manager@example.org\n"), "{rec}");
+    }
 }
 
 /// A recording SMTP server (aiosmtpd): every MAIL, RCPT and DATA the server accepts, and every
@@ -1042,8 +1077,8 @@ fn email_without_mail_settings_fails_before_writing_anything() {
         assert_eq!(fs::read_dir(dir.path().join("log")).unwrap().count(), before);
         assert!(!dir.path().join("logwarden-report-2023-W25.eml").exists());
     }
-    // A dry run needs no [smtp]; the report files go beside a history whose directory does
-    // not exist yet.
+    // A dry run needs no [smtp], and writes no report files beside the history (nor makes
+    // its directory).
     fs::write(dir.path().join("logwarden.toml"), email).unwrap();
     let out = report_in(
         dir.path(),
@@ -1064,15 +1099,8 @@ fn email_without_mail_settings_fails_before_writing_anything() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for name in [
-        "report-2023-W25.txt",
-        "report-2023-W25.json",
-        "report-2023-W25.html",
-    ] {
-        assert!(dir.path().join("new").join(name).is_file(), "{name}");
-    }
     // A dry run appends no record.
-    assert!(!dir.path().join("new/h.log").exists());
+    assert!(!dir.path().join("new").exists());
     assert!(dir.path().join("logwarden-report-2023-W25.eml").is_file());
 }
 

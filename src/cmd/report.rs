@@ -205,30 +205,28 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     let beside = |ext: &str| -> PathBuf {
         crate::collect::state::parent(&args.history).join(format!("report-{label}.{ext}"))
     };
-    let report_path = args
-        .report
-        .clone()
-        .or_else(|| args.email.then(|| beside("txt")));
-    let json_path = args
-        .json
-        .clone()
-        .or_else(|| args.email.then(|| beside("json")));
-    let html_path = args
-        .html
-        .clone()
-        .or_else(|| args.email.then(|| beside("html")));
-    let text_path = text_report_place(
-        report_path.as_deref(),
-        &[json_path.as_deref(), html_path.as_deref()],
-    );
-    // A dry run writes its message and no history record (a rehearsal leaves no trace in
-    // the history, which the real run's mail attaches).
+    // A dry run writes its message, prints the text as a run without mail does, and leaves
+    // no trace where the real run keeps its files: no history record (the real run's mail
+    // attaches the history) and no `report-<period>.*` beside it (they would replace the
+    // ones a real run kept).
     let rehearsal = args.email && args.dry_run;
     let eml_path = rehearsal.then(|| {
         args.eml
             .clone()
             .unwrap_or_else(|| PathBuf::from(format!("logwarden-report-{label}.eml")))
     });
+    let sends = args.email && !rehearsal;
+    let report_path = args.report.clone().or_else(|| sends.then(|| beside("txt")));
+    let json_path = args.json.clone().or_else(|| sends.then(|| beside("json")));
+    let html_path = args.html.clone().or_else(|| sends.then(|| beside("html")));
+    let text_path = text_report_place(
+        report_path.as_deref(),
+        &[
+            json_path.as_deref(),
+            html_path.as_deref(),
+            eml_path.as_deref(),
+        ],
+    );
     let history_paths = (!args.no_history && !rehearsal)
         .then(|| (args.history.clone(), history::jsonl_path(&args.history)));
     // Checked before the analysis: a mistake here should not cost a long run. Every file
@@ -271,9 +269,24 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         None if args.email => history::check_regular(&args.history)?,
         None => {}
     }
+    // A period mailed already is not mailed again unless asked: a retried cron job or a
+    // timer catching up would send the manager the week twice.
+    if sends && !args.resend {
+        if let Some(sent) =
+            history::mailed(&args.history, &r.start.to_string(), &r.end.to_string())?
+        {
+            crate::stderr_line!(
+                "logwarden: {label} was mailed already, to {} at {} (recorded in {}): nothing sent; --resend mails it again",
+                crate::escape::text(&sent.to),
+                crate::escape::text(&sent.time),
+                crate::escape::path(&history::jsonl_path(&args.history))
+            );
+            return Ok(Outcome::Clean);
+        }
+    }
     // The report files go beside the history, which may not exist yet (its writer creates
     // it, but only after they are written).
-    if args.email && (args.report.is_none() || args.json.is_none() || args.html.is_none()) {
+    if sends && (args.report.is_none() || args.json.is_none() || args.html.is_none()) {
         let dir = crate::collect::state::parent(&args.history);
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create {}", crate::escape::path(dir)))?;

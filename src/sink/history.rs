@@ -88,6 +88,48 @@ fn printable(s: &str) -> String {
     out
 }
 
+/// A report of one period that went out: when, and to whom.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Mailed {
+    pub time: String,
+    pub to: String,
+}
+
+/// The last record in `history`'s JSON-lines twin of a `report` of the period `start` to
+/// `end` (as the record's `period` spells them) that was mailed. A twin that is not there
+/// holds none; lines that are not our records (cut, edited) are passed over.
+pub fn mailed(history: &Path, start: &str, end: &str) -> anyhow::Result<Option<Mailed>> {
+    let path = jsonl_path(history);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read {}", crate::escape::path(&path)))
+        }
+    };
+    let text = |v: &serde_json::Value, pointer: &str| {
+        v.pointer(pointer)
+            .and_then(|s| s.as_str())
+            .map(str::to_string)
+    };
+    // From the end: the last such record is the one wanted.
+    Ok(bytes
+        .rsplit(|&b| b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .filter(|v| {
+            text(v, "/command").as_deref() == Some("report")
+                && text(v, "/period/start").as_deref() == Some(start)
+                && text(v, "/period/end").as_deref() == Some(end)
+        })
+        .filter_map(|v| {
+            Some(Mailed {
+                to: text(&v, "/mailed_to")?,
+                time: text(&v, "/time").unwrap_or_default(),
+            })
+        })
+        .next())
+}
+
 /// The JSON-lines twin of a history file.
 pub fn jsonl_path(history: &Path) -> PathBuf {
     crate::collect::state::parent(history).join(JSONL_NAME)
@@ -336,6 +378,32 @@ mod tests {
             "{\"lines\":3,\"time\":\"2024-01-02T00:05:00+01:00\",\"title\":\"collect --analyze\"}\n"
         );
         assert_eq!(records(&(r.text() + &r.text())).len(), 2);
+    }
+
+    #[test]
+    fn the_last_mailed_report_of_the_period_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = dir.path().join("monitoring.log");
+        assert_eq!(mailed(&history, "2023-06-19", "2023-06-25").unwrap(), None);
+        let week = r#""period":{"end":"2023-06-25","label":"2023-W25","start":"2023-06-19"}"#;
+        let lines = [
+            format!(r#"{{"command":"report","mailed_to":"a@example.org",{week},"time":"t1"}}"#),
+            format!(r#"{{"command":"report","mailed_to":"b@example.org",{week},"time":"t2"}}"#),
+            // Not mailed, another period, another command, and a line cut short.
+            format!(r#"{{"command":"report","mailed_to":null,{week},"time":"t3"}}"#),
+            r#"{"command":"report","mailed_to":"c@example.org","period":{"end":"2023-06-18","start":"2023-06-12"},"time":"t4"}"#.to_string(),
+            format!(r#"{{"command":"collect --analyze","mailed_to":"d@example.org",{week},"time":"t5"}}"#),
+            format!(r#"{{"command":"report","mailed_to":"e@example.org",{week},"#),
+        ];
+        std::fs::write(dir.path().join(JSONL_NAME), lines.join("\n")).unwrap();
+        assert_eq!(
+            mailed(&history, "2023-06-19", "2023-06-25").unwrap(),
+            Some(Mailed {
+                time: "t2".into(),
+                to: "b@example.org".into()
+            })
+        );
+        assert_eq!(mailed(&history, "2023-06-19", "2023-06-24").unwrap(), None);
     }
 
     #[test]
