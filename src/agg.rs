@@ -153,6 +153,8 @@ pub struct ChunkRecord {
     pub malformed: [u64; Malformed::COUNT],
     /// (1-based line number inside the chunk, reason) of the first malformed lines.
     pub samples: Vec<(u64, Malformed)>,
+    /// The latest day of its parsed lines.
+    pub last_day: Option<DayNum>,
 }
 
 impl ChunkRecord {
@@ -663,6 +665,8 @@ struct DayTally {
     day: Option<DayNum>,
     counts: DayCounts,
     parsed: u64,
+    /// The latest day so far (updated where the day changes, off the per-line path).
+    last_day: Option<DayNum>,
 }
 
 /// The quotes of the line at `data[pos..end]`, read from the chunk's bitmaps (indices on
@@ -844,6 +848,7 @@ impl Aggregate {
             self.days.entry(d).or_default().add(&tally.counts);
         }
         record.parsed = tally.parsed;
+        record.last_day = tally.last_day;
         record.physical_lines = line_no;
         self.chunks.push(record);
         if self.paths.len() > PATH_SLACK + 2 * PATHS_PER_CLIENT * self.table.len() {
@@ -866,6 +871,7 @@ impl Aggregate {
                 self.days.entry(d).or_default().add(&tally.counts);
             }
             tally.day = Some(fields.day);
+            tally.last_day = tally.last_day.max(tally.day);
             tally.counts = DayCounts::default();
         }
         let counts = &mut tally.counts;

@@ -136,6 +136,10 @@ pub struct InputSummary {
     pub counts: LineCounts,
     /// The first few malformed lines (1-based physical line numbers).
     pub malformed_lines: Vec<MalformedLine>,
+    /// The latest day of its parsed lines (not in the JSON: `report` checks an archive's
+    /// name against it).
+    #[serde(skip)]
+    pub last_day: Option<DayNum>,
     /// The input whose content covers this one's first `duplicate_bytes` bytes (the same
     /// archive twice, or a daily copy that starts with the previous copy); those lines were
     /// counted there and skipped here.
@@ -936,7 +940,8 @@ fn text_prefix(text: &str) -> u64 {
 fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummary> {
     let mut chunks: Vec<&ChunkRecord> = aggregate.chunks.iter().collect();
     chunks.sort_unstable_by_key(|c| (c.file, c.seq));
-    let mut per_file: Vec<(LineCounts, Vec<MalformedLine>)> = vec![Default::default(); files.len()];
+    let mut per_file: Vec<(LineCounts, Vec<MalformedLine>, Option<DayNum>)> =
+        vec![Default::default(); files.len()];
     let mut lines_before = 0u64;
     let mut current_file = u32::MAX;
     for c in chunks {
@@ -944,10 +949,11 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
             current_file = c.file;
             lines_before = 0;
         }
-        let Some((counts, samples)) = per_file.get_mut(c.file as usize) else {
+        let Some((counts, samples, last_day)) = per_file.get_mut(c.file as usize) else {
             continue;
         };
         counts.add_chunk(c);
+        *last_day = (*last_day).max(c.last_day);
         for &(line, reason) in &c.samples {
             if samples.len() < MALFORMED_SAMPLES {
                 samples.push(MalformedLine {
@@ -958,7 +964,7 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
         }
         lines_before += c.physical_lines;
     }
-    let physical: Vec<u64> = per_file.iter().map(|(c, _)| c.lines + c.blank).collect();
+    let physical: Vec<u64> = per_file.iter().map(|(c, ..)| c.lines + c.blank).collect();
     // A copy of a compressed input, skipped whole: its lines and members are the original's.
     let copied = |f: &FileReport| {
         f.duplicate_of
@@ -968,7 +974,7 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
     files
         .iter()
         .zip(per_file)
-        .map(|(f, (counts, malformed_lines))| InputSummary {
+        .map(|(f, (counts, malformed_lines, last_day))| InputSummary {
             path: f.path.clone(),
             format: f.format.map(|x| x.name()),
             compressed: f.compressed,
@@ -977,6 +983,7 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
             file_bytes: f.file_bytes,
             counts,
             malformed_lines,
+            last_day,
             duplicate_of: f
                 .duplicate_of
                 .and_then(|i| files.get(i))
@@ -984,10 +991,35 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
             duplicate_lines: copied(f).map_or(f.duplicate_lines, |(&lines, _)| lines),
             // Its text's size, as for a plain copy (the compressed file was what matched).
             duplicate_bytes: copied(f).map_or(f.duplicate_bytes, |(_, o)| o.bytes),
-            warnings: f.warnings.clone(),
+            warnings: f
+                .warnings
+                .iter()
+                .cloned()
+                .chain(nothing_parsed(&counts))
+                .collect(),
             error: f.error.clone(),
         })
         .collect()
+}
+
+/// A warning for an input of which no line parsed: its figures are all zero, and a report
+/// of "nothing unusual" would hide that it was not read as an access log (a proxy's
+/// `client, proxy` field, another layout).
+fn nothing_parsed(c: &LineCounts) -> Option<String> {
+    if c.parsed > 0 || c.malformed == 0 {
+        return None;
+    }
+    let reasons: Vec<String> = Malformed::ALL
+        .iter()
+        .map(|&r| (r.name(), c.malformed_by_reason.0[r as usize]))
+        .filter(|&(_, n)| n > 0)
+        .map(|(name, n)| format!("{name}: {n}"))
+        .collect();
+    Some(format!(
+        "no line parsed: all {} lines are malformed ({}); is it an access log in the common, combined or vhost_combined layout?",
+        c.malformed,
+        reasons.join(", ")
+    ))
 }
 
 #[cfg(test)]

@@ -358,23 +358,27 @@ pub fn build(report: &Report, r: Range) -> Weekly {
 /// date of its collect), so an unreadable archive dated well before the previous period is no
 /// warning in every week's report. A line's day can be up to [`ARCHIVE_DAYS_AHEAD`] later
 /// than that date (in UTC, or in the server's own offset against the collecting machine's
-/// zone). Any other name may hold any day.
-pub fn may_hold_from(path: &str, from: NaiveDate) -> bool {
+/// zone). Any other name may hold any day, and so may one whose lines read (latest day
+/// `read_up_to`) go past its date: not named by `collect` (a month's archive named by its
+/// first day).
+pub fn may_hold_from(path: &str, read_up_to: Option<NaiveDate>, from: NaiveDate) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     name.strip_prefix("access_")
         .and_then(|rest| rest.get(..10))
         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        .is_none_or(|dated| dated + Days::new(ARCHIVE_DAYS_AHEAD) >= from)
+        .map(|dated| dated + Days::new(ARCHIVE_DAYS_AHEAD))
+        .is_none_or(|holds_up_to| holds_up_to >= from || read_up_to > Some(holds_up_to))
 }
 
 /// Whether what `input` could not read may hold lines of `from` or later: its own name says
 /// so ([`may_hold_from`]), or the name of a copy of it that was skipped as a duplicate (the
 /// copy is as short as the input it copies, and its error is that input's).
 fn error_may_touch(report: &Report, input: &crate::summary::InputSummary, from: NaiveDate) -> bool {
-    may_hold_from(&input.path, from)
+    let read_up_to = input.last_day.map(crate::scan::time::to_date);
+    may_hold_from(&input.path, read_up_to, from)
         || report.inputs.iter().any(|copy| {
             copy.duplicate_of.as_deref() == Some(input.path.as_str())
-                && may_hold_from(&copy.path, from)
+                && may_hold_from(&copy.path, read_up_to, from)
         })
 }
 
@@ -454,16 +458,23 @@ mod tests {
     #[test]
     fn archives_dated_before_a_day_cannot_hold_it() {
         let from = d(2023, 6, 12);
-        assert!(!may_hold_from("log/access_2022-01-03.log.gz", from));
-        assert!(!may_hold_from("access_2023-06-09-2.log", from));
+        let unread = |path: &str| may_hold_from(path, None, from);
+        assert!(!unread("log/access_2022-01-03.log.gz"));
+        assert!(!unread("access_2023-06-09-2.log"));
         // Collected late on the 10th or 11th west of UTC: lines of the 12th in UTC (or in a
         // server's offset far east of the collecting machine).
-        assert!(may_hold_from("access_2023-06-10.log", from));
-        assert!(may_hold_from("access_2023-06-11-2.log", from));
-        assert!(may_hold_from("log/access_2023-06-12.log", from));
-        assert!(may_hold_from("log/access_2023-07-30.log", from));
-        assert!(may_hold_from("log/access.log.2.gz", from));
-        assert!(may_hold_from("log/access_20230101.log", from));
+        assert!(unread("access_2023-06-10.log"));
+        assert!(unread("access_2023-06-11-2.log"));
+        assert!(unread("log/access_2023-06-12.log"));
+        assert!(unread("log/access_2023-07-30.log"));
+        assert!(unread("log/access.log.2.gz"));
+        assert!(unread("log/access_20230101.log"));
+        // Lines read up to two days past its date fit the name; later ones do not (a month's
+        // archive named by its first day): then it may hold any day.
+        let read_to = |day| may_hold_from("access_2023-06-01.log.gz", Some(day), from);
+        assert!(!read_to(d(2023, 5, 20)));
+        assert!(!read_to(d(2023, 6, 3)));
+        assert!(read_to(d(2023, 6, 4)));
     }
 
     fn d(y: i32, m: u32, dd: u32) -> NaiveDate {

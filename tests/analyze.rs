@@ -1354,3 +1354,46 @@ fn a_refused_argument_is_quoted_escaped() {
     );
     assert!(!err.contains('\u{202e}'));
 }
+
+#[test]
+fn an_input_of_which_no_line_parsed_says_so_and_an_ipv6_vhost_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    // A proxy's `client, proxy` field: every line malformed, the figures all zero.
+    let proxy = dir.path().join("proxy.log");
+    let line = |client: &str| {
+        format!("{client} - - [19/Jun/2023:10:00:00 +0000] \"POST /login HTTP/1.1\" 401 1\n")
+    };
+    std::fs::write(
+        &proxy,
+        [
+            line("203.0.113.9, 10.0.0.1").repeat(6),
+            "\n".into(),
+            "x\n".into(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    // One line parsed is enough to read the file as a log: no warning.
+    let mixed = dir.path().join("mixed.log");
+    std::fs::write(
+        &mixed,
+        [line("203.0.113.9, 10.0.0.1"), line("10.0.0.1")].concat(),
+    )
+    .unwrap();
+    // Apache's `%v` of an IPv6 literal Host is the bare address: `::1:80` parses as a client
+    // too, and the real client was taken for the ident field.
+    let vhost = dir.path().join("vhost.log");
+    std::fs::write(&vhost, line("::1:80 203.0.113.7").repeat(5)).unwrap();
+    let (code, got, stderr) = analyze_json(&[path_str(&proxy), path_str(&mixed), path_str(&vhost)]);
+    assert_eq!(code, 0, "{stderr}");
+    let inputs = got["inputs"].as_array().unwrap();
+    assert_eq!(
+        inputs[0]["warnings"],
+        json!(["no line parsed: all 7 lines are malformed (bad_client: 6, not_access_line: 1); is it an access log in the common, combined or vhost_combined layout?"])
+    );
+    assert_eq!(inputs[1]["warnings"], json!([]));
+    assert_eq!(inputs[2]["format"], "vhost_combined");
+    assert_eq!(inputs[2]["warnings"], json!([]));
+    assert_eq!(got["days"][0]["suspicious_ips"][0]["ip"], "203.0.113.7");
+    assert_eq!(got["days"][0]["suspicious_ips"][0]["failed"], 5);
+}

@@ -211,27 +211,39 @@ fn an_unreadable_archive_is_reported_and_exits_1() {
     );
     let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
     assert_eq!(j["input_errors"], json!([]));
+    // An error of the period: exit 1, named on stderr and alone in `input_errors`.
+    let period_error = |name: &str| {
+        let out = report_in(
+            dir.path(),
+            &["report", "--week", "2023-W25", "--json", "w.json", "-q"],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{name}: ")) && !stderr.contains("dated before the period"),
+            "{stderr}"
+        );
+        let j: Value =
+            serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
+        let errors = j["input_errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0]["path"].as_str().unwrap().ends_with(name));
+    };
     // A copy of it dated in the period is skipped as a duplicate: the error it shares is the
     // period's too (it was named "before the period" and the week passed as clean).
-    fs::copy(&old, dir.path().join("log/access_2023-06-20.log.gz")).unwrap();
-    let out = report_in(
-        dir.path(),
-        &["report", "--week", "2023-W25", "--json", "w.json", "-q"],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("access_2022-01-03.log.gz: ")
-            && !stderr.contains("dated before the period"),
-        "{stderr}"
-    );
-    let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
-    let errors = j["input_errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 1);
-    assert!(errors[0]["path"]
-        .as_str()
-        .unwrap()
-        .ends_with("access_2022-01-03.log.gz"));
+    let copy = dir.path().join("log/access_2023-06-20.log.gz");
+    fs::copy(&old, &copy).unwrap();
+    period_error("access_2022-01-03.log.gz");
+    // An archive named by hand for the first day of a month, cut short: the lines read run
+    // into the week, past its name's date, so the name says nothing of what was not read.
+    fs::remove_file(&copy).unwrap();
+    fs::remove_file(&old).unwrap();
+    let june: String = (1..=20)
+        .map(|day| line("10.9.9.9", day, 401, 1).repeat(5))
+        .collect();
+    let month = dir.path().join("log/access_2023-06-01.log.gz");
+    fs::write(&month, cut_gzip(&june)).unwrap();
+    period_error("access_2023-06-01.log.gz");
 }
 
 fn config(dir: &Path, port: u16, subject: &str) {
@@ -308,7 +320,11 @@ fn dry_run_eml_and_header_injection() {
     };
     // What a real run kept beside the history: a rehearsal leaves it alone.
     for ext in ["txt", "json", "html"] {
-        fs::write(dir.path().join(format!("log/report-2023-W25.{ext}")), "kept").unwrap();
+        fs::write(
+            dir.path().join(format!("log/report-2023-W25.{ext}")),
+            "kept",
+        )
+        .unwrap();
     }
     let out = dry_run_to("m.eml");
     assert_eq!(

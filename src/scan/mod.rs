@@ -60,8 +60,13 @@ impl Detector {
                 continue;
             }
             self.seen += 1;
-            self.votes[0] += matches!(self.combined.scan(raw), Line::Parsed(_)) as usize;
-            self.votes[1] += matches!(self.vhost.scan(raw), Line::Parsed(_)) as usize;
+            let combined = matches!(self.combined.scan(raw), Line::Parsed(_));
+            let vhost = matches!(self.vhost.scan(raw), Line::Parsed(_));
+            // Both: an unbracketed IPv6 virtual host (`::1:80 203.0.113.7 - - [...`) is a
+            // valid client too. The fields before the time decide: vhost, client, ident, user.
+            let vhost_shaped = combined && vhost && fields_before_time(raw) == 4;
+            self.votes[0] += (combined && !vhost_shaped) as usize;
+            self.votes[1] += (vhost && (!combined || vhost_shaped)) as usize;
         }
         pos.min(data.len())
     }
@@ -86,6 +91,12 @@ impl Detector {
     }
 }
 
+/// How many space-separated fields come before the first ` [` of `line` (detection only).
+fn fields_before_time(line: &[u8]) -> usize {
+    let head = memchr::memmem::find(line, b" [").map_or(line, |at| &line[..at]);
+    head.split(|&b| b == b' ').filter(|f| !f.is_empty()).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +111,29 @@ mod tests {
         assert_eq!(detect(b""), None);
         assert_eq!(detect(b"\n \t\n\0\0\n"), None);
         assert_eq!(detect(b"\n\n garbage\n"), Some(Format::Combined));
+    }
+
+    #[test]
+    fn an_ipv6_virtual_host_is_vhost_combined() {
+        // `::1:80` and `2001:db8::10:443` are IPv6 addresses too: the lines parse both ways.
+        let line = |vhost: &str, ident: &str| {
+            format!("{vhost} 203.0.113.7 {ident} - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 404 1\n")
+        };
+        let detect = |data: String| detect_format(data.as_bytes(), false, 1 << 20).0;
+        assert_eq!(
+            detect(line("::1:80", "-").repeat(10)),
+            Some(Format::VhostCombined)
+        );
+        assert_eq!(
+            detect(line("2001:db8::10:443", "-")),
+            Some(Format::VhostCombined)
+        );
+        // A combined line whose ident and user are there is combined, as before.
+        let combined = "::1:80 ident user [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 404 1\n";
+        assert_eq!(detect(combined.repeat(3)), Some(Format::Combined));
+        assert_eq!(fields_before_time(line("::1:80", "-").as_bytes()), 4);
+        assert_eq!(fields_before_time(b"a  b [x"), 2);
+        assert_eq!(fields_before_time(b"no time"), 2);
     }
 
     #[test]
