@@ -77,7 +77,7 @@ pub enum FormatArg {
 #[derive(Debug, Clone, Args, Default)]
 pub struct DetectionArgs {
     /// Status codes that count as failed requests.
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    #[arg(long, value_delimiter = ',', value_name = "LIST", value_parser = status_code)]
     pub codes: Option<Vec<u16>>,
     /// An IP is suspicious in a day or week with at least N failed requests.
     #[arg(long, value_name = "N")]
@@ -246,10 +246,34 @@ pub struct ReportArgs {
     pub quiet: bool,
 }
 
+/// One status of `--codes`: three digits, spaces around them allowed (`404, 401`); `+404`
+/// and `0404` are no statuses.
+fn status_code(s: &str) -> Result<u16, String> {
+    let digits = s.trim_matches(' ');
+    match digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        true => digits.parse().map_err(|e| format!("{e}")),
+        false => Err("a status is three digits, like 404".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn status_codes_are_three_digits() {
+        assert_eq!(status_code(" 401 "), Ok(401));
+        assert_eq!(status_code("404"), Ok(404));
+        for bad in ["+404", "0404", "40", "4o4", "", "404\t"] {
+            assert!(status_code(bad).is_err(), "{bad:?}");
+        }
+        let cli = Cli::try_parse_from(["logwarden", "analyze", "--codes", "404, 401"]).unwrap();
+        let Command::Analyze(args) = cli.command else {
+            panic!("not analyze")
+        };
+        assert_eq!(args.detection.codes, Some(vec![404, 401]));
+    }
 
     #[test]
     fn verify_cli() {

@@ -120,8 +120,21 @@ pub fn parse_range(since: &str, until: &str) -> anyhow::Result<Range> {
     if r.end < r.start {
         anyhow::bail!("--until {} is before --since {}", r.end, r.start);
     }
+    // Every day of the period and of the one before is listed, empty or not: 9,000 years
+    // were 3.3 million days, gigabytes of report.
+    let days = (r.end - r.start).num_days() + 1;
+    if days > MAX_PERIOD_DAYS {
+        anyhow::bail!(
+            "--since {} --until {} is {days} days; a period is at most {MAX_PERIOD_DAYS} days (100 years)",
+            r.start,
+            r.end
+        );
+    }
     Ok(r)
 }
+
+/// The longest period `report` takes (100 years).
+const MAX_PERIOD_DAYS: i64 = 36_525;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Figures {
@@ -405,8 +418,9 @@ mod tests {
                 "{since} {until}: {err}"
             );
         }
-        let wide = parse_range("1000-01-01", "9999-12-31").unwrap();
-        assert_eq!(wide.previous().end, d(999, 12, 31));
+        let first = parse_range("1000-01-01", "1099-12-31").unwrap();
+        assert_eq!(first.previous().end, d(999, 12, 31));
+        assert_eq!(first.previous().start, d(900, 1, 1));
         assert!(parse_week("262142-W52", d(2023, 1, 1)).is_err());
         for bad in [
             "2026-W+5",
@@ -453,6 +467,17 @@ mod tests {
             parse_week("9999-W51", d(2023, 1, 1)).unwrap().end,
             d(9999, 12, 26)
         );
+        // At most 100 years.
+        assert_eq!(
+            parse_range("1900-01-01", "1999-12-31").unwrap().end,
+            d(1999, 12, 31)
+        );
+        assert_eq!(
+            parse_range("1000-01-01", "9999-12-31").unwrap_err().to_string(),
+            "--since 1000-01-01 --until 9999-12-31 is 3287182 days; a period is at most 36525 days (100 years)"
+        );
+        assert!(parse_range("1900-01-01", "2000-01-01").is_ok());
+        assert!(parse_range("1900-01-01", "2000-01-02").is_err());
     }
 
     #[test]
