@@ -35,6 +35,8 @@ pub struct EmailFile {
     #[serde(default)]
     pub to: Vec<String>,
     pub subject: Option<String>,
+    /// The largest message sent whole (bytes); a larger one is cut to fit.
+    pub max_message_bytes: Option<u64>,
 }
 
 /// `[smtp]`: how to reach the mail server. The password comes from `password_env` (the name

@@ -796,6 +796,7 @@ fn hostile_body_through_real_smtp_server_is_one_message() {
             from: Some("logwarden@example.org".into()),
             to: vec!["manager@example.org".into()],
             subject: Some("Weekly access-log report {week}".into()),
+            ..EmailFile::default()
         }),
         "2023-W25",
     )
@@ -826,6 +827,7 @@ fn hostile_body_through_real_smtp_server_is_one_message() {
                 from: Some("logwarden@example.org".into()),
                 to: vec!["manager@example.org".into()],
                 subject: Some(bad.into()),
+                ..EmailFile::default()
             }),
             "2023-W25",
         )
@@ -1379,4 +1381,150 @@ fn a_new_history_among_the_inputs_is_refused_by_the_first_run() {
         String::from_utf8_lossy(&out.stderr),
         "logwarden: error: --history names log/access_hist.log, which is one of the inputs: the report would be written into it\n"
     );
+}
+
+/// The parts of a message: (content type, file name, decoded bytes).
+fn message_parts(eml: &Path) -> Vec<(String, Option<String>, Vec<u8>)> {
+    let py = "import email,sys,json\nm=email.message_from_bytes(open(sys.argv[1],'rb').read())\n\
+              print(json.dumps([[p.get_content_type(),p.get_filename(),\
+              p.get_payload(decode=True).hex()] for p in m.walk() if not p.is_multipart()]))";
+    let out = std::process::Command::new("python3")
+        .args(["-c", py])
+        .arg(eml)
+        .output()
+        .unwrap();
+    let parts: Vec<(String, Option<String>, String)> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let bytes = |hex: String| -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    parts
+        .into_iter()
+        .map(|(t, n, b)| (t, n, bytes(b)))
+        .collect()
+}
+
+#[test]
+fn a_message_over_the_size_limit_is_cut_to_the_top_ips_and_a_gzipped_json() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    // 150 suspicious IPs on the 23rd, the first with the most failed requests.
+    let mut many = String::new();
+    for i in 0..150u32 {
+        let failed = if i == 0 { 9 } else { 5 };
+        for n in 0..failed {
+            many.push_str(&line(&format!("10.1.{}.{}", i / 100, i % 100), 23, 404, n));
+        }
+    }
+    fs::write(dir.path().join("log/access_2023-06-24.log"), many).unwrap();
+    let dry_run = |limit: u64| {
+        fs::write(
+            dir.path().join("logwarden.toml"),
+            format!(
+                "[email]\nfrom = \"a@example.org\"\nto = [\"m@example.org\"]\nmax_message_bytes = {limit}\n"
+            ),
+        )
+        .unwrap();
+        let out = report_in(
+            dir.path(),
+            &[
+                "report",
+                "--week",
+                "2023-W25",
+                "--email",
+                "--dry-run",
+                "-q",
+                "--html",
+                "full.html",
+                "--json",
+                "full.json",
+                "--report",
+                "full.txt",
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let eml = dir.path().join("logwarden-report-2023-W25.eml");
+        (
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            fs::metadata(&eml).unwrap().len(),
+            message_parts(&eml),
+        )
+    };
+    // Under the limit: whole, as the files.
+    let (stderr, whole_size, parts) = dry_run(100_000_000);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let full_html = fs::read(dir.path().join("full.html")).unwrap();
+    let full_json = fs::read(dir.path().join("full.json")).unwrap();
+    let full_text = fs::read(dir.path().join("full.txt")).unwrap();
+    assert_eq!(
+        parts[0].2,
+        full_text
+            .iter()
+            .flat_map(|&b| match b {
+                b'\n' => vec![b'\r', b'\n'],
+                b => vec![b],
+            })
+            .collect::<Vec<u8>>()
+    );
+    assert_eq!(parts[1].2, full_html);
+    assert_eq!(
+        (parts[2].0.as_str(), parts[2].1.as_deref()),
+        ("application/json", Some("logwarden-2023-W25.json"))
+    );
+    assert_eq!(parts[2].2, full_json);
+    // One byte under it: cut.
+    let (stderr, cut_size, parts) = dry_run(whole_size - 1);
+    assert!(cut_size < whole_size);
+    assert!(
+        stderr.starts_with(&format!(
+            "logwarden: warning: the message would be {whole_size} bytes, over [email] max_message_bytes ({}): cut to {cut_size} bytes (100 IPs a table, the JSON gzipped)\n",
+            whole_size - 1
+        )),
+        "{stderr}"
+    );
+    let note = format!(
+        "This mail is cut to fit the mail size limit ([email] max_message_bytes = {}): its HTML lists the 100 IPs with the most failed requests of each table, and the JSON is attached gzipped. The whole report is kept in full.txt, full.json, full.html.\r\n\r\n",
+        whole_size - 1
+    );
+    let text = String::from_utf8(parts[0].2.clone()).unwrap();
+    assert_eq!(
+        text.strip_prefix(note.as_str())
+            .unwrap()
+            .replace("\r\n", "\n")
+            .as_bytes(),
+        full_text
+    );
+    let html = String::from_utf8(parts[1].2.clone()).unwrap();
+    assert_eq!(parts[3].2, parts[1].2);
+    // The week's table and the 23rd's: 152 IPs and 150, each cut to 100, the 9 first.
+    assert_eq!(
+        html.matches("<tr><td class=\"ip\">").count(),
+        100 + 100 + 1 + 1
+    );
+    assert!(html.contains("<tr><td class=\"ip\">10.1.0.0</td><td class=\"num failed\">9</td>"));
+    for (period, all) in [("2023-W25", 152), ("2023-06-23", 150)] {
+        assert!(
+            html.contains(&format!("<p class=\"cut\" data-period=\"{period}\">The 100 IPs with the most failed requests of {all}; all of them are in <code>full.html</code>.</p>")),
+            "{period}"
+        );
+    }
+    assert_eq!(
+        (parts[2].0.as_str(), parts[2].1.as_deref()),
+        ("application/gzip", Some("logwarden-2023-W25.json.gz"))
+    );
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&parts[2].2[..]),
+        &mut json,
+    )
+    .unwrap();
+    assert_eq!(json, full_json);
 }

@@ -489,6 +489,10 @@ fn config_example_is_a_valid_config_with_every_key() {
     );
     let mail = logwarden::sink::email::resolve(file.email.as_ref(), "2023-W25").unwrap();
     assert_eq!(mail.subject, "Weekly access-log report 2023-W25");
+    assert_eq!(
+        file.email.as_ref().unwrap().max_message_bytes,
+        Some(logwarden::sink::email::DEFAULT_MAX_MESSAGE_BYTES)
+    );
     // The commented-out login lines are valid too.
     let mut alt = text.clone();
     for key in ["username", "password_env", "password_file"] {

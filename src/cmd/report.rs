@@ -333,32 +333,33 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         write_output(p, text.as_bytes())?;
     }
 
+    // The files written, to send by hand or to read whole (not stdout, a descriptor or
+    // /dev/null).
+    let kept: Vec<&Path> = [text_path, json_path.as_deref(), html_path.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+        .collect();
     let mut sent_to = None;
     if let (Some((json, html)), Some(settings)) = (&attached, &mail) {
-        let attachments = [
-            (
-                format!("logwarden-{label}.json").as_str(),
-                "application/json",
-                json.clone(),
-            ),
-            (
-                format!("logwarden-{label}.html").as_str(),
-                "text/html; charset=utf-8",
-                html.clone().into_bytes(),
-            ),
-            (
-                format!("monitoring-{label}.log").as_str(),
-                // Our records are ASCII; other text in the file is read lossily (UTF-8).
-                "text/plain; charset=utf-8",
-                history_in(&args.history, r),
-            ),
-        ]
-        .map(|(n, t, b)| (n.to_string(), t, b));
-        let attachments: Vec<(&str, &str, Vec<u8>)> = attachments
-            .iter()
-            .map(|(n, t, b)| (n.as_str(), *t, b.clone()))
-            .collect();
-        let message = email::build(settings, &text, Some(html), &attachments)?;
+        let full_html = html_path.as_deref().filter(|p| kept.contains(p));
+        let cut_html = || {
+            let meta = render::html::Meta {
+                ip_rows: Some(MAIL_IP_ROWS),
+                full_report: full_html.map(crate::escape::path),
+                ..meta.clone()
+            };
+            render::html::render(&report, &[r], &meta)
+        };
+        let report_mail = ReportMail {
+            label: &label,
+            text: &text,
+            json,
+            html,
+            history: history_in(&args.history, r),
+            kept: &kept,
+        };
+        let message = report_mail.message(settings, cut_html)?;
         if let Some(eml) = &eml_path {
             // Like the reports: `-` or a descriptor is written through, a file replaced.
             write_output(eml, &message.formatted())?;
@@ -372,15 +373,8 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             None => email::check_smtp(None).map(drop),
         } {
             crate::stderr_line!("logwarden: error: {e:#}");
-            // The files written, to send by hand (not stdout, a descriptor or /dev/null).
-            let kept: Vec<String> = [text_path, json_path.as_deref(), html_path.as_deref()]
-                .into_iter()
-                .flatten()
-                .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
-                .map(crate::escape::path)
-                .collect();
             if !kept.is_empty() {
-                crate::stderr_line!("logwarden: the report is kept in {}", kept.join(", "));
+                crate::stderr_line!("logwarden: the report is kept in {}", shown(&kept));
             }
             return Ok(Outcome::InputErrors);
         } else {
@@ -468,6 +462,115 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         0 => Outcome::Clean,
         _ => Outcome::InputErrors,
     })
+}
+
+/// The most IPs a table of a mail cut to its size limit lists.
+const MAIL_IP_ROWS: usize = 100;
+
+/// Paths, escaped, comma-separated.
+fn shown(paths: &[&Path]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| crate::escape::path(p)).collect();
+    shown.join(", ")
+}
+
+/// What the mail carries: the text and the HTML as its body, the JSON, the HTML and the
+/// period's history records attached.
+struct ReportMail<'a> {
+    label: &'a str,
+    text: &'a str,
+    json: &'a [u8],
+    html: &'a str,
+    history: Vec<u8>,
+    /// The report files written, whole.
+    kept: &'a [&'a Path],
+}
+
+impl ReportMail<'_> {
+    /// The message, whole when it fits `[email] max_message_bytes`. A busy site's week
+    /// (thousands of suspicious IPs, each in the week's table and its days') made a message
+    /// of tens of megabytes, which servers refuse (Postfix's default limit is 10 MB), so
+    /// the manager got nothing. Over the limit it is cut: the HTML lists the
+    /// [`MAIL_IP_ROWS`] IPs with the most failed requests of each table (`cut_html`), the
+    /// JSON goes gzipped, and the text says so and where the whole report is kept.
+    fn message(
+        &self,
+        settings: &email::MailSettings,
+        cut_html: impl FnOnce() -> String,
+    ) -> anyhow::Result<lettre::Message> {
+        let whole = self.build(settings, self.text, self.html, self.json.to_vec(), false)?;
+        let size = whole.formatted().len() as u64;
+        if size <= settings.max_message_bytes {
+            return Ok(whole);
+        }
+        let html = cut_html();
+        let json = gzip(self.json).context("cannot compress the JSON attachment")?;
+        let note = format!(
+            "This mail is cut to fit the mail size limit ([email] max_message_bytes = {}): its HTML \
+             lists the {MAIL_IP_ROWS} IPs with the most failed requests of each table, and the JSON \
+             is attached gzipped.{}\n\n",
+            settings.max_message_bytes,
+            match self.kept.is_empty() {
+                true => String::new(),
+                false => format!(" The whole report is kept in {}.", shown(self.kept)),
+            }
+        );
+        let cut = self.build(settings, &(note + self.text), &html, json, true)?;
+        let cut_size = cut.formatted().len() as u64;
+        crate::stderr_line!(
+            "logwarden: warning: the message would be {size} bytes, over [email] max_message_bytes ({}): cut to {cut_size} bytes ({MAIL_IP_ROWS} IPs a table, the JSON gzipped){}",
+            settings.max_message_bytes,
+            match cut_size > settings.max_message_bytes {
+                true => "; still over it, sent all the same",
+                false => "",
+            }
+        );
+        Ok(cut)
+    }
+
+    fn build(
+        &self,
+        settings: &email::MailSettings,
+        text: &str,
+        html: &str,
+        json: Vec<u8>,
+        gzipped: bool,
+    ) -> anyhow::Result<lettre::Message> {
+        let label = self.label;
+        let json = match gzipped {
+            false => (format!("logwarden-{label}.json"), "application/json", json),
+            true => (
+                format!("logwarden-{label}.json.gz"),
+                "application/gzip",
+                json,
+            ),
+        };
+        let attachments = [
+            json,
+            (
+                format!("logwarden-{label}.html"),
+                "text/html; charset=utf-8",
+                html.as_bytes().to_vec(),
+            ),
+            (
+                format!("monitoring-{label}.log"),
+                // Our records are ASCII; other text in the file is read lossily (UTF-8).
+                "text/plain; charset=utf-8",
+                self.history.clone(),
+            ),
+        ];
+        let attachments: Vec<(&str, &str, Vec<u8>)> = attachments
+            .iter()
+            .map(|(name, ctype, bytes)| (name.as_str(), *ctype, bytes.clone()))
+            .collect();
+        email::build(settings, text, Some(html), &attachments)
+    }
+}
+
+fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes)?;
+    encoder.finish()
 }
 
 /// An error about the config file's `[email]` or `[smtp]` values, with the file named (as an

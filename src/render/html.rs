@@ -22,6 +22,11 @@ pub struct Meta {
     pub generated_at: String,
     /// The command line, already escaped to printable ASCII.
     pub command: String,
+    /// The most IPs a table lists (those with the most failed requests); `None`: all. A mail
+    /// that must fit the server's size limit lists fewer.
+    pub ip_rows: Option<usize>,
+    /// Where the whole report is, said under a table that lists fewer IPs than there are.
+    pub full_report: Option<String>,
 }
 
 impl Meta {
@@ -33,6 +38,8 @@ impl Meta {
         Meta {
             generated_at: chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
             command: args.join(" "),
+            ip_rows: None,
+            full_report: None,
         }
     }
 }
@@ -195,7 +202,7 @@ fn page(out: &mut Out, report: &Report, ranges: &[Range], meta: &Meta) {
         out.push_str("<p class=\"none\">No line is dated in any period.</p>\n");
     }
     for &r in ranges {
-        section(out, report, r);
+        section(out, report, r, meta);
     }
     inputs(out, report);
     settings(out, report);
@@ -233,7 +240,7 @@ fn range_id(r: Range) -> String {
         .collect()
 }
 
-fn section(out: &mut Out, report: &Report, r: Range) {
+fn section(out: &mut Out, report: &Report, r: Range, meta: &Meta) {
     let w = weekly::build(report, r);
     let ips = weekly::suspicious(report, r);
     let prev_ips = weekly::suspicious(report, r.previous());
@@ -259,7 +266,7 @@ fn section(out: &mut Out, report: &Report, r: Range) {
         kind.to_lowercase(),
         esc(&w.period.label)
     );
-    ip_table(out, &w.period.label, &ips);
+    ip_table(out, &w.period.label, &ips, meta);
     day_table(out, &w);
     for day in w
         .days
@@ -272,7 +279,7 @@ fn section(out: &mut Out, report: &Report, r: Range) {
             esc(&day.weekday),
             esc(&day.date)
         );
-        ip_table(out, &day.date, &day.period.suspicious_ips);
+        ip_table(out, &day.date, &day.period.suspicious_ips, meta);
     }
     out.push_str("</section>\n");
 }
@@ -536,7 +543,9 @@ fn charts(out: &mut Out, w: &Weekly, report: &Report) {
     out.push_str("</div>\n");
 }
 
-fn ip_table(out: &mut Out, period: &str, ips: &[SuspiciousIp]) {
+fn ip_table(out: &mut Out, period: &str, all: &[SuspiciousIp], meta: &Meta) {
+    // Sorted by failed requests, most first: the rows kept are the ones to act on.
+    let ips = &all[..meta.ip_rows.map_or(all.len(), |n| n.min(all.len()))];
     if ips.is_empty() {
         let _ = writeln!(
             out,
@@ -586,6 +595,18 @@ fn ip_table(out: &mut Out, period: &str, ips: &[SuspiciousIp]) {
         out.push_str("</td></tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
+    if ips.len() < all.len() {
+        let _ = writeln!(
+            out,
+            "<p class=\"cut\" data-period=\"{}\">The {} IPs with the most failed requests of {}{}.</p>",
+            esc(period),
+            ips.len(),
+            all.len(),
+            meta.full_report
+                .as_deref()
+                .map_or(String::new(), |at| format!("; all of them are in <code>{}</code>", esc(at)))
+        );
+    }
 }
 
 /// `2023-06-19T03:03:00+02:00` → `2023-06-19 03:03:00 +02:00`.
@@ -741,6 +762,8 @@ mod tests {
         let meta = Meta {
             generated_at: "2023-06-28T08:00:00+02:00".into(),
             command: "logwarden analyze --html r.html".into(),
+            ip_rows: None,
+            full_report: None,
         };
         let page = render(&report, &weeks, &meta);
         let mut streamed = Vec::new();
@@ -761,6 +784,8 @@ mod tests {
         let meta = Meta {
             generated_at: "2023-06-28T08:00:00+02:00".into(),
             command: "logwarden report".into(),
+            ip_rows: None,
+            full_report: None,
         };
         let header = |ranges: &[Range]| {
             let page = render(&report, ranges, &meta);
@@ -790,6 +815,8 @@ mod tests {
         let meta = Meta {
             generated_at: "2023-06-28T08:00:00+02:00".into(),
             command: "logwarden report".into(),
+            ip_rows: None,
+            full_report: None,
         };
         let svg_of = |page: &str| {
             let at = page.find("class=\"chart failed").unwrap();

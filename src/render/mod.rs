@@ -224,6 +224,8 @@ mod tests {
         let meta = html::Meta {
             generated_at: "2023-06-28T08:00:00+02:00".into(),
             command: "logwarden analyze".into(),
+            ip_rows: None,
+            full_report: None,
         };
         let cases: [(Vec<u8>, Stream); 3] = [
             (

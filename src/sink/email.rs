@@ -29,7 +29,13 @@ pub struct MailSettings {
     pub from: Mailbox,
     pub to: Vec<Mailbox>,
     pub subject: String,
+    /// The largest message sent whole (`[email] max_message_bytes`).
+    pub max_message_bytes: u64,
 }
+
+/// Under the most common server limit: Postfix's default `message_size_limit` is
+/// 10,240,000 bytes (Gmail and Exchange Online take 25 MB and more).
+pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 10_000_000;
 
 /// Reject values that could inject headers or SMTP commands.
 pub fn check_header_value(what: &str, value: &str) -> anyhow::Result<()> {
@@ -73,10 +79,17 @@ pub fn resolve(email: Option<&EmailFile>, period_label: &str) -> anyhow::Result<
         .as_deref()
         .unwrap_or("Weekly access-log report {week}");
     check_header_value("subject", template)?;
+    let max_message_bytes = email.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+    if max_message_bytes == 0 {
+        bail!(
+            "[email] max_message_bytes: must be at least 1 (bytes; default {DEFAULT_MAX_MESSAGE_BYTES})"
+        );
+    }
     Ok(MailSettings {
         from,
         to,
         subject: template.replace("{week}", period_label),
+        max_message_bytes,
     })
 }
 
@@ -288,7 +301,22 @@ mod tests {
             from: Some(from.into()),
             to: vec![to.into()],
             subject: Some(subject.into()),
+            max_message_bytes: None,
         }
+    }
+
+    #[test]
+    fn the_size_limit_defaults_and_is_never_zero() {
+        let mut file = email("a@example.org", "m@example.org", "s");
+        assert_eq!(
+            resolve(Some(&file), "w").unwrap().max_message_bytes,
+            DEFAULT_MAX_MESSAGE_BYTES
+        );
+        file.max_message_bytes = Some(0);
+        assert_eq!(
+            resolve(Some(&file), "w").unwrap_err().to_string(),
+            "[email] max_message_bytes: must be at least 1 (bytes; default 10000000)"
+        );
     }
 
     #[test]
@@ -428,6 +456,7 @@ mod tests {
                 from: Some("logwarden@example.org".into()),
                 to: to.clone(),
                 subject: Some("s".into()),
+                max_message_bytes: None,
             }),
             "w",
         )
