@@ -246,11 +246,12 @@ pub struct ReportArgs {
     pub quiet: bool,
 }
 
-/// One status of `--codes`: three digits, spaces around them allowed (`404, 401`); `+404`
-/// and `0404` are no statuses.
+/// One status of `--codes`: three digits, spaces around them allowed (`404, 401`); `+404`,
+/// `0404` and `099` are no statuses.
 fn status_code(s: &str) -> Result<u16, String> {
     let digits = s.trim_matches(' ');
-    match digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()) {
+    let three = digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit());
+    match three && !digits.starts_with('0') {
         true => digits.parse().map_err(|e| format!("{e}")),
         false => Err("a status is three digits, like 404".into()),
     }
@@ -265,7 +266,7 @@ mod tests {
     fn status_codes_are_three_digits() {
         assert_eq!(status_code(" 401 "), Ok(401));
         assert_eq!(status_code("404"), Ok(404));
-        for bad in ["+404", "0404", "40", "4o4", "", "404\t"] {
+        for bad in ["+404", "0404", "40", "4o4", "", "404\t", "099", "000"] {
             assert!(status_code(bad).is_err(), "{bad:?}");
         }
         let cli = Cli::try_parse_from(["logwarden", "analyze", "--codes", "404, 401"]).unwrap();

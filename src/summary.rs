@@ -995,18 +995,25 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
                 .warnings
                 .iter()
                 .cloned()
-                .chain(nothing_parsed(&counts))
+                .chain(nothing_parsed(
+                    &counts,
+                    copied(f).map_or(f.duplicate_lines, |(&lines, _)| lines),
+                ))
                 .collect(),
             error: f.error.clone(),
         })
         .collect()
 }
 
+/// How the warning of an input of which no line parsed starts.
+pub const NOTHING_PARSED: &str = "no line parsed";
+
 /// A warning for an input of which no line parsed: its figures are all zero, and a report
 /// of "nothing unusual" would hide that it was not read as an access log (a proxy's
 /// `client, proxy` field, another layout).
-fn nothing_parsed(c: &LineCounts) -> Option<String> {
-    if c.parsed > 0 || c.malformed == 0 {
+/// (Lines skipped as a copy of another input's were parsed there.)
+fn nothing_parsed(c: &LineCounts, duplicate_lines: u64) -> Option<String> {
+    if c.parsed > 0 || c.malformed == 0 || duplicate_lines > 0 {
         return None;
     }
     let reasons: Vec<String> = Malformed::ALL
@@ -1016,7 +1023,7 @@ fn nothing_parsed(c: &LineCounts) -> Option<String> {
         .map(|(name, n)| format!("{name}: {n}"))
         .collect();
     Some(format!(
-        "no line parsed: all {} lines are malformed ({}); is it an access log in the common, combined or vhost_combined layout?",
+        "{NOTHING_PARSED}: all {} lines are malformed ({}); is it an access log in the common, combined or vhost_combined layout?",
         c.malformed,
         reasons.join(", ")
     ))

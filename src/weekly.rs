@@ -362,7 +362,18 @@ pub fn build(report: &Report, r: Range) -> Weekly {
                 })
             })
             .collect(),
-        warnings: Vec::new(),
+        // An archive of which no line parsed adds nothing: said, or the week reads as quiet.
+        warnings: report
+            .inputs
+            .iter()
+            .filter(|i| may_hold_from(&i.path, None, prev.start))
+            .flat_map(|i| {
+                i.warnings
+                    .iter()
+                    .filter(|w| w.starts_with(crate::summary::NOTHING_PARSED))
+                    .map(move |w| format!("{}: {w}", i.path))
+            })
+            .collect(),
     }
 }
 

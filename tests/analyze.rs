@@ -1384,7 +1384,19 @@ fn an_input_of_which_no_line_parsed_says_so_and_an_ipv6_vhost_is_detected() {
     // too, and the real client was taken for the ident field.
     let vhost = dir.path().join("vhost.log");
     std::fs::write(&vhost, line("::1:80 203.0.113.7").repeat(5)).unwrap();
-    let (code, got, stderr) = analyze_json(&[path_str(&proxy), path_str(&mixed), path_str(&vhost)]);
+    // A copy of `mixed` with a malformed line after it: its parsed lines were counted there.
+    let copy = dir.path().join("copy.log");
+    std::fs::write(
+        &copy,
+        [std::fs::read(&mixed).unwrap(), b"x\n".to_vec()].concat(),
+    )
+    .unwrap();
+    let (code, got, stderr) = analyze_json(&[
+        path_str(&proxy),
+        path_str(&mixed),
+        path_str(&vhost),
+        path_str(&copy),
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let inputs = got["inputs"].as_array().unwrap();
     assert_eq!(
@@ -1394,6 +1406,9 @@ fn an_input_of_which_no_line_parsed_says_so_and_an_ipv6_vhost_is_detected() {
     assert_eq!(inputs[1]["warnings"], json!([]));
     assert_eq!(inputs[2]["format"], "vhost_combined");
     assert_eq!(inputs[2]["warnings"], json!([]));
+    assert_eq!(inputs[3]["duplicate_lines"], 2);
+    assert_eq!(inputs[3]["malformed"], 1);
+    assert_eq!(inputs[3]["warnings"], json!([]));
     assert_eq!(got["days"][0]["suspicious_ips"][0]["ip"], "203.0.113.7");
     assert_eq!(got["days"][0]["suspicious_ips"][0]["failed"], 5);
 }

@@ -1316,7 +1316,13 @@ fn a_streamed_file_cut_while_read_is_an_error_not_a_whole_file() {
         });
         cut_to(&path, 0);
         let out = child.wait_with_output().unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {:?}, stderr {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
         let input = &v["inputs"][0];
         match out.status.code() {
             Some(0) => assert_eq!(input["bytes"], full, "exit 0, yet not read whole"),

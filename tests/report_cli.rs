@@ -83,6 +83,22 @@ fn report_in(dir: &Path, args: &[&str]) -> std::process::Output {
     logwarden().current_dir(dir).args(args).output().unwrap()
 }
 
+/// `report` of 2023-W25 with its JSON in `w.json`, no history record.
+fn week_json_no_history(dir: &Path) -> std::process::Output {
+    report_in(
+        dir,
+        &[
+            "report",
+            "--week",
+            "2023-W25",
+            "--json",
+            "w.json",
+            "-q",
+            "--no-history",
+        ],
+    )
+}
+
 #[test]
 fn weekly_text_json_and_history() {
     let dir = tempfile::tempdir().unwrap();
@@ -1226,18 +1242,7 @@ fn the_count_of_suspicious_ips_is_given_beyond_the_top_ten() {
         }
     }
     fs::write(log.join("access_2023-06-21.log"), text).unwrap();
-    let out = report_in(
-        dir.path(),
-        &[
-            "report",
-            "--week",
-            "2023-W25",
-            "--json",
-            "w.json",
-            "-q",
-            "--no-history",
-        ],
-    );
+    let out = week_json_no_history(dir.path());
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -1485,23 +1490,32 @@ fn a_message_over_the_size_limit_is_cut_to_the_top_ips_and_a_gzipped_json() {
     assert!(cut_size < whole_size);
     assert!(
         stderr.starts_with(&format!(
-            "logwarden: warning: the message would be {whole_size} bytes, over [email] max_message_bytes ({}): cut to {cut_size} bytes (100 IPs a table, the JSON gzipped)\n",
+            "logwarden: warning: the message would be {whole_size} bytes, over [email] max_message_bytes ({}): cut to {cut_size} bytes\n",
             whole_size - 1
         )),
         "{stderr}"
     );
+    // Named whole: the mail is read elsewhere than in the job's directory.
+    let at = fs::canonicalize(dir.path()).unwrap();
+    let at = at.to_str().unwrap();
     let note = format!(
-        "This mail is cut to fit the mail size limit ([email] max_message_bytes = {}): its HTML lists the 100 IPs with the most failed requests of each table, and the JSON is attached gzipped. The whole report is kept in full.txt, full.json, full.html.\r\n\r\n",
+        "This mail is cut to stay under the mail size limit ([email] max_message_bytes = {}): it lists at most 100 IPs a day and a table, those with the most failed requests; the JSON is attached gzipped. The whole report is kept in {at}/full.txt, {at}/full.json, {at}/full.html.\r\n\r\n",
         whole_size - 1
     );
     let text = String::from_utf8(parts[0].2.clone()).unwrap();
-    assert_eq!(
-        text.strip_prefix(note.as_str())
-            .unwrap()
-            .replace("\r\n", "\n")
-            .as_bytes(),
-        full_text
-    );
+    let text = text
+        .strip_prefix(note.as_str())
+        .unwrap()
+        .replace("\r\n", "\n");
+    // The text's list of the 23rd: 100 of its 150 IPs, and a line that says so.
+    let full_text = String::from_utf8(full_text).unwrap();
+    let ip_lines = |t: &str| t.lines().filter(|l| l.starts_with("    IP: ")).count();
+    assert_eq!(ip_lines(&text), ip_lines(&full_text) - 50);
+    let cut_line = "    (the 100 with the most failed requests of 150)";
+    assert!(text.contains(&format!("{cut_line}\n")), "{text}");
+    assert!(text
+        .lines()
+        .all(|l| l == cut_line || full_text.lines().any(|f| f == l)));
     let html = String::from_utf8(parts[1].2.clone()).unwrap();
     assert_eq!(parts[3].2, parts[1].2);
     // The week's table and the 23rd's: 152 IPs and 150, each cut to 100, the 9 first.
@@ -1512,7 +1526,7 @@ fn a_message_over_the_size_limit_is_cut_to_the_top_ips_and_a_gzipped_json() {
     assert!(html.contains("<tr><td class=\"ip\">10.1.0.0</td><td class=\"num failed\">9</td>"));
     for (period, all) in [("2023-W25", 152), ("2023-06-23", 150)] {
         assert!(
-            html.contains(&format!("<p class=\"cut\" data-period=\"{period}\">The 100 IPs with the most failed requests of {all}; all of them are in <code>full.html</code>.</p>")),
+            html.contains(&format!("<p class=\"cut\" data-period=\"{period}\">The 100 IPs with the most failed requests of {all}; all of them are in <code>{at}/full.html</code>.</p>")),
             "{period}"
         );
     }
@@ -1527,4 +1541,79 @@ fn a_message_over_the_size_limit_is_cut_to_the_top_ips_and_a_gzipped_json() {
     )
     .unwrap();
     assert_eq!(json, full_json);
+    // The history's records go too.
+    assert_eq!(parts[4].1.as_deref(), Some("monitoring-2023-W25.log"));
+    // A limit nothing fits: cut to the last step, said to be still over it (and not sent:
+    // a dry run).
+    let (stderr, _, parts) = dry_run(1);
+    assert!(
+        stderr.contains(" bytes; still over it\nlogwarden: message written to"),
+        "{stderr}"
+    );
+    let kinds: Vec<_> = parts.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(kinds, ["text/plain", "text/html", "text/html"]);
+    let text = String::from_utf8(parts[0].2.clone()).unwrap();
+    assert!(text.starts_with("This mail is cut to stay under the mail size limit ([email] max_message_bytes = 1): it lists at most 10 IPs a day and a table, those with the most failed requests; the JSON is not attached; the period's history records are not attached (they are in log/monitoring.log). The whole report"), "{text}");
+    assert!(text.contains("    (the 10 with the most failed requests of 150)\r\n"));
+}
+
+#[test]
+fn a_report_that_mails_waits_for_another_that_is_mailing() {
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    // The server is down: once it gets the lock, the run fails to send (exit 1).
+    config(dir.path(), free_port(), "R {week}");
+    let lock = fs::File::create(dir.path().join("log/.logwarden-report.lock")).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let err_path = dir.path().join("stderr");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
+        .env("HOME", "/nonexistent")
+        .current_dir(dir.path())
+        .args(["report", "--week", "2023-W25", "--email", "-q"])
+        .stderr(fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let waiting = "logwarden: another report run is mailing (lock log/.logwarden-report.lock is held): waiting for it\n";
+    let start = std::time::Instant::now();
+    while fs::read_to_string(&err_path).unwrap() != waiting {
+        assert!(start.elapsed().as_secs() < 20, "never waited");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(child.try_wait().unwrap().is_none(), "it did not wait");
+    drop(lock);
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    let err = fs::read_to_string(&err_path).unwrap();
+    assert!(
+        err.starts_with(waiting) && err.contains("cannot send"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_archive_of_which_no_line_parsed_is_a_warning_of_the_week() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    // A proxy's `client, proxy` field: the week would read as quiet.
+    let proxy = line("203.0.113.9, 10.0.0.1", 23, 401, 1).repeat(3);
+    fs::write(dir.path().join("log/access_2023-06-24.log"), proxy).unwrap();
+    // One dated long before the previous week holds none of its lines: not said.
+    let old = line("203.0.113.9, 10.0.0.1", 2, 401, 1).replace("/Jun/2023", "/Jan/2022");
+    fs::write(dir.path().join("log/access_2022-01-03.log"), old).unwrap();
+    let out = week_json_no_history(dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    let warning = "log/access_2023-06-24.log: no line parsed: all 3 lines are malformed (bad_client: 3); is it an access log in the common, combined or vhost_combined layout?";
+    let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
+    assert_eq!(j["warnings"], json!([warning]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("logwarden: warning: {warning}\n")
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("\n\nWarning: {warning}\n\n")),
+        "{text}"
+    );
 }

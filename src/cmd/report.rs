@@ -270,7 +270,11 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         None => {}
     }
     // A period mailed already is not mailed again unless asked: a retried cron job or a
-    // timer catching up would send the manager the week twice.
+    // timer catching up would send the manager the week twice. Checked and recorded under
+    // one lock, held to the end of the run.
+    let _mailing = sends
+        .then(|| history::lock_mailing(&args.history))
+        .transpose()?;
     if sends && !args.resend {
         if let Some(sent) =
             history::mailed(&args.history, &r.start.to_string(), &r.end.to_string())?
@@ -342,14 +346,25 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         .collect();
     let mut sent_to = None;
     if let (Some((json, html)), Some(settings)) = (&attached, &mail) {
-        let full_html = html_path.as_deref().filter(|p| kept.contains(p));
-        let cut_html = || {
+        // Said in a mail read elsewhere: the whole path, not the cron job's relative one.
+        let whole_at: Vec<PathBuf> = kept
+            .iter()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+            .collect();
+        let full_html = html_path
+            .as_deref()
+            .and_then(|h| kept.iter().position(|p| *p == h))
+            .map(|i| crate::escape::path(&whole_at[i]));
+        let cut = |rows: usize| {
             let meta = render::html::Meta {
-                ip_rows: Some(MAIL_IP_ROWS),
-                full_report: full_html.map(crate::escape::path),
+                ip_rows: Some(rows),
+                full_report: full_html.clone(),
                 ..meta.clone()
             };
-            render::html::render(&report, &[r], &meta)
+            (
+                render::weekly::render_cut(&w, rows),
+                render::html::render(&report, &[r], &meta),
+            )
         };
         let report_mail = ReportMail {
             label: &label,
@@ -357,9 +372,11 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
             json,
             html,
             history: history_in(&args.history, r),
-            kept: &kept,
+            history_path: &args.history,
+            whole_at: &whole_at,
+            rehearsal,
         };
-        let message = report_mail.message(settings, cut_html)?;
+        let message = report_mail.message(settings, cut)?;
         if let Some(eml) = &eml_path {
             // Like the reports: `-` or a descriptor is written through, a file replaced.
             write_output(eml, &message.formatted())?;
@@ -481,50 +498,123 @@ struct ReportMail<'a> {
     json: &'a [u8],
     html: &'a str,
     history: Vec<u8>,
-    /// The report files written, whole.
-    kept: &'a [&'a Path],
+    history_path: &'a Path,
+    /// The report files written, whole (absolute paths).
+    whole_at: &'a [PathBuf],
+    rehearsal: bool,
 }
+
+/// How far a mail over its size limit is cut, from the least to the most.
+struct Cut {
+    /// The most IPs a table or a day's list shows.
+    ip_rows: usize,
+    /// The JSON attached (gzipped) or left out.
+    json: bool,
+    /// The period's history records attached or left out (each `collect --analyze` record
+    /// lists its day's flagged IPs).
+    history: bool,
+}
+
+const CUTS: [Cut; 3] = [
+    Cut {
+        ip_rows: MAIL_IP_ROWS,
+        json: true,
+        history: true,
+    },
+    Cut {
+        ip_rows: 10,
+        json: true,
+        history: false,
+    },
+    Cut {
+        ip_rows: 10,
+        json: false,
+        history: false,
+    },
+];
 
 impl ReportMail<'_> {
     /// The message, whole when it fits `[email] max_message_bytes`. A busy site's week
-    /// (thousands of suspicious IPs, each in the week's table and its days') made a message
-    /// of tens of megabytes, which servers refuse (Postfix's default limit is 10 MB), so
-    /// the manager got nothing. Over the limit it is cut: the HTML lists the
-    /// [`MAIL_IP_ROWS`] IPs with the most failed requests of each table (`cut_html`), the
-    /// JSON goes gzipped, and the text says so and where the whole report is kept.
+    /// (thousands of suspicious IPs, in the text's days, the HTML's tables, the JSON and the
+    /// history's records) made messages of tens of megabytes, which servers refuse
+    /// (Postfix's default limit is 10 MB), so the manager got nothing. Over the limit it is
+    /// cut, step by step ([`CUTS`]) until it fits: fewer IPs listed (`cut` renders the text
+    /// and the HTML with at most that many), the JSON gzipped then left out, the history's
+    /// records left out; the text says what was cut and where the whole report is kept.
     fn message(
         &self,
         settings: &email::MailSettings,
-        cut_html: impl FnOnce() -> String,
+        cut: impl Fn(usize) -> (String, String),
     ) -> anyhow::Result<lettre::Message> {
-        let whole = self.build(settings, self.text, self.html, self.json.to_vec(), false)?;
+        let limit = settings.max_message_bytes;
+        let whole = self.build(
+            settings,
+            self.text,
+            self.html,
+            Some((self.json.to_vec(), false)),
+            true,
+        )?;
         let size = whole.formatted().len() as u64;
-        if size <= settings.max_message_bytes {
+        if size <= limit {
             return Ok(whole);
         }
-        let html = cut_html();
-        let json = gzip(self.json).context("cannot compress the JSON attachment")?;
-        let note = format!(
-            "This mail is cut to fit the mail size limit ([email] max_message_bytes = {}): its HTML \
-             lists the {MAIL_IP_ROWS} IPs with the most failed requests of each table, and the JSON \
-             is attached gzipped.{}\n\n",
-            settings.max_message_bytes,
-            match self.kept.is_empty() {
-                true => String::new(),
-                false => format!(" The whole report is kept in {}.", shown(self.kept)),
+        let json_gz = gzip(self.json).context("cannot compress the JSON attachment")?;
+        let mut built = None;
+        for step in &CUTS {
+            let (text, html) = cut(step.ip_rows);
+            let json = step.json.then(|| (json_gz.clone(), true));
+            let message = self.build(
+                settings,
+                &(self.note(limit, step) + &text),
+                &html,
+                json,
+                step.history,
+            )?;
+            let cut_size = message.formatted().len() as u64;
+            built = Some((message, cut_size));
+            if cut_size <= limit {
+                break;
             }
-        );
-        let cut = self.build(settings, &(note + self.text), &html, json, true)?;
-        let cut_size = cut.formatted().len() as u64;
+        }
+        let Some((message, cut_size)) = built else {
+            unreachable!("CUTS is not empty")
+        };
         crate::stderr_line!(
-            "logwarden: warning: the message would be {size} bytes, over [email] max_message_bytes ({}): cut to {cut_size} bytes ({MAIL_IP_ROWS} IPs a table, the JSON gzipped){}",
-            settings.max_message_bytes,
-            match cut_size > settings.max_message_bytes {
-                true => "; still over it, sent all the same",
-                false => "",
+            "logwarden: warning: the message would be {size} bytes, over [email] max_message_bytes ({limit}): cut to {cut_size} bytes{}",
+            match (cut_size > limit, self.rehearsal) {
+                (false, _) => "",
+                (true, false) => "; still over it, sent all the same",
+                (true, true) => "; still over it",
             }
         );
-        Ok(cut)
+        Ok(message)
+    }
+
+    /// The line that opens a cut mail's text: what was left out, and where it is.
+    fn note(&self, limit: u64, step: &Cut) -> String {
+        let mut left_out = vec![format!(
+            "it lists at most {} IPs a day and a table, those with the most failed requests",
+            step.ip_rows
+        )];
+        left_out.push(match step.json {
+            true => "the JSON is attached gzipped".into(),
+            false => "the JSON is not attached".into(),
+        });
+        if !step.history {
+            left_out.push(format!(
+                "the period's history records are not attached (they are in {})",
+                crate::escape::path(self.history_path)
+            ));
+        }
+        let kept: Vec<&Path> = self.whole_at.iter().map(PathBuf::as_path).collect();
+        format!(
+            "This mail is cut to stay under the mail size limit ([email] max_message_bytes = {limit}): {}.{}\n\n",
+            left_out.join("; "),
+            match kept.is_empty() {
+                true => String::new(),
+                false => format!(" The whole report is kept in {}.", shown(&kept)),
+            }
+        )
     }
 
     fn build(
@@ -532,32 +622,33 @@ impl ReportMail<'_> {
         settings: &email::MailSettings,
         text: &str,
         html: &str,
-        json: Vec<u8>,
-        gzipped: bool,
+        json: Option<(Vec<u8>, bool)>,
+        history: bool,
     ) -> anyhow::Result<lettre::Message> {
         let label = self.label;
-        let json = match gzipped {
-            false => (format!("logwarden-{label}.json"), "application/json", json),
-            true => (
-                format!("logwarden-{label}.json.gz"),
-                "application/gzip",
-                json,
-            ),
-        };
-        let attachments = [
-            json,
-            (
-                format!("logwarden-{label}.html"),
-                "text/html; charset=utf-8",
-                html.as_bytes().to_vec(),
-            ),
-            (
+        let mut attachments = Vec::new();
+        match json {
+            Some((json, false)) => {
+                attachments.push((format!("logwarden-{label}.json"), "application/json", json))
+            }
+            Some((gz, true)) => {
+                attachments.push((format!("logwarden-{label}.json.gz"), "application/gzip", gz))
+            }
+            None => {}
+        }
+        attachments.push((
+            format!("logwarden-{label}.html"),
+            "text/html; charset=utf-8",
+            html.as_bytes().to_vec(),
+        ));
+        if history {
+            attachments.push((
                 format!("monitoring-{label}.log"),
                 // Our records are ASCII; other text in the file is read lossily (UTF-8).
                 "text/plain; charset=utf-8",
                 self.history.clone(),
-            ),
-        ];
+            ));
+        }
         let attachments: Vec<(&str, &str, Vec<u8>)> = attachments
             .iter()
             .map(|(name, ctype, bytes)| (name.as_str(), *ctype, bytes.clone()))

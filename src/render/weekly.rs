@@ -17,6 +17,12 @@ fn signed(n: i64) -> String {
 }
 
 pub fn render(w: &Weekly) -> String {
+    render_cut(w, usize::MAX)
+}
+
+/// [`render`] with at most `ip_rows` flagged IPs listed a day (those with the most failed
+/// requests: the lists are sorted so), and how many there are (a mail cut to its size limit).
+pub fn render_cut(w: &Weekly, ip_rows: usize) -> String {
     let mut out = String::new();
     let (t, p, d) = (&w.totals, &w.previous_totals, &w.deltas);
     let _ = writeln!(
@@ -107,11 +113,18 @@ pub fn render(w: &Weekly) -> String {
         );
         if !p.suspicious_ips.is_empty() {
             out.push_str("    Unusual login attempts detected:\n");
-            for ip in p.suspicious_ips.iter() {
+            for ip in p.suspicious_ips.iter().take(ip_rows) {
                 let _ = writeln!(
                     out,
                     "    IP: {} - Failed login attempts: {}",
                     ip.ip, ip.failed
+                );
+            }
+            if p.suspicious_ips.len() > ip_rows {
+                let _ = writeln!(
+                    out,
+                    "    (the {ip_rows} with the most failed requests of {})",
+                    p.suspicious_ips.len()
                 );
             }
         }

@@ -63,8 +63,9 @@ impl Detector {
             let combined = matches!(self.combined.scan(raw), Line::Parsed(_));
             let vhost = matches!(self.vhost.scan(raw), Line::Parsed(_));
             // Both: an unbracketed IPv6 virtual host (`::1:80 203.0.113.7 - - [...`) is a
-            // valid client too. The fields before the time decide: vhost, client, ident, user.
-            let vhost_shaped = combined && vhost && fields_before_time(raw) == 4;
+            // valid client too. The fields before the time decide: vhost, client, ident, user
+            // (four, or more where a user name holds a space).
+            let vhost_shaped = combined && vhost && fields_before_time(raw) >= 4;
             self.votes[0] += (combined && !vhost_shaped) as usize;
             self.votes[1] += (vhost && (!combined || vhost_shaped)) as usize;
         }
@@ -122,6 +123,11 @@ mod tests {
         let detect = |data: String| detect_format(data.as_bytes(), false, 1 << 20).0;
         assert_eq!(
             detect(line("::1:80", "-").repeat(10)),
+            Some(Format::VhostCombined)
+        );
+        // A user name with a space: five fields.
+        assert_eq!(
+            detect(line("::1:80", "- john").repeat(3)),
             Some(Format::VhostCombined)
         );
         assert_eq!(
