@@ -32,7 +32,11 @@
 # Steps: build; generate one plain file with examples/genlogs and a single-member gzip copy
 # (pigz); warm the page cache; time every command with its own hyperfine run (a failing
 # command is reported and skipped, the others go on); print a table of medians, MB/s of the
-# uncompressed size, the ratios the project targets, and logwarden's peak RSS.
+# uncompressed size, the ratios the project targets (and all threads against each peer),
+# and logwarden's peak RSS. Checks, printed with the table (`checks.txt`): the JSON of one
+# thread and of all threads is byte-identical, plain and gzipped, and the plain file's equals
+# its .gz copy's (the input entry aside); logwarden's distinct failing clients against
+# mawk's count. A JSON that differs makes the script exit 1 after the table.
 set -euo pipefail
 
 SIZE_MB=${SIZE_MB:-1000}
@@ -71,7 +75,15 @@ need_tools() {
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing: ${pkgs[*]}"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y "${pkgs[@]}" >&2 || { apt-get update >&2 && apt-get install -y "${pkgs[@]}" >&2; } || true
+        # One package at a time: apt-get installs nothing of a list that names one it cannot
+        # find, and an optional one (goaccess, libisal-dev) must not keep out the others.
+        local updated=0
+        for pkg in "${pkgs[@]}"; do
+            apt-get install -y "$pkg" >&2 && continue
+            [ $updated = 1 ] && continue
+            updated=1
+            apt-get update >&2 && apt-get install -y "$pkg" >&2 || true
+        done
     fi
     local still=()
     for t in "${missing[@]}"; do
@@ -263,6 +275,38 @@ rss rss-mawk mawk "$MAWK_PROG" "$FILE"
 # request is one token, like a TLS handshake, are not seen by it).
 MAWK_COUNT=$(mawk "$MAWK_PROG" "$FILE")
 
+# Checks: the JSON of one thread and of all threads, plain and gzipped, must be the same
+# bytes (the gzipped input's own `inputs` entry aside), and logwarden's distinct failing
+# clients of the day are compared with mawk's count.
+CHECKS="$RES/checks.txt"
+: >"$CHECKS"
+checks_ok=1
+if [ $lw_ok = 1 ]; then
+    for run in "1t --threads 1 $FILE" "all --threads 0 $FILE" "gz-1t --threads 1 $GZ" "gz-all --threads 0 $GZ"; do
+        set -- $run
+        "$LW" analyze --quiet --report /dev/null --json "$RES/check-$1.json" "$2" "$3" "$4" || checks_ok=0
+    done
+    python3 - "$RES" "$MAWK_COUNT" >>"$CHECKS" <<'PY' || checks_ok=0
+import json, os, sys
+res, mawk = sys.argv[1], int(sys.argv[2])
+raw = {n: open(os.path.join(res, f"check-{n}.json"), "rb").read() for n in ["1t", "all", "gz-1t", "gz-all"]}
+ok = True
+for a, b in [("1t", "all"), ("gz-1t", "gz-all")]:
+    same = raw[a] == raw[b]
+    ok &= same
+    print(f"JSON {a} = JSON {b}: {'yes' if same else 'NO'}")
+plain, gz = json.loads(raw["1t"]), json.loads(raw["gz-1t"])
+plain.pop("inputs"), gz.pop("inputs")
+same = plain == gz
+ok &= same
+print(f"JSON of the plain file = JSON of its .gz (inputs aside): {'yes' if same else 'NO'}")
+ours = sum(d["failing_ips"] for d in plain["days"])
+print(f"distinct failing clients: logwarden {ours}, mawk {mawk}: "
+      + ("agree" if ours == mawk else "differ (mawk's $9 misses lines whose request is one token)"))
+sys.exit(0 if ok else 1)
+PY
+fi
+
 # ---------------------------------------------------------------------------- report
 {
     echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
@@ -270,6 +314,7 @@ MAWK_COUNT=$(mawk "$MAWK_PROG" "$FILE")
     echo "tools: $(hyperfine --version), mawk $(mawk -W version 2>&1 | head -1 | awk '{print $2}'), pigz $(pigz --version 2>&1 | awk '{print $2}'), $(gzip --version | head -1), $(python3 --version)$( [ "$GOACCESS" != 0 ] && echo ", goaccess $(goaccess --version | head -1 | awk '{print $3}')")"
     echo "FILE = $FILE: $BYTES bytes, $LINES lines; gzip -$GZIP_LEVEL copy $GZ_BYTES bytes; page cache: $CACHE"
     echo "mawk distinct failing clients: $MAWK_COUNT"
+    cat "$CHECKS"
     [ "$INTERLEAVE" = 1 ] && echo "timing: fast commands interleaved, $RUNS rounds (INTERLEAVE=1)"
 } >"$RES/header.txt"
 
@@ -325,6 +370,11 @@ targets = [
     ("gz: logwarden all threads vs pigz -dc", "pigz-dc", "logwarden-gz", 2.5),
     ("logwarden 1 thread vs python seed", "python-seed", "logwarden-1t", None),
     ("logwarden 1 thread vs goaccess", "goaccess", "logwarden-1t", None),
+    ("logwarden all threads vs mawk", "mawk", "logwarden", None),
+    ("logwarden all threads vs wc -l", "wc-l", "logwarden", None),
+    ("logwarden all threads vs python seed", "python-seed", "logwarden", None),
+    ("logwarden all threads vs goaccess", "goaccess", "logwarden", None),
+    ("gz: logwarden 1 thread vs gzip -dc", "gzip-dc", "logwarden-gz-1t", None),
 ]
 for label, base, ours, goal in targets:
     b, o = rows.get(base), rows.get(ours)
@@ -352,3 +402,7 @@ open(os.path.join(res, "summary.txt"), "w").write(text + "\n")
 PY
 echo "" >&2
 echo "results: $RES (hyperfine JSON per command, summary.txt)" >&2
+if [ $checks_ok = 0 ]; then
+    echo "a check failed (see checks.txt): the JSON differs between thread counts or inputs" >&2
+    exit 1
+fi

@@ -118,7 +118,14 @@ if [ $mode = cron ]; then
     # cron turns % into a newline; control characters cannot be quoted for /bin/sh portably.
     case $v in *%* | *[[:cntrl:]]*) die "path '$v' contains % or a control character; cron cannot run it" ;; esac
   done
-  q() { printf '%q' "$1"; }
+  # Quoted for cron's /bin/sh (dash): `printf %q` writes $'...' for bytes outside ASCII
+  # under the C locale, which dash reads as a literal `$`. Single quotes work everywhere.
+  q() {
+    case $1 in
+      *[!A-Za-z0-9_./:@+-]*) printf "'%s'" "${1//\'/\'\\\'\'}" ;;
+      *) printf '%s' "$1" ;;
+    esac
+  }
   collect_cmd="$(q "$bin") collect --analyze --quiet --source $(q "$source_log") --dest log --history log/monitoring.log >> log/cronjob_logs 2>&1"
   want_collect="5 0 * * * cd $(q "$home") && mkdir -p log && $collect_cmd ${marker}collect"
   want_report="0 8 * * 1 cd $(q "$home") && mkdir -p log && { $collect_cmd; $(q "$bin") report --week last --email --quiet >> log/cronjob_logs 2>&1; } ${marker}report"

@@ -390,9 +390,9 @@ fn cron_apply_adds_once_keeps_other_lines_and_replaces_in_place() {
     assert!(tab.starts_with(EXISTING), "{tab}");
     let added: Vec<&str> = tab[EXISTING.len()..].lines().collect();
     assert_eq!(added.len(), 2, "{tab}");
-    assert!(added[0].starts_with("5 0 * * * cd /srv/lw\\ data && mkdir -p log && "));
+    assert!(added[0].starts_with("5 0 * * * cd '/srv/lw data' && mkdir -p log && "));
     assert!(added[0].contains(" collect --analyze --quiet --source /var/log/apache2/access.log --dest log --history log/monitoring.log >> log/cronjob_logs 2>&1 # logwarden-schedule:collect"));
-    assert!(added[1].starts_with("0 8 * * 1 cd /srv/lw\\ data && mkdir -p log && { "));
+    assert!(added[1].starts_with("0 8 * * 1 cd '/srv/lw data' && mkdir -p log && { "));
     // The Monday job collects first (the week may not be over in the log's time at 00:05).
     assert!(added[1].contains(" collect --analyze --quiet --source /var/log/apache2/access.log --dest log --history log/monitoring.log >> log/cronjob_logs 2>&1; "));
     assert!(added[1].ends_with(
@@ -503,4 +503,40 @@ fn config_example_is_a_valid_config_with_every_key() {
     let alt: logwarden::config::FileConfig = toml::from_str(&alt).unwrap();
     let smtp = alt.smtp.unwrap();
     assert!(smtp.username.is_some() && smtp.password_env.is_some() && smtp.password_file.is_some());
+}
+
+#[test]
+fn cron_lines_quote_paths_for_sh_in_any_locale() {
+    let dir = tempfile::tempdir().unwrap();
+    fakes(dir.path());
+    // `printf %q` wrote $'/srv/jos\303\251' under the C locale, which cron's dash reads as a
+    // literal `$`: every job failed to cd.
+    let home = "/srv/jos\u{e9}'s logs";
+    let out = Command::new("bash")
+        .arg(script())
+        .args([
+            "--cron",
+            "--home",
+            home,
+            "--bin",
+            "/usr/local/bin/logwarden",
+        ])
+        .env("CRONTAB", dir.path().join("crontab"))
+        .env("HOME", dir.path().join("home"))
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let quoted = "'/srv/jos\u{e9}'\\''s logs'";
+    assert!(
+        text.contains(&format!("5 0 * * * cd {quoted} && mkdir -p log && ")),
+        "{text}"
+    );
+    // And sh takes the quoting back to the path.
+    let back = Command::new("sh")
+        .args(["-c", &format!("printf %s {quoted}")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&back.stdout), home);
 }
