@@ -48,6 +48,12 @@ done
 for p in "${pids[@]}"; do
     wait "$p" || { echo "genlogs failed (see $RESULTS/gen-*.log)" >&2; exit 1; }
 done
+# Every file in DATA is analyzed: one a larger run left there would be timed too.
+extra=$(find "$DATA" -maxdepth 1 -name 'access_*' | wc -l)
+if [ "$extra" -gt "$FILES" ]; then
+    echo "$DATA holds $extra access_* files, more than FILES=$FILES: remove the others or name another DATA" >&2
+    exit 1
+fi
 sync # written back now, not during the timed runs
 echo "generated ${#pids[@]} of $FILES files in $((($(date +%s%N) - start) / 1000000)) ms"
 bytes=$(cat "$DATA"/access_*.log | wc -c) # also warms the page cache
@@ -76,17 +82,21 @@ wc_s=$(time_it sh -c "wc -l '$DATA'/access_*.log")
 threads_list=${THREADS:-"1 2 4 8 16"}
 [ -z "${THREADS:-}" ] && [ "$cpus" -gt 16 ] && threads_list="$threads_list $cpus"
 echo
-echo "| command | threads | median s | GB/s | speed-up vs 1 thread | peak RSS MiB | JSON = 1-thread JSON |"
+base=${threads_list%% *}
+echo "| command | threads | median s | GB/s | speed-up vs $base thread$([ "$base" = 1 ] || echo s) | peak RSS MiB | JSON = $base-thread JSON |"
 echo "|---|---|---|---|---|---|---|"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 printf '| `wc -l` (all files) | 1 | %s | %s | | | |\n' "$wc_s" "$(ratio "$bytes" "${wc_s}e9")"
 one=
+first=
 for t in $threads_list; do
     s=$(time_it "$LW" analyze --quiet --threads "$t" --json "$RESULTS/t$t.json" --report /dev/null "$DATA")
     rss=$(($(tail -n1 "$RESULTS/rss") / 1024))
     [ -z "$one" ] && one=$s
+    # Compared with the first thread count's (1 unless THREADS leaves it out).
+    [ -z "$first" ] && first=$t
     same=yes
-    cmp -s "$RESULTS/t1.json" "$RESULTS/t$t.json" || same=NO
+    cmp -s "$RESULTS/t$first.json" "$RESULTS/t$t.json" || same=NO
     printf '| `logwarden analyze` | %s | %s | %s | %sx | %s | %s |\n' "$t" "$s" \
         "$(ratio "$bytes" "${s}e9")" "$(ratio "$one" "$s")" "$rss" "$same"
 done
@@ -94,7 +104,7 @@ if [ "${NO_MMAP_ROW:-1}" = 1 ]; then
     s=$(time_it "$LW" analyze --quiet --no-mmap --json "$RESULTS/nommap.json" --report /dev/null "$DATA")
     rss=$(($(tail -n1 "$RESULTS/rss") / 1024))
     same=yes
-    cmp -s "$RESULTS/t1.json" "$RESULTS/nommap.json" || same=NO
+    cmp -s "$RESULTS/t$first.json" "$RESULTS/nommap.json" || same=NO
     printf '| `logwarden analyze --no-mmap` | %s | %s | %s | %sx | %s | %s |\n' "$cpus" "$s" \
         "$(ratio "$bytes" "${s}e9")" "$(ratio "$one" "$s")" "$rss" "$same"
 fi
