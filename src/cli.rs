@@ -250,8 +250,8 @@ pub struct ReportArgs {
 /// `0404` and `099` are no statuses.
 fn status_code(s: &str) -> Result<u16, String> {
     let digits = s.trim_matches(' ');
-    let three = digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit());
-    match three && !digits.starts_with('0') {
+    match digits.len() == 3 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        true if digits.starts_with('0') => Err("an HTTP status is 100-599".into()),
         true => digits.parse().map_err(|e| format!("{e}")),
         false => Err("a status is three digits, like 404".into()),
     }
@@ -266,8 +266,15 @@ mod tests {
     fn status_codes_are_three_digits() {
         assert_eq!(status_code(" 401 "), Ok(401));
         assert_eq!(status_code("404"), Ok(404));
-        for bad in ["+404", "0404", "40", "4o4", "", "404\t", "099", "000"] {
-            assert!(status_code(bad).is_err(), "{bad:?}");
+        for bad in ["+404", "0404", "40", "4o4", "", "404\t"] {
+            assert_eq!(
+                status_code(bad),
+                Err("a status is three digits, like 404".into()),
+                "{bad:?}"
+            );
+        }
+        for bad in ["099", "000"] {
+            assert_eq!(status_code(bad), Err("an HTTP status is 100-599".into()));
         }
         let cli = Cli::try_parse_from(["logwarden", "analyze", "--codes", "404, 401"]).unwrap();
         let Command::Analyze(args) = cli.command else {

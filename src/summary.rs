@@ -965,6 +965,7 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
         lines_before += c.physical_lines;
     }
     let physical: Vec<u64> = per_file.iter().map(|(c, ..)| c.lines + c.blank).collect();
+    let parsed: Vec<u64> = per_file.iter().map(|(c, ..)| c.parsed).collect();
     // A copy of a compressed input, skipped whole: its lines and members are the original's.
     let copied = |f: &FileReport| {
         f.duplicate_of
@@ -997,7 +998,9 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
                 .cloned()
                 .chain(nothing_parsed(
                     &counts,
-                    copied(f).map_or(f.duplicate_lines, |(&lines, _)| lines),
+                    f.duplicate_of
+                        .and_then(|o| parsed.get(o))
+                        .is_some_and(|&p| p > 0),
                 ))
                 .collect(),
             error: f.error.clone(),
@@ -1011,9 +1014,10 @@ pub const NOTHING_PARSED: &str = "no line parsed";
 /// A warning for an input of which no line parsed: its figures are all zero, and a report
 /// of "nothing unusual" would hide that it was not read as an access log (a proxy's
 /// `client, proxy` field, another layout).
-/// (Lines skipped as a copy of another input's were parsed there.)
-fn nothing_parsed(c: &LineCounts, duplicate_lines: u64) -> Option<String> {
-    if c.parsed > 0 || c.malformed == 0 || duplicate_lines > 0 {
+/// An input that starts as a copy of another (`copy_of_parsed`: one with parsed lines) had
+/// those lines parsed there.
+fn nothing_parsed(c: &LineCounts, copy_of_parsed: bool) -> Option<String> {
+    if c.parsed > 0 || c.malformed == 0 || copy_of_parsed {
         return None;
     }
     let reasons: Vec<String> = Malformed::ALL

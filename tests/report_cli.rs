@@ -609,6 +609,26 @@ fn have_aiosmtpd(test: &str) -> bool {
     ok
 }
 
+/// aiosmtpd on `port`, saving each message into the maildir `maildir`, once it listens.
+fn mailbox_server(port: u16, maildir: &Path, extra: &[&str]) -> std::process::Child {
+    let server = std::process::Command::new("python3")
+        .args(["-m", "aiosmtpd", "-n"])
+        .args(extra)
+        .arg("-l")
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(maildir)
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server
+}
+
 #[test]
 fn mailed_through_real_smtp_server() {
     if !have_aiosmtpd("mailed_through_real_smtp_server") {
@@ -619,25 +639,7 @@ fn mailed_through_real_smtp_server() {
     let port = free_port();
     config(dir.path(), port, "Weekly access-log report {week}");
     let maildir = dir.path().join("maildir");
-    let mut server = std::process::Command::new("python3")
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
-        .arg(&maildir)
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut server = mailbox_server(port, &maildir, &[]);
     let mail = |extra: &[&str]| {
         let mut args = vec!["report", "--week", "2023-W25", "--email", "-q"];
         args.extend(extra);
@@ -1499,7 +1501,7 @@ fn a_message_over_the_size_limit_is_cut_to_the_top_ips_and_a_gzipped_json() {
     let at = fs::canonicalize(dir.path()).unwrap();
     let at = at.to_str().unwrap();
     let note = format!(
-        "This mail is cut to stay under the mail size limit ([email] max_message_bytes = {}): it lists at most 100 IPs a day and a table, those with the most failed requests; the JSON is attached gzipped. The whole report is kept in {at}/full.txt, {at}/full.json, {at}/full.html.\r\n\r\n",
+        "This mail is cut: the whole report is over the mail size limit ([email] max_message_bytes = {}), so it lists at most 100 IPs a day and a table, those with the most failed requests; the JSON is attached gzipped. The whole report is kept in {at}/full.txt, {at}/full.json, {at}/full.html.\r\n\r\n",
         whole_size - 1
     );
     let text = String::from_utf8(parts[0].2.clone()).unwrap();
@@ -1553,7 +1555,10 @@ fn a_message_over_the_size_limit_is_cut_to_the_top_ips_and_a_gzipped_json() {
     let kinds: Vec<_> = parts.iter().map(|p| p.0.as_str()).collect();
     assert_eq!(kinds, ["text/plain", "text/html", "text/html"]);
     let text = String::from_utf8(parts[0].2.clone()).unwrap();
-    assert!(text.starts_with("This mail is cut to stay under the mail size limit ([email] max_message_bytes = 1): it lists at most 10 IPs a day and a table, those with the most failed requests; the JSON is not attached; the period's history records are not attached (they are in log/monitoring.log). The whole report"), "{text}");
+    assert!(
+        text.starts_with(&format!("This mail is cut: the whole report is over the mail size limit ([email] max_message_bytes = 1), so it lists at most 10 IPs a day and a table, those with the most failed requests; the JSON is not attached; the period's history records are not attached (they are in {at}/log/monitoring.log). The whole report")),
+        "{text}"
+    );
     assert!(text.contains("    (the 10 with the most failed requests of 150)\r\n"));
 }
 
@@ -1564,7 +1569,8 @@ fn a_report_that_mails_waits_for_another_that_is_mailing() {
     setup(dir.path());
     // The server is down: once it gets the lock, the run fails to send (exit 1).
     config(dir.path(), free_port(), "R {week}");
-    let lock = fs::File::create(dir.path().join("log/.logwarden-report.lock")).unwrap();
+    // The lock is on the history's folder.
+    let lock = fs::File::open(dir.path().join("log")).unwrap();
     // SAFETY: flock on a descriptor this test owns.
     assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
     let err_path = dir.path().join("stderr");
@@ -1575,7 +1581,7 @@ fn a_report_that_mails_waits_for_another_that_is_mailing() {
         .stderr(fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
-    let waiting = "logwarden: another report run is mailing (lock log/.logwarden-report.lock is held): waiting for it\n";
+    let waiting = "logwarden: another report run is mailing (it holds a lock on the folder log): waiting for it\n";
     let start = std::time::Instant::now();
     while fs::read_to_string(&err_path).unwrap() != waiting {
         assert!(start.elapsed().as_secs() < 20, "never waited");
@@ -1596,12 +1602,15 @@ fn a_report_that_mails_waits_for_another_that_is_mailing() {
 fn an_archive_of_which_no_line_parsed_is_a_warning_of_the_week() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
-    // A proxy's `client, proxy` field: the week would read as quiet.
+    // A proxy's `client, proxy` field: the week would read as quiet. One dated long before
+    // the previous week holds none of its lines: not said.
+    let old = line("203.0.113.9, 10.0.0.1", 2, 401, 1)
+        .replace("/Jun/2023", "/Jan/2022")
+        .repeat(3);
+    fs::write(dir.path().join("log/access_2022-01-03.log"), &old).unwrap();
+    // The week's starts as a copy of it: the copied lines parsed nowhere either.
     let proxy = line("203.0.113.9, 10.0.0.1", 23, 401, 1).repeat(3);
-    fs::write(dir.path().join("log/access_2023-06-24.log"), proxy).unwrap();
-    // One dated long before the previous week holds none of its lines: not said.
-    let old = line("203.0.113.9, 10.0.0.1", 2, 401, 1).replace("/Jun/2023", "/Jan/2022");
-    fs::write(dir.path().join("log/access_2022-01-03.log"), old).unwrap();
+    fs::write(dir.path().join("log/access_2023-06-24.log"), old + &proxy).unwrap();
     let out = week_json_no_history(dir.path());
     assert_eq!(out.status.code(), Some(0));
     let warning = "log/access_2023-06-24.log: no line parsed: all 3 lines are malformed (bad_client: 3); is it an access log in the common, combined or vhost_combined layout?";
@@ -1616,4 +1625,49 @@ fn an_archive_of_which_no_line_parsed_is_a_warning_of_the_week() {
         text.contains(&format!("\n\nWarning: {warning}\n\n")),
         "{text}"
     );
+}
+
+#[test]
+fn a_cut_mail_still_over_a_servers_limit_is_a_failed_send() {
+    if !have_aiosmtpd("a_cut_mail_still_over_a_servers_limit_is_a_failed_send") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let port = free_port();
+    fs::write(
+        dir.path().join("logwarden.toml"),
+        format!(
+            "[email]\nfrom = \"a@example.org\"\nto = [\"m@example.org\"]\nmax_message_bytes = 1\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n"
+        ),
+    )
+    .unwrap();
+    // A server that takes at most 2,000 bytes a message.
+    let mut server = mailbox_server(port, &dir.path().join("maildir"), &["-s", "2000"]);
+    let out = report_in(
+        dir.path(),
+        &["report", "--week", "2023-W25", "--email", "-q"],
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Said as what it does before the send, never as sent; then the server's refusal.
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(
+        lines[0].starts_with("logwarden: warning: the message would be ")
+            && lines[0].ends_with(" bytes; still over it, sending it all the same"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with("logwarden: error: cannot send mail") && lines[1].contains("552"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("sent all the same"));
+    // Nothing recorded as mailed: the next run tries again.
+    let jsonl = dir.path().join("log/history.jsonl");
+    assert!(!fs::read_to_string(jsonl)
+        .unwrap_or_default()
+        .contains("mailed_to\":\""));
 }

@@ -130,38 +130,31 @@ pub fn mailed(history: &Path, start: &str, end: &str) -> anyhow::Result<Option<M
         .next())
 }
 
-/// The lock a report that mails holds beside its history, from the check whether its period
-/// was mailed already to its record: two runs at once (a retry during a long analysis, cron
-/// and a timer both installed) both found the period unmailed and both mailed it.
-pub const MAIL_LOCK: &str = ".logwarden-report.lock";
-
-/// Take [`MAIL_LOCK`] beside `history`, waiting (and saying so) while another run holds it.
-/// Released when the file is dropped, or by the kernel when the process dies.
+/// Take the lock a report that mails holds, from the check whether its period was mailed
+/// already to its record: two runs at once (a retry during a long analysis, cron and a timer
+/// both installed) both found the period unmailed and both mailed it. The lock is the
+/// history's folder itself (`flock` on it): no lock file that another user (root running
+/// one report by hand) could own, or plant a link at. Waits, and says so, while another run
+/// holds it; released when the handle is dropped, or by the kernel when the process dies.
 pub fn lock_mailing(history: &Path) -> anyhow::Result<std::fs::File> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     let dir = crate::collect::state::parent(history);
-    let path = dir.join(MAIL_LOCK);
-    let shown = crate::escape::path(&path);
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create {}", crate::escape::path(dir)))?;
-    // Not through a link planted in its name.
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot open {shown}"))?;
+    let shown = crate::escape::path(dir);
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {shown}"))?;
+    let folder = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(dir)
+        .with_context(|| format!("cannot open the folder {shown} to lock it"))?;
     // SAFETY: flock on a descriptor we own; it changes no memory.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    if unsafe { libc::flock(folder.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         crate::stderr_line!(
-            "logwarden: another report run is mailing (lock {shown} is held): waiting for it"
+            "logwarden: another report run is mailing (it holds a lock on the folder {shown}): waiting for it"
         );
-        lock_exclusive(&file).with_context(|| format!("cannot lock {shown}"))?;
+        lock_exclusive(&folder).with_context(|| format!("cannot lock the folder {shown}"))?;
     }
-    Ok(file)
+    Ok(folder)
 }
 
 /// The JSON-lines twin of a history file.
