@@ -268,7 +268,13 @@ else
   printf '  run:       %s\n' "${cmds[@]}"
   if [ $apply = 1 ]; then
     "$systemctl_cmd" daemon-reload
-    "$systemctl_cmd" enable --now logwarden-collect.timer logwarden-report.timer
+    # Timers for a user that does not exist would fail at every run: not started yet.
+    if id -u "$user" >/dev/null 2>&1; then
+      "$systemctl_cmd" enable --now logwarden-collect.timer logwarden-report.timer
+    else
+      echo "not enabled: user '$user' does not exist; create it (below), then run: ${cmds[1]}"
+      not_enabled=1
+    fi
   fi
 fi
 id -u "$user" >/dev/null 2>&1 ||
@@ -278,3 +284,5 @@ id -u "$user" >/dev/null 2>&1 ||
 [ -f "${prefix%/}/etc/logwarden/smtp.pass" ] ||
   echo "note: ${prefix%/}/etc/logwarden/smtp.pass does not exist; create it (root, mode 0600) or delete LoadCredential= from logwarden-report.service if the relay needs no login"
 finish
+# The units are written, the timers not started: not done yet.
+[ "${not_enabled:-0}" = 0 ] || exit 1
