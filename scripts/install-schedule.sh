@@ -195,6 +195,11 @@ fi
 [ -z "$home" ] || die "--home is for --cron; the systemd units keep their data in /var/lib/logwarden (StateDirectory=)"
 user=${user:-logwarden}
 [[ $user =~ ^[a-z_][a-z0-9_-]*$ ]] || die "--user '$user' is not a valid user name"
+# Units for a user that does not exist fail at every run, and the reload would hand them to
+# timers an earlier install started: nothing is written or reloaded until the user exists.
+if [ $apply = 1 ] && [ $prefix_set = 0 ] && ! id -u "$user" >/dev/null 2>&1; then
+  die "user '$user' does not exist; create it first (useradd --system --home-dir /var/lib/logwarden --shell /usr/sbin/nologin $user), or name another with --user"
+fi
 for v in "$bin" "$source_log"; do
   # No quoting, no specifiers (%), no spaces: the path goes into ExecStart= as is.
   [[ $v =~ ^[A-Za-z0-9._/+-]+$ ]] || die "path '$v' has characters a unit file's ExecStart= would misread"
@@ -268,13 +273,7 @@ else
   printf '  run:       %s\n' "${cmds[@]}"
   if [ $apply = 1 ]; then
     "$systemctl_cmd" daemon-reload
-    # Timers for a user that does not exist would fail at every run: not started yet.
-    if id -u "$user" >/dev/null 2>&1; then
-      "$systemctl_cmd" enable --now logwarden-collect.timer logwarden-report.timer
-    else
-      echo "not enabled: user '$user' does not exist; create it (below), then run: ${cmds[1]}"
-      not_enabled=1
-    fi
+    "$systemctl_cmd" enable --now logwarden-collect.timer logwarden-report.timer
   fi
 fi
 id -u "$user" >/dev/null 2>&1 ||
@@ -284,5 +283,3 @@ id -u "$user" >/dev/null 2>&1 ||
 [ -f "${prefix%/}/etc/logwarden/smtp.pass" ] ||
   echo "note: ${prefix%/}/etc/logwarden/smtp.pass does not exist; create it (root, mode 0600) or delete LoadCredential= from logwarden-report.service if the relay needs no login"
 finish
-# The units are written, the timers not started: not done yet.
-[ "${not_enabled:-0}" = 0 ] || exit 1

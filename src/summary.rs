@@ -996,12 +996,7 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
                 .warnings
                 .iter()
                 .cloned()
-                .chain(nothing_parsed(
-                    &counts,
-                    f.duplicate_of
-                        .and_then(|o| parsed.get(o))
-                        .is_some_and(|&p| p > 0),
-                ))
+                .chain(nothing_parsed(&counts, copies_parsed(f, files, &parsed)))
                 .collect(),
             error: f.error.clone(),
         })
@@ -1014,6 +1009,22 @@ pub const NOTHING_PARSED: &str = "no line parsed";
 /// A warning for an input of which no line parsed: its figures are all zero, and a report
 /// of "nothing unusual" would hide that it was not read as an access log (a proxy's
 /// `client, proxy` field, another layout).
+/// Whether `f` starts as a copy of inputs with parsed lines. The input it copies may itself
+/// start as a copy of another (daily copies of a log never rotated): the chain is followed
+/// to its start, so every copy in it gets the same answer.
+fn copies_parsed(f: &FileReport, files: &[FileReport], parsed: &[u64]) -> bool {
+    let mut next = f.duplicate_of;
+    // Each input copies an earlier one; the bound is a guard, not a limit met.
+    for _ in 0..files.len() {
+        let Some(o) = next else { return false };
+        if parsed.get(o).is_some_and(|&p| p > 0) {
+            return true;
+        }
+        next = files.get(o).and_then(|of| of.duplicate_of);
+    }
+    false
+}
+
 /// An input that starts as a copy of another (`copy_of_parsed`: one with parsed lines) had
 /// those lines parsed there.
 fn nothing_parsed(c: &LineCounts, copy_of_parsed: bool) -> Option<String> {

@@ -1391,11 +1391,19 @@ fn an_input_of_which_no_line_parsed_says_so_and_an_ipv6_vhost_is_detected() {
         [std::fs::read(&mixed).unwrap(), b"x\n".to_vec()].concat(),
     )
     .unwrap();
+    // A copy of that copy (daily copies of a log never rotated): its lines parsed in `mixed`.
+    let copy2 = dir.path().join("copy2.log");
+    std::fs::write(
+        &copy2,
+        [std::fs::read(&copy).unwrap(), b"y\n".to_vec()].concat(),
+    )
+    .unwrap();
     let (code, got, stderr) = analyze_json(&[
         path_str(&proxy),
         path_str(&mixed),
         path_str(&vhost),
         path_str(&copy),
+        path_str(&copy2),
     ]);
     assert_eq!(code, 0, "{stderr}");
     let inputs = got["inputs"].as_array().unwrap();
@@ -1409,6 +1417,9 @@ fn an_input_of_which_no_line_parsed_says_so_and_an_ipv6_vhost_is_detected() {
     assert_eq!(inputs[3]["duplicate_lines"], 2);
     assert_eq!(inputs[3]["malformed"], 1);
     assert_eq!(inputs[3]["warnings"], json!([]));
+    assert_eq!(inputs[4]["duplicate_of"], path_str(&copy));
+    assert_eq!(inputs[4]["malformed"], 1);
+    assert_eq!(inputs[4]["warnings"], json!([]));
     assert_eq!(got["days"][0]["suspicious_ips"][0]["ip"], "203.0.113.7");
     assert_eq!(got["days"][0]["suspicious_ips"][0]["failed"], 5);
 }
