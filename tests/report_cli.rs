@@ -823,7 +823,7 @@ fn hostile_body_through_real_smtp_server_is_one_message() {
         &settings,
         hostile,
         None,
-        &[("r.json", "application/json", b"{\"ok\":true}\n".to_vec())],
+        &[("r.json", "application/json", b"{\"ok\":true}\n")],
     )
     .unwrap();
     let smtp = SmtpFile {

@@ -557,7 +557,7 @@ impl ReportMail<'_> {
                     settings,
                     self.text,
                     self.html,
-                    Some((self.json.to_vec(), false)),
+                    Some((self.json, false)),
                     true,
                 )?;
                 let size = whole.formatted().len() as u64;
@@ -571,7 +571,7 @@ impl ReportMail<'_> {
         let mut built = None;
         for step in &CUTS {
             let (text, html) = cut(step.ip_rows);
-            let json = step.json.then(|| (json_gz.clone(), true));
+            let json = step.json.then_some((&json_gz[..], true));
             let message = self.build(
                 settings,
                 &(self.note(limit, step) + &text),
@@ -645,11 +645,11 @@ impl ReportMail<'_> {
         settings: &email::MailSettings,
         text: &str,
         html: &str,
-        json: Option<(Vec<u8>, bool)>,
+        json: Option<(&[u8], bool)>,
         history: bool,
     ) -> anyhow::Result<lettre::Message> {
         let label = self.label;
-        let mut attachments = Vec::new();
+        let mut attachments: Vec<(String, &str, &[u8])> = Vec::new();
         match json {
             Some((json, false)) => {
                 attachments.push((format!("logwarden-{label}.json"), "application/json", json))
@@ -662,19 +662,19 @@ impl ReportMail<'_> {
         attachments.push((
             format!("logwarden-{label}.html"),
             "text/html; charset=utf-8",
-            html.as_bytes().to_vec(),
+            html.as_bytes(),
         ));
         if history {
             attachments.push((
                 format!("monitoring-{label}.log"),
                 // Our records are ASCII; other text in the file is read lossily (UTF-8).
                 "text/plain; charset=utf-8",
-                self.history.clone(),
+                &self.history,
             ));
         }
-        let attachments: Vec<(&str, &str, Vec<u8>)> = attachments
+        let attachments: Vec<(&str, &str, &[u8])> = attachments
             .iter()
-            .map(|(name, ctype, bytes)| (name.as_str(), *ctype, bytes.clone()))
+            .map(|&(ref name, ctype, bytes)| (name.as_str(), ctype, bytes))
             .collect();
         email::build(settings, text, Some(html), &attachments)
     }

@@ -124,7 +124,7 @@ pub fn build(
     settings: &MailSettings,
     body: &str,
     html: Option<&str>,
-    attachments: &[(&str, &str, Vec<u8>)],
+    attachments: &[(&str, &str, &[u8])],
 ) -> anyhow::Result<Message> {
     // A Message-ID, which lettre adds only when asked (`<random@hostname>`): mail without one
     // is spam-filed or refused by large providers.
@@ -160,7 +160,7 @@ pub fn build(
     for (name, ctype, bytes) in attachments {
         let ctype = ContentType::parse(ctype).context("content type")?;
         // base64: the attachment arrives byte for byte, whatever its line endings.
-        let encoded = Body::new_with_encoding(bytes.clone(), ContentTransferEncoding::Base64)
+        let encoded = Body::new_with_encoding(bytes.to_vec(), ContentTransferEncoding::Base64)
             .map_err(|_| anyhow::anyhow!("cannot encode attachment"))?;
         parts = parts.singlepart(Attachment::new((*name).to_string()).body(encoded, ctype));
     }
@@ -345,7 +345,7 @@ mod tests {
             &s,
             "one\n.\ntwo\n",
             Some("<p>x</p>"),
-            &[("r.json", "application/json", b"{}".to_vec())],
+            &[("r.json", "application/json", b"{}")],
         )
         .unwrap();
         let text = String::from_utf8(m.formatted()).unwrap();
