@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use serde_json::Value;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -693,6 +694,60 @@ fn an_archive_whose_run_was_killed_before_its_record_is_recorded_by_the_next() {
     let history = fs::read_to_string(dir.path().join("log/monitoring.log")).unwrap();
     assert_eq!(history.matches("analyzed now").count(), 1, "{history}");
     let state = fs::read_to_string(dir.path().join("log/.logwarden-collect.json")).unwrap();
+    assert!(!state.contains("unrecorded"), "{state}");
+}
+
+/// A run killed after appending its record, before the state file noted it: its archive is
+/// still listed as unrecorded. The next run finds the archive in that record's
+/// `recorded_archives` and does not analyze and record it a second time (it did: the
+/// client's failed logins were in the history twice).
+#[test]
+fn an_archive_whose_run_was_killed_after_its_record_is_not_recorded_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text: String = (0..6).map(|n| line("172.16.14.50", 401, n)).collect();
+    fs::write(dir.path().join("access.log"), &text).unwrap();
+    collect_analyze_ok(dir.path());
+    let log = dir.path().join("log");
+    let [first] = names(&log)
+        .into_iter()
+        .filter(|n| n.starts_with("access_"))
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    // The state as that run left it had it been killed before noting the record.
+    let state_path = log.join(".logwarden-collect.json");
+    let mut state: Value = serde_json::from_slice(&fs::read(&state_path).unwrap()).unwrap();
+    let source = state["streams"][0]["source"].clone();
+    state["unrecorded"] = serde_json::json!([{"archive": first, "source": source}]);
+    fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+
+    text.push_str(&line("10.0.0.7", 404, 7));
+    fs::write(dir.path().join("access.log"), &text).unwrap();
+    let stdout = collect_analyze_ok(dir.path());
+    let noted = format!(
+        "Archive log/{first} was recorded by an earlier run that stopped before noting it; not recorded again\n"
+    );
+    assert!(stdout.contains(&noted), "{stdout}");
+    assert!(!stdout.contains("172.16.14.50"), "{stdout}");
+    let history = fs::read_to_string(log.join("monitoring.log")).unwrap();
+    assert_eq!(logwarden::sink::history::records(&history).len(), 2);
+    assert_eq!(history.matches("analyzed now").count(), 0, "{history}");
+    assert_eq!(
+        history
+            .matches("IP: 172.16.14.50 - Failed login attempts: 6")
+            .count(),
+        1,
+        "{history}"
+    );
+    let records: Vec<Value> = fs::read_to_string(log.join("history.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1]["days"][0]["lines"], 1);
+    assert_eq!(records[1]["earlier_archives"], serde_json::json!([]));
+    let state = fs::read_to_string(&state_path).unwrap();
     assert!(!state.contains("unrecorded"), "{state}");
 }
 

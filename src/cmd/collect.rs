@@ -7,8 +7,9 @@
 //! finishes); the analysis runs only
 //! on the archives not yet recorded (this run's, and any an earlier run committed but did not
 //! record: the state file lists them until their record is written, under the lock), so a
-//! line is analyzed and recorded in the history once (twice only if a run is killed between
-//! its record and the state's update);
+//! line is analyzed and recorded in the history once (a run killed between its record and
+//! the state's update leaves the archive listed; the next run finds it in the record's
+//! `recorded_archives` and only notes it);
 //! once an archive is committed its record is appended whatever fails after (the analysis,
 //! stdout), with the failure in it.
 
@@ -19,7 +20,7 @@ use crate::sink::file::write_output;
 use crate::sink::history::{self, Record};
 use crate::summary::Report;
 use crate::{render, Outcome};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     let opts = Options {
@@ -79,12 +80,33 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     let mut twin_missing = None;
     // This run's archive and any an earlier run committed without recording it (killed
     // during its analysis, or interrupted before its commit): the lock is still held.
-    let archives: Vec<_> = match opts.record {
+    let mut archives: Vec<_> = match opts.record {
         true => got.unrecorded.clone(),
         false => got.archive.iter().cloned().collect(),
     };
+    // An earlier run's archive that its record names: that run was killed after appending
+    // the record, before the state file noted it. Noted now, not analyzed or recorded again.
+    let earlier = archives.iter().filter(|a| Some(*a) != got.archive.as_ref());
+    if opts.record && earlier.count() > 0 {
+        match history::recorded_archives(&args.history) {
+            Ok(ids) => archives.retain(|a| {
+                let done = ids.contains(&collect::archive_id(a));
+                if done {
+                    text.push_str(&format!(
+                        "Archive {} was recorded by an earlier run that stopped before noting it; not recorded again\n",
+                        crate::escape::path(a)
+                    ));
+                }
+                !done
+            }),
+            // Recorded again rather than left out of the history.
+            Err(e) => crate::stderr_line!(
+                "logwarden: warning: {e:#}; archives of earlier runs are recorded again"
+            ),
+        }
+    }
     if args.analyze && !archives.is_empty() {
-        match crate::cmd::analyze::analyze(&analyze_args(&args, archives), file) {
+        match crate::cmd::analyze::analyze(&analyze_args(&args, archives.clone()), file) {
             Ok(r) => {
                 text.push('\n');
                 text.push_str(&render::text::render(&r));
@@ -103,7 +125,7 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     // Recorded whatever happened after the archive was committed (the analysis failed, stdout
     // was closed): the archive is in the history once, with what became of it.
     if args.analyze && !args.no_history {
-        let mut rec = record(&args.source, &got, report.as_ref());
+        let mut rec = record(&args.source, &got, &archives, report.as_ref());
         if let Some(e) = &failed {
             let why = crate::escape::text(&format!("{e:#}"));
             rec.lines.push(format!("analysis failed: {why}"));
@@ -119,7 +141,7 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     }
     // Recorded: out of the list. A run killed before this leaves them for the next one.
     if opts.record && !got.unrecorded.is_empty() {
-        collect::recorded(&args.dest, &got)?;
+        collect::recorded(&args.dest, &got.unrecorded)?;
     }
     drop(got);
     // The first failure is returned; the others are printed, none lost. (A closed stdout
@@ -183,7 +205,7 @@ pub fn summary_text(source: &Path, got: &Collected) -> String {
 }
 
 /// The history record of one `collect --analyze` run: per day, what was flagged.
-fn record(source: &Path, got: &Collected, report: Option<&Report>) -> Record {
+fn record(source: &Path, got: &Collected, archives: &[PathBuf], report: Option<&Report>) -> Record {
     use serde_json::json;
     let mut r = Record::new("collect --analyze");
     let archive = got.archive.as_deref().map(crate::escape::path);
@@ -197,8 +219,7 @@ fn record(source: &Path, got: &Collected, report: Option<&Report>) -> Record {
         )),
     }
     // Archives of earlier runs that did not record them (all but this run's own).
-    let earlier: Vec<String> = got
-        .unrecorded
+    let earlier: Vec<String> = archives
         .iter()
         .filter(|a| Some(*a) != got.archive.as_ref())
         .map(|a| crate::escape::path(a))
@@ -275,6 +296,9 @@ fn record(source: &Path, got: &Collected, report: Option<&Report>) -> Record {
     r.json.insert("command".into(), "collect".into());
     r.json.insert("archive".into(), json!(archive));
     r.json.insert("earlier_archives".into(), json!(earlier));
+    // How the next run tells that these were recorded (see `history::recorded_archives`).
+    let ids: Vec<String> = archives.iter().map(|a| collect::archive_id(a)).collect();
+    r.json.insert("recorded_archives".into(), json!(ids));
     r.json.insert("warnings".into(), json!(got.warnings));
     r.json.insert("lines_collected".into(), got.lines.into());
     r.json.insert("days".into(), days.into());

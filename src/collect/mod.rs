@@ -364,12 +364,11 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     Ok(out)
 }
 
-/// The archives of `collected` are analyzed and recorded: out of the state's `unrecorded`
-/// list. Called while `collected` still holds the destination's lock.
-pub fn recorded(dest: &Path, collected: &Collected) -> anyhow::Result<()> {
+/// `archives` (of [`Collected::unrecorded`]) are analyzed and recorded: out of the state's
+/// `unrecorded` list. Called while the [`Collected`] still holds the destination's lock.
+pub fn recorded(dest: &Path, archives: &[PathBuf]) -> anyhow::Result<()> {
     let mut st = state::load(dest)?;
-    let done: Vec<String> = collected
-        .unrecorded
+    let done: Vec<String> = archives
         .iter()
         .filter_map(|p| p.file_name())
         .map(|n| {
@@ -379,6 +378,20 @@ pub fn recorded(dest: &Path, collected: &Collected) -> anyhow::Result<()> {
         .collect();
     st.unrecorded.retain(|u| !done.contains(&u.archive));
     state::save(dest, &st)
+}
+
+/// How an archive is named in the history's records of the runs that recorded it: its
+/// folder made absolute and its name without `.gz` (compressed since, it is the same
+/// archive), so a run that finds it still listed as unrecorded can tell it was recorded.
+pub fn archive_id(archive: &Path) -> String {
+    let name = archive.file_name().unwrap_or_default().to_string_lossy();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    let dir = match archive.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    crate::escape::path(&dir.join(name))
 }
 
 /// How a source is named in the state file: its directory made absolute (a cron job and a

@@ -99,14 +99,7 @@ pub struct Mailed {
 /// `end` (as the record's `period` spells them) that was mailed. A twin that is not there
 /// holds none; lines that are not our records (cut, edited) are passed over.
 pub fn mailed(history: &Path, start: &str, end: &str) -> anyhow::Result<Option<Mailed>> {
-    let path = jsonl_path(history);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(e).with_context(|| format!("cannot read {}", crate::escape::path(&path)))
-        }
-    };
+    let bytes = read_twin(history)?;
     let text = |v: &serde_json::Value, pointer: &str| {
         v.pointer(pointer)
             .and_then(|s| s.as_str())
@@ -128,6 +121,40 @@ pub fn mailed(history: &Path, start: &str, end: &str) -> anyhow::Result<Option<M
             })
         })
         .next())
+}
+
+/// The archives that `collect --analyze` records in `history` name as recorded (their
+/// `recorded_archives`, as [`crate::collect::archive_id`] spells them). A run killed after
+/// its record was appended, before the state file noted it, leaves its archives listed as
+/// unrecorded: the next run finds them here and does not record them twice.
+pub fn recorded_archives(history: &Path) -> anyhow::Result<ahash::AHashSet<String>> {
+    let bytes = read_twin(history)?;
+    let mut ids = ahash::AHashSet::new();
+    for record in bytes
+        .split(|&b| b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .filter(|v| v.get("command").and_then(|c| c.as_str()) == Some("collect"))
+    {
+        let listed = record.get("recorded_archives").and_then(|a| a.as_array());
+        ids.extend(
+            listed
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str())
+                .map(String::from),
+        );
+    }
+    Ok(ids)
+}
+
+/// The bytes of `history`'s JSON-lines twin; none where it is not there.
+fn read_twin(history: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = jsonl_path(history);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", crate::escape::path(&path))),
+    }
 }
 
 /// Take the lock a report that mails holds, from the check whether its period was mailed
