@@ -81,7 +81,7 @@ pub fn parse_week(spec: &str, today: NaiveDate) -> anyhow::Result<Range> {
                 &spec[6..]
             ),
             None => anyhow::bail!(
-                "--week: {:?} is not `last` or an ISO week like 2023-W25",
+                "--week: \"{}\" is not `last` or an ISO week like 2023-W25",
                 crate::escape::text(spec)
             ),
         }
@@ -108,7 +108,7 @@ pub fn parse_range(since: &str, until: &str) -> anyhow::Result<Range> {
             .filter(|d| (1000..=9999).contains(&d.year()))
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "{flag}: {:?} is not a date like 2023-06-19",
+                    "{flag}: \"{}\" is not a date like 2023-06-19",
                     crate::escape::text(s)
                 )
             })
@@ -453,6 +453,11 @@ mod tests {
             ("2023-W54", "--week: 2023 has no week 54"),
             ("2026-W00", "--week: 2026 has no week 00"),
             ("0999-W01", "--week: \"0999-W01\" is not `last`"),
+            // Escaped once (it was escaped, then quoted with its backslash escaped again).
+            (
+                "2023-W9\x1b[2J",
+                "--week: \"2023-W9\\x1b[2J\" is not `last`",
+            ),
         ] {
             let got = parse_week(week, d(2023, 1, 1)).unwrap_err().to_string();
             assert!(got.starts_with(err), "{week}: {got}");

@@ -173,7 +173,7 @@ fn security(smtp: &SmtpFile) -> anyhow::Result<Security> {
         "starttls" => Security::StartTls,
         "tls" => Security::Tls,
         other => bail!(
-            "[smtp] security: {:?} is not none, starttls or tls",
+            "[smtp] security: \"{}\" is not none, starttls or tls",
             crate::escape::text(other)
         ),
     })
