@@ -210,20 +210,39 @@ pub fn run(
                 .and_then(|(m, _)| source::foreign_compression(&m.map[..m.map.len().min(16)]))
         })
         .collect();
+    // A `.gz` input that starts as another input does (a daily copy compressed beside the
+    // next copy, or beside its own plain file) is decoded whole first, so its text takes
+    // part in duplicate detection as a plain file's does; it is then scanned from there.
+    let (decoded, not_decoded) = match settings.dedupe {
+        true => decode_gzip_candidates(&pool, inputs, &maps, &foreign),
+        false => (0..inputs.len()).map(|_| (None, None)).unzip(),
+    };
+    // The bar counts a decoded input's text as it is scanned, not its compressed bytes.
+    for d in decoded.iter().flatten() {
+        let total = progress.length().unwrap_or(0) + d.mapped.map.len() as u64;
+        progress.set_length(total.saturating_sub(d.file_bytes));
+    }
     let overlaps = if settings.dedupe {
         let contents: Vec<Option<(&[u8], bool)>> = maps
             .iter()
             .zip(&foreign)
-            .map(|(m, foreign)| {
-                m.as_ref()
+            .zip(&decoded)
+            .map(|((m, foreign), decoded)| match decoded {
+                Some(d) => Some((&d.mapped.map[..], true)),
+                None => m
+                    .as_ref()
                     .filter(|_| foreign.is_none())
-                    .map(|(m, gzip)| (&m.map[..], !*gzip))
+                    .map(|(m, gzip)| (&m.map[..], !*gzip)),
             })
             .collect();
         overlap::plan(&contents)
     } else {
         vec![Overlap::default(); inputs.len()]
     };
+    let decoded: Vec<Mutex<Option<source::Decoded>>> =
+        decoded.into_iter().map(Mutex::new).collect();
+    let decoded = &decoded;
+    let not_decoded = &not_decoded;
     // Each input task takes its map: once its last chunk is scanned the file is unmapped,
     // so no file stays mapped (or resident in our page tables) past its own scan.
     let maps: Vec<Mutex<MappedInput>> = maps.into_iter().map(Mutex::new).collect();
@@ -242,6 +261,29 @@ pub fn run(
                     ..Default::default()
                 };
                 let taken = lock(&maps[id]).take();
+                if let Some(d) = lock(&decoded[id]).take() {
+                    drop(taken);
+                    let text = Some(Arc::new(d.mapped));
+                    process_input(
+                        scope,
+                        ctx,
+                        id as u32,
+                        input,
+                        text,
+                        &overlaps[id],
+                        None,
+                        &mut r,
+                    );
+                    r.compressed = true;
+                    r.file_bytes = Some(d.file_bytes);
+                    r.gzip_members = Some(d.members);
+                    r.warnings.extend(d.garbage_warning);
+                    *report.lock().unwrap_or_else(|p| p.into_inner()) = r;
+                    return;
+                }
+                if let Some(why) = &not_decoded[id] {
+                    r.warnings.push(why.clone());
+                }
                 if let (Some(why), Some((m, _))) = (&foreign[id], &taken) {
                     r.file_bytes = Some(m.map.len() as u64);
                     r.error = Some(why.clone());
@@ -291,6 +333,56 @@ pub fn run(
         .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
         .collect();
     Ok(EngineOutput { aggregate, files })
+}
+
+/// The `.gz` inputs among `maps` whose decoded text starts with the same first line as
+/// another input's, decoded whole into temporary files (in parallel); and for each input a
+/// warning where one could not be (no temporary file). One that is corrupt is left to be read
+/// as a stream, which says where it breaks off.
+#[allow(clippy::type_complexity)]
+fn decode_gzip_candidates(
+    pool: &rayon::ThreadPool,
+    inputs: &[Input],
+    maps: &[MappedInput],
+    foreign: &[Option<String>],
+) -> (Vec<Option<source::Decoded>>, Vec<Option<String>>) {
+    let usable = |i: usize| maps[i].as_ref().filter(|_| foreign[i].is_none());
+    let gz_heads: Vec<Option<Vec<u8>>> = pool.install(|| {
+        (0..maps.len())
+            .into_par_iter()
+            .map(|i| {
+                usable(i)
+                    .filter(|(_, gzip)| *gzip)
+                    .map(|(m, _)| source::gzip_head(&m.map, overlap::HEAD_BYTES))
+            })
+            .collect()
+    });
+    if gz_heads.iter().all(Option::is_none) {
+        return (0..maps.len()).map(|_| (None, None)).unzip();
+    }
+    let heads: Vec<Option<&[u8]>> = (0..maps.len())
+        .map(|i| match (&gz_heads[i], usable(i)) {
+            (Some(head), _) => Some(&head[..]),
+            (None, Some((m, false))) => Some(&m.map[..]),
+            _ => None,
+        })
+        .collect();
+    let candidates = overlap::may_share_content(&heads);
+    pool.install(|| {
+        (0..maps.len())
+            .into_par_iter()
+            .map(|i| {
+                let Some((m, true)) = usable(i).filter(|_| candidates[i]) else {
+                    return (None, None);
+                };
+                match source::decode_to_temp(&m.map, &inputs[i].display()) {
+                    Ok(d) => (Some(d), None),
+                    Err(source::NotDecoded::Unreadable) => (None, None),
+                    Err(source::NotDecoded::NoTempFile(why)) => (None, Some(why)),
+                }
+            })
+            .unzip()
+    })
 }
 
 /// How many inputs may be mapped at once: half the system's mappings a process may have
@@ -836,15 +928,7 @@ fn process_stream<'s>(
     report.format = format.or(handed_out.then_some(Format::Combined));
     if let StreamReader::Gzip(gz) = &reader {
         report.gzip_members = Some(gz.members);
-        if gz.trailing_garbage > 0 {
-            report.warnings.push(format!(
-                "{} bytes of trailing garbage after the last gzip member were ignored{}",
-                gz.trailing_garbage,
-                gz.member_in_garbage.map_or(String::new(), |at| format!(
-                    "; a gzip member starts at byte {at} of them (files joined with padding between them?), and its lines are not read"
-                ))
-            ));
-        }
+        report.warnings.extend(source::garbage_warning(gz));
     }
 }
 

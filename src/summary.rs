@@ -966,10 +966,11 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
     }
     let physical: Vec<u64> = per_file.iter().map(|(c, ..)| c.lines + c.blank).collect();
     let parsed: Vec<u64> = per_file.iter().map(|(c, ..)| c.parsed).collect();
-    // A copy of a compressed input, skipped whole: its lines and members are the original's.
+    // A copy of a compressed input, skipped whole by its compressed bytes (not decoded, so
+    // its lines were not counted): its lines and members are the original's.
     let copied = |f: &FileReport| {
         f.duplicate_of
-            .filter(|_| f.compressed && f.bytes == 0)
+            .filter(|_| f.compressed && f.bytes == 0 && f.duplicate_lines == 0)
             .and_then(|o| Some((physical.get(o)?, files.get(o)?)))
     };
     files

@@ -277,7 +277,8 @@ fn gzip_trailing_garbage_members_and_magic_bytes() {
     std::fs::write(dir.path().join("access_noname"), gz(&a)).unwrap();
     std::fs::write(dir.path().join("access_plain.gz"), &b).unwrap();
     std::fs::write(dir.path().join("access_empty.gz"), b"").unwrap();
-    let (code, v, _) = analyze_checked(&[path_str(dir.path())]);
+    // Each input whole (they start alike: see the end for what duplicate detection makes of them).
+    let (code, v, _) = analyze_checked(&[path_str(dir.path()), "--keep-duplicates"]);
     assert_eq!(code, 0);
     let by_name = |n: &str| {
         v["inputs"]
@@ -317,6 +318,34 @@ fn gzip_trailing_garbage_members_and_magic_bytes() {
     );
     assert_eq!(by_name("access_empty.gz")["lines"], 0);
     assert_eq!(v["totals"]["lines"], 300);
+    // Compared by their text: `b` starts `a`, which starts the multi-member file. Each line
+    // once, the decoded file's members and warning as they were.
+    let (code, v, _) = analyze_checked(&[path_str(dir.path())]);
+    assert_eq!(code, 0);
+    assert_eq!(v["totals"]["lines"], 150);
+    let multi = v["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"].as_str().unwrap().ends_with("access_multi.log.gz"))
+        .unwrap();
+    assert_eq!(
+        [
+            &multi["lines"],
+            &multi["duplicate_lines"],
+            &multi["gzip_members"],
+            &multi["compressed"]
+        ],
+        [&json!(50), &json!(100), &json!(3), &json!(true)]
+    );
+    assert!(multi["duplicate_of"]
+        .as_str()
+        .unwrap()
+        .ends_with("access_noname"));
+    assert_eq!(
+        multi["warnings"],
+        json!(["10 bytes of trailing garbage after the last gzip member were ignored"])
+    );
 }
 
 #[test]
@@ -993,10 +1022,10 @@ fn write_all(dir: &Path, files: &[(&str, &[u8])]) {
     }
 }
 
-#[test]
-fn duplicate_archives_and_growing_daily_copies_count_each_line_once() {
-    let dir = tempfile::tempdir().unwrap();
-    // The seed's cron copied a live log that was never rotated: each copy holds the last.
+/// The seed's cron copied a live log that was never rotated: each copy holds the last. Day 1
+/// has 1000 lines; day 2 adds 500 and a line copied mid-write, which day 3 completes and
+/// follows with 250 more (1 in 10 failed, and the completed line).
+fn growing_daily_copies() -> [Vec<u8>; 3] {
     let day1 = numbered_lines(1000);
     let mut day2 = day1.clone();
     day2.extend(numbered_lines(500));
@@ -1004,12 +1033,24 @@ fn duplicate_archives_and_growing_daily_copies_count_each_line_once() {
     let mut day3 = day2.clone();
     day3.extend_from_slice(b"rtial HTTP/1.1\" 404 1\n");
     day3.extend(numbered_lines(250));
-    // And the same rotated archive twice under two names (other content than the copies).
-    let archive: Vec<u8> = numbered_lines(300)
+    [day1, day2, day3]
+}
+
+/// 300 lines that start no daily copy (other clients).
+fn other_archive() -> Vec<u8> {
+    numbered_lines(300)
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .flat_map(|l| [&b"10.8."[..], &l[5..], b"\n"].concat())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn duplicate_archives_and_growing_daily_copies_count_each_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let [day1, day2, day3] = growing_daily_copies();
+    // And the same rotated archive twice under two names (other content than the copies).
+    let archive = other_archive();
     write_all(
         dir.path(),
         &[
@@ -1179,6 +1220,145 @@ fn a_copy_cut_in_its_first_line_is_counted_in_the_file_it_starts() {
             );
         }
     }
+}
+
+/// The seed's daily copies of a live log, the older ones gzipped afterwards (`gzip` after a
+/// week, or logrotate's `compress` over the copies), and a plain file beside its own `.gz`
+/// (`gzip -k`): a `.gz` takes part in duplicate detection by its decoded text, so each line
+/// counts once (each copy's lines counted again before, with exit 0).
+#[test]
+fn gzipped_daily_copies_and_a_file_beside_its_own_gz_count_each_line_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let [day1, day2, day3] = growing_daily_copies();
+    let mut day4 = day3.clone();
+    day4.extend(numbered_lines(100));
+    let other = other_archive();
+    write_all(
+        dir.path(),
+        &[
+            ("access_2023-06-19.log.gz", &gz(&day1)),
+            // Two members, as `cat a.gz b.gz` or pigz make.
+            (
+                "access_2023-06-20.log.gz",
+                &[gz(&day2[..7000]), gz(&day2[7000..])].concat(),
+            ),
+            ("access_2023-06-21.log", &day3),
+            ("access_2023-06-22.log.gz", &gz(&day4)),
+            ("access.log.1", &other),
+            ("access.log.1.gz", &gz(&other)),
+        ],
+    );
+    let expected_lines = 1000 + 500 + 1 + 250 + 100 + 300;
+    for extra in [None, Some("--no-mmap"), Some("-j1")] {
+        let mut args = vec![path_str(dir.path())];
+        args.extend(extra);
+        let (code, v, _) = analyze_checked(&args);
+        assert_eq!(code, 0, "{extra:?}");
+        assert_eq!(v["totals"]["lines"], expected_lines, "{extra:?}");
+        assert_eq!(
+            v["totals"]["duplicate_lines"],
+            1000 + 1500 + 1751 + 300,
+            "{extra:?}"
+        );
+        // The once-partial line is whole in day 3 and counted once.
+        assert_eq!(
+            v["totals"]["failed"],
+            100 + 50 + 1 + 25 + 10 + 30,
+            "{extra:?}"
+        );
+        let inputs = v["inputs"].as_array().unwrap();
+        let name = |p: &Value| {
+            p.as_str()
+                .map(|p| p.rsplit('/').next().unwrap().to_string())
+        };
+        // Per input: name, compressed, lines, duplicate lines, duplicate of, gzip members.
+        let rows: Vec<Value> = inputs
+            .iter()
+            .map(|i| {
+                json!([
+                    name(&i["path"]),
+                    i["compressed"],
+                    i["lines"],
+                    i["duplicate_lines"],
+                    name(&i["duplicate_of"]),
+                    i["gzip_members"]
+                ])
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                json!(["access.log.1", false, 300, 0, null, null]),
+                json!(["access.log.1.gz", true, 0, 300, "access.log.1", 1]),
+                json!(["access_2023-06-19.log.gz", true, 1000, 0, null, 1]),
+                json!([
+                    "access_2023-06-20.log.gz",
+                    true,
+                    500,
+                    1000,
+                    "access_2023-06-19.log.gz",
+                    2
+                ]),
+                json!([
+                    "access_2023-06-21.log",
+                    false,
+                    251,
+                    1500,
+                    "access_2023-06-20.log.gz",
+                    null
+                ]),
+                json!([
+                    "access_2023-06-22.log.gz",
+                    true,
+                    100,
+                    1751,
+                    "access_2023-06-21.log",
+                    1
+                ]),
+            ],
+            "{extra:?}"
+        );
+        assert_eq!(
+            inputs[3]["warnings"],
+            json!(["the last line is incomplete; it is counted in input #5, where it goes on"]),
+            "{extra:?}"
+        );
+    }
+    let (_, all, _) = analyze_checked(&[path_str(dir.path()), "--keep-duplicates"]);
+    assert_eq!(all["totals"]["duplicate_lines"], 0);
+    assert_eq!(
+        all["totals"]["lines"],
+        1000 + 1501 + 1751 + 1851 + 300 + 300
+    );
+}
+
+/// A `.gz` copy cut short cannot be compared: it is read as before, its lines up to the cut
+/// counted, with the error that names where it broke off (exit 1); the copy after it is
+/// counted whole.
+#[test]
+fn a_gzipped_copy_cut_short_is_an_error_and_compared_with_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let day1 = numbered_lines(2000);
+    let mut day2 = day1.clone();
+    day2.extend(numbered_lines(10));
+    let cut = gz(&day1);
+    write_all(
+        dir.path(),
+        &[
+            ("access_2023-06-19.log.gz", &cut[..cut.len() - 100]),
+            ("access_2023-06-20.log", &day2),
+        ],
+    );
+    let (code, v, _) = analyze_checked(&[path_str(dir.path())]);
+    assert_eq!(code, 1);
+    let first = &v["inputs"][0];
+    assert!(
+        first["error"].as_str().unwrap().contains("after "),
+        "{first}"
+    );
+    assert_eq!(first["duplicate_lines"], 0);
+    assert_eq!(v["inputs"][1]["duplicate_lines"], 0);
+    assert_eq!(v["inputs"][1]["lines"], 2010);
 }
 
 #[test]

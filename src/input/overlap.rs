@@ -52,8 +52,7 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
             if data.is_empty() {
                 continue;
             }
-            let head = &data[..data.len().min(HEAD)];
-            let first_line = memchr(b'\n', head).map_or(head, |end| &head[..=end]);
+            let first_line = first_line(data);
             if first_line.len() == data.len() && data.last() != Some(&b'\n') {
                 lineless[i] = true;
             }
@@ -185,6 +184,33 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
     }
     result
 }
+
+/// The part of `data` that groups it with the inputs it may share content with: its first
+/// line with its `\n`, or its first [`HEAD`] bytes.
+fn first_line(data: &[u8]) -> &[u8] {
+    let head = &data[..data.len().min(HEAD)];
+    memchr(b'\n', head).map_or(head, |end| &head[..=end])
+}
+
+/// Which of the `heads` (an input's first [`HEAD`] bytes at least, where known: a `.gz`
+/// file's decoded ones) start with the same first line as another of them, so that
+/// [`plan`] may find a copy among them. Empty heads take no part.
+pub fn may_share_content(heads: &[Option<&[u8]>]) -> Vec<bool> {
+    let keys: Vec<Option<&[u8]>> = heads
+        .iter()
+        .map(|h| h.filter(|h| !h.is_empty()).map(first_line))
+        .collect();
+    let mut seen: AHashMap<&[u8], usize> = AHashMap::new();
+    for key in keys.iter().flatten() {
+        *seen.entry(key).or_default() += 1;
+    }
+    keys.iter()
+        .map(|k| k.is_some_and(|k| seen.get(k).is_some_and(|&n| n > 1)))
+        .collect()
+}
+
+/// How many decoded bytes of a `.gz` input [`may_share_content`] needs.
+pub const HEAD_BYTES: usize = HEAD;
 
 /// Physical lines (a final line without `\n` counts).
 pub fn count_lines(data: &[u8]) -> u64 {

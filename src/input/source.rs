@@ -484,6 +484,92 @@ pub fn map_file(path: &Path) -> Option<(Mapped, bool)> {
     ))
 }
 
+/// Up to `limit` decoded bytes from the start of a gzip file's bytes (fewer where it is
+/// shorter or corrupt before then).
+pub fn gzip_head(gz: &[u8], limit: usize) -> Vec<u8> {
+    let mut head = Vec::with_capacity(limit);
+    let _ = GzipMembers::new(gz)
+        .take(limit as u64)
+        .read_to_end(&mut head);
+    head
+}
+
+/// A `.gz` input decoded whole into an unnamed temporary file, mapped: compared with the
+/// other inputs for duplicate content as plain text is, and scanned from the map.
+pub struct Decoded {
+    pub mapped: Mapped,
+    /// Size of the `.gz` file.
+    pub file_bytes: u64,
+    pub members: u64,
+    /// What [`GzipMembers`] found after the last member, as a warning for the report.
+    pub garbage_warning: Option<String>,
+}
+
+/// Why a `.gz` input was not decoded ahead of its scan.
+pub enum NotDecoded {
+    /// Corrupt or cut short: it is read as a stream, which reports where (its lines before
+    /// that count), and compared with nothing.
+    Unreadable,
+    /// No temporary file could be written (a full disk): compared with nothing, with this
+    /// reason as a warning.
+    NoTempFile(String),
+}
+
+/// Decode all of `gz` (the mapped `.gz` file `display`) into a temporary file (in `TMPDIR`:
+/// page cache, not this process' memory) and map it.
+pub fn decode_to_temp(gz: &[u8], display: &str) -> Result<Decoded, NotDecoded> {
+    use std::io::Write;
+    let temp_failed = |e: io::Error| {
+        NotDecoded::NoTempFile(format!(
+            "not compared with the other inputs for duplicate content: no temporary file for its decoded text ({e})"
+        ))
+    };
+    let mut file = tempfile::tempfile().map_err(temp_failed)?;
+    let mut reader = GzipMembers::new(gz);
+    let mut buf = vec![0u8; READ_BUFFER];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Err(NotDecoded::Unreadable),
+        };
+        file.write_all(&buf[..n]).map_err(temp_failed)?;
+    }
+    let meta = file.metadata().map_err(temp_failed)?;
+    if meta.len() == 0 {
+        // Nothing to compare (and an empty map is no map): read as usual.
+        return Err(NotDecoded::Unreadable);
+    }
+    // SAFETY: read-only and shared, of a file no other process can name (unlinked).
+    let map = unsafe { Mmap::map(&file) }.map_err(temp_failed)?;
+    advise_for_scan(&map);
+    let guard = crate::sigbus::register(map.as_ptr(), map.len(), display);
+    Ok(Decoded {
+        mapped: Mapped {
+            map,
+            file_id: file_id(&meta),
+            _guard: guard,
+        },
+        file_bytes: gz.len() as u64,
+        members: reader.members,
+        garbage_warning: garbage_warning(&reader),
+    })
+}
+
+/// The report's warning for what follows a gzip file's last member, if anything does.
+pub fn garbage_warning<R: BufRead>(gz: &GzipMembers<R>) -> Option<String> {
+    (gz.trailing_garbage > 0).then(|| {
+        format!(
+            "{} bytes of trailing garbage after the last gzip member were ignored{}",
+            gz.trailing_garbage,
+            gz.member_in_garbage.map_or(String::new(), |at| format!(
+                "; a gzip member starts at byte {at} of them (files joined with padding between them?), and its lines are not read"
+            ))
+        )
+    })
+}
+
 /// Open `path`, which must still be the file `id` names (not one renamed over it since).
 pub fn open_same(path: &Path, id: FileId) -> anyhow::Result<(File, u64)> {
     let file = File::open(path).with_context(|| "cannot open")?;
