@@ -336,9 +336,9 @@ pub fn run(
 }
 
 /// The `.gz` inputs among `maps` whose decoded text starts with the same first line as
-/// another input's, decoded whole into temporary files (in parallel); and for each input a
-/// warning where one could not be (no temporary file). One that is corrupt is left to be read
-/// as a stream, which says where it breaks off.
+/// another input's, decoded whole into temporary files (in parallel); or, where one of them
+/// had no room, none, and a warning for each. One that is corrupt is left to be read as a
+/// stream, which says where it breaks off.
 #[allow(clippy::type_complexity)]
 fn decode_gzip_candidates(
     pool: &rayon::ThreadPool,
@@ -368,21 +368,42 @@ fn decode_gzip_candidates(
         })
         .collect();
     let candidates = overlap::may_share_content(&heads);
-    pool.install(|| {
+    let results: Vec<Result<Option<source::Decoded>, String>> = pool.install(|| {
         (0..maps.len())
             .into_par_iter()
             .map(|i| {
                 let Some((m, true)) = usable(i).filter(|_| candidates[i]) else {
-                    return (None, None);
+                    return Ok(None);
                 };
                 match source::decode_to_temp(&m.map, &inputs[i].display()) {
-                    Ok(d) => (Some(d), None),
-                    Err(source::NotDecoded::Unreadable) => (None, None),
-                    Err(source::NotDecoded::NoTempFile(why)) => (None, Some(why)),
+                    Ok(d) => Ok(Some(d)),
+                    Err(source::NotDecoded::Unreadable) => Ok(None),
+                    Err(source::NotDecoded::NoTempFile(why)) => Err(why),
                 }
             })
-            .unzip()
-    })
+            .collect()
+    });
+    // All or none: two identical `.gz` files, one decoded and one not, compare as text
+    // against compressed bytes, never equal, and both would count. Without decoding, they
+    // are compared by their compressed bytes, as before.
+    let Some(why) = results.iter().find_map(|r| r.as_ref().err()) else {
+        return results
+            .into_iter()
+            .map(|r| (r.ok().flatten(), None))
+            .unzip();
+    };
+    let warning = format!(
+        "compared with the other inputs by its compressed bytes only, not by its text (a copy in another form counts again): no temporary file for its text in {} ({why}; set TMPDIR to a folder with room)",
+        crate::escape::path(&std::env::temp_dir())
+    );
+    (0..maps.len())
+        .map(|i| {
+            (
+                None,
+                (candidates[i] && gz_heads[i].is_some()).then(|| warning.clone()),
+            )
+        })
+        .unzip()
 }
 
 /// How many inputs may be mapped at once: half the system's mappings a process may have

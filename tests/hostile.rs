@@ -1332,6 +1332,60 @@ fn gzipped_daily_copies_and_a_file_beside_its_own_gz_count_each_line_once() {
     );
 }
 
+/// No room for the decoded text (here no `TMPDIR` folder at all): no `.gz` is compared by
+/// its text, so two byte-identical ones still count once, by their compressed bytes (one
+/// decoded and the other not, they counted twice), and each candidate says why.
+#[test]
+fn without_a_temporary_folder_gz_inputs_are_compared_by_their_bytes_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = numbered_lines(200);
+    let packed = gz(&text);
+    write_all(
+        dir.path(),
+        &[
+            ("access.log.1", &text),
+            ("access.log.2.gz", &packed),
+            ("access.log.3.gz", &packed),
+        ],
+    );
+    let missing = dir.path().join("no-such-folder");
+    let out = logwarden()
+        .env("TMPDIR", &missing)
+        .args(["analyze", "-q", "--json", "-", path_str(dir.path())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["totals"]["lines"], 400);
+    assert_eq!(v["totals"]["duplicate_lines"], 200);
+    let input = |name: &str| {
+        v["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["path"].as_str().unwrap().ends_with(name))
+            .unwrap()
+    };
+    let of = |name: &str| input(name)["duplicate_of"].as_str().map(str::to_string);
+    let (second, third) = (of("access.log.2.gz"), of("access.log.3.gz"));
+    assert!(
+        second.is_some_and(|p| p.ends_with("access.log.3.gz"))
+            ^ third.is_some_and(|p| p.ends_with("access.log.2.gz")),
+        "one `.gz` is the other's copy"
+    );
+    assert_eq!(input("access.log.1")["warnings"], json!([]));
+    for name in ["access.log.2.gz", "access.log.3.gz"] {
+        let warnings = input(name)["warnings"].as_array().unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let w = warnings[0].as_str().unwrap();
+        assert!(
+            w.starts_with("compared with the other inputs by its compressed bytes only, not by its text (a copy in another form counts again): no temporary file for its text in "),
+            "{w}"
+        );
+        assert!(w.contains("no-such-folder"), "{w}");
+    }
+}
+
 /// A `.gz` copy cut short cannot be compared: it is read as before, its lines up to the cut
 /// counted, with the error that names where it broke off (exit 1); the copy after it is
 /// counted whole.

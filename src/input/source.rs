@@ -510,8 +510,7 @@ pub enum NotDecoded {
     /// Corrupt or cut short: it is read as a stream, which reports where (its lines before
     /// that count), and compared with nothing.
     Unreadable,
-    /// No temporary file could be written (a full disk): compared with nothing, with this
-    /// reason as a warning.
+    /// No temporary file could be written (a full disk): why.
     NoTempFile(String),
 }
 
@@ -519,11 +518,7 @@ pub enum NotDecoded {
 /// page cache, not this process' memory) and map it.
 pub fn decode_to_temp(gz: &[u8], display: &str) -> Result<Decoded, NotDecoded> {
     use std::io::Write;
-    let temp_failed = |e: io::Error| {
-        NotDecoded::NoTempFile(format!(
-            "not compared with the other inputs for duplicate content: no temporary file for its decoded text ({e})"
-        ))
-    };
+    let temp_failed = |e: io::Error| NotDecoded::NoTempFile(e.to_string());
     let mut file = tempfile::tempfile().map_err(temp_failed)?;
     let mut reader = GzipMembers::new(gz);
     let mut buf = vec![0u8; READ_BUFFER];
