@@ -589,6 +589,7 @@ fn an_archive_recovered_from_an_interrupted_run_is_analyzed_and_recorded() {
             compress_after: None,
             record: true,
             crash_at: Some(CrashPoint::AfterRename),
+            before_copy: None,
         });
         assert!(crashed.is_err());
         // A plain collect (no analysis) rolls it forward, and a run without a history
@@ -842,6 +843,74 @@ fn an_unrecorded_archive_that_is_gone_is_exit_1_and_leaves_the_list() {
     assert!(!state.contains("unrecorded"), "{state}");
 }
 
+/// `copytruncate` between the files' description and their copy: the copy read the
+/// server's new lines in place of the old ones, and the state called the old ones (now in
+/// `.1`) collected, so they were lost and the new ones archived twice (exit 0). The run now
+/// sees that the live file changed under its copy, and describes and copies again.
+#[test]
+fn a_copytruncate_during_the_copy_loses_and_repeats_nothing() {
+    fn copytruncate_once(source: &Path) {
+        let copy = source.with_file_name("access.log.1");
+        if copy.exists() {
+            return;
+        }
+        fs::copy(source, &copy).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(source)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        // The server logs on.
+        fs::OpenOptions::new()
+            .append(true)
+            .open(source)
+            .unwrap()
+            .write_all(numbered(1000, 1100).as_bytes())
+            .unwrap();
+    }
+    let run = |dir: &Path, hook: Option<fn(&Path)>| {
+        let got = logwarden::collect::collect(&logwarden::collect::Options {
+            source: dir.join("access.log"),
+            dest: dir.join("log"),
+            today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
+            compress_after: None,
+            record: false,
+            crash_at: None,
+            before_copy: hook,
+        })
+        .unwrap();
+        (got.lines, got.warnings)
+    };
+    // The first collect of a log, and one of a log partly collected before.
+    for collected_before in [0, 200] {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("access.log"), numbered(0, collected_before)).unwrap();
+        if collected_before > 0 {
+            run(dir.path(), None);
+            fs::OpenOptions::new()
+                .append(true)
+                .open(dir.path().join("access.log"))
+                .unwrap()
+                .write_all(numbered(collected_before, 300).as_bytes())
+                .unwrap();
+        } else {
+            fs::write(dir.path().join("access.log"), numbered(0, 300)).unwrap();
+        }
+        let (lines, warnings) = run(dir.path(), Some(copytruncate_once));
+        assert_eq!(lines, 300 - collected_before as u64 + 100, "{warnings:?}");
+        assert_eq!(warnings, Vec::<String>::new());
+        assert_eq!(run(dir.path(), None).0, 0);
+        let mut expected: Vec<String> = numbered(0, 300)
+            .lines()
+            .chain(numbered(1000, 1100).lines())
+            .map(str::to_string)
+            .collect();
+        expected.sort();
+        assert_eq!(archived_lines(&dir.path().join("log")), expected);
+    }
+}
+
 /// A `collect --analyze` run of `text` in `dir` (dated 2023-06-19) up to its analysis: the
 /// archive committed and listed as unrecorded, the lock held by what it returns.
 fn analyze_run_until_its_analysis(dir: &Path, text: &str) -> logwarden::collect::Collected {
@@ -853,6 +922,7 @@ fn analyze_run_until_its_analysis(dir: &Path, text: &str) -> logwarden::collect:
         compress_after: None,
         record: true,
         crash_at: None,
+        before_copy: None,
     })
     .unwrap()
 }

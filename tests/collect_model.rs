@@ -275,6 +275,7 @@ fn check(ops: Vec<Op>, dateext: bool) {
         compress_after: None,
         record: false,
         crash_at: None,
+        before_copy: None,
     };
     for op in ops {
         match op {

@@ -32,6 +32,7 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         // --no-history analyzes its own archive only and leaves the list to recorded runs.
         record: args.analyze && !args.no_history,
         crash_at: None,
+        before_copy: None,
     };
     // The detection flags act only on an analysis: given without one, they would be ignored.
     if let (false, Some(flag)) = (args.analyze, args.detection.first_given()) {

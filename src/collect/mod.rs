@@ -11,6 +11,10 @@
 //! way. Plain files are copied up to their last newline (the server may be mid-line); gzip
 //! files are final and copied whole.
 //!
+//! A rotation while the files are described or copied (they are renamed, listed anew, or a
+//! plain one no longer starts as it did or is shorter: `copytruncate` cut it under the copy)
+//! throws the copy away and starts again, up to three times.
+//!
 //! Invariant (exactly once): data goes to a temp file (fsync), the plan is journaled in the
 //! state file, the temp is renamed to a fresh `access_YYYY-MM-DD[-N].log` (fsync of the dir),
 //! then the plan is committed; the archive's existence decides an interrupted plan (see
@@ -66,6 +70,10 @@ pub struct Options {
     pub record: bool,
     #[doc(hidden)]
     pub crash_at: Option<CrashPoint>,
+    /// Called with the source before each try's copy (tests rotate the log there, between
+    /// the files' description and their copy).
+    #[doc(hidden)]
+    pub before_copy: Option<fn(&Path)>,
 }
 
 /// What one source file contributed.
@@ -124,130 +132,170 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         ..Collected::default()
     };
 
-    // Described again if a rotation ran meanwhile (see `siblings::settled`); after three
-    // tries the run stops rather than forget a stream: nothing is lost, the next run collects.
-    let mut found = siblings::find(&opts.source, live)?;
-    let mut tries = 1;
-    while !siblings::settled(&found) {
-        if tries == ROTATION_TRIES {
-            anyhow::bail!(
-                "{} was rotated while it was read, {tries} times: nothing collected, run again",
-                crate::escape::path(&opts.source)
-            );
-        }
-        tries += 1;
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        found = siblings::find(&opts.source, siblings::open_live(&opts.source)?)?;
-    }
-    out.warnings.extend(
-        found
-            .unreadable
-            .iter()
-            .map(|u| format!("skipped unreadable rotated file {u}")),
-    );
-    out.possible_losses = found.unreadable.len();
-    let files = &found.files;
-
-    // Match files to this source's streams. A stream of an earlier state file has no source:
-    // any source may match it (and then owns it), and it is kept while none does.
+    // Described, matched and copied again if a rotation ran meanwhile (see
+    // `siblings::settled`): while the files were described, or while they were copied
+    // (`copytruncate` cuts the live file under the copy, which then reads the new lines in
+    // place of the old, and the state would call the old ones collected). After three tries
+    // the run stops rather than archive a mix: nothing is lost, the next run collects.
+    // A stream of an earlier state file has no source: any source may match it (and then
+    // owns it), and it is kept while none does.
     let me = source_id(&opts.source);
     let mine = |s: &StreamState| s.source.as_deref() == Some(me.as_str());
     let matchable = |s: &StreamState| s.source.is_none() || mine(s);
-    let mut streams = st.streams.clone();
-    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new(); // (stream, files) in file order
-    let mut merged: Vec<usize> = Vec::new();
-    for (i, sf) in files.iter().enumerate() {
-        if sf.len == 0 {
+    let (warnings_before, losses_before) = (out.warnings.len(), out.possible_losses);
+    let mut live = Some(live);
+    let mut tries = 0;
+    let (found, mut streams, merged, touched, temp, temp_path) = loop {
+        tries += 1;
+        if tries > 1 {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        let live = match live.take() {
+            Some(file) => file,
+            None => siblings::open_live(&opts.source)?,
+        };
+        let found = siblings::find(&opts.source, live)?;
+        if !siblings::settled(&found) {
+            if tries == ROTATION_TRIES {
+                anyhow::bail!(
+                    "{} was rotated while it was read, {tries} times: nothing collected, run again",
+                    crate::escape::path(&opts.source)
+                );
+            }
             continue;
         }
-        let mut candidates: Vec<usize> = (0..streams.len())
-            .filter(|&j| !merged.contains(&j) && matchable(&streams[j]) && matches(&streams[j], sf))
-            .collect();
-        candidates.sort_by_key(|&j| (streams[j].prefix_len, streams[j].offset));
-        let j = match candidates.pop() {
-            Some(best) => {
-                // Older, shorter fingerprints of the same stream: fold them in.
-                for other in candidates {
-                    // The furthest offset, with the bytes that end it.
-                    if streams[other].offset > streams[best].offset {
-                        streams[best].offset = streams[other].offset;
-                        streams[best].tail = streams[other].tail.clone();
-                    }
-                    merged.push(other);
-                    if let Some(g) = groups.iter().position(|(s, _)| *s == other) {
-                        let (_, fs) = groups.remove(g);
-                        match groups.iter_mut().find(|(s, _)| *s == best) {
-                            Some((_, bf)) => bf.extend(fs),
-                            None => groups.push((best, fs)),
+        out.warnings.extend(
+            found
+                .unreadable
+                .iter()
+                .map(|u| format!("skipped unreadable rotated file {u}")),
+        );
+        out.possible_losses = found.unreadable.len();
+        let files = &found.files;
+
+        // Match files to this source's streams (see `matchable`).
+        let mut streams = st.streams.clone();
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new(); // (stream, files) in file order
+        let mut merged: Vec<usize> = Vec::new();
+        for (i, sf) in files.iter().enumerate() {
+            if sf.len == 0 {
+                continue;
+            }
+            let mut candidates: Vec<usize> = (0..streams.len())
+                .filter(|&j| {
+                    !merged.contains(&j) && matchable(&streams[j]) && matches(&streams[j], sf)
+                })
+                .collect();
+            candidates.sort_by_key(|&j| (streams[j].prefix_len, streams[j].offset));
+            let j = match candidates.pop() {
+                Some(best) => {
+                    // Older, shorter fingerprints of the same stream: fold them in.
+                    for other in candidates {
+                        // The furthest offset, with the bytes that end it.
+                        if streams[other].offset > streams[best].offset {
+                            streams[best].offset = streams[other].offset;
+                            streams[best].tail = streams[other].tail.clone();
+                        }
+                        merged.push(other);
+                        if let Some(g) = groups.iter().position(|(s, _)| *s == other) {
+                            let (_, fs) = groups.remove(g);
+                            match groups.iter_mut().find(|(s, _)| *s == best) {
+                                Some((_, bf)) => bf.extend(fs),
+                                None => groups.push((best, fs)),
+                            }
                         }
                     }
+                    best
                 }
-                best
+                None => {
+                    streams.push(StreamState {
+                        hash: hex(fnv1a(&sf.prefix)),
+                        prefix_len: sf.prefix.len() as u64,
+                        offset: 0,
+                        last_name: sf.name.clone(),
+                        source: Some(me.clone()),
+                        tail: None,
+                    });
+                    streams.len() - 1
+                }
+            };
+            match groups.iter_mut().find(|(s, _)| *s == j) {
+                Some((_, fs)) => fs.push(i),
+                None => groups.push((j, vec![i])),
             }
-            None => {
-                streams.push(StreamState {
-                    hash: hex(fnv1a(&sf.prefix)),
-                    prefix_len: sf.prefix.len() as u64,
-                    offset: 0,
-                    last_name: sf.name.clone(),
-                    source: Some(me.clone()),
-                    tail: None,
-                });
-                streams.len() - 1
-            }
-        };
-        match groups.iter_mut().find(|(s, _)| *s == j) {
-            Some((_, fs)) => fs.push(i),
-            None => groups.push((j, vec![i])),
         }
-    }
 
-    // The live file as a new stream while the one that was live at the last run is found in
-    // no file: its first bytes changed (edited in place). Where it still ends a line with
-    // the bytes last collected, it is that stream, resumed after them (copied from its
-    // start, it was archived twice).
-    if let Some(live) = files.len().checked_sub(1) {
-        adopt_edited_live(
-            live,
+        // The live file as a new stream while the one that was live at the last run is found in
+        // no file: its first bytes changed (edited in place). Where it still ends a line with
+        // the bytes last collected, it is that stream, resumed after them (copied from its
+        // start, it was archived twice).
+        if let Some(live) = files.len().checked_sub(1) {
+            adopt_edited_live(
+                live,
+                files,
+                &mut streams,
+                &mut groups,
+                &merged,
+                st.streams.len(),
+                &mine,
+                &mut out,
+            )?;
+        }
+
+        // Copy each stream's new bytes into the temp archive, oldest stream first.
+        let temp_path = dest.join(TEMP_ARCHIVE);
+        // Readable by whom the live log is (an archive of a 0640 log was 0644).
+        let mode = files.last().map_or(0o600, |live| live_mode(&live.file));
+        let mut temp = create_fresh(&temp_path, mode)
+            .with_context(|| format!("cannot create {}", crate::escape::path(&temp_path)))?;
+        let mut touched = vec![false; streams.len()];
+        if let Some(hook) = opts.before_copy {
+            hook(&opts.source);
+        }
+        // Nothing is journaled yet: a failed copy (a full disk, a read error) removes the temp
+        // now rather than leaving its space taken until the next run.
+        let copied = copy_streams(
+            &groups,
             files,
             &mut streams,
-            &mut groups,
-            &merged,
-            st.streams.len(),
-            &mine,
+            &mut touched,
+            &mut temp,
+            &temp_path,
             &mut out,
-        )?;
-    }
-
-    // Copy each stream's new bytes into the temp archive, oldest stream first.
-    let temp_path = dest.join(TEMP_ARCHIVE);
-    // Readable by whom the live log is (an archive of a 0640 log was 0644).
-    let mode = files.last().map_or(0o600, |live| live_mode(&live.file));
-    let mut temp = create_fresh(&temp_path, mode)
-        .with_context(|| format!("cannot create {}", crate::escape::path(&temp_path)))?;
-    let mut touched = vec![false; streams.len()];
-    // Nothing is journaled yet: a failed copy (a full disk, a read error) removes the temp
-    // now rather than leaving its space taken until the next run.
-    let copied = copy_streams(
-        &groups,
-        files,
-        &mut streams,
-        &mut touched,
-        &mut temp,
-        &temp_path,
-        &mut out,
-    )
-    .and_then(|()| match out.bytes {
-        0 => Ok(()),
-        _ => temp
-            .sync_all()
-            .with_context(|| format!("cannot write {}", crate::escape::path(&temp_path))),
-    });
-    if let Err(e) = copied {
+        )
+        .and_then(|()| match out.bytes {
+            0 => Ok(()),
+            _ => temp
+                .sync_all()
+                .with_context(|| format!("cannot write {}", crate::escape::path(&temp_path))),
+        });
+        // A file cut under the copy may also fail it (its last bytes are not there to read):
+        // that is a rotation too.
+        let unchanged = siblings::unchanged_since_found(&found);
+        match copied {
+            Ok(()) if unchanged => break (found, streams, merged, touched, temp, temp_path),
+            Err(e) if unchanged => {
+                drop(temp);
+                let _ = std::fs::remove_file(&temp_path);
+                return Err(e);
+            }
+            _ => {}
+        }
+        // Not journaled: the temp goes, and what this try said and copied with it.
         drop(temp);
         let _ = std::fs::remove_file(&temp_path);
-        return Err(e);
-    }
+        out.warnings.truncate(warnings_before);
+        out.possible_losses = losses_before;
+        out.parts.clear();
+        (out.bytes, out.lines) = (0, 0);
+        if tries == ROTATION_TRIES {
+            anyhow::bail!(
+                "{} was rotated while it was copied, {tries} times: nothing collected, run again",
+                crate::escape::path(&opts.source)
+            );
+        }
+    };
+    let files = &found.files;
     // A stream matched (and so read) here is this source's, an adopted one from an earlier
     // state file too.
     for (stream, _) in streams.iter_mut().zip(&touched).filter(|(_, t)| **t) {
@@ -882,6 +930,7 @@ mod tests {
             compress_after: None,
             record: false,
             crash_at: None,
+            before_copy: None,
         }
     }
 

@@ -290,6 +290,21 @@ pub fn settled(found: &Found) -> bool {
         )
 }
 
+/// Whether `found` still describes its files after they were copied: [`settled`], and each
+/// plain file still starts with the bytes it started with and is no shorter. Not so when
+/// `copytruncate` cut the live file while it was copied: the copy then read the server's
+/// new lines in place of the old ones (whose `.1` copy would pass for collected).
+pub fn unchanged_since_found(found: &Found) -> bool {
+    use std::os::unix::fs::FileExt;
+    settled(found)
+        && found.files.iter().filter(|sf| !sf.gzip).all(|sf| {
+            let mut now = vec![0u8; sf.prefix.len()];
+            sf.file.read_exact_at(&mut now, 0).is_ok()
+                && now == sf.prefix
+                && sf.file.metadata().is_ok_and(|m| m.len() >= sf.len)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
