@@ -454,6 +454,8 @@ fn process_input<'s>(
         Input::File(p) => Some(p.as_path()),
     };
     report.duplicate_of = overlap.covered_by;
+    // Not scanned, but passed: the bar's total counts them.
+    ctx.progress.inc(overlap.skip as u64);
     report.duplicate_bytes = overlap.skip as u64;
     report.duplicate_lines = overlap.skip_lines;
     if let Some(later) = overlap.continued_in {
