@@ -39,6 +39,13 @@ pub struct Overlap {
 /// whether they are plain text (prefix overlap only makes sense for plain text; identical
 /// compressed archives are still caught).
 pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
+    plan_with(contents, &|_| {})
+}
+
+/// [`plan`], calling `forget` on each window of [`WINDOW`] bytes that a comparison, a hash
+/// or a line count has read (on mapped files, to drop their pages from the page tables as
+/// it goes: comparing a week of daily copies reads all of them).
+pub fn plan_with(contents: &[Option<(&[u8], bool)>], forget: &dyn Fn(&[u8])) -> Vec<Overlap> {
     let mut result = vec![Overlap::default(); contents.len()];
     // Candidates share their first line (up to HEAD bytes): a copy and a file that starts
     // with it do, however short the copy (a quiet day's first copy is under a page).
@@ -95,11 +102,11 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
                         // Ascending, as the members are sorted.
                         let mut lens: Vec<usize> = members[..pos].iter().map(|&i| len(i)).collect();
                         lens.dedup();
-                        let hashes = prefix_hashes(fdata, &lens);
+                        let hashes = prefix_hashes(fdata, &lens, forget);
                         lens.into_iter().zip(hashes).collect()
                     });
-                    let g_hash =
-                        *whole[at].get_or_insert_with(|| prefix_hashes(gdata, &[gdata.len()])[0]);
+                    let g_hash = *whole[at]
+                        .get_or_insert_with(|| prefix_hashes(gdata, &[gdata.len()], forget)[0]);
                     if prefixes.get(&gdata.len()) != Some(&g_hash) {
                         continue;
                     }
@@ -111,18 +118,18 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
                     .filter(|_| result[g].skip == gdata.len())
                     .unwrap_or(g);
                 if gdata.len() == fdata.len() {
-                    if gdata == fdata {
+                    if equal(gdata, fdata, forget) {
                         result[f] = Overlap {
                             skip: fdata.len(),
                             // Compressed bytes have no lines: the original's count is
                             // taken once it is scanned.
-                            skip_lines: if fplain { count_lines(fdata) } else { 0 },
+                            skip_lines: if fplain { lines_in(fdata, forget) } else { 0 },
                             covered_by: Some(original),
                             ..Overlap::default()
                         };
                         break;
                     }
-                } else if fplain && gplain && fdata.starts_with(gdata) {
+                } else if fplain && gplain && starts_with(fdata, gdata, forget) {
                     // Skip g's complete lines; g's partial last line (a copy taken mid-write)
                     // is completed in f, so it is counted here and no longer in g.
                     let full = memrchr(b'\n', gdata).map_or(0, |i| i + 1);
@@ -139,7 +146,7 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
                     let keep_cont = result[f].continued_in;
                     result[f] = Overlap {
                         skip: full,
-                        skip_lines: count_lines(&fdata[..full]),
+                        skip_lines: lines_in(&fdata[..full], forget),
                         covered_by: Some(original),
                         stop: keep_stop,
                         continued_in: keep_cont,
@@ -212,6 +219,38 @@ pub fn may_share_content(heads: &[Option<&[u8]>]) -> Vec<bool> {
 /// How many decoded bytes of a `.gz` input [`may_share_content`] needs.
 pub const HEAD_BYTES: usize = HEAD;
 
+/// Bytes a comparison reads between two calls of [`plan_with`]'s `forget`.
+const WINDOW: usize = 8 << 20;
+
+/// `a == b`, window by window.
+fn equal(a: &[u8], b: &[u8], forget: &dyn Fn(&[u8])) -> bool {
+    a.len() == b.len()
+        && a.chunks(WINDOW).zip(b.chunks(WINDOW)).all(|(x, y)| {
+            let same = x == y;
+            forget(x);
+            forget(y);
+            same
+        })
+}
+
+/// `data.starts_with(prefix)`, window by window.
+fn starts_with(data: &[u8], prefix: &[u8], forget: &dyn Fn(&[u8])) -> bool {
+    data.len() >= prefix.len() && equal(&data[..prefix.len()], prefix, forget)
+}
+
+/// [`count_lines`], window by window.
+fn lines_in(data: &[u8], forget: &dyn Fn(&[u8])) -> u64 {
+    let newlines: u64 = data
+        .chunks(WINDOW)
+        .map(|w| {
+            let n = memchr_iter(b'\n', w).count() as u64;
+            forget(w);
+            n
+        })
+        .sum();
+    newlines + u64::from(data.last().is_some_and(|&b| b != b'\n'))
+}
+
 /// Physical lines (a final line without `\n` counts).
 pub fn count_lines(data: &[u8]) -> u64 {
     let newlines = memchr_iter(b'\n', data).count() as u64;
@@ -222,11 +261,12 @@ pub fn count_lines(data: &[u8]) -> u64 {
 /// word at a time, so the state after a prefix of whole words is shared, and the tail and
 /// the length mixed in last. Equal prefixes hash equal; unequal ones rarely do (fixed keys:
 /// a chosen collision costs a byte comparison, not a wrong answer).
-fn prefix_hashes(data: &[u8], lens: &[usize]) -> Vec<u64> {
+fn prefix_hashes(data: &[u8], lens: &[usize], forget: &dyn Fn(&[u8])) -> Vec<u64> {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let step = |h: u64, w: u64| (h ^ w).wrapping_mul(K).rotate_left(29);
     let (mut h, mut done) = (K, 0usize);
-    lens.iter()
+    let hashes = lens
+        .iter()
         .map(|&len| {
             let len = len.min(data.len());
             if len < done {
@@ -238,13 +278,18 @@ fn prefix_hashes(data: &[u8], lens: &[usize]) -> Vec<u64> {
                 word.copy_from_slice(&data[done..done + 8]);
                 h = step(h, u64::from_le_bytes(word));
                 done += 8;
+                if done % WINDOW == 0 {
+                    forget(&data[done - WINDOW..done]);
+                }
             }
             let mut tail = [0u8; 8];
             tail[..len - done].copy_from_slice(&data[done..len]);
             let f = step(step(h, u64::from_le_bytes(tail)), len as u64);
             (f ^ (f >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9)
         })
-        .collect()
+        .collect();
+    forget(&data[done - done % WINDOW..done]);
+    hashes
 }
 
 fn hash(bytes: &[u8]) -> u64 {
@@ -290,11 +335,15 @@ mod tests {
         }
         assert_eq!((got[7].skip, got[7].covered_by), (files[7].len(), Some(1)));
         assert_eq!(got[7].skip_lines, 41);
-        let hashes = prefix_hashes(&files[1], &[1, 9, p.len(), files[1].len()]);
-        assert_eq!(hashes[2], prefix_hashes(&p, &[p.len()])[0]);
-        assert_ne!(hashes[3], prefix_hashes(&files[2], &[files[2].len()])[0]);
+        let keep = &|_: &[u8]| {};
+        let hashes = prefix_hashes(&files[1], &[1, 9, p.len(), files[1].len()], keep);
+        assert_eq!(hashes[2], prefix_hashes(&p, &[p.len()], keep)[0]);
+        assert_ne!(
+            hashes[3],
+            prefix_hashes(&files[2], &[files[2].len()], keep)[0]
+        );
         // Lengths out of order (never passed) start the pass again: no panic, same hashes.
-        assert_eq!(prefix_hashes(&files[1], &[p.len(), 9])[1], hashes[1]);
+        assert_eq!(prefix_hashes(&files[1], &[p.len(), 9], keep)[1], hashes[1]);
     }
 
     fn big(prefix: &str, lines: usize) -> Vec<u8> {
@@ -461,6 +510,36 @@ mod tests {
         assert_eq!((p[2].skip, p[2].covered_by), (copy.len(), Some(1)));
         assert_eq!((p[3].skip, p[3].covered_by), (full, Some(1)));
         assert_eq!(scanned(&files, &p), expected);
+    }
+
+    /// The comparisons hand back what they read in windows of at most [`WINDOW`] bytes,
+    /// covering both files of a copy and its longer copy (so the engine can drop their pages
+    /// as it goes), and plan as [`plan`] does.
+    #[test]
+    fn comparisons_forget_what_they_read_window_by_window() {
+        let short = big("a", 200_000); // over 2 windows
+        let mut long = short.clone();
+        long.extend(big("b", 10));
+        let contents = [Some((&short[..], true)), Some((&long[..], true))];
+        let seen = std::cell::RefCell::new(Vec::new());
+        let plan = plan_with(&contents, &|w: &[u8]| {
+            seen.borrow_mut().push((w.as_ptr() as usize, w.len()))
+        });
+        assert_eq!(plan, super::plan(&contents));
+        assert_eq!(plan[1].skip, short.len());
+        let seen = seen.into_inner();
+        assert!(seen.iter().all(|&(_, len)| len <= WINDOW));
+        // The copy compared once; the longer file's part compared, then its lines counted.
+        for (data, times) in [(&short[..], 1), (&long[..short.len()], 2)] {
+            let start = data.as_ptr() as usize;
+            let range = start..start + data.len();
+            let covered: usize = seen
+                .iter()
+                .filter(|(at, _)| range.contains(at))
+                .map(|&(_, len)| len)
+                .sum();
+            assert_eq!(covered, times * data.len());
+        }
     }
 
     #[test]
