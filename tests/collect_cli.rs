@@ -719,7 +719,18 @@ fn an_archive_whose_run_was_killed_after_its_record_is_not_recorded_again() {
     let state_path = log.join(".logwarden-collect.json");
     let mut state: Value = serde_json::from_slice(&fs::read(&state_path).unwrap()).unwrap();
     let source = state["streams"][0]["source"].clone();
-    state["unrecorded"] = serde_json::json!([{"archive": first, "source": source}]);
+    let record: Value = serde_json::from_str(
+        fs::read_to_string(log.join("history.jsonl"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let token = record["recorded_archives"][0].clone();
+    assert!(
+        token.as_str().unwrap().starts_with(&format!("{first}@")),
+        "{token}"
+    );
+    state["unrecorded"] = serde_json::json!([{"archive": first, "source": source, "token": token}]);
     fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
 
     text.push_str(&line("10.0.0.7", 404, 7));
@@ -750,6 +761,38 @@ fn an_archive_whose_run_was_killed_after_its_record_is_not_recorded_again() {
     assert_eq!(records[1]["earlier_archives"], serde_json::json!([]));
     let state = fs::read_to_string(&state_path).unwrap();
     assert!(!state.contains("unrecorded"), "{state}");
+}
+
+/// An archive deleted after it was recorded, and another made under its name by a run
+/// killed before its record: that one is analyzed and recorded by the next run. A record
+/// names the archives it recorded by a token of their making, not by their name (by name,
+/// the new archive passed for recorded, and its lines were never analyzed).
+#[test]
+fn an_archive_made_under_a_recorded_archives_name_is_still_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    fs::create_dir_all(&log).unwrap();
+    // Records of the archive of that name made earlier: as this version and as the one
+    // before it named it.
+    let dest = fs::canonicalize(&log).unwrap();
+    let earlier = serde_json::json!({
+        "command": "collect",
+        "recorded_archives": [
+            format!("{}/access_2023-06-19.log", dest.display()),
+            "access_2023-06-19.log@1687132800.000000001-4242",
+        ],
+    });
+    fs::write(log.join("history.jsonl"), format!("{earlier}\n")).unwrap();
+    let text: String = (0..6).map(|n| line("172.16.14.50", 401, n)).collect();
+    drop(analyze_run_until_its_analysis(dir.path(), &text));
+    let stdout = collect_analyze_ok(dir.path());
+    assert!(!stdout.contains("not recorded again"), "{stdout}");
+    assert!(
+        stdout.contains("IP: 172.16.14.50 - Failed login attempts: 6\n"),
+        "{stdout}"
+    );
+    let history = fs::read_to_string(log.join("monitoring.log")).unwrap();
+    assert_eq!(history.matches("analyzed now").count(), 1, "{history}");
 }
 
 /// The history's JSON-lines twin cannot be written (a full disk, here a directory in its

@@ -81,17 +81,29 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     let mut twin_missing = None;
     // This run's archive and any an earlier run committed without recording it (killed
     // during its analysis, or interrupted before its commit): the lock is still held.
-    let mut archives: Vec<_> = match opts.record {
-        true => got.unrecorded.clone(),
-        false => got.archive.iter().cloned().collect(),
+    // Each with the id its record gives it.
+    let mut archives: Vec<(PathBuf, String)> = match opts.record {
+        true => got
+            .unrecorded
+            .iter()
+            .cloned()
+            .zip(got.unrecorded_ids.iter().cloned())
+            .collect(),
+        false => got
+            .archive
+            .iter()
+            .map(|a| (a.clone(), String::new()))
+            .collect(),
     };
     // An earlier run's archive that its record names: that run was killed after appending
     // the record, before the state file noted it. Noted now, not analyzed or recorded again.
-    let earlier = archives.iter().filter(|a| Some(*a) != got.archive.as_ref());
+    let earlier = archives
+        .iter()
+        .filter(|(a, _)| Some(a) != got.archive.as_ref());
     if opts.record && earlier.count() > 0 {
         match history::recorded_archives(&args.history) {
-            Ok(ids) => archives.retain(|a| {
-                let done = ids.contains(&collect::archive_id(a));
+            Ok(ids) => archives.retain(|(a, id)| {
+                let done = ids.contains(id);
                 if done {
                     text.push_str(&format!(
                         "Archive {} was recorded by an earlier run that stopped before noting it; not recorded again\n",
@@ -107,7 +119,8 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         }
     }
     if args.analyze && !archives.is_empty() {
-        match crate::cmd::analyze::analyze(&analyze_args(&args, archives.clone()), file) {
+        let paths = archives.iter().map(|(a, _)| a.clone()).collect();
+        match crate::cmd::analyze::analyze(&analyze_args(&args, paths), file) {
             Ok(r) => {
                 text.push('\n');
                 text.push_str(&render::text::render(&r));
@@ -206,7 +219,12 @@ pub fn summary_text(source: &Path, got: &Collected) -> String {
 }
 
 /// The history record of one `collect --analyze` run: per day, what was flagged.
-fn record(source: &Path, got: &Collected, archives: &[PathBuf], report: Option<&Report>) -> Record {
+fn record(
+    source: &Path,
+    got: &Collected,
+    archives: &[(PathBuf, String)],
+    report: Option<&Report>,
+) -> Record {
     use serde_json::json;
     let mut r = Record::new("collect --analyze");
     let archive = got.archive.as_deref().map(crate::escape::path);
@@ -222,6 +240,7 @@ fn record(source: &Path, got: &Collected, archives: &[PathBuf], report: Option<&
     // Archives of earlier runs that did not record them (all but this run's own).
     let earlier: Vec<String> = archives
         .iter()
+        .map(|(a, _)| a)
         .filter(|a| Some(*a) != got.archive.as_ref())
         .map(|a| crate::escape::path(a))
         .collect();
@@ -298,7 +317,7 @@ fn record(source: &Path, got: &Collected, archives: &[PathBuf], report: Option<&
     r.json.insert("archive".into(), json!(archive));
     r.json.insert("earlier_archives".into(), json!(earlier));
     // How the next run tells that these were recorded (see `history::recorded_archives`).
-    let ids: Vec<String> = archives.iter().map(|a| collect::archive_id(a)).collect();
+    let ids: Vec<&String> = archives.iter().map(|(_, id)| id).collect();
     r.json.insert("recorded_archives".into(), json!(ids));
     r.json.insert("warnings".into(), json!(got.warnings));
     r.json.insert("lines_collected".into(), got.lines.into());

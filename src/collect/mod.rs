@@ -98,6 +98,9 @@ pub struct Collected {
     /// last (earlier ones: a run killed before its record, or interrupted before its commit),
     /// under its current name (`.gz` once compressed).
     pub unrecorded: Vec<PathBuf>,
+    /// For each of `unrecorded`, the id its history record gives it (see
+    /// [`state::Unrecorded::token`]).
+    pub unrecorded_ids: Vec<String>,
     /// The destination's lock, held until the caller has recorded the archives.
     pub lock: Option<lock::DestLock>,
     pub warnings: Vec<String>,
@@ -346,9 +349,18 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         if opts.record {
             // The name is free, so an entry under it is stale (its archive was deleted).
             st.unrecorded.retain(|u| u.archive != name);
+            let made = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
             st.unrecorded.push(state::Unrecorded {
                 archive: name.clone(),
                 source: me.clone(),
+                token: Some(format!(
+                    "{name}@{}.{:09}-{}",
+                    made.as_secs(),
+                    made.subsec_nanos(),
+                    std::process::id()
+                )),
             });
         }
         // Not journaled (the old state file stands): the temp goes, as after a failed copy.
@@ -390,11 +402,17 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     {
         let plain = dest.join(&u.archive);
         let gz = dest.join(format!("{}.gz", u.archive));
-        match (plain.exists(), gz.exists()) {
-            (true, _) => out.unrecorded.push(plain),
-            (false, true) => out.unrecorded.push(gz),
-            (false, false) => gone.push(u.archive.clone()),
-        }
+        let now = match (plain.exists(), gz.exists()) {
+            (true, _) => plain,
+            (false, true) => gz,
+            (false, false) => {
+                gone.push(u.archive.clone());
+                continue;
+            }
+        };
+        out.unrecorded_ids
+            .push(u.token.clone().unwrap_or_else(|| archive_id(&now)));
+        out.unrecorded.push(now);
     }
     if !gone.is_empty() {
         // Lines never analyzed: exit 1, as for a rotated file that cannot be read.
@@ -428,10 +446,10 @@ pub fn recorded(dest: &Path, archives: &[PathBuf]) -> anyhow::Result<()> {
     state::save(dest, &st)
 }
 
-/// How an archive is named in the history's records of the runs that recorded it: its
-/// folder made absolute and its name without `.gz` (compressed since, it is the same
-/// archive), so a run that finds it still listed as unrecorded can tell it was recorded.
-pub fn archive_id(archive: &Path) -> String {
+/// How an archive listed by a state file of an earlier version (without a token) is named
+/// in the history's records of the runs that recorded it: its folder made absolute and its
+/// name without `.gz` (compressed since, it is the same archive).
+fn archive_id(archive: &Path) -> String {
     let name = archive.file_name().unwrap_or_default().to_string_lossy();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     let dir = match archive.parent() {

@@ -73,6 +73,12 @@ pub struct Unrecorded {
     pub archive: String,
     /// The `--source` it was collected from (as the streams' `source`): its own history.
     pub source: String,
+    /// Unique to this archive's making (its name, the time, the process): the history
+    /// record of a run that analyzed it lists this, so the next run can tell it was recorded
+    /// (not another archive made under the same name after this one was deleted). Absent
+    /// in state files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 pub fn path(dest: &Path) -> PathBuf {
@@ -143,6 +149,7 @@ mod tests {
             unrecorded: vec![Unrecorded {
                 archive: "access_2023-12-31.log".into(),
                 source: "/var/log/apache2/access.log".into(),
+                token: Some("access_2023-12-31.log@1704067500.000000001-42".into()),
             }],
         };
         save(dir.path(), &s).unwrap();

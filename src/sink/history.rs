@@ -124,7 +124,7 @@ pub fn mailed(history: &Path, start: &str, end: &str) -> anyhow::Result<Option<M
 }
 
 /// The archives that `collect --analyze` records in `history` name as recorded (their
-/// `recorded_archives`, as [`crate::collect::archive_id`] spells them). A run killed after
+/// `recorded_archives`: the tokens of [`crate::collect::state::Unrecorded`]). A run killed after
 /// its record was appended, before the state file noted it, leaves its archives listed as
 /// unrecorded: the next run finds them here and does not record them twice.
 pub fn recorded_archives(history: &Path) -> anyhow::Result<ahash::AHashSet<String>> {
