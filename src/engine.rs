@@ -219,7 +219,7 @@ pub fn run(
     // next copy, or beside its own plain file) is decoded whole first, so its text takes
     // part in duplicate detection as a plain file's does; it is then scanned from there.
     let (decoded, not_decoded) = match settings.dedupe {
-        true => decode_gzip_candidates(&pool, inputs, &maps, &foreign),
+        true => decode_gzip_candidates(&pool, inputs, &maps, &foreign, budget - mapped),
         false => (0..inputs.len()).map(|_| (None, None)).unzip(),
     };
     // The bar counts a decoded input's text as it is scanned, not its compressed bytes.
@@ -242,8 +242,10 @@ pub fn run(
             .collect();
         // The comparisons read whole files (a chain of daily copies: all of them), and their
         // pages stayed in our page tables: 786 MiB for seven copies of a 210 MB log. Dropped
-        // as they go (they stay in the page cache); each scan maps what it reads again.
-        let plan = overlap::plan_with(&contents, &forget_pages);
+        // as they go (they stay in the page cache); a scan faults in what it reads again.
+        // SAFETY: every slice of `contents` is a read-only shared file mapping (an input's,
+        // or the temporary file of a decoded `.gz`), and `plan_with` hands back parts of them.
+        let plan = overlap::plan_with(&contents, &|window| unsafe { forget_pages(window) });
         crate::stage_done("duplicate detection");
         plan
     } else {
@@ -347,14 +349,16 @@ pub fn run(
 
 /// The `.gz` inputs among `maps` whose decoded text starts with the same first line as
 /// another input's, decoded whole into temporary files (in parallel); or, where one of them
-/// had no room, none, and a warning for each. One that is corrupt is left to be read as a
-/// stream, which says where it breaks off.
+/// had no room, decodes to too much, or they are more than `maps_left` more maps allow,
+/// none, and a warning for each. One that is corrupt is left to be read as a stream, which
+/// says where it breaks off.
 #[allow(clippy::type_complexity)]
 fn decode_gzip_candidates(
     pool: &rayon::ThreadPool,
     inputs: &[Input],
     maps: &[MappedInput],
     foreign: &[Option<String>],
+    maps_left: usize,
 ) -> (Vec<Option<source::Decoded>>, Vec<Option<String>>) {
     let usable = |i: usize| maps[i].as_ref().filter(|_| foreign[i].is_none());
     let gz_heads: Vec<Option<Vec<u8>>> = pool.install(|| {
@@ -378,24 +382,40 @@ fn decode_gzip_candidates(
         })
         .collect();
     let candidates = overlap::may_share_content(&heads);
-    let results: Vec<Result<Option<source::Decoded>, String>> = pool.install(|| {
-        (0..maps.len())
-            .into_par_iter()
-            .map(|i| {
-                let Some((m, true)) = usable(i).filter(|_| candidates[i]) else {
-                    return Ok(None);
-                };
-                let decoded = source::decode_to_temp(&m.map, &inputs[i].display());
-                // Read whole: its pages leave our page tables (it is not read again).
-                forget_pages(&m.map);
-                match decoded {
-                    Ok(d) => Ok(Some(d)),
-                    Err(source::NotDecoded::Unreadable) => Ok(None),
-                    Err(source::NotDecoded::NoTempFile(why)) => Err(why),
-                }
-            })
-            .collect()
-    });
+    let is_candidate = |i: usize| candidates[i] && gz_heads[i].is_some();
+    // Each decoded text is one more mapping: within what the inputs left of the budget.
+    let wanted = (0..maps.len()).filter(|&i| is_candidate(i)).count();
+    let results: Vec<Result<Option<source::Decoded>, String>> = match wanted <= maps_left {
+        false => vec![Err(format!(
+            "{wanted} of them start like another input, more than can be mapped besides the inputs ({maps_left})"
+        ))],
+        true => pool.install(|| {
+            (0..maps.len())
+                .into_par_iter()
+                .map(|i| {
+                    let Some((m, true)) = usable(i).filter(|_| is_candidate(i)) else {
+                        return Ok(None);
+                    };
+                    let decoded = source::decode_to_temp(&m.map, &inputs[i].display());
+                    // SAFETY: a read-only shared mapping of the `.gz` file. Read whole, its
+                    // pages leave our page tables (it is not read again).
+                    unsafe { forget_pages(&m.map) };
+                    match decoded {
+                        Ok(d) => Ok(Some(d)),
+                        Err(source::NotDecoded::Unreadable) => Ok(None),
+                        Err(source::NotDecoded::NoTempFile(why)) => Err(format!(
+                            "no temporary file for its text in {} ({why}; set TMPDIR to a folder with room)",
+                            crate::escape::path(&std::env::temp_dir())
+                        )),
+                        Err(source::NotDecoded::TooLarge(limit)) => Err(format!(
+                            "{} decodes to over {limit} bytes (a gzip bomb?)",
+                            inputs[i].display()
+                        )),
+                    }
+                })
+                .collect()
+        }),
+    };
     // All or none: two identical `.gz` files, one decoded and one not, compare as text
     // against compressed bytes, never equal, and both would count. Without decoding, they
     // are compared by their compressed bytes, as before.
@@ -406,30 +426,31 @@ fn decode_gzip_candidates(
             .unzip();
     };
     let warning = format!(
-        "compared with the other inputs by its compressed bytes only, not by its text (a copy in another form counts again): no temporary file for its text in {} ({why}; set TMPDIR to a folder with room)",
-        crate::escape::path(&std::env::temp_dir())
+        "compared with the other inputs by its compressed bytes only, not by its text (a copy in another form counts again): {why}"
     );
     (0..maps.len())
-        .map(|i| {
-            (
-                None,
-                (candidates[i] && gz_heads[i].is_some()).then(|| warning.clone()),
-            )
-        })
+        .map(|i| (None, is_candidate(i).then(|| warning.clone())))
         .unzip()
 }
 
-/// Drop the whole pages of `data`, a part of a mapped file, from this process' page tables
-/// (`MADV_DONTNEED`). Best effort. Only for shared file mappings: on private memory it
-/// would throw the bytes away.
-fn forget_pages(data: &[u8]) {
-    const PAGE: usize = 4096;
-    let start = (data.as_ptr() as usize).next_multiple_of(PAGE);
-    let end = (data.as_ptr() as usize + data.len()) / PAGE * PAGE;
+/// Drop the whole pages within `data` from this process' page tables (`MADV_DONTNEED`).
+/// Best effort.
+///
+/// # Safety
+/// `data` must lie in a live, read-only shared file mapping: its pages are faulted in again,
+/// with the same bytes, when next read. On private or heap memory the bytes would be lost.
+unsafe fn forget_pages(data: &[u8]) {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: sysconf only reads a system value.
+    let page = *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        size if size > 0 => size as usize,
+        _ => 4096,
+    });
+    // Inward to whole pages: the kernel would widen a partial page at the end.
+    let start = (data.as_ptr() as usize).next_multiple_of(page);
+    let end = (data.as_ptr() as usize + data.len()) / page * page;
     if start < end {
-        // SAFETY: advice on pages of a live, read-only shared file mapping (an input's or a
-        // decoded `.gz`'s, the only contents the plan is given here): they are faulted in
-        // again, with the same bytes, when next read.
+        // SAFETY: pages within `data`, which the caller promises is such a mapping.
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
     }
 }

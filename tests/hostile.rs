@@ -119,6 +119,17 @@ fn control_bytes_and_invalid_utf8_never_reach_an_output_raw() {
     );
 }
 
+/// The input of report `v` whose path ends with `name`.
+fn input_named(v: &Value, name: &str) -> Value {
+    v["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"].as_str().unwrap().ends_with(name))
+        .unwrap_or_else(|| panic!("no input {name}: {}", v["inputs"]))
+        .clone()
+}
+
 fn gz(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data).unwrap();
@@ -280,15 +291,7 @@ fn gzip_trailing_garbage_members_and_magic_bytes() {
     // Each input whole (they start alike: see the end for what duplicate detection makes of them).
     let (code, v, _) = analyze_checked(&[path_str(dir.path()), "--keep-duplicates"]);
     assert_eq!(code, 0);
-    let by_name = |n: &str| {
-        v["inputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["path"].as_str().unwrap().ends_with(n))
-            .unwrap()
-            .clone()
-    };
+    let by_name = |n: &str| input_named(&v, n);
     let multi = by_name("access_multi.log.gz");
     assert_eq!(
         (
@@ -323,12 +326,7 @@ fn gzip_trailing_garbage_members_and_magic_bytes() {
     let (code, v, _) = analyze_checked(&[path_str(dir.path())]);
     assert_eq!(code, 0);
     assert_eq!(v["totals"]["lines"], 150);
-    let multi = v["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["path"].as_str().unwrap().ends_with("access_multi.log.gz"))
-        .unwrap();
+    let multi = input_named(&v, "access_multi.log.gz");
     assert_eq!(
         [
             &multi["lines"],
@@ -1065,15 +1063,7 @@ fn duplicate_archives_and_growing_daily_copies_count_each_line_once() {
     assert_eq!(code, 0);
     assert_eq!(v["totals"]["lines"], 1000 + 500 + 1 + 250 + 300);
     assert_eq!(v["totals"]["duplicate_lines"], 300 + 1000 + 1500);
-    let input = |n: &str| {
-        v["inputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["path"].as_str().unwrap().ends_with(n))
-            .unwrap()
-            .clone()
-    };
+    let input = |n: &str| input_named(&v, n);
     let bak = input("access.log.1.bak");
     assert!(bak["duplicate_of"]
         .as_str()
@@ -1146,15 +1136,7 @@ fn duplicate_copies_report_alike_mapped_or_streamed() {
         args.extend_from_slice(extra);
         let (code, v, _) = analyze_checked(&args);
         assert_eq!(code, 0, "{extra:?}");
-        let by_name = |name: &str| {
-            v["inputs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|i| i["path"].as_str().unwrap().ends_with(name))
-                .unwrap()
-                .clone()
-        };
+        let by_name = |name: &str| input_named(&v, name);
         let copy = by_name("access_2.log.gz");
         assert_eq!(
             (
@@ -1358,14 +1340,7 @@ fn without_a_temporary_folder_gz_inputs_are_compared_by_their_bytes_and_say_so()
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["totals"]["lines"], 400);
     assert_eq!(v["totals"]["duplicate_lines"], 200);
-    let input = |name: &str| {
-        v["inputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["path"].as_str().unwrap().ends_with(name))
-            .unwrap()
-    };
+    let input = |name: &str| input_named(&v, name);
     let of = |name: &str| input(name)["duplicate_of"].as_str().map(str::to_string);
     let (second, third) = (of("access.log.2.gz"), of("access.log.3.gz"));
     assert!(
@@ -1375,7 +1350,8 @@ fn without_a_temporary_folder_gz_inputs_are_compared_by_their_bytes_and_say_so()
     );
     assert_eq!(input("access.log.1")["warnings"], json!([]));
     for name in ["access.log.2.gz", "access.log.3.gz"] {
-        let warnings = input(name)["warnings"].as_array().unwrap();
+        let input = input(name);
+        let warnings = input["warnings"].as_array().unwrap();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         let w = warnings[0].as_str().unwrap();
         assert!(
@@ -1383,6 +1359,82 @@ fn without_a_temporary_folder_gz_inputs_are_compared_by_their_bytes_and_say_so()
             "{w}"
         );
         assert!(w.contains("no-such-folder"), "{w}");
+    }
+}
+
+/// What could make decoding a `.gz` for comparison cost more than it may: a gzip bomb (a
+/// text over 256 times its size, and over 64 MiB), more temporary maps than the run may
+/// have, a first line of only blanks. None is decoded, and the `.gz` that starts like
+/// another input says why (the blank one is no candidate at all).
+#[test]
+fn gz_inputs_are_not_decoded_for_comparison_past_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = numbered_lines(100);
+    // 70 members of the same 1 MiB of long lines: 70 MiB from 70 KiB.
+    let long_line = [&[b'a'; 1023][..], b"\n"].concat();
+    let bomb = gz(&long_line.repeat(1024)).repeat(70);
+    let plain = [&long_line[..], &text].concat();
+    write_all(
+        dir.path(),
+        &[("access.log.1", &plain), ("access.log.2.gz", &bomb)],
+    );
+    let (code, v, _) = analyze_checked(&[path_str(dir.path())]);
+    assert_eq!(code, 0);
+    let input = |name: &str| input_named(&v, name);
+    assert_eq!(input("access.log.1")["warnings"], json!([]));
+    let bomb_input = input("access.log.2.gz");
+    assert_eq!(bomb_input["duplicate_of"], Value::Null);
+    let w = bomb_input["warnings"][0].as_str().unwrap();
+    assert!(
+        w.starts_with("compared with the other inputs by its compressed bytes only, not by its text (a copy in another form counts again): ")
+            && w.ends_with("access.log.2.gz decodes to over 67108864 bytes (a gzip bomb?)"),
+        "{w}"
+    );
+
+    // No map left for the decoded text: the inputs took the budget.
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    write_all(
+        &small,
+        &[("access.log.1", &text), ("access.log.2.gz", &gz(&text))],
+    );
+    let out = logwarden()
+        .env("LOGWARDEN_MAP_BUDGET", "2")
+        .args(["analyze", "-q", "--json", "-", path_str(&small)])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["totals"]["lines"], 200);
+    let gz_input = input_named(&v, ".gz");
+    assert_eq!(
+        gz_input["warnings"],
+        json!(["compared with the other inputs by its compressed bytes only, not by its text (a copy in another form counts again): 1 of them start like another input, more than can be mapped besides the inputs (0)"])
+    );
+
+    // A first line of only blanks: no sign of a copy, nothing decoded, nothing said.
+    let blank = dir.path().join("blank");
+    std::fs::create_dir(&blank).unwrap();
+    let other: Vec<u8> = [&b"\n"[..], &numbered_lines(3)].concat();
+    let unrelated: Vec<u8> = [&b"\n"[..], &other_archive()].concat();
+    write_all(
+        &blank,
+        &[
+            ("access.log.1", &other),
+            ("access.log.2.gz", &gz(&unrelated)),
+        ],
+    );
+    let out = logwarden()
+        .env("TMPDIR", blank.join("no-such-folder"))
+        .args(["analyze", "-q", "--json", "-", path_str(&blank)])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["totals"]["lines"], &v["totals"]["blank"]),
+        (&json!(3 + 300), &json!(2))
+    );
+    for input in v["inputs"].as_array().unwrap() {
+        assert_eq!(input["warnings"], json!([]), "{input}");
     }
 }
 

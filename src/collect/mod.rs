@@ -13,7 +13,7 @@
 //!
 //! A rotation while the files are described or copied (they are renamed, listed anew, or a
 //! plain one no longer starts as it did or is shorter: `copytruncate` cut it under the copy)
-//! throws the copy away and starts again, up to three times.
+//! throws the copy away and starts again: three tries in all.
 //!
 //! Invariant (exactly once): data goes to a temp file (fsync), the plan is journaled in the
 //! state file, the temp is renamed to a fresh `access_YYYY-MM-DD[-N].log` (fsync of the dir),
@@ -139,7 +139,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     // `siblings::settled`): while the files were described, or while they were copied
     // (`copytruncate` cuts the live file under the copy, which then reads the new lines in
     // place of the old, and the state would call the old ones collected). After three tries
-    // the run stops rather than archive a mix: nothing is lost, the next run collects.
+    // in all the run stops rather than archive a mix: nothing is lost, the next run collects.
     // A stream of an earlier state file has no source: any source may match it (and then
     // owns it), and it is kept while none does.
     let me = source_id(&opts.source);
@@ -173,7 +173,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
                 .iter()
                 .map(|u| format!("skipped unreadable rotated file {u}")),
         );
-        out.possible_losses = found.unreadable.len();
+        out.possible_losses = losses_before + found.unreadable.len();
         let files = &found.files;
 
         // Match files to this source's streams (see `matchable`).

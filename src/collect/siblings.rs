@@ -3,8 +3,9 @@
 //! Siblings of `access.log` are `access.log.N`, `access.log.N.gz` (numbered rotation) and
 //! `access.log-DIGITS[-DIGITS...]` with an optional `.gz` (logrotate `dateext`). Invariant: the
 //! list is ordered oldest first (dateext by date, then numbered by descending N, the live file
-//! last), each file is held open by one descriptor for the whole run (a rename while we read
-//! changes nothing), and gzip is recognised by its magic bytes, never by the name.
+//! last), each file is held open by one descriptor for the whole try (a rename while we read
+//! changes nothing; a run tries again when one did, see [`settled`]), and gzip is recognised
+//! by its magic bytes, never by the name.
 
 use crate::input::source::GzipMembers;
 use anyhow::Context;

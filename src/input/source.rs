@@ -4,8 +4,10 @@
 //! dropped window by window after scanning so RSS stays bounded). gzip is recognised by its
 //! magic bytes, never by the name, and decoded member after member, so multi-member files
 //! (nginx, pigz, `cat a.gz b.gz`) are read whole. Stdin, FIFOs, empty files and anything a map
-//! fails on are read as streams. Invariant: a source yields exactly the bytes a plain
-//! `cat`/`zcat` would, up to the first error, and says how far it got.
+//! fails on are read as streams. A `.gz` that may be a copy of another input is decoded
+//! into an unnamed temporary file and mapped ([`decode_to_temp`]). Invariant: a source yields
+//! exactly the bytes a plain `cat`/`zcat` would, up to the first error, and says how far it
+//! got.
 
 use super::inflate::{Backend, Body, Prefixed};
 use anyhow::Context;
@@ -512,11 +514,17 @@ pub enum NotDecoded {
     Unreadable,
     /// No temporary file could be written (a full disk): why.
     NoTempFile(String),
+    /// Its text is longer than this (see [`decode_to_temp`]).
+    TooLarge(u64),
 }
 
 /// Decode all of `gz` (the mapped `.gz` file `display`) into a temporary file (in `TMPDIR`:
-/// page cache, not this process' memory) and map it.
+/// page cache, not this process' memory) and map it. At most 256 times its compressed size
+/// (and 64 MiB) are written: access logs compress 10 to 30 times, and a gzip bomb would
+/// fill the folder, which other programs share.
 pub fn decode_to_temp(gz: &[u8], display: &str) -> Result<Decoded, NotDecoded> {
+    let limit = (gz.len() as u64).saturating_mul(256).max(64 << 20);
+    let mut written = 0u64;
     use std::io::Write;
     let temp_failed = |e: io::Error| NotDecoded::NoTempFile(e.to_string());
     let mut file = tempfile::tempfile().map_err(temp_failed)?;
@@ -529,6 +537,10 @@ pub fn decode_to_temp(gz: &[u8], display: &str) -> Result<Decoded, NotDecoded> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Err(NotDecoded::Unreadable),
         };
+        written += n as u64;
+        if written > limit {
+            return Err(NotDecoded::TooLarge(limit));
+        }
         file.write_all(&buf[..n]).map_err(temp_failed)?;
     }
     let meta = file.metadata().map_err(temp_failed)?;
