@@ -213,9 +213,9 @@ pub fn resolve_detection(args: &DetectionArgs, file: &AnalyzeFile) -> anyhow::Re
             // As the flag: `vhost-combined` is accepted too.
             Some("vhost_combined" | "vhost-combined") => FormatArg::VhostCombined,
             Some(other) => bail!(
-                "{}: unknown format \"{}\" (auto, common, combined, vhost_combined)",
+                "{}: unknown format {} (auto, common, combined, vhost_combined)",
                 file.origin(false, "--format", "[analyze] format"),
-                crate::escape::text(other)
+                crate::escape::quoted(other)
             ),
         },
     };

@@ -175,13 +175,14 @@ pub fn run(
     // allocation failed and the run aborted. The rest are read as streams, not compared.
     let budget = map_budget();
     let mut mapped = 0usize;
-    let mut over_budget = 0usize;
+    let mut over_budget = vec![false; inputs.len()];
     let maps: Vec<MappedInput> = inputs
         .iter()
-        .map(|input| match input {
+        .enumerate()
+        .map(|(id, input)| match input {
             Input::File(p) if settings.mmap || settings.dedupe => {
                 if mapped == budget {
-                    over_budget += 1;
+                    over_budget[id] = true;
                     return None;
                 }
                 let m = source::map_file(p).map(|(m, gzip)| (Arc::new(m), gzip));
@@ -191,9 +192,10 @@ pub fn run(
             _ => None,
         })
         .collect();
-    if over_budget > 0 {
+    let streamed = over_budget.iter().filter(|&&o| o).count();
+    if streamed > 0 {
         crate::stderr_line!(
-            "logwarden: warning: {} inputs: {mapped} files are mapped{}, the most this system allows one run; the other {over_budget} are read as streams{}",
+            "logwarden: warning: {} inputs: {mapped} files are mapped{}, the most this system allows one run; the other {streamed} are read as streams{}",
             inputs.len(),
             match settings.dedupe {
                 true => " and compared for duplicates",
@@ -218,10 +220,24 @@ pub fn run(
     // A `.gz` input that starts as another input does (a daily copy compressed beside the
     // next copy, or beside its own plain file) is decoded whole first, so its text takes
     // part in duplicate detection as a plain file's does; it is then scanned from there.
-    let (decoded, not_decoded) = match settings.dedupe {
+    let (decoded, mut not_compared) = match settings.dedupe {
         true => decode_gzip_candidates(&pool, inputs, &maps, &foreign, budget - mapped),
         false => (0..inputs.len()).map(|_| (None, None)).unzip(),
     };
+    // Each streamed input says so too, in the report (stderr alone was lost to a mailed
+    // or scheduled report).
+    if settings.dedupe {
+        for (why, _) in not_compared
+            .iter_mut()
+            .zip(&over_budget)
+            .filter(|(_, &o)| o)
+        {
+            *why = Some(format!(
+                "{} (a copy of another input counts again): {mapped} files are mapped, the most this system allows one run, and this one is read as a stream",
+                crate::summary::NOT_COMPARED
+            ));
+        }
+    }
     // The bar counts a decoded input's text as it is scanned, not its compressed bytes.
     for d in decoded.iter().flatten() {
         let total = progress.length().unwrap_or(0) + d.mapped.map.len() as u64;
@@ -254,7 +270,7 @@ pub fn run(
     let decoded: Vec<Mutex<Option<source::Decoded>>> =
         decoded.into_iter().map(Mutex::new).collect();
     let decoded = &decoded;
-    let not_decoded = &not_decoded;
+    let not_compared = &not_compared;
     // Each input task takes its map: once its last chunk is scanned the file is unmapped,
     // so no file stays mapped (or resident in our page tables) past its own scan.
     let maps: Vec<Mutex<MappedInput>> = maps.into_iter().map(Mutex::new).collect();
@@ -293,7 +309,7 @@ pub fn run(
                     *report.lock().unwrap_or_else(|p| p.into_inner()) = r;
                     return;
                 }
-                if let Some(why) = &not_decoded[id] {
+                if let Some(why) = &not_compared[id] {
                     r.warnings.push(why.clone());
                 }
                 if let (Some(why), Some((m, _))) = (&foreign[id], &taken) {
@@ -426,7 +442,8 @@ fn decode_gzip_candidates(
             .unzip();
     };
     let warning = format!(
-        "compared with the other inputs by its compressed bytes only, not by its text (a copy in another form counts again): {why}"
+        "{} by its text, only by its compressed bytes (a copy in another form counts again): {why}",
+        crate::summary::NOT_COMPARED
     );
     (0..maps.len())
         .map(|i| (None, is_candidate(i).then(|| warning.clone())))

@@ -91,9 +91,22 @@ pub fn text(s: &str) -> String {
     bytes(s.as_bytes())
 }
 
+/// A value quoted in a message, `"..."`: [`text`], with a `"` inside as `\x22`, so the
+/// quotes shown are the value's bounds (`--week 'a" is fine "b'` shows where it ends).
+pub fn quoted(s: &str) -> String {
+    format!("\"{}\"", text(s).replace('"', "\\x22"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_value_shows_its_bounds() {
+        assert_eq!(quoted("2023-W9"), r#""2023-W9""#);
+        assert_eq!(quoted("a\" is \\ \x1b"), r#""a\x22 is \\ \x1b""#);
+        assert_eq!(quoted(""), r#""""#);
+    }
 
     /// What [`bytes`] must give: the rules a byte at a time.
     fn bytes_one_by_one(input: &[u8]) -> String {

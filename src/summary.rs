@@ -1007,6 +1007,10 @@ fn summarize_inputs(aggregate: &Merged, files: &[FileReport]) -> Vec<InputSummar
 /// How the warning of an input of which no line parsed starts.
 pub const NOTHING_PARSED: &str = "no line parsed";
 
+/// How the warning of an input that took no full part in duplicate detection starts: a copy
+/// of another input among such inputs counts again.
+pub const NOT_COMPARED: &str = "not compared with the other inputs";
+
 /// A warning for an input of which no line parsed: its figures are all zero, and a report
 /// of "nothing unusual" would hide that it was not read as an access log (a proxy's
 /// `client, proxy` field, another layout).

@@ -81,8 +81,8 @@ pub fn parse_week(spec: &str, today: NaiveDate) -> anyhow::Result<Range> {
                 &spec[6..]
             ),
             None => anyhow::bail!(
-                "--week: \"{}\" is not `last` or an ISO week like 2023-W25",
-                crate::escape::text(spec)
+                "--week: {} is not `last` or an ISO week like 2023-W25",
+                crate::escape::quoted(spec)
             ),
         }
     };
@@ -108,8 +108,8 @@ pub fn parse_range(since: &str, until: &str) -> anyhow::Result<Range> {
             .filter(|d| (1000..=9999).contains(&d.year()))
             .ok_or_else(|| {
                 anyhow::anyhow!(
-                    "{flag}: \"{}\" is not a date like 2023-06-19",
-                    crate::escape::text(s)
+                    "{flag}: {} is not a date like 2023-06-19",
+                    crate::escape::quoted(s)
                 )
             })
     };
@@ -362,7 +362,8 @@ pub fn build(report: &Report, r: Range) -> Weekly {
                 })
             })
             .collect(),
-        // An archive of which no line parsed adds nothing: said, or the week reads as quiet.
+        // An archive of which no line parsed adds nothing: said, or the week reads as quiet;
+        // one not compared for duplicates may count a copy's lines again.
         warnings: report
             .inputs
             .iter()
@@ -370,7 +371,10 @@ pub fn build(report: &Report, r: Range) -> Weekly {
             .flat_map(|i| {
                 i.warnings
                     .iter()
-                    .filter(|w| w.starts_with(crate::summary::NOTHING_PARSED))
+                    .filter(|w| {
+                        w.starts_with(crate::summary::NOTHING_PARSED)
+                            || w.starts_with(crate::summary::NOT_COMPARED)
+                    })
                     .map(move |w| format!("{}: {w}", i.path))
             })
             .collect(),

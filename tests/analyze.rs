@@ -1132,6 +1132,18 @@ fn inputs_beyond_the_map_budget_are_streamed_and_said_to_be() {
         (&v["totals"]["lines"], &v["totals"]["duplicate_lines"]),
         (&json!(4), &json!(1))
     );
+    // Each streamed input says so in the report too (a mailed one has no stderr).
+    let said: Vec<&Value> = v["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["warnings"])
+        .collect();
+    let streamed = json!(["not compared with the other inputs (a copy of another input counts again): 2 files are mapped, the most this system allows one run, and this one is read as a stream"]);
+    assert_eq!(
+        said,
+        [&json!([]), &json!([]), &streamed, &streamed, &streamed]
+    );
 }
 
 /// One thread opened the inputs last to first: two FIFOs fed one after the other hung (the

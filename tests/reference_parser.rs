@@ -30,6 +30,9 @@ fn reference(raw: &[u8], max: usize) -> Expect {
     while line.first() == Some(&0) {
         line = &line[1..];
     }
+    if line.len() >= 3 && line[..3] == [0xef, 0xbb, 0xbf] {
+        line = &line[3..];
+    }
     if line.iter().all(|&b| b == b' ' || b == b'\t') {
         return Expect::Blank;
     }

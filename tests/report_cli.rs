@@ -1627,6 +1627,54 @@ fn an_archive_of_which_no_line_parsed_is_a_warning_of_the_week() {
     );
 }
 
+/// A gzipped copy that could not be compared by its text counts its lines again: the week
+/// says so (it was said only in the HTML's inputs).
+#[test]
+fn an_archive_not_compared_for_duplicates_is_a_warning_of_the_week() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let log = dir.path().join("log");
+    let copied = fs::read(log.join("access_2023-06-22.log")).unwrap();
+    let later = [&copied[..], line("10.0.0.9", 23, 200, 1).as_bytes()].concat();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut e, &later).unwrap();
+    fs::write(log.join("access_2023-06-24.log.gz"), e.finish().unwrap()).unwrap();
+    let no_tmp = dir.path().join("no-such-folder");
+    let run = |tmp: &Path| {
+        logwarden()
+            .current_dir(dir.path())
+            .env("TMPDIR", tmp)
+            .args(["report", "--week", "2023-W25", "--json", "w.json", "-q"])
+            .arg("--no-history")
+            .output()
+            .unwrap()
+    };
+    let json = || -> Value {
+        serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap()
+    };
+    // With room to decode it: its copied lines are found and counted once, nothing said.
+    let out = run(&std::env::temp_dir());
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let decoded = json();
+    assert_eq!(decoded["totals"]["lines"], 14);
+    assert_eq!(decoded["warnings"], json!([]));
+    // Without: they count twice, and the week says why.
+    let out = run(&no_tmp);
+    assert_eq!(out.status.code(), Some(0));
+    let warning = format!(
+        "log/access_2023-06-24.log.gz: not compared with the other inputs by its text, only by its compressed bytes (a copy in another form counts again): no temporary file for its text in {} (No such file or directory (os error 2); set TMPDIR to a folder with room)",
+        no_tmp.display()
+    );
+    let j = json();
+    assert_eq!(j["totals"]["lines"], 27);
+    assert_eq!(j["warnings"], json!([warning]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("logwarden: warning: {warning}\n")
+    );
+}
+
 #[test]
 fn a_cut_mail_still_over_a_servers_limit_is_a_failed_send() {
     if !have_aiosmtpd("a_cut_mail_still_over_a_servers_limit_is_a_failed_send") {

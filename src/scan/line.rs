@@ -358,7 +358,9 @@ impl FirstQuote for QuotesOf<'_> {
     }
 }
 
-/// Drop leading NUL padding (copytruncate holes) and a trailing `\r` (CRLF files).
+/// Drop leading NUL padding (copytruncate holes), then a UTF-8 byte order mark (a log saved
+/// by a Windows editor, or such files concatenated), and a trailing `\r` (CRLF files). Only
+/// the slow path calls it: a line the quick parse took has none of them.
 #[inline]
 pub fn trim_line(mut line: &[u8]) -> &[u8] {
     if let Some((&b'\r', head)) = line.split_last() {
@@ -368,8 +370,13 @@ pub fn trim_line(mut line: &[u8]) -> &[u8] {
         let start = line.iter().position(|&b| b != 0).unwrap_or(line.len());
         line = &line[start..];
     }
+    if let Some(rest) = line.strip_prefix(UTF8_BOM) {
+        line = rest;
+    }
     line
 }
+
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 
 fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|&b| b == b' ' || b == b'\t')
@@ -827,6 +834,26 @@ mod tests {
             LineScanner::new(Format::Combined, false, MAX).scan(&padded),
             Line::Parsed(_)
         ));
+    }
+
+    #[test]
+    fn a_byte_order_mark_opens_a_line_once() {
+        let mut scanner = LineScanner::new(Format::Combined, false, MAX);
+        let marked = [&b"\xef\xbb\xbf"[..], GOOD.as_bytes()].concat();
+        let Line::Parsed(Fields {
+            client: ClientRef::Ip(ip),
+            status,
+            ..
+        }) = scanner.scan(&marked)
+        else {
+            panic!("not parsed")
+        };
+        assert_eq!((status, format_ip(ip)), (401, "172.16.14.50".into()));
+        let padded = [&[0u8; 4][..], &marked].concat();
+        assert!(matches!(scanner.scan(&padded), Line::Parsed(_)));
+        assert_eq!(scanner.scan(b"\xef\xbb\xbf"), Line::Blank);
+        let twice = [&b"\xef\xbb\xbf"[..], &marked].concat();
+        assert_eq!(scanner.scan(&twice), Line::Malformed(Malformed::BadClient));
     }
 
     #[test]

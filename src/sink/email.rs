@@ -173,8 +173,8 @@ fn security(smtp: &SmtpFile) -> anyhow::Result<Security> {
         "starttls" => Security::StartTls,
         "tls" => Security::Tls,
         other => bail!(
-            "[smtp] security: \"{}\" is not none, starttls or tls",
-            crate::escape::text(other)
+            "[smtp] security: {} is not none, starttls or tls",
+            crate::escape::quoted(other)
         ),
     })
 }
@@ -225,8 +225,8 @@ pub fn check_smtp(smtp: Option<&SmtpFile>) -> anyhow::Result<Smtp<'_>> {
     // Found now, not when the mail is due after a long analysis.
     if host.is_empty() || host.contains(|c: char| c.is_control() || c.is_whitespace()) {
         bail!(
-            "[smtp] host: \"{}\" is not a host name",
-            crate::escape::text(host)
+            "[smtp] host: {} is not a host name",
+            crate::escape::quoted(host)
         );
     }
     if smtp.port == Some(0) {
