@@ -18,6 +18,7 @@ use crate::input::overlap::{self, Overlap};
 use crate::input::source::{self, Mapped, Source, Stream, StreamReader};
 use crate::input::Input;
 use crate::merge::{Merged, Store};
+use crate::scan::line::UTF8_BOM;
 use crate::scan::{detect_format, Detector, Format, LineScanner, Malformed};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
@@ -193,9 +194,13 @@ pub fn run(
         })
         .collect();
     let streamed = over_budget.iter().filter(|&&o| o).count();
+    let files_mapped = match mapped {
+        1 => "1 file is mapped".to_string(),
+        n => format!("{n} files are mapped"),
+    };
     if streamed > 0 {
         crate::stderr_line!(
-            "logwarden: warning: {} inputs: {mapped} files are mapped{}, the most this system allows one run; the other {streamed} are read as streams{}",
+            "logwarden: warning: {} inputs: {files_mapped}{}, the most this system allows one run; the other {streamed} are read as streams{}",
             inputs.len(),
             match settings.dedupe {
                 true => " and compared for duplicates",
@@ -225,17 +230,19 @@ pub fn run(
         false => (0..inputs.len()).map(|_| (None, None)).unzip(),
     };
     // Each streamed input says so too, in the report (stderr alone was lost to a mailed
-    // or scheduled report).
-    if settings.dedupe {
-        for (why, _) in not_compared
-            .iter_mut()
-            .zip(&over_budget)
-            .filter(|(_, &o)| o)
-        {
-            *why = Some(format!(
-                "{} (a copy of another input counts again): {mapped} files are mapped, the most this system allows one run, and this one is read as a stream",
-                crate::summary::NOT_COMPARED
-            ));
+    // or scheduled report); not one that is empty, or alone, which no copy can concern.
+    if settings.dedupe && inputs.len() > 1 {
+        for (id, why) in not_compared.iter_mut().enumerate() {
+            let Input::File(path) = &inputs[id] else {
+                continue;
+            };
+            let empty = std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
+            if over_budget[id] && !empty {
+                *why = Some(format!(
+                    "{} (a copy of another input counts again): {files_mapped}, the most this system allows one run, and this one is read as a stream",
+                    crate::summary::NOT_COMPARED
+                ));
+            }
         }
     }
     // The bar counts a decoded input's text as it is scanned, not its compressed bytes.
@@ -742,23 +749,26 @@ fn scan_long_line(
     drop_pages: &dyn Fn(usize, usize),
 ) -> usize {
     let mut content = None; // first byte after the NUL padding
+    let mut body = None; // first byte after the padding and a byte order mark
     let mut first_non_blank = None;
     let mut at = start;
     let end = loop {
         let window = &data[at..data.len().min(at + LONG_LINE_WINDOW)];
         let newline = memchr::memchr(b'\n', window);
         let part = &window[..newline.unwrap_or(window.len())];
-        let mut from = 0;
         if content.is_none() {
-            match part.iter().position(|&b| b != 0) {
-                Some(i) => {
-                    content = Some(at + i);
-                    from = i;
-                }
-                None => from = part.len(),
+            if let Some(i) = part.iter().position(|&b| b != 0) {
+                content = Some(at + i);
+                // A mark may run into the next window: read where it lies (`\n` ends it).
+                let bom = match data[at + i..].starts_with(UTF8_BOM) {
+                    true => UTF8_BOM.len(),
+                    false => 0,
+                };
+                body = Some(at + i + bom);
             }
         }
-        if first_non_blank.is_none() {
+        if let (None, Some(body)) = (first_non_blank, body) {
+            let from = body.saturating_sub(at).min(part.len());
             first_non_blank = part[from..]
                 .iter()
                 .position(|&b| b != b' ' && b != b'\t')
@@ -775,14 +785,16 @@ fn scan_long_line(
         Some(b'\n') => end - 1,
         _ => end,
     };
-    // `LineScanner::scan`'s order: a trailing `\r` dropped, then the NUL padding.
+    // `LineScanner::scan`'s order: a trailing `\r` dropped, then the NUL padding, then a
+    // byte order mark.
     let body_end = match data[..line_end].last() {
         Some(b'\r') if line_end > start => line_end - 1,
         _ => line_end,
     };
     let content = content.unwrap_or(line_end).min(body_end);
+    let body = body.unwrap_or(line_end).min(body_end);
     let blank = first_non_blank.is_none_or(|b| b >= body_end);
-    let fits = body_end - content <= ctx.settings.max_line_bytes;
+    let fits = body_end - body <= ctx.settings.max_line_bytes;
     if fits && content < end {
         // Short once its padding is dropped: the scanner decides, on the bytes after it.
         ctx.scan(&data[content..end], format, record);
@@ -954,14 +966,19 @@ fn process_stream<'s>(
         let dropped = drop_nul_padding(&mut cur, &mut cur_len);
         report.bytes += dropped as u64;
         front += dropped as u64;
-        // What the scanner will not count of this line: the NUL kept of its padding, and a
-        // `\r` its `\n` may still follow. Saturating: the largest cap asked for is no cap.
-        let uncounted = 1 + usize::from(cur_len > 0 && cur[0] == 0);
+        // What the scanner will not count of this line: the NUL kept of its padding, a byte
+        // order mark after it, and a `\r` its `\n` may still follow. Saturating: the largest
+        // cap asked for is no cap. (Past the cap, at least 64 bytes, a mark is all here.)
+        let kept_nul = usize::from(cur_len > 0 && cur[0] == 0);
+        let bom = match cur[kept_nul..cur_len].starts_with(UTF8_BOM) {
+            true => UTF8_BOM.len(),
+            false => 0,
+        };
+        let uncounted = 1 + kept_nul + bom;
         if cur_len > settings.max_line_bytes.saturating_add(uncounted) {
             // The line can only be oversize now, or blank (spaces and tabs, of any length):
             // forget its bytes, and see which at its end.
-            let kept_nul = usize::from(cur[0] == 0);
-            skipping = Skipping::MaybeBlank { cr: false }.then(&cur[kept_nul..cur_len]);
+            skipping = Skipping::MaybeBlank { cr: false }.then(&cur[kept_nul + bom..cur_len]);
             note(front, &cur[..cur_len], &mut first_non_nul);
             front += cur_len as u64;
             report.bytes += cur_len as u64;

@@ -364,10 +364,18 @@ pub fn build(report: &Report, r: Range) -> Weekly {
             .collect(),
         // An archive of which no line parsed adds nothing: said, or the week reads as quiet;
         // one not compared for duplicates may count a copy's lines again.
+        // (By the days it was read to, as an error: an archive named for an earlier day may
+        // hold the period's lines.)
         warnings: report
             .inputs
             .iter()
-            .filter(|i| may_hold_from(&i.path, None, prev.start))
+            .filter(|i| {
+                may_hold_from(
+                    &i.path,
+                    i.last_day.map(crate::scan::time::to_date),
+                    prev.start,
+                )
+            })
             .flat_map(|i| {
                 i.warnings
                     .iter()

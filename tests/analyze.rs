@@ -1144,6 +1144,41 @@ fn inputs_beyond_the_map_budget_are_streamed_and_said_to_be() {
         said,
         [&json!([]), &json!([]), &streamed, &streamed, &streamed]
     );
+
+    // No copy can concern an empty input, or one alone: nothing said of them.
+    std::fs::write(tmp.path().join("empty.log"), "").unwrap();
+    let out = logwarden()
+        .current_dir(tmp.path())
+        .env("LOGWARDEN_MAP_BUDGET", "1")
+        .args(["analyze", "-q", "--json", "-", "--report", "/dev/null"])
+        .args(["access.1.log", "empty.log", "access.2.log"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: warning: 3 inputs: 1 file is mapped and compared for duplicates, the most this system allows one run; the other 2 are read as streams, not compared: a copy of another input among them is counted again\n"
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let said: Vec<&Value> = v["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["warnings"])
+        .collect();
+    let streamed = json!(["not compared with the other inputs (a copy of another input counts again): 1 file is mapped, the most this system allows one run, and this one is read as a stream"]);
+    assert_eq!(said, [&json!([]), &json!([]), &streamed]);
+    let out = logwarden()
+        .current_dir(tmp.path())
+        .env("LOGWARDEN_MAP_BUDGET", "0")
+        .args(["analyze", "-q", "--json", "-", "--report", "/dev/null"])
+        .arg("access.1.log")
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["totals"]["lines"], &v["inputs"][0]["warnings"]),
+        (&json!(1), &json!([]))
+    );
 }
 
 /// One thread opened the inputs last to first: two FIFOs fed one after the other hung (the

@@ -130,6 +130,9 @@ fn input_named(v: &Value, name: &str) -> Value {
         .clone()
 }
 
+/// A UTF-8 byte order mark.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
 fn gz(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(data).unwrap();
@@ -155,7 +158,7 @@ fn numbered_lines(n: usize) -> Vec<u8> {
 #[test]
 fn a_byte_order_mark_does_not_cost_the_first_line() {
     let dir = tempfile::tempdir().unwrap();
-    let marked = [&b"\xef\xbb\xbf"[..], &numbered_lines(10)].concat();
+    let marked = [BOM, &numbered_lines(10)].concat();
     let (plain, packed) = (dir.path().join("bom.log"), dir.path().join("bom.log.gz"));
     std::fs::write(&plain, &marked).unwrap();
     std::fs::write(&packed, gz(&marked)).unwrap();
@@ -449,6 +452,50 @@ fn long_lines_and_holes_of_a_mapped_file_are_read_window_by_window_alike() {
             .concat(),
             [14, 13, 0, 1],
         ),
+        // A byte order mark after the padding is dropped as the scanner drops it: where it
+        // runs into the next 4 MiB window too, and only one of them.
+        (
+            "hole_mark",
+            [l(50, 0), vec![0; big], BOM.to_vec(), l(50, 50)].concat(),
+            [100, 100, 0, 0],
+        ),
+        (
+            "mark_spaces",
+            [
+                l(10, 0),
+                BOM.to_vec(),
+                vec![b' '; big],
+                b"\n".to_vec(),
+                l(10, 10),
+            ]
+            .concat(),
+            [20, 20, 1, 0],
+        ),
+        (
+            "mark_across_windows_tabs_cr",
+            [
+                l(10, 0),
+                vec![0; (4 << 20) - 1],
+                BOM.to_vec(),
+                vec![b'\t'; big],
+                b"\r\n".to_vec(),
+                l(10, 10),
+            ]
+            .concat(),
+            [20, 20, 1, 0],
+        ),
+        (
+            "marks_spaces",
+            [
+                l(10, 0),
+                BOM.repeat(2),
+                vec![b' '; big],
+                b"\n".to_vec(),
+                l(10, 10),
+            ]
+            .concat(),
+            [21, 20, 0, 1],
+        ),
         (
             "two",
             [
@@ -587,57 +634,61 @@ fn a_line_at_the_length_cap_is_parsed_wherever_a_block_ends() {
     let first = b"10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1\n";
     let content =
         b"10.0.0.2 - - [19/Jun/2023:10:00:01 +0000] \"GET /login HTTP/1.1\" 401 1 \"-\" \"ua\"";
-    let mut data = first.to_vec();
-    data.extend_from_slice(&[0; 5]);
-    data.extend_from_slice(content);
-    data.extend_from_slice(b"\r\n");
-    data.extend_from_slice(first);
-    let block = first.len() + 5 + content.len() + 1;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("access.log");
-    std::fs::write(&path, &data).unwrap();
-    let chunk = block.to_string();
-    let streamed: &[&str] = &["--no-mmap", "--threads", "1", "--chunk-size", &chunk];
-    let run = |max: usize, extra: &[&str]| {
-        let max = max.to_string();
-        let mut args = vec![path_str(&path), "--max-line-bytes", &max];
-        args.extend_from_slice(extra);
-        let (code, v, _) = analyze_checked(&args);
-        assert_eq!(code, 0);
-        v
-    };
-    for extra in [&[][..], streamed] {
-        let v = run(content.len(), extra);
-        let i = &v["inputs"][0];
+    // So too after a byte order mark, which the scanner does not count either.
+    for mark in [&b""[..], BOM] {
+        let mut data = first.to_vec();
+        data.extend_from_slice(&[0; 5]);
+        data.extend_from_slice(mark);
+        data.extend_from_slice(content);
+        data.extend_from_slice(b"\r\n");
+        data.extend_from_slice(first);
+        let block = first.len() + 5 + mark.len() + content.len() + 1;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        std::fs::write(&path, &data).unwrap();
+        let chunk = block.to_string();
+        let streamed: &[&str] = &["--no-mmap", "--threads", "1", "--chunk-size", &chunk];
+        let run = |max: usize, extra: &[&str]| {
+            let max = max.to_string();
+            let mut args = vec![path_str(&path), "--max-line-bytes", &max];
+            args.extend_from_slice(extra);
+            let (code, v, _) = analyze_checked(&args);
+            assert_eq!(code, 0);
+            v
+        };
+        for extra in [&[][..], streamed] {
+            let v = run(content.len(), extra);
+            let i = &v["inputs"][0];
+            assert_eq!(
+                (
+                    i["lines"].as_u64(),
+                    i["parsed"].as_u64(),
+                    i["malformed"].as_u64()
+                ),
+                (Some(3), Some(3), Some(0)),
+                "{extra:?}"
+            );
+            assert_eq!(v["totals"]["failed"], 1);
+            // One byte over the cap is oversize both ways.
+            let v = run(content.len() - 1, extra);
+            assert_eq!(
+                v["inputs"][0]["malformed_by_reason"]["oversize"], 1,
+                "{extra:?}"
+            );
+        }
+        // The largest cap asked for is no cap, not an overflow that drops carried lines.
+        let v = run(
+            usize::MAX,
+            &["--no-mmap", "--threads", "1", "--chunk-size", "64"],
+        );
         assert_eq!(
             (
-                i["lines"].as_u64(),
-                i["parsed"].as_u64(),
-                i["malformed"].as_u64()
+                v["totals"]["parsed"].as_u64(),
+                v["totals"]["malformed"].as_u64()
             ),
-            (Some(3), Some(3), Some(0)),
-            "{extra:?}"
-        );
-        assert_eq!(v["totals"]["failed"], 1);
-        // One byte over the cap is oversize both ways.
-        let v = run(content.len() - 1, extra);
-        assert_eq!(
-            v["inputs"][0]["malformed_by_reason"]["oversize"], 1,
-            "{extra:?}"
+            (Some(3), Some(0))
         );
     }
-    // The largest cap asked for is no cap, not an overflow that drops carried lines.
-    let v = run(
-        usize::MAX,
-        &["--no-mmap", "--threads", "1", "--chunk-size", "64"],
-    );
-    assert_eq!(
-        (
-            v["totals"]["parsed"].as_u64(),
-            v["totals"]["malformed"].as_u64()
-        ),
-        (Some(3), Some(0))
-    );
 }
 
 #[test]
@@ -654,6 +705,10 @@ fn long_lines_of_spaces_are_blank_whether_mapped_or_streamed() {
         ([spaces(150), b"\r".to_vec(), spaces(150)].concat(), false),
         ([spaces(299), b"x".to_vec()].concat(), false),
         ([spaces(300), b"\r\r".to_vec()].concat(), false),
+        // After the padding, one byte order mark, which the scanner drops.
+        ([BOM, &spaces(300)].concat(), true),
+        ([&[0u8; 9][..], BOM, &spaces(300), b"\r"].concat(), true),
+        ([BOM, BOM, &spaces(300)].concat(), false),
     ];
     let dir = tempfile::tempdir().unwrap();
     for (k, (long, blank)) in long_lines.iter().enumerate() {

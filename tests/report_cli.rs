@@ -1673,6 +1673,31 @@ fn an_archive_not_compared_for_duplicates_is_a_warning_of_the_week() {
         String::from_utf8_lossy(&out.stderr),
         format!("logwarden: warning: {warning}\n")
     );
+
+    // Archives named for days long before the period whose lines are the week's: said too,
+    // as their errors would be (by the days read, not by the name).
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    fs::create_dir(&log).unwrap();
+    let week: String = (0..3)
+        .map(|n| line("10.0.0.5", 19 + n as u32 % 2, 401, n))
+        .collect();
+    fs::write(log.join("access_2023-01-01.log"), &week).unwrap();
+    fs::write(log.join("access_2023-01-02.log"), &week).unwrap();
+    let out = logwarden()
+        .current_dir(dir.path())
+        .env("LOGWARDEN_MAP_BUDGET", "1")
+        .args(["report", "--week", "2023-W25", "--json", "w.json", "-q"])
+        .arg("--no-history")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
+    assert_eq!(j["totals"]["lines"], 6);
+    assert_eq!(
+        j["warnings"],
+        json!(["log/access_2023-01-02.log: not compared with the other inputs (a copy of another input counts again): 1 file is mapped, the most this system allows one run, and this one is read as a stream"])
+    );
 }
 
 #[test]

@@ -203,10 +203,12 @@ fn first_line(data: &[u8]) -> &[u8] {
 /// file's decoded ones) start with the same first line as another of them, so that
 /// [`plan`] may find a copy among them. Empty heads take no part.
 pub fn may_share_content(heads: &[Option<&[u8]>]) -> Vec<bool> {
-    // A first line of only blanks or NUL padding (a `copytruncate` hole) starts unrelated
-    // files alike: no sign of a copy.
+    // A first line of only blanks or NUL padding (a `copytruncate` hole), with or without a
+    // byte order mark after the padding, starts unrelated files alike: no sign of a copy.
     let telling = |line: &&[u8]| {
-        line.iter()
+        let padding = line.iter().take_while(|&&b| b == 0).count();
+        crate::scan::line::strip_bom(&line[padding..])
+            .iter()
             .any(|&b| !matches!(b, b'\n' | b'\r' | b' ' | b'\t' | 0))
     };
     let keys: Vec<Option<&[u8]>> = heads
@@ -313,6 +315,30 @@ mod tests {
     fn plan_of(files: &[&[u8]]) -> Vec<Overlap> {
         let contents: Vec<Option<(&[u8], bool)>> = files.iter().map(|f| Some((*f, true))).collect();
         plan(&contents)
+    }
+
+    /// Only a first line the scanner would read as text groups inputs: not one of blanks,
+    /// NUL padding or a byte order mark (the scanner drops one mark after the padding).
+    #[test]
+    fn a_first_line_of_nothing_the_scanner_counts_is_no_sign_of_a_copy() {
+        let heads = |lines: &[&[u8]]| -> Vec<bool> {
+            let twice: Vec<Option<&[u8]>> = lines.iter().flat_map(|l| [Some(*l); 2]).collect();
+            may_share_content(&twice)
+        };
+        let blank: [&[u8]; 5] = [
+            b" \t\r\nA",
+            b"\0\0\nA",
+            b"\xef\xbb\xbf\r\nA",
+            b"\0\xef\xbb\xbf \nA",
+            b"\xef\xbb\xbf",
+        ];
+        assert_eq!(heads(&blank), [false; 10]);
+        let telling: [&[u8]; 3] = [b"a\n", b"\xef\xbb\xbf\xef\xbb\xbf\n", b"\xef\xbb\xbfx\n"];
+        assert_eq!(heads(&telling), [true; 6]);
+        assert_eq!(
+            may_share_content(&[Some(b"a\n"), Some(b"b\n"), None]),
+            [false; 3]
+        );
     }
 
     /// Past the direct comparisons, earlier members are screened by hash: the one that covers

@@ -370,13 +370,18 @@ pub fn trim_line(mut line: &[u8]) -> &[u8] {
         let start = line.iter().position(|&b| b != 0).unwrap_or(line.len());
         line = &line[start..];
     }
-    if let Some(rest) = line.strip_prefix(UTF8_BOM) {
-        line = rest;
-    }
-    line
+    strip_bom(line)
 }
 
-const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+/// The UTF-8 byte order mark, which [`trim_line`] drops after a line's NUL padding: every
+/// reader that judges a line's length or blankness without the scanner drops it too.
+pub const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// `line` without one leading [`UTF8_BOM`].
+#[inline]
+pub fn strip_bom(line: &[u8]) -> &[u8] {
+    line.strip_prefix(UTF8_BOM).unwrap_or(line)
+}
 
 fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|&b| b == b' ' || b == b'\t')
