@@ -1102,14 +1102,27 @@ fn inputs_beyond_the_map_budget_are_streamed_and_said_to_be() {
     for i in 1..=5 {
         std::fs::write(tmp.path().join(format!("access.{i}.log")), ONE_404).unwrap();
     }
-    let run = |budget: &str| {
+    let run_on = |budget: &str, inputs: &[&str]| {
         logwarden()
             .current_dir(tmp.path())
             .env("LOGWARDEN_MAP_BUDGET", budget)
             .args(["analyze", "-q", "--json", "-", "--report", "/dev/null"])
-            .args((1..=5).map(|i| format!("access.{i}.log")))
+            .args(inputs)
             .output()
             .unwrap()
+    };
+    let all = (1..=5)
+        .map(|i| format!("access.{i}.log"))
+        .collect::<Vec<_>>();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    let run = |budget: &str| run_on(budget, &all);
+    let warnings_of = |v: &Value| -> Vec<Value> {
+        v["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["warnings"].clone())
+            .collect()
     };
     // All compared: one file's line, the other four its copies.
     let out = run("100");
@@ -1133,47 +1146,29 @@ fn inputs_beyond_the_map_budget_are_streamed_and_said_to_be() {
         (&json!(4), &json!(1))
     );
     // Each streamed input says so in the report too (a mailed one has no stderr).
-    let said: Vec<&Value> = v["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| &i["warnings"])
-        .collect();
     let streamed = json!(["not compared with the other inputs (a copy of another input counts again): 2 files are mapped, the most this system allows one run, and this one is read as a stream"]);
     assert_eq!(
-        said,
-        [&json!([]), &json!([]), &streamed, &streamed, &streamed]
+        warnings_of(&v),
+        [
+            json!([]),
+            json!([]),
+            streamed.clone(),
+            streamed.clone(),
+            streamed
+        ]
     );
 
     // No copy can concern an empty input, or one alone: nothing said of them.
     std::fs::write(tmp.path().join("empty.log"), "").unwrap();
-    let out = logwarden()
-        .current_dir(tmp.path())
-        .env("LOGWARDEN_MAP_BUDGET", "1")
-        .args(["analyze", "-q", "--json", "-", "--report", "/dev/null"])
-        .args(["access.1.log", "empty.log", "access.2.log"])
-        .output()
-        .unwrap();
+    let out = run_on("1", &["access.1.log", "empty.log", "access.2.log"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "logwarden: warning: 3 inputs: 1 file is mapped and compared for duplicates, the most this system allows one run; the other 2 are read as streams, not compared: a copy of another input among them is counted again\n"
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let said: Vec<&Value> = v["inputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| &i["warnings"])
-        .collect();
     let streamed = json!(["not compared with the other inputs (a copy of another input counts again): 1 file is mapped, the most this system allows one run, and this one is read as a stream"]);
-    assert_eq!(said, [&json!([]), &json!([]), &streamed]);
-    let out = logwarden()
-        .current_dir(tmp.path())
-        .env("LOGWARDEN_MAP_BUDGET", "0")
-        .args(["analyze", "-q", "--json", "-", "--report", "/dev/null"])
-        .arg("access.1.log")
-        .output()
-        .unwrap();
+    assert_eq!(warnings_of(&v), [json!([]), json!([]), streamed]);
+    let out = run_on("0", &["access.1.log"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (&v["totals"]["lines"], &v["inputs"][0]["warnings"]),
