@@ -18,7 +18,7 @@ use crate::input::overlap::{self, Overlap};
 use crate::input::source::{self, Mapped, Source, Stream, StreamReader};
 use crate::input::Input;
 use crate::merge::{Merged, Store};
-use crate::scan::line::UTF8_BOM;
+use crate::scan::line::bom_len;
 use crate::scan::{detect_format, Detector, Format, LineScanner, Malformed};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
@@ -236,8 +236,8 @@ pub fn run(
             let Input::File(path) = &inputs[id] else {
                 continue;
             };
-            let empty = std::fs::metadata(path).is_ok_and(|m| m.len() == 0);
-            if over_budget[id] && !empty {
+            // Only the streamed ones are looked at: a stat for each of 70,000 inputs is not.
+            if over_budget[id] && std::fs::metadata(path).map_or(true, |m| m.len() > 0) {
                 *why = Some(format!(
                     "{} (a copy of another input counts again): {files_mapped}, the most this system allows one run, and this one is read as a stream",
                     crate::summary::NOT_COMPARED
@@ -760,11 +760,7 @@ fn scan_long_line(
             if let Some(i) = part.iter().position(|&b| b != 0) {
                 content = Some(at + i);
                 // A mark may run into the next window: read where it lies (`\n` ends it).
-                let bom = match data[at + i..].starts_with(UTF8_BOM) {
-                    true => UTF8_BOM.len(),
-                    false => 0,
-                };
-                body = Some(at + i + bom);
+                body = Some(at + i + bom_len(&data[at + i..]));
             }
         }
         if let (None, Some(body)) = (first_non_blank, body) {
@@ -970,10 +966,7 @@ fn process_stream<'s>(
         // order mark after it, and a `\r` its `\n` may still follow. Saturating: the largest
         // cap asked for is no cap. (Past the cap, at least 64 bytes, a mark is all here.)
         let kept_nul = usize::from(cur_len > 0 && cur[0] == 0);
-        let bom = match cur[kept_nul..cur_len].starts_with(UTF8_BOM) {
-            true => UTF8_BOM.len(),
-            false => 0,
-        };
+        let bom = bom_len(&cur[kept_nul..cur_len]);
         let uncounted = 1 + kept_nul + bom;
         if cur_len > settings.max_line_bytes.saturating_add(uncounted) {
             // The line can only be oversize now, or blank (spaces and tabs, of any length):

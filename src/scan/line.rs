@@ -383,6 +383,12 @@ pub fn strip_bom(line: &[u8]) -> &[u8] {
     line.strip_prefix(UTF8_BOM).unwrap_or(line)
 }
 
+/// How many bytes [`strip_bom`] drops from `line`: the mark's length, or 0.
+#[inline]
+pub fn bom_len(line: &[u8]) -> usize {
+    line.len() - strip_bom(line).len()
+}
+
 fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|&b| b == b' ' || b == b'\t')
 }
