@@ -1519,6 +1519,39 @@ fn gz_inputs_are_not_decoded_for_comparison_past_the_limits() {
     }
 }
 
+/// A `.gz` copy of an archive whose first line holds no text (a blank line, NUL padding
+/// from a `copytruncate` hole, a byte order mark) is compared by the text after it: its
+/// lines count once (twice before, with no warning). Another archive that starts with the
+/// same blank line is no copy, and counts.
+#[test]
+fn a_gzipped_copy_of_an_archive_with_a_blank_first_line_counts_once() {
+    for head in [&b"\n"[..], b"\0\0\0\0\n", b"\xef\xbb\xbf\r\n", b"  \t\n\n"] {
+        let archive = [head, &numbered_lines(300)].concat();
+        let other = [head, &other_archive()].concat();
+        let dir = tempfile::tempdir().unwrap();
+        write_all(
+            dir.path(),
+            &[
+                ("access.log.1", &archive),
+                ("access.log.1.gz", &gz(&archive)),
+                ("access.log.2.gz", &gz(&other)),
+            ],
+        );
+        let (code, v, _) = analyze_checked(&[path_str(dir.path())]);
+        let heads = head.iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(code, 0, "{head:?}");
+        assert_eq!(v["totals"]["parsed"], 600, "{head:?}");
+        assert_eq!(v["totals"]["failed"], 60, "{head:?}");
+        assert_eq!(v["totals"]["blank"], 2 * heads, "{head:?}");
+        assert_eq!(v["totals"]["duplicate_lines"], 300 + heads, "{head:?}");
+        let of = v["inputs"][1]["duplicate_of"].as_str().unwrap_or("");
+        assert!(of.ends_with("/access.log.1"), "{head:?}: {of}");
+        for input in v["inputs"].as_array().unwrap() {
+            assert_eq!(input["warnings"], json!([]), "{head:?}");
+        }
+    }
+}
+
 /// A `.gz` copy cut short cannot be compared: it is read as before, its lines up to the cut
 /// counted, with the error that names where it broke off (exit 1); the copy after it is
 /// counted whole.

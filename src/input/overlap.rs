@@ -200,20 +200,12 @@ fn first_line(data: &[u8]) -> &[u8] {
 }
 
 /// Which of the `heads` (an input's first [`HEAD`] bytes at least, where known: a `.gz`
-/// file's decoded ones) start with the same first line as another of them, so that
-/// [`plan`] may find a copy among them. Empty heads take no part.
+/// file's decoded ones) start like another of them, through their first line of text, so
+/// that [`plan`] may find a copy among them. Empty heads take no part.
 pub fn may_share_content(heads: &[Option<&[u8]>]) -> Vec<bool> {
-    // A first line of only blanks or NUL padding (a `copytruncate` hole), with or without a
-    // byte order mark after the padding, starts unrelated files alike: no sign of a copy.
-    let telling = |line: &&[u8]| {
-        let padding = line.iter().take_while(|&&b| b == 0).count();
-        crate::scan::line::strip_bom(&line[padding..])
-            .iter()
-            .any(|&b| !matches!(b, b'\n' | b'\r' | b' ' | b'\t' | 0))
-    };
     let keys: Vec<Option<&[u8]>> = heads
         .iter()
-        .map(|h| h.map(first_line).filter(telling))
+        .map(|h| h.map(through_first_text).filter(|k| !k.is_empty()))
         .collect();
     let mut seen: AHashMap<&[u8], usize> = AHashMap::new();
     for key in keys.iter().flatten() {
@@ -222,6 +214,30 @@ pub fn may_share_content(heads: &[Option<&[u8]>]) -> Vec<bool> {
     keys.iter()
         .map(|k| k.is_some_and(|k| seen.get(k).is_some_and(|&n| n > 1)))
         .collect()
+}
+
+/// The start of `head` (at most [`HEAD`] bytes) through its first line the scanner reads as
+/// text: lines of only blanks or NUL padding (a `copytruncate` hole), with or without a
+/// byte order mark after the padding, start unrelated files alike, so they are kept with
+/// the text after them, which a copy shares byte for byte. The whole head where it holds
+/// no text.
+fn through_first_text(head: &[u8]) -> &[u8] {
+    let head = &head[..head.len().min(HEAD)];
+    let has_text = |line: &[u8]| {
+        let padding = line.iter().take_while(|&&b| b == 0).count();
+        crate::scan::line::strip_bom(&line[padding..])
+            .iter()
+            .any(|&b| !matches!(b, b'\n' | b'\r' | b' ' | b'\t' | 0))
+    };
+    let mut start = 0;
+    while start < head.len() {
+        let end = memchr(b'\n', &head[start..]).map_or(head.len(), |e| start + e + 1);
+        if has_text(&head[start..end]) {
+            return &head[..end];
+        }
+        start = end;
+    }
+    head
 }
 
 /// How many decoded bytes of a `.gz` input [`may_share_content`] needs.
@@ -317,27 +333,47 @@ mod tests {
         plan(&contents)
     }
 
-    /// Only a first line the scanner would read as text groups inputs: not one of blanks,
-    /// NUL padding or a byte order mark (the scanner drops one mark after the padding).
+    /// Inputs are grouped by their start through the first line the scanner reads as text:
+    /// not a line of blanks, NUL padding or a byte order mark (the scanner drops one mark
+    /// after the padding) alone, which starts unrelated files alike; a copy shares it.
     #[test]
-    fn a_first_line_of_nothing_the_scanner_counts_is_no_sign_of_a_copy() {
+    fn blank_first_lines_group_inputs_by_the_text_after_them() {
         let heads = |lines: &[&[u8]]| -> Vec<bool> {
             let twice: Vec<Option<&[u8]>> = lines.iter().flat_map(|l| [Some(*l); 2]).collect();
             may_share_content(&twice)
         };
-        let blank: [&[u8]; 5] = [
+        let blank_then_text: [&[u8]; 5] = [
             b" \t\r\nA",
-            b"\0\0\nA",
+            b"\0\0\nA\nB",
             b"\xef\xbb\xbf\r\nA",
-            b"\0\xef\xbb\xbf \nA",
+            b"\0\xef\xbb\xbf \n\n\nA\n",
             b"\xef\xbb\xbf",
         ];
-        assert_eq!(heads(&blank), [false; 10]);
+        assert_eq!(heads(&blank_then_text), [true; 10]);
         let telling: [&[u8]; 3] = [b"a\n", b"\xef\xbb\xbf\xef\xbb\xbf\n", b"\xef\xbb\xbfx\n"];
         assert_eq!(heads(&telling), [true; 6]);
+        let some = |h: &'static [u8]| Some(h);
+        // Alike blank lines, different text after them: no copy.
         assert_eq!(
-            may_share_content(&[Some(b"a\n"), Some(b"b\n"), None]),
+            may_share_content(&[some(b"\n\nA\n"), some(b"\n\nB\n"), some(b"\0\0\0\nA\n")]),
             [false; 3]
+        );
+        // A shorter copy, and a longer one cut within the head: the same first text.
+        assert_eq!(
+            may_share_content(&[some(b"\n\0\nA\n"), some(b"\n\0\nA\nB\nC"), some(b"\nA\n")]),
+            [true, true, false]
+        );
+        assert_eq!(
+            may_share_content(&[Some(b"a\n"), Some(b"b\n"), None, some(b"")]),
+            [false; 4]
+        );
+        // A head of padding with no text in it is its own key: a hole's copy shares it.
+        let hole = vec![0u8; HEAD + 10];
+        let mut other = vec![0u8; HEAD - 1];
+        other.push(b'x');
+        assert_eq!(
+            may_share_content(&[Some(&hole[..]), Some(&hole[..HEAD]), Some(&other[..])]),
+            [true, true, false]
         );
     }
 
