@@ -707,7 +707,9 @@ fn process_mapped<'s>(
                 };
             if local < lines_end {
                 let range = base + local..base + lines_end;
-                populate(&mapped.map[range.clone()]);
+                // The scan faults its pages in (64 KiB or a whole large folio a fault); no
+                // MADV_POPULATE_READ ahead: it walks the chunk page by page, and took 0.05-0.07
+                // s a GB against 0.03 s for the faults (BENCHMARKS.md, sixteenth session).
                 ctx.scan(&mapped.map[range], format, ChunkRecord::new(id, seq));
             }
             drop_pages(slot_start.min(local), lines_end);
@@ -1070,21 +1072,6 @@ fn detect_window(from_padding: &[u8]) -> &[u8] {
     }
     let head = &from_padding[..DETECT_BYTES];
     &head[..memchr::memrchr(b'\n', head).map_or(0, |i| i + 1)]
-}
-
-/// Map a chunk's pages with one call (MADV_POPULATE_READ, Linux 5.14+) instead of a page
-/// fault every 64 KiB as the scan walks it; faults are costly, most of all in a VM. Best
-/// effort: an older kernel answers EINVAL and the scan faults the pages in as before.
-fn populate(chunk: &[u8]) {
-    #[cfg(target_os = "linux")]
-    {
-        const MADV_POPULATE_READ: libc::c_int = 22;
-        let page = 4096usize;
-        let start = chunk.as_ptr() as usize & !(page - 1);
-        let len = chunk.as_ptr() as usize + chunk.len() - start;
-        // SAFETY: advice on pages of a live, read-only mapping; it never changes memory.
-        unsafe { libc::madvise(start as *mut libc::c_void, len, MADV_POPULATE_READ) };
-    }
 }
 
 /// Hand the allocator's free pages back to the kernel. The workers' tables and the merged-away
