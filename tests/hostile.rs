@@ -1552,6 +1552,64 @@ fn a_gzipped_copy_of_an_archive_with_a_blank_first_line_counts_once() {
     }
 }
 
+/// A daily copy taken before the log's first line of text was whole (after blank lines, or
+/// of blank lines only), beside a `.gz` copy of the whole log: the fragment is matched with
+/// the decoded text, and its part of the line is counted once, where the line is whole (it
+/// was counted again, as a malformed line, before).
+#[test]
+fn a_copy_cut_inside_its_first_line_of_text_is_matched_with_a_gzipped_copy() {
+    let totals = |v: &Value| {
+        let t = &v["totals"];
+        json!([
+            t["lines"],
+            t["parsed"],
+            t["malformed"],
+            t["blank"],
+            t["failed"]
+        ])
+    };
+    for head in [&b""[..], b"\n\n", b"\r\r\n", b"\0\0\n"] {
+        let full = [head, &numbered_lines(200)].concat();
+        let alone = tempfile::tempdir().unwrap();
+        write_all(alone.path(), &[("access.log.2", &full)]);
+        let (_, expected, _) = analyze_checked(&[path_str(alone.path())]);
+        for cut in [head.len(), head.len() + 20] {
+            let fragment = &full[..cut.max(1)];
+            for (name, bytes) in [
+                ("access.log.2", fragment.to_vec()),
+                ("access.log.2.gz", gz(fragment)),
+            ] {
+                let dir = tempfile::tempdir().unwrap();
+                write_all(
+                    dir.path(),
+                    &[(name, &bytes), ("access.log.3.gz", &gz(&full))],
+                );
+                let (code, v, _) = analyze_checked(&[path_str(dir.path())]);
+                let case = format!("{head:?} cut at {cut}, {name}");
+                assert_eq!(code, 0, "{case}");
+                assert_eq!(totals(&v), totals(&expected), "{case}");
+                // A fragment of whole (blank) lines is a prefix the `.gz` skips instead.
+                let warnings = match fragment.ends_with(b"\n") {
+                    true => json!([]),
+                    false => json!([
+                        "the last line is incomplete; it is counted in input #2, where it goes on"
+                    ]),
+                };
+                // (A fragment with no line parsed says that too.)
+                let incomplete: Vec<&Value> = v["inputs"][0]["warnings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|w| !w.as_str().unwrap().starts_with("no line parsed"))
+                    .collect();
+                assert_eq!(json!(incomplete), warnings, "{case}");
+                let skipped = fragment.iter().filter(|&&b| b == b'\n').count();
+                assert_eq!(v["inputs"][1]["duplicate_lines"], skipped, "{case}");
+            }
+        }
+    }
+}
+
 /// A `.gz` copy cut short cannot be compared: it is read as before, its lines up to the cut
 /// counted, with the error that names where it broke off (exit 1); the copy after it is
 /// counted whole.

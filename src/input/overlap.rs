@@ -189,6 +189,23 @@ pub fn plan_with(contents: &[Option<(&[u8], bool)>], forget: &dyn Fn(&[u8])) -> 
             result[g].continued_in = Some(f);
         }
     }
+    // A partial line continued in an input that stops at the same place (a longer copy cut
+    // later in the same line) is counted further on: name the input that counts it.
+    for x in 0..result.len() {
+        let mut counted_in = result[x].continued_in;
+        for _ in 0..result.len() {
+            match counted_in {
+                Some(y) if y != x && result[y].stop == result[x].stop => {
+                    match result[y].continued_in {
+                        Some(z) => counted_in = Some(z),
+                        None => break,
+                    }
+                }
+                _ => break,
+            }
+        }
+        result[x].continued_in = counted_in;
+    }
     result
 }
 
@@ -211,9 +228,55 @@ pub fn may_share_content(heads: &[Option<&[u8]>]) -> Vec<bool> {
     for key in keys.iter().flatten() {
         *seen.entry(key).or_default() += 1;
     }
-    keys.iter()
+    let mut candidates: Vec<bool> = keys
+        .iter()
         .map(|k| k.is_some_and(|k| seen.get(k).is_some_and(|&n| n > 1)))
-        .collect()
+        .collect();
+    // A whole input that ends before its first line of text does (a copy taken in the
+    // middle of that line, or one of only blank lines) is the start of a longer copy, not
+    // its key: it goes with every head that starts with it.
+    let mut open: Vec<&[u8]> = heads
+        .iter()
+        .zip(&keys)
+        .filter_map(|(h, k)| match (h, k) {
+            (Some(h), Some(k)) if h.len() < HEAD && !ends_text_line(k) => Some(*h),
+            _ => None,
+        })
+        .collect();
+    if open.is_empty() {
+        return candidates;
+    }
+    open.sort_unstable();
+    open.dedup();
+    let mut sorted: Vec<(&[u8], usize)> = heads
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.map(|h| (&h[..h.len().min(HEAD)], i)))
+        .collect();
+    sorted.sort_unstable();
+    for start in open {
+        // The heads that start with `start` sort together, from `start` itself on.
+        let from = sorted.partition_point(|(h, _)| *h < start);
+        let sharing: Vec<usize> = sorted[from..]
+            .iter()
+            .take_while(|(h, _)| h.starts_with(start))
+            .map(|&(_, i)| i)
+            .collect();
+        if sharing.len() > 1 {
+            for i in sharing {
+                candidates[i] = true;
+            }
+        }
+    }
+    candidates
+}
+
+/// Whether `key` (from [`through_first_text`]) ends with a whole line of text.
+fn ends_text_line(key: &[u8]) -> bool {
+    let Some(body) = key.strip_suffix(b"\n") else {
+        return false;
+    };
+    has_text(&body[memrchr(b'\n', body).map_or(0, |i| i + 1)..])
 }
 
 /// The start of `head` (at most [`HEAD`] bytes) through its first line the scanner reads as
@@ -223,12 +286,6 @@ pub fn may_share_content(heads: &[Option<&[u8]>]) -> Vec<bool> {
 /// no text.
 fn through_first_text(head: &[u8]) -> &[u8] {
     let head = &head[..head.len().min(HEAD)];
-    let has_text = |line: &[u8]| {
-        let padding = line.iter().take_while(|&&b| b == 0).count();
-        crate::scan::line::strip_bom(&line[padding..])
-            .iter()
-            .any(|&b| !matches!(b, b'\n' | b'\r' | b' ' | b'\t' | 0))
-    };
     let mut start = 0;
     while start < head.len() {
         let end = memchr(b'\n', &head[start..]).map_or(head.len(), |e| start + e + 1);
@@ -238,6 +295,14 @@ fn through_first_text(head: &[u8]) -> &[u8] {
         start = end;
     }
     head
+}
+
+/// Whether `line` holds more than blanks, NUL padding and a byte order mark after it.
+fn has_text(line: &[u8]) -> bool {
+    let padding = line.iter().take_while(|&&b| b == 0).count();
+    crate::scan::line::strip_bom(&line[padding..])
+        .iter()
+        .any(|&b| !matches!(b, b'\n' | b'\r' | b' ' | b'\t' | 0))
 }
 
 /// How many decoded bytes of a `.gz` input [`may_share_content`] needs.
@@ -366,6 +431,23 @@ mod tests {
         assert_eq!(
             may_share_content(&[Some(b"a\n"), Some(b"b\n"), None, some(b"")]),
             [false; 4]
+        );
+        // A whole input cut inside its first line of text, or of blank lines only, goes
+        // with the heads that start with it (the longer copies).
+        assert_eq!(
+            may_share_content(&[
+                some(b"\n\nAB"),
+                some(b"\n\nABC\nD\n"),
+                some(b"\n\nAX\n"),
+                some(b"\r\r\n"),
+                some(b"\r\r\nZ\n"),
+                some(b"\n\nAY"),
+                some(b"\n\n\n"),
+                some(b"\n\n\nQ\n"),
+                some(b"zz"),
+                some(b"z\n"),
+            ]),
+            [true, true, false, true, true, false, true, true, false, false]
         );
         // A head of padding with no text in it is its own key: a hole's copy shares it.
         let hole = vec![0u8; HEAD + 10];
@@ -504,6 +586,32 @@ mod tests {
             (p[1].skip, p[1].skip_lines, p[1].covered_by),
             (full, 100, Some(0))
         );
+    }
+
+    /// Three copies cut in one line, ever later: the first's part of it is counted in the
+    /// third, which completes it, and the first says so (it named the second, which stops
+    /// there too).
+    #[test]
+    fn a_partial_line_cut_again_in_the_next_copy_names_the_copy_that_counts_it() {
+        let (_, completed, full) = copy_and_completion();
+        let files = [
+            &completed[..full + 15],
+            &completed[..full + 30],
+            &completed[..],
+        ];
+        let p = plan_of(&files);
+        assert_eq!(scanned(&files, &p), completed);
+        assert_eq!((p[0].stop, p[0].continued_in), (Some(full), Some(2)));
+        assert_eq!((p[1].stop, p[1].continued_in), (Some(full), Some(2)));
+        // A later line cut in the second copy is not the first's line.
+        let mut longer = completed[..full + 39].to_vec();
+        longer.extend_from_slice(b"8.8.8.8 - - [cut");
+        let third = [&longer[..], b" now whole\n"].concat();
+        let files = [&completed[..full + 15], &longer[..], &third[..]];
+        let p = plan_of(&files);
+        assert_eq!(scanned(&files, &p), third);
+        assert_eq!((p[0].stop, p[0].continued_in), (Some(full), Some(1)));
+        assert_eq!((p[1].stop, p[1].continued_in), (Some(full + 39), Some(2)));
     }
 
     /// Each input's scanned bytes (`skip` up to `stop` or its end; nothing when skipped
