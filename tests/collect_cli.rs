@@ -912,30 +912,7 @@ fn a_copytruncate_during_the_copy_loses_and_repeats_nothing() {
             .write_all(numbered(1000, 1100).as_bytes())
             .unwrap();
     }
-    let run = |dir: &Path, hook: Option<fn(&Path)>| {
-        let options = logwarden::collect::Options {
-            source: dir.join("access.log"),
-            dest: dir.join("log"),
-            today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
-            compress_after: None,
-            record: false,
-            crash_at: None,
-            before_copy: hook,
-        };
-        // The lock of the run before may still be held a moment: a process another test
-        // spawned meanwhile holds a copy of its descriptor from its fork to its exec.
-        let mut tries = 0;
-        let got = loop {
-            match logwarden::collect::collect(&options) {
-                Err(e) if e.to_string().contains("already running") && tries < 100 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                other => break other.unwrap(),
-            }
-        };
-        (got.lines, got.warnings)
-    };
+    let run = collect_dated;
     // The first collect of a log, and one of a log partly collected before.
     for collected_before in [0, 200] {
         let dir = tempfile::tempdir().unwrap();
@@ -963,6 +940,103 @@ fn a_copytruncate_during_the_copy_loses_and_repeats_nothing() {
         expected.sort();
         assert_eq!(archived_lines(&dir.path().join("log")), expected);
     }
+}
+
+/// A `collect` of `dir/access.log` into `dir/log` dated 2023-06-19, with `hook` called
+/// before the copy: the lines archived and the warnings.
+fn collect_dated(dir: &Path, hook: Option<fn(&Path)>) -> (u64, Vec<String>) {
+    let options = logwarden::collect::Options {
+        source: dir.join("access.log"),
+        dest: dir.join("log"),
+        today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
+        compress_after: None,
+        record: false,
+        crash_at: None,
+        before_copy: hook,
+    };
+    // The lock of the run before may still be held a moment: a process another test
+    // spawned meanwhile holds a copy of its descriptor from its fork to its exec.
+    let mut tries = 0;
+    let got = loop {
+        match logwarden::collect::collect(&options) {
+            Err(e) if e.to_string().contains("already running") && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.unwrap(),
+        }
+    };
+    (got.lines, got.warnings)
+}
+
+/// A writer without `O_APPEND` goes on at its offset after `copytruncate`, so each live file
+/// starts with NUL padding, and every one's first 4 KiB are NULs alike: the rotated copy and
+/// the next live file passed for one stream, only the longer was read, and the lines the
+/// copy held past the last collect were lost (exit 1). Each is now known by its padding's
+/// length and the text after it.
+#[test]
+fn copytruncate_by_a_writer_without_append_loses_and_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("access.log");
+    let append = |text: String| {
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&live)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    };
+    // logrotate's copytruncate (`.1` to `.2` first), then the writer at its old offset.
+    let copytruncate = || {
+        let one = dir.path().join("access.log.1");
+        if one.exists() {
+            fs::rename(&one, dir.path().join("access.log.2")).unwrap();
+        }
+        fs::copy(&live, &one).unwrap();
+        let offset = fs::metadata(&live).unwrap().len();
+        let file = fs::OpenOptions::new().write(true).open(&live).unwrap();
+        file.set_len(0).unwrap();
+        file.set_len(offset).unwrap();
+    };
+    fs::write(&live, vec![0u8; 6000]).unwrap();
+    append(numbered(0, 50));
+    assert_eq!(collect_dated(dir.path(), None), (50, vec![]));
+    for round in 1..=3 {
+        let (from, to) = (round * 100, round * 100 + 10);
+        append(numbered(from - 50, from - 40));
+        copytruncate();
+        append(numbered(from, to));
+        assert_eq!(
+            collect_dated(dir.path(), None),
+            (20, vec![]),
+            "round {round}"
+        );
+    }
+    let mut expected: Vec<String> = numbered(0, 50)
+        .lines()
+        .chain(
+            (1..=3)
+                .flat_map(|r| {
+                    [
+                        numbered(r * 100 - 50, r * 100 - 40),
+                        numbered(r * 100, r * 100 + 10),
+                    ]
+                })
+                .collect::<Vec<_>>()
+                .iter()
+                .flat_map(|t| t.lines()),
+        )
+        .map(str::to_string)
+        .collect();
+    expected.sort();
+    let got: Vec<String> = archived_lines(&dir.path().join("log"))
+        .iter()
+        .map(|l| l.trim_start_matches('\0').to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(archived_lines(&dir.path().join("log")).len(), 50 + 3 * 20);
 }
 
 /// A `collect --analyze` run of `text` in `dir` (dated 2023-06-19) up to its analysis: the

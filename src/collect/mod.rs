@@ -1,8 +1,8 @@
 //! `collect`: copy what the web server wrote since the last run into one new archive file.
 //!
 //! The live log and its rotated siblings (`siblings`) are matched to the streams recorded in
-//! the state file (`state`) by a fingerprint of their first 4 KiB (decompressed), never by
-//! inode (inodes are reused). Each stream is copied from its recorded offset; a file no stream
+//! the state file (`state`) by a fingerprint of their first 4 KiB (decompressed; after NUL
+//! padding, with its length: `SourceFile::identity`), never by inode (inodes are reused). Each stream is copied from its recorded offset; a file no stream
 //! knows is new and copied from its start. Several files matching one stream (a
 //! `copytruncate` copy beside the live file) are copies of one stream: only the longest is
 //! read. A plain file must also end what was copied with the same bytes as then (its last
@@ -120,7 +120,10 @@ fn hex(h: u64) -> String {
 
 fn matches(stream: &StreamState, sf: &SourceFile) -> bool {
     let plen = stream.prefix_len as usize;
-    plen > 0 && plen <= sf.prefix.len() && hex(fnv1a(&sf.prefix[..plen])) == stream.hash
+    let by = |bytes: &[u8]| plen <= bytes.len() && hex(fnv1a(&bytes[..plen])) == stream.hash;
+    // A padded file's stream recorded by an earlier version, by its first bytes (NULs): it
+    // is fingerprinted anew once it is copied from.
+    plen > 0 && (by(&sf.identity) || (sf.identity != sf.prefix && by(&sf.prefix)))
 }
 
 pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
@@ -212,8 +215,8 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
                 }
                 None => {
                     streams.push(StreamState {
-                        hash: hex(fnv1a(&sf.prefix)),
-                        prefix_len: sf.prefix.len() as u64,
+                        hash: hex(fnv1a(&sf.identity)),
+                        prefix_len: sf.identity.len() as u64,
                         offset: 0,
                         last_name: sf.name.clone(),
                         source: Some(me.clone()),
@@ -607,8 +610,8 @@ fn copy_streams(
         }
         out.bytes += written;
         out.lines += lines;
-        stream.hash = hex(fnv1a(&sf.prefix));
-        stream.prefix_len = sf.prefix.len() as u64;
+        stream.hash = hex(fnv1a(&sf.identity));
+        stream.prefix_len = sf.identity.len() as u64;
         stream.offset = start + consumed;
         stream.last_name = sf.name.clone();
         stream.tail = match sf.gzip {
@@ -1108,6 +1111,7 @@ mod tests {
             file: File::open(&src).unwrap(),
             gzip: false,
             prefix: Vec::new(),
+            identity: Vec::new(),
             len: 140_000,
             may_grow: true,
         };

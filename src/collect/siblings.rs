@@ -25,6 +25,12 @@ pub struct SourceFile {
     pub gzip: bool,
     /// The first up to [`FINGERPRINT_BYTES`] decompressed bytes.
     pub prefix: Vec<u8>,
+    /// What the state's fingerprint is taken of: `prefix`; or, for a file that starts with
+    /// NUL padding (a writer without `O_APPEND` goes on at its offset after `copytruncate`),
+    /// a NUL, the padding's length (8 bytes, little-endian) and up to [`FINGERPRINT_BYTES`]
+    /// bytes after it: the first 4 KiB of every such file are NULs alike, so the rotated copy
+    /// and the next live file both passed for the one stream.
+    pub identity: Vec<u8>,
     /// Decompressed length at planning time.
     pub len: u64,
     /// Whether the writer may still append (a plain file): only complete lines are copied.
@@ -146,8 +152,16 @@ fn describe(path: PathBuf, name: String, file: File) -> io::Result<SourceFile> {
     (&mut r)
         .take(FINGERPRINT_BYTES as u64)
         .read_to_end(&mut prefix)?;
+    let mut read = prefix.len() as u64;
+    let identity = match prefix.first() {
+        Some(0) => {
+            let (padding, text) = past_padding(&prefix, &mut r, &mut read)?;
+            [&[0u8][..], &padding.to_le_bytes(), &text].concat()
+        }
+        _ => prefix.clone(),
+    };
     let len = if gzip {
-        prefix.len() as u64 + io::copy(&mut r, &mut io::sink())?
+        read + io::copy(&mut r, &mut io::sink())?
     } else {
         file.metadata()?.len()
     };
@@ -158,9 +172,40 @@ fn describe(path: PathBuf, name: String, file: File) -> io::Result<SourceFile> {
         file,
         gzip,
         prefix,
+        identity,
         len,
         may_grow: !gzip,
     })
+}
+
+/// The length of the NUL padding that `head` (the first bytes read from `r`) starts with,
+/// read on through `r` as far as it goes, and up to [`FINGERPRINT_BYTES`] bytes after it.
+/// `read` counts the bytes taken from `r`.
+fn past_padding(head: &[u8], r: &mut dyn Read, read: &mut u64) -> io::Result<(u64, Vec<u8>)> {
+    let nuls = head.iter().take_while(|&&b| b == 0).count();
+    let mut padding = nuls as u64;
+    let mut text = head[nuls..].to_vec();
+    let mut block = vec![0u8; 64 << 10];
+    while text.is_empty() {
+        let n = match r.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        *read += n as u64;
+        let nuls = block[..n].iter().take_while(|&&b| b == 0).count();
+        padding += nuls as u64;
+        text.extend_from_slice(&block[nuls..n]);
+    }
+    if text.len() < FINGERPRINT_BYTES {
+        let more = r
+            .take((FINGERPRINT_BYTES - text.len()) as u64)
+            .read_to_end(&mut text)?;
+        *read += more as u64;
+    }
+    text.truncate(FINGERPRINT_BYTES);
+    Ok((padding, text))
 }
 
 /// What was found: the files in age order, and the siblings that could not be read.
