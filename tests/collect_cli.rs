@@ -1039,6 +1039,35 @@ fn copytruncate_by_a_writer_without_append_loses_and_repeats_nothing() {
     assert_eq!(archived_lines(&dir.path().join("log")).len(), 50 + 3 * 20);
 }
 
+/// A collect that found the live file holding part of its first line (nothing to copy yet)
+/// knew it by those bytes; after a rotation the next live file started with the same client
+/// and second, the two passed for copies of one stream, only the longer was read, and the
+/// rotated file's line was lost (exit 0). Each is now new and read from its start.
+#[test]
+fn a_live_file_first_seen_mid_line_is_not_confused_with_the_next_one() {
+    for copytruncate in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("access.log");
+        let first = numbered(1, 2);
+        fs::write(&live, &first[..44]).unwrap();
+        assert_eq!(collect_dated(dir.path(), None), (0, vec![]));
+        fs::write(&live, &first).unwrap();
+        let one = dir.path().join("access.log.1");
+        match copytruncate {
+            true => fs::copy(&live, &one).map(|_| ()).unwrap(),
+            false => fs::rename(&live, &one).unwrap(),
+        }
+        fs::write(&live, numbered(2, 5)).unwrap();
+        assert_eq!(
+            collect_dated(dir.path(), None),
+            (4, vec![]),
+            "copytruncate {copytruncate}"
+        );
+        let expected: Vec<String> = numbered(1, 5).lines().map(str::to_string).collect();
+        assert_eq!(archived_lines(&dir.path().join("log")), expected);
+    }
+}
+
 /// A `collect --analyze` run of `text` in `dir` (dated 2023-06-19) up to its analysis: the
 /// archive committed and listed as unrecorded, the lock held by what it returns.
 fn analyze_run_until_its_analysis(dir: &Path, text: &str) -> logwarden::collect::Collected {

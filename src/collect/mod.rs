@@ -126,6 +126,17 @@ fn matches(stream: &StreamState, sf: &SourceFile) -> bool {
     plen > 0 && (by(&sf.identity) || (sf.identity != sf.prefix && by(&sf.prefix)))
 }
 
+/// Whether the bytes `stream`'s fingerprint was taken of (`sf`'s, which it matches) hold a
+/// whole line: past the padding's marker and length, for a padded file.
+fn fingerprint_holds_a_line(stream: &StreamState, sf: &SourceFile) -> bool {
+    let end = (stream.prefix_len as usize).min(sf.identity.len());
+    let text = match sf.identity.first() {
+        Some(0) => 9.min(end),
+        _ => 0,
+    };
+    sf.identity[text..end].contains(&b'\n')
+}
+
 pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     let live = siblings::open_live(&opts.source)?;
     let dest = &opts.dest;
@@ -178,6 +189,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         );
         out.possible_losses = losses_before + found.unreadable.len();
         let files = &found.files;
+        let known = st.streams.len();
 
         // Match files to this source's streams (see `matchable`).
         let mut streams = st.streams.clone();
@@ -187,11 +199,22 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
             if sf.len == 0 {
                 continue;
             }
-            let mut candidates: Vec<usize> = (0..streams.len())
-                .filter(|&j| {
-                    !merged.contains(&j) && matchable(&streams[j]) && matches(&streams[j], sf)
-                })
-                .collect();
+            let mut candidates: Vec<usize> = Vec::new();
+            for (j, stream) in streams.iter().enumerate() {
+                if merged.contains(&j) || !matchable(stream) || !matches(stream, sf) {
+                    continue;
+                }
+                // A stream of the state file that has nothing collected and is known by part
+                // of a first line (a collect ran while the live file held less than a line) is
+                // no sign of the same file: the next live file may start with the same client
+                // and second, and the two passed for copies of one. It is dropped, and each
+                // file is new, read from its start, as that stream would be.
+                if j < known && stream.offset == 0 && !fingerprint_holds_a_line(stream, sf) {
+                    merged.push(j);
+                    continue;
+                }
+                candidates.push(j);
+            }
             candidates.sort_by_key(|&j| (streams[j].prefix_len, streams[j].offset));
             let j = match candidates.pop() {
                 Some(best) => {
@@ -242,7 +265,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
                 &mut streams,
                 &mut groups,
                 &merged,
-                st.streams.len(),
+                known,
                 &mine,
                 &mut out,
             )?;
