@@ -969,6 +969,20 @@ fn collect_dated(dir: &Path, hook: Option<fn(&Path)>) -> (u64, Vec<String>) {
     (got.lines, got.warnings)
 }
 
+/// logrotate's `copytruncate` of `live` (its `.1` to `.2` first), and a writer without
+/// `O_APPEND` that goes on at its old offset: the live file is a NUL hole of its old length.
+fn copytruncate_without_append(live: &Path) {
+    let one = live.with_file_name("access.log.1");
+    if one.exists() {
+        fs::rename(&one, live.with_file_name("access.log.2")).unwrap();
+    }
+    fs::copy(live, &one).unwrap();
+    let offset = fs::metadata(live).unwrap().len();
+    let file = fs::OpenOptions::new().write(true).open(live).unwrap();
+    file.set_len(0).unwrap();
+    file.set_len(offset).unwrap();
+}
+
 /// A writer without `O_APPEND` goes on at its offset after `copytruncate`, so each live file
 /// starts with NUL padding, and every one's first 4 KiB are NULs alike: the rotated copy and
 /// the next live file passed for one stream, only the longer was read, and the lines the
@@ -978,34 +992,16 @@ fn collect_dated(dir: &Path, hook: Option<fn(&Path)>) -> (u64, Vec<String>) {
 fn copytruncate_by_a_writer_without_append_loses_and_repeats_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let live = dir.path().join("access.log");
-    let append = |text: String| {
-        fs::OpenOptions::new()
-            .append(true)
-            .open(&live)
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-    };
-    // logrotate's copytruncate (`.1` to `.2` first), then the writer at its old offset.
-    let copytruncate = || {
-        let one = dir.path().join("access.log.1");
-        if one.exists() {
-            fs::rename(&one, dir.path().join("access.log.2")).unwrap();
-        }
-        fs::copy(&live, &one).unwrap();
-        let offset = fs::metadata(&live).unwrap().len();
-        let file = fs::OpenOptions::new().write(true).open(&live).unwrap();
-        file.set_len(0).unwrap();
-        file.set_len(offset).unwrap();
-    };
+    let write = |text: String| append(&live, &text);
+    let copytruncate = || copytruncate_without_append(&live);
     fs::write(&live, vec![0u8; 6000]).unwrap();
-    append(numbered(0, 50));
+    write(numbered(0, 50));
     assert_eq!(collect_dated(dir.path(), None), (50, vec![]));
     for round in 1..=3 {
         let (from, to) = (round * 100, round * 100 + 10);
-        append(numbered(from - 50, from - 40));
+        write(numbered(from - 50, from - 40));
         copytruncate();
-        append(numbered(from, to));
+        write(numbered(from, to));
         assert_eq!(
             collect_dated(dir.path(), None),
             (20, vec![]),
@@ -1037,6 +1033,51 @@ fn copytruncate_by_a_writer_without_append_loses_and_repeats_nothing() {
         .collect();
     assert_eq!(got, expected);
     assert_eq!(archived_lines(&dir.path().join("log")).len(), 50 + 3 * 20);
+}
+
+/// A state file of an earlier version knew a padded live file by its first 4 KiB of NULs,
+/// which every padded file has: after a `copytruncate`, the rotated copy is that stream (it
+/// ends what was copied with the same bytes) and the next live file is new.
+#[test]
+fn a_padded_stream_of_an_earlier_state_file_is_told_from_the_next_live_file() {
+    use logwarden::collect::siblings::fnv1a;
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("access.log");
+    let mut text = vec![0u8; 6000];
+    text.extend_from_slice(numbered(0, 50).as_bytes());
+    fs::write(&live, &text).unwrap();
+    let state = serde_json::json!({
+        "version": 1,
+        "streams": [{
+            "hash": format!("{:016x}", fnv1a(&[0u8; 4096])),
+            "prefix_len": 4096,
+            "offset": text.len(),
+            "last_name": "access.log",
+            "tail": {"len": 256, "hash": format!("{:016x}", fnv1a(&text[text.len() - 256..]))},
+        }],
+    });
+    fs::create_dir(dir.path().join("log")).unwrap();
+    fs::write(
+        dir.path().join("log/.logwarden-collect.json"),
+        state.to_string(),
+    )
+    .unwrap();
+    append(&live, &numbered(50, 60));
+    copytruncate_without_append(&live);
+    append(&live, &numbered(100, 110));
+    assert_eq!(collect_dated(dir.path(), None), (20, vec![]));
+    let mut expected: Vec<String> = numbered(50, 60)
+        .lines()
+        .chain(numbered(100, 110).lines())
+        .map(str::to_string)
+        .collect();
+    expected.sort();
+    let mut got: Vec<String> = archived_lines(&dir.path().join("log"))
+        .iter()
+        .map(|l| l.trim_start_matches('\0').to_string())
+        .collect();
+    got.sort();
+    assert_eq!(got, expected);
 }
 
 /// A collect that found the live file holding part of its first line (nothing to copy yet)

@@ -1783,6 +1783,9 @@ fn a_streamed_file_cut_while_read_is_an_error_not_a_whole_file() {
         });
         let input = &v["inputs"][0];
         match out.status.code() {
+            // Cut between its open and the size taken of it (a busy machine): an empty file
+            // then, as far as anyone can tell. Again.
+            Some(0) if input["bytes"] == 0 && input["lines"] == 0 => continue,
             Some(0) => assert_eq!(input["bytes"], full, "exit 0, yet not read whole"),
             code => {
                 assert_eq!(code, Some(1));

@@ -123,7 +123,33 @@ fn matches(stream: &StreamState, sf: &SourceFile) -> bool {
     let by = |bytes: &[u8]| plen <= bytes.len() && hex(fnv1a(&bytes[..plen])) == stream.hash;
     // A padded file's stream recorded by an earlier version, by its first bytes (NULs): it
     // is fingerprinted anew once it is copied from.
-    plen > 0 && (by(&sf.identity) || (sf.identity != sf.prefix && by(&sf.prefix)))
+    plen > 0
+        && (by(&sf.identity)
+            || (sf.identity != sf.prefix && by(&sf.prefix) && is_padded_stream(stream, sf)))
+}
+
+/// Whether `sf`, a padded file with the NULs an earlier version fingerprinted `stream` by,
+/// is that stream: every padded file has them, so it must also hold what was copied as then
+/// (the bytes before the offset, where they were kept; else a `.gz` of the length copied).
+/// Not so: it is a new file, copied from its start.
+fn is_padded_stream(stream: &StreamState, sf: &SourceFile) -> bool {
+    match &stream.tail {
+        Some(tail) if !sf.gzip => tail_at(sf, stream.offset, tail).unwrap_or(false),
+        Some(tail) => gzip_tail_at(sf, stream.offset, tail).unwrap_or(false),
+        None => sf.gzip && sf.len == stream.offset,
+    }
+}
+
+/// [`tail_at`] for a `.gz` file: its text decoded up to `offset`.
+fn gzip_tail_at(sf: &SourceFile, offset: u64, tail: &state::Tail) -> io::Result<bool> {
+    if offset < tail.len || offset > sf.len {
+        return Ok(false);
+    }
+    let mut r = siblings::reader(&sf.file, true)?;
+    io::copy(&mut (&mut r).take(offset - tail.len), &mut io::sink())?;
+    let mut bytes = Vec::with_capacity(tail.len as usize);
+    r.take(tail.len).read_to_end(&mut bytes)?;
+    Ok(bytes.len() as u64 == tail.len && hex(fnv1a(&bytes)) == tail.hash)
 }
 
 /// Whether the bytes `stream`'s fingerprint was taken of (`sf`'s, which it matches) hold a
