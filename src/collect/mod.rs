@@ -2,10 +2,10 @@
 //!
 //! The live log and its rotated siblings (`siblings`) are matched to the streams recorded in
 //! the state file (`state`) by a fingerprint of their first 4 KiB (decompressed; after NUL
-//! padding, with its length: `SourceFile::identity`), never by inode (inodes are reused). Each stream is copied from its recorded offset; a file no stream
-//! knows is new and copied from its start. Several files matching one stream (a
-//! `copytruncate` copy beside the live file) are copies of one stream: only the longest is
-//! read. A plain file must also end what was copied with the same bytes as then (its last
+//! padding, with its length: `SourceFile::identity`), never by inode (inodes are reused).
+//! Each stream is copied from its recorded offset; a file no stream knows is new and copied
+//! from its start. Several files matching one stream (a `copytruncate` copy beside the live
+//! file) are copies of one stream: only the longest is read. A plain file must also end what was copied with the same bytes as then (its last
 //! 256); edited in place, the copy resumes where they are now, or at the next line start when
 //! they are gone (from its end when it is shorter now: cut); a warning and exit 1 either
 //! way. Plain files are copied up to their last newline (the server may be mid-line); gzip
@@ -124,8 +124,7 @@ fn matches(stream: &StreamState, sf: &SourceFile) -> bool {
     // A padded file's stream recorded by an earlier version, by its first bytes (NULs): it
     // is fingerprinted anew once it is copied from.
     plen > 0
-        && (by(&sf.identity)
-            || (sf.identity != sf.prefix && by(&sf.prefix) && is_padded_stream(stream, sf)))
+        && (by(&sf.identity) || (sf.padded() && by(&sf.prefix) && is_padded_stream(stream, sf)))
 }
 
 /// Whether `sf`, a padded file with the NULs an earlier version fingerprinted `stream` by,
@@ -156,9 +155,9 @@ fn gzip_tail_at(sf: &SourceFile, offset: u64, tail: &state::Tail) -> io::Result<
 /// whole line: past the padding's marker and length, for a padded file.
 fn fingerprint_holds_a_line(stream: &StreamState, sf: &SourceFile) -> bool {
     let end = (stream.prefix_len as usize).min(sf.identity.len());
-    let text = match sf.identity.first() {
-        Some(0) => 9.min(end),
-        _ => 0,
+    let text = match sf.padded() {
+        true => siblings::PADDED_HEADER.min(end),
+        false => 0,
     };
     sf.identity[text..end].contains(&b'\n')
 }

@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 /// How many leading (decompressed) bytes identify a file.
 pub const FINGERPRINT_BYTES: usize = 4096;
 
+/// How [`SourceFile::identity`] opens for a padded file: a NUL and the padding's length.
+pub const PADDED_HEADER: usize = 1 + 8;
+
 /// One source file, opened.
 pub struct SourceFile {
     pub path: PathBuf,
@@ -35,6 +38,13 @@ pub struct SourceFile {
     pub len: u64,
     /// Whether the writer may still append (a plain file): only complete lines are copied.
     pub may_grow: bool,
+}
+
+impl SourceFile {
+    /// Whether it starts with NUL padding: its `identity` is not its `prefix`.
+    pub fn padded(&self) -> bool {
+        self.prefix.first() == Some(&0)
+    }
 }
 
 /// Sort rank: lower is older.
@@ -185,8 +195,9 @@ fn past_padding(head: &[u8], r: &mut dyn Read, read: &mut u64) -> io::Result<(u6
     let nuls = head.iter().take_while(|&&b| b == 0).count();
     let mut padding = nuls as u64;
     let mut text = head[nuls..].to_vec();
-    let mut block = vec![0u8; 64 << 10];
+    let mut block = Vec::new();
     while text.is_empty() {
+        block.resize(64 << 10, 0);
         let n = match r.read(&mut block) {
             Ok(0) => break,
             Ok(n) => n,
