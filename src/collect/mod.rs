@@ -5,8 +5,9 @@
 //! padding, with its length: `SourceFile::identity`), never by inode (inodes are reused).
 //! Each stream is copied from its recorded offset; a file no stream knows is new and copied
 //! from its start. Several files matching one stream (a `copytruncate` copy beside the live
-//! file) are copies of one stream: only the longest is read. A plain file must also end what was copied with the same bytes as then (its last
-//! 256); edited in place, the copy resumes where they are now, or at the next line start when
+//! file) are copies of one stream: only the longest is read. A plain file must also end what
+//! was copied with the same bytes as then (its last whole lines, at least 256 bytes: a line
+//! with its client and time, not only a long user agent's end); edited in place, the copy resumes where they are now, or at the next line start when
 //! they are gone (from its end when it is shorter now: cut); a warning and exit 1 either
 //! way. Plain files are copied up to their last newline (the server may be mid-line); gzip
 //! files are final and copied whole.
@@ -758,26 +759,40 @@ fn live_mode(file: &File) -> u32 {
 }
 
 /// The [`state::Tail`] of the plain file `sf` before byte `offset`; `None` at its start.
+/// Whole lines, at least [`state::TAIL_BYTES`] of them, where they begin within
+/// [`state::TAIL_LINE_MAX`] bytes of `offset`; else the last `TAIL_BYTES`.
 fn tail_before(sf: &SourceFile, offset: u64) -> io::Result<Option<state::Tail>> {
     use std::os::unix::fs::FileExt;
-    let len = offset.min(state::TAIL_BYTES);
-    if len == 0 {
+    // One byte more than the reach: the newline before a line of exactly that length.
+    let reach = offset.min(state::TAIL_LINE_MAX + 1) as usize;
+    if reach == 0 {
         return Ok(None);
     }
-    let mut bytes = vec![0u8; len as usize];
-    sf.file.read_exact_at(&mut bytes, offset - len)?;
+    let mut bytes = vec![0u8; reach];
+    sf.file.read_exact_at(&mut bytes, offset - reach as u64)?;
+    let least = reach.min(state::TAIL_BYTES as usize);
+    let start = match memchr::memrchr(b'\n', &bytes[..reach - least]) {
+        Some(i) => Some(i + 1),
+        None if offset <= state::TAIL_LINE_MAX => Some(0), // the file's start
+        None => None,
+    };
+    let (from, line_start) = start.map_or((reach - least, false), |i| (i, true));
     Ok(Some(state::Tail {
-        len,
-        hash: hex(fnv1a(&bytes)),
+        len: (reach - from) as u64,
+        hash: hex(fnv1a(&bytes[from..])),
+        line_start,
     }))
 }
 
 /// Whether the plain file `sf` has `tail`'s bytes right before `offset`.
 fn tail_at(sf: &SourceFile, offset: u64, tail: &state::Tail) -> io::Result<bool> {
+    use std::os::unix::fs::FileExt;
     if offset < tail.len || offset > sf.len {
         return Ok(false);
     }
-    Ok(tail_before(sf, offset)?.is_some_and(|t| t == *tail))
+    let mut bytes = vec![0u8; tail.len as usize];
+    sf.file.read_exact_at(&mut bytes, offset - tail.len)?;
+    Ok(hex(fnv1a(&bytes)) == tail.hash)
 }
 
 /// Where `tail`'s bytes end a line in the plain file `sf` (up to its planned length) now,
@@ -785,7 +800,8 @@ fn tail_at(sf: &SourceFile, offset: u64, tail: &state::Tail) -> io::Result<bool>
 fn find_tail(sf: &SourceFile, near: u64, tail: &state::Tail) -> io::Result<Option<u64>> {
     use std::os::unix::fs::FileExt;
     let keep = tail.len as usize;
-    let mut window: Vec<u8> = Vec::new(); // the `keep` bytes before `pos`, then a block
+    // The `keep` bytes before `pos` and the one before them, then a block.
+    let mut window: Vec<u8> = Vec::new();
     let mut block = vec![0u8; 1 << 20];
     let mut pos = 0u64;
     let mut best: Option<u64> = None;
@@ -796,15 +812,22 @@ fn find_tail(sf: &SourceFile, near: u64, tail: &state::Tail) -> io::Result<Optio
         window.extend_from_slice(&block[..n]);
         for i in memchr::memchr_iter(b'\n', &window[before..]) {
             let end = before + i + 1;
-            if end >= keep && hex(fnv1a(&window[end - keep..end])) == tail.hash {
-                let at = pos + (i + 1) as u64;
-                if best.is_none_or(|b| at.abs_diff(near) < b.abs_diff(near)) {
-                    best = Some(at);
-                }
+            let at = pos + (i + 1) as u64;
+            if end < keep {
+                continue;
+            }
+            // A tail that begins at a line start is looked for only there (a hash per line
+            // of its length, not per line).
+            let begins_a_line = at == keep as u64 || window[..end - keep].last() == Some(&b'\n');
+            if (!tail.line_start || begins_a_line)
+                && hex(fnv1a(&window[end - keep..end])) == tail.hash
+                && best.is_none_or(|b| at.abs_diff(near) < b.abs_diff(near))
+            {
+                best = Some(at);
             }
         }
         pos += n as u64;
-        window.drain(..window.len().saturating_sub(keep));
+        window.drain(..window.len().saturating_sub(keep + 1));
     }
     Ok(best)
 }
@@ -1048,6 +1071,7 @@ mod tests {
             tail: Some(state::Tail {
                 len: 256,
                 hash: hex(fnv1a(&text[offset - 256..offset])),
+                line_start: false,
             }),
         };
         let line = text.len() / 200;
@@ -1148,21 +1172,87 @@ mod tests {
         assert!(other.exists(), "only the state's temp files are removed");
     }
 
-    #[test]
-    fn a_full_disk_is_named_as_the_archive_not_the_source() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("access.log");
-        std::fs::write(&src, "1.2.3.4 - - x\n".repeat(10_000)).unwrap();
-        let sf = SourceFile {
+    /// `text` written to `dir/access.log`, opened as a plain source file.
+    fn plain_source(dir: &Path, text: &[u8]) -> SourceFile {
+        let src = dir.join("access.log");
+        std::fs::write(&src, text).unwrap();
+        SourceFile {
             path: src.clone(),
             name: "access.log".into(),
             file: File::open(&src).unwrap(),
             gzip: false,
             prefix: Vec::new(),
             identity: Vec::new(),
-            len: 140_000,
+            len: text.len() as u64,
             may_grow: true,
+        }
+    }
+
+    /// A tail is the whole lines (at least 256 bytes of them) before the offset where they
+    /// begin within 4 KiB of it, the file's start included; else its last 256 bytes.
+    #[test]
+    fn a_tail_begins_at_a_line_start_within_its_reach() {
+        let dir = tempfile::tempdir().unwrap();
+        let tail = |text: &[u8], offset: usize| {
+            let sf = plain_source(dir.path(), text);
+            tail_before(&sf, offset as u64).unwrap()
         };
+        let expect = |text: &[u8], from: usize, to: usize, line_start: bool| state::Tail {
+            len: (to - from) as u64,
+            hash: hex(fnv1a(&text[from..to])),
+            line_start,
+        };
+        // Lines of 100 bytes: three make the 256, the third from the end begins them.
+        let lines: Vec<u8> = (0..50)
+            .flat_map(|n| format!("{n:099}\n").into_bytes())
+            .collect();
+        assert_eq!(tail(&lines, 5000), Some(expect(&lines, 4700, 5000, true)));
+        assert_eq!(tail(&lines, 300), Some(expect(&lines, 0, 300, true)));
+        assert_eq!(tail(&lines, 200), Some(expect(&lines, 0, 200, true)));
+        assert_eq!(tail(&lines, 0), None);
+        // One line of 5,000 bytes: no line start within reach.
+        let long = [vec![b'x'; 4999], vec![b'\n'], lines.clone()].concat();
+        assert_eq!(tail(&long, 5000), Some(expect(&long, 4744, 5000, false)));
+        // It begins the file, within reach: the whole of it.
+        assert_eq!(
+            tail(&long[1000..], 4000),
+            Some(expect(&long[1000..], 0, 4000, true))
+        );
+        // Its newline is the 4,096th byte back: no line start within reach.
+        let edge = [vec![b'\n'], vec![b'y'; 4095], vec![b'\n']].concat();
+        assert_eq!(tail(&edge, 4097), Some(expect(&edge, 1, 4097, true)));
+        let edge = [vec![b'\n'], vec![b'y'; 4096], vec![b'\n']].concat();
+        assert_eq!(tail(&edge, 4098), Some(expect(&edge, 3842, 4098, false)));
+    }
+
+    /// A tail that begins at a line start is found only where it still does; one of an
+    /// earlier version (the last 256 bytes) wherever it ends a line.
+    #[test]
+    fn a_tail_is_found_where_it_begins_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = format!("{}\n", "z".repeat(299));
+        let whole = format!("a{line}");
+        // "a" + the line, then the line alone (the tail's bytes, but not at a line start),
+        // then "a" + the line again at a line start.
+        let text = format!("{whole}{line}{whole}");
+        let sf = plain_source(dir.path(), text.as_bytes());
+        let tail = |line_start: bool, bytes: &str| state::Tail {
+            len: bytes.len() as u64,
+            hash: hex(fnv1a(bytes.as_bytes())),
+            line_start,
+        };
+        let len = text.len() as u64;
+        assert_eq!(find_tail(&sf, 0, &tail(true, &whole)).unwrap(), Some(301));
+        assert_eq!(find_tail(&sf, len, &tail(true, &whole)).unwrap(), Some(len));
+        assert_eq!(find_tail(&sf, 0, &tail(true, &line)).unwrap(), Some(601));
+        assert_eq!(find_tail(&sf, 0, &tail(false, &line)).unwrap(), Some(301));
+        assert_eq!(find_tail(&sf, 0, &tail(true, "nowhere\n")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_full_disk_is_named_as_the_archive_not_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let sf = plain_source(dir.path(), "1.2.3.4 - - x\n".repeat(10_000).as_bytes());
         // Every write to /dev/full fails with "No space left on device".
         let full = Path::new("/dev/full");
         let mut out = std::fs::OpenOptions::new().write(true).open(full).unwrap();

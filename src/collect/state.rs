@@ -37,14 +37,24 @@ pub struct StreamState {
     pub tail: Option<Tail>,
 }
 
-/// How many bytes before a stream's offset [`StreamState::tail`] fingerprints: a line or two.
+/// How many bytes before a stream's offset [`StreamState::tail`] fingerprints at least.
 pub const TAIL_BYTES: u64 = 256;
+/// How far before the offset a tail may begin, to begin at a line start: a last line longer
+/// than this is fingerprinted by its last [`TAIL_BYTES`] only.
+pub const TAIL_LINE_MAX: u64 = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tail {
     pub len: u64,
     /// FNV-1a 64 of those bytes, as 16 hex digits.
     pub hash: String,
+    /// The bytes begin at a line start (the file's, or after a newline), so they hold the
+    /// last line collected whole, with its client and time: a search for them elsewhere in
+    /// the file (edited in place) does not stop at another line that merely ends alike (long
+    /// lines with one user agent end in the same 256 bytes). False in state files of earlier
+    /// versions, whose tails are the last 256 bytes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub line_start: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +149,7 @@ mod tests {
                 tail: Some(Tail {
                     len: 10,
                     hash: "0123456789abcdef".into(),
+                    line_start: true,
                 }),
                 source: Some("/var/log/apache2/access.log".into()),
             }],
