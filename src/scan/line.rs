@@ -558,6 +558,20 @@ fn ipv4_token_sse2<I: Isa>(_isa: I, s: &[u8]) -> Option<(u32, usize)> {
     }
     let field = (1u32 << end) - 1;
     let dots = dots & field;
+    if I::SSSE3 {
+        // The dots and the end name the parts' lengths: a valid shape is one of 81, found
+        // by a hash of them, which holds its rules (the bytes between the dots are digits,
+        // no part of several digits starts with a zero) and its shuffle; no part length is
+        // worked out one by one (half the instructions of the checks below).
+        let key = dots | 1 << end;
+        let shape = &IPV4_SHAPES[(key.wrapping_mul(IPV4_SHAPE_MAGIC) >> 24) as usize];
+        if shape.key != key || (digits | dots) & field != field || zeros & shape.multi_digit != 0 {
+            return None;
+        }
+        // SAFETY: an `I` with SSSE3 exists only once the CPU was checked for it (`Isa`).
+        let ip = unsafe { ipv4_parts_ssse3(digit_values, &shape.shuffle) }?;
+        return Some((ip, end as usize));
+    }
     if (digits | dots) & field != field || dots.count_ones() != 3 {
         return None;
     }
@@ -577,11 +591,6 @@ fn ipv4_token_sse2<I: Isa>(_isa: I, s: &[u8]) -> Option<(u32, usize)> {
     let d1 = dots.trailing_zeros();
     let d2 = (dots & (dots - 1)).trailing_zeros();
     let d3 = 31 - dots.leading_zeros();
-    if I::SSSE3 {
-        // SAFETY: an `I` with SSSE3 exists only once the CPU was checked for it (`Isa`).
-        let ip = unsafe { ipv4_parts_ssse3(digit_values, [d1, d2, d3, end]) }?;
-        return Some((ip, end as usize));
-    }
     let _ = digit_values;
     // A part of 1-3 digits, read as four bytes and shifted so its last digit is the top
     // byte (the bytes after the part, and their borrows, fall off the top).
@@ -603,17 +612,39 @@ fn ipv4_token_sse2<I: Isa>(_isa: I, s: &[u8]) -> Option<(u32, usize)> {
     Some(((p0 << 24) | (p1 << 16) | (p2 << 8) | p3, end as usize))
 }
 
-/// `pshufb` masks that move the four parts of a dotted quad (at most 15 bytes) into the four
-/// 32-bit lanes of a vector, the last part in the lowest lane (so the packed lanes read as the
-/// address), each lane `[0, hundreds, tens, ones]` with the missing digits zero; indexed by the
-/// parts' lengths (1-3 each) as a base-3 number.
+/// One valid shape of a dotted quad: four parts of 1-3 digits, known by its dots and end.
 #[cfg(target_arch = "x86_64")]
-static IPV4_SHUFFLES: [[u8; 16]; 81] = ipv4_shuffles();
+#[repr(C, align(32))]
+struct Ipv4Shape {
+    /// The `pshufb` mask that moves the four parts into the four 32-bit lanes of a vector,
+    /// the last part in the lowest lane (so the packed lanes read as the address), each lane
+    /// `[0, hundreds, tens, ones]` with the missing digits zero.
+    shuffle: [u8; 16],
+    /// The dots' bits and the end's (the space after the address); 0 in an unused slot,
+    /// which no key is (it has its end's bit).
+    key: u32,
+    /// The first bytes of the parts of two or three digits: none may be a `0` (a leading
+    /// zero is octal to inet_aton).
+    multi_digit: u32,
+}
+
+/// The multiplier of the hash that puts the 81 shapes in 256 slots without a collision
+/// (found by a search; [`ipv4_shapes`] fails the build if it ever does not).
+#[cfg(target_arch = "x86_64")]
+const IPV4_SHAPE_MAGIC: u32 = 0x2acc_2673;
 
 #[cfg(target_arch = "x86_64")]
-const fn ipv4_shuffles() -> [[u8; 16]; 81] {
+static IPV4_SHAPES: [Ipv4Shape; 256] = ipv4_shapes();
+
+#[cfg(target_arch = "x86_64")]
+const fn ipv4_shapes() -> [Ipv4Shape; 256] {
     const ZERO: u8 = 0x80; // a `pshufb` index with the top bit set writes a zero
-    let mut table = [[ZERO; 16]; 81];
+    const UNUSED: Ipv4Shape = Ipv4Shape {
+        shuffle: [ZERO; 16],
+        key: 0,
+        multi_digit: 0,
+    };
+    let mut table = [UNUSED; 256];
     let mut index = 0;
     while index < 81 {
         let lengths = [
@@ -622,46 +653,47 @@ const fn ipv4_shuffles() -> [[u8; 16]; 81] {
             index / 3 % 3 + 1,
             index % 3 + 1,
         ];
+        let mut shape = UNUSED;
         let mut start = 0;
         let mut part = 0;
         while part < 4 {
             let len = lengths[part];
             let end = start + len;
             let lane = 4 * (3 - part);
-            table[index][lane + 3] = (end - 1) as u8;
+            shape.shuffle[lane + 3] = (end - 1) as u8;
             if len >= 2 {
-                table[index][lane + 2] = (end - 2) as u8;
+                shape.shuffle[lane + 2] = (end - 2) as u8;
+                shape.multi_digit |= 1 << start;
             }
             if len == 3 {
-                table[index][lane + 1] = (end - 3) as u8;
+                shape.shuffle[lane + 1] = (end - 3) as u8;
             }
+            // A dot after each of the first three parts, the end after the last.
+            shape.key |= 1 << end;
             start = end + 1;
             part += 1;
         }
+        let slot = (shape.key.wrapping_mul(IPV4_SHAPE_MAGIC) >> 24) as usize;
+        assert!(
+            table[slot].key == 0,
+            "IPV4_SHAPE_MAGIC puts two shapes in a slot"
+        );
+        table[slot] = shape;
         index += 1;
     }
     table
 }
 
-/// The address of a dotted quad whose bytes minus `'0'` are `digit_values`, given its three
-/// dots and its end (the rules are checked already: four parts of 1-3 digits); `None` if a
-/// part is over 255. One shuffle and two multiply-adds instead of four scalar part decodes.
+/// The address of a dotted quad whose bytes minus `'0'` are `digit_values`, its parts moved
+/// into lanes by `shuffle` (the rules are checked already: four parts of 1-3 digits); `None`
+/// if a part is over 255. One shuffle and two multiply-adds instead of four part decodes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "ssse3")]
 #[inline]
-fn ipv4_parts_ssse3(
-    digit_values: std::arch::x86_64::__m128i,
-    [d1, d2, d3, end]: [u32; 4],
-) -> Option<u32> {
+fn ipv4_parts_ssse3(digit_values: std::arch::x86_64::__m128i, shuffle: &[u8; 16]) -> Option<u32> {
     use std::arch::x86_64::*;
-    let length = |from: u32, to: u32| to.wrapping_sub(from).wrapping_sub(1);
-    let index = (d1.wrapping_sub(1) * 27
-        + length(d1, d2).wrapping_sub(1) * 9
-        + length(d2, d3).wrapping_sub(1) * 3
-        + length(d3, end).wrapping_sub(1)) as usize;
-    let mask = IPV4_SHUFFLES.get(index)?;
-    // SAFETY: the load reads the 16 bytes of `mask`.
-    let mask = unsafe { _mm_loadu_si128(mask.as_ptr().cast()) };
+    // SAFETY: the load reads the 16 bytes of `shuffle`.
+    let mask = unsafe { _mm_loadu_si128(shuffle.as_ptr().cast()) };
     let lanes = _mm_shuffle_epi8(digit_values, mask);
     // [0, h, t, o] times [0, 100, 10, 1]: two 16-bit sums a lane, then their sum.
     let weights = _mm_set1_epi32(i32::from_le_bytes([0, 100, 10, 1]));
@@ -1007,6 +1039,35 @@ mod tests {
     /// The SSSE3 decode against the scalar one, for every combination of part lengths, with
     /// values at the edges of each length (over 255 included).
     #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_short_token_of_digits_and_dots_is_judged_alike_by_every_build() {
+        // All tokens of up to 9 bytes over "0", "2", "5" and ".": every shape and near
+        // miss (empty, long and zero-led parts, two or four dots), against the byte loop.
+        let v3 = V3::detect();
+        let (mut tokens, mut accepted) = (0, 0);
+        for len in 0..=9u32 {
+            for n in 0..4usize.pow(len) {
+                let token: Vec<u8> = (0..len).map(|i| b"025."[n / 4usize.pow(i) % 4]).collect();
+                let line = [
+                    &token[..],
+                    b" - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\"",
+                ]
+                .concat();
+                let expect = ipv4_token_scalar(&line);
+                assert_eq!(ipv4_token_sse2(Baseline, &line), expect, "{line:?}");
+                if let Some(v3) = v3 {
+                    assert_eq!(ipv4_token_sse2(v3, &line), expect, "{line:?}");
+                }
+                tokens += 1;
+                accepted += expect.is_some() as u32;
+            }
+        }
+        // A part of one digit: 3 ways; of two: 6 (not led by a zero); of three: 9 (2xx, as
+        // 5xx is over 255). Four parts in up to 6 digits: all of one digit, one of two, two
+        // of two, or one of three: 3^4 + 4 * 6 * 3^3 + 6 * 6^2 * 3^2 + 4 * 9 * 3^3.
+        assert_eq!((tokens, accepted), (349_525, 81 + 648 + 1944 + 972));
+    }
+
     #[test]
     fn ipv4_ssse3_decode_agrees_with_the_scalar_one() {
         let Some(v3) = V3::detect() else {
