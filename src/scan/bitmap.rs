@@ -7,8 +7,9 @@
 //! window and a trailing-zero count per answer.
 //!
 //! Invariant: for every `i < len`, bit `i % 64` of word `i / 64` of `newline` (`quote`) is
-//! set iff `data[start + i]` is `\n` (`"`); bits at `len` and beyond are clear. Answers are
-//! exact for any input: a line longer than a window falls back to `memchr`.
+//! set iff `data[start + i]` is `\n` (`"`); bits at `len` and beyond are clear; bit `k` of
+//! the summary is set iff newline word `k` is not zero. Answers are exact for any input: a
+//! line longer than a window falls back to `memchr`.
 
 use memchr::memchr;
 
@@ -24,12 +25,19 @@ const WINDOW_BYTES: usize = WINDOW_WORDS * 64;
 /// kept clear, so the reads need no bound check.
 const LOOKAHEAD: usize = 4;
 const WORDS: usize = WINDOW_WORDS + LOOKAHEAD;
+/// Words of [`Bitmaps::summary`]: one bit per newline word, and two spare words kept clear
+/// (a two-word read just past the last word needs no bound check).
+const SUMMARY_WORDS: usize = WINDOW_WORDS / 64 + 2;
 
 pub struct Bitmaps {
     start: usize,
     len: usize,
     newline: [u64; WORDS],
     quote: [u64; WORDS],
+    /// Bit `k % 64` of word `k / 64` is set iff `newline[k]` is not zero (`k` below the
+    /// window's words). A line of ~220 bytes ends three or four words on: the summary finds
+    /// that word with one two-word read instead of a test of each.
+    summary: [u64; SUMMARY_WORDS],
     #[cfg(target_arch = "x86_64")]
     avx2: bool,
 }
@@ -47,6 +55,7 @@ impl Bitmaps {
             len: 0,
             newline: [0; WORDS],
             quote: [0; WORDS],
+            summary: [0; SUMMARY_WORDS],
             #[cfg(target_arch = "x86_64")]
             avx2: std::is_x86_feature_detected!("avx2"),
         }
@@ -59,7 +68,7 @@ impl Bitmaps {
     pub fn line_end(&mut self, data: &[u8], pos: usize) -> usize {
         let window_end = self.start + self.len;
         if pos >= self.start && pos < window_end {
-            if let Some(i) = first_set(&self.newline, pos - self.start, self.len) {
+            if let Some(i) = self.next_newline(pos - self.start) {
                 return self.start + i;
             }
             if window_end == data.len() {
@@ -70,12 +79,36 @@ impl Bitmaps {
             return data.len();
         }
         self.fill(data, pos);
-        if let Some(i) = first_set(&self.newline, 0, self.len) {
+        if let Some(i) = self.next_newline(0) {
             return pos + i;
         }
         // A line longer than a window.
         let window_end = self.start + self.len;
         memchr(b'\n', &data[window_end..]).map_or(data.len(), |i| window_end + i)
+    }
+
+    /// Index in the window of its first newline at or after `offset` (below its length).
+    #[inline(always)]
+    fn next_newline(&self, offset: usize) -> Option<usize> {
+        let w = offset / 64;
+        let here = self.newline[w] & (u64::MAX << (offset % 64));
+        if here != 0 {
+            return Some(w * 64 + here.trailing_zeros() as usize);
+        }
+        // The next word holding one: `after` is at most WINDOW_WORDS, so the two summary
+        // words read are in bounds (the spare ones are clear).
+        let after = w + 1;
+        let s = after / 64;
+        let pair = self.summary[s] as u128 | (self.summary[s + 1] as u128) << 64;
+        let ahead = pair >> (after % 64);
+        let k = match ahead {
+            0 => {
+                let j = (s + 2..SUMMARY_WORDS).find(|&j| self.summary[j] != 0)?;
+                j * 64 + self.summary[j].trailing_zeros() as usize
+            }
+            _ => after + ahead.trailing_zeros() as usize,
+        };
+        Some(k * 64 + self.newline[k].trailing_zeros() as usize)
     }
 
     /// Index of the first `"` in `data[from..end]`, if any. `end` is the line end returned
@@ -134,6 +167,23 @@ impl Bitmaps {
         let used = window.len().div_ceil(64);
         self.newline[used..used + LOOKAHEAD].fill(0);
         self.quote[used..used + LOOKAHEAD].fill(0);
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: AVX2 was detected at run time.
+            unsafe { summarize_avx2(&self.newline, &mut self.summary) };
+        } else {
+            summarize(&self.newline, &mut self.summary);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        summarize(&self.newline, &mut self.summary);
+        // Words past the window's may be an earlier window's.
+        for (j, word) in self.summary.iter_mut().enumerate() {
+            *word &= match used.saturating_sub(64 * j) {
+                0 => 0,
+                n if n >= 64 => u64::MAX,
+                n => (1 << n) - 1,
+            };
+        }
     }
 }
 
@@ -198,6 +248,29 @@ fn fill_sse2(window: &[u8], newline: &mut [u64; WORDS], quote: &mut [u64; WORDS]
         }
         newline[k] = n;
         quote[k] = q;
+    }
+}
+
+/// [`Bitmaps::summary`] of all of a window's words (the caller clears those past it).
+fn summarize(newline: &[u64; WORDS], summary: &mut [u64; SUMMARY_WORDS]) {
+    *summary = [0; SUMMARY_WORDS];
+    for (k, &word) in newline[..WINDOW_WORDS].iter().enumerate() {
+        summary[k / 64] |= ((word != 0) as u64) << (k % 64);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn summarize_avx2(newline: &[u64; WORDS], summary: &mut [u64; SUMMARY_WORDS]) {
+    use std::arch::x86_64::*;
+    *summary = [0; SUMMARY_WORDS];
+    let zero = _mm256_setzero_si256();
+    for (j, group) in newline[..WINDOW_WORDS].chunks_exact(4).enumerate() {
+        // SAFETY (caller): AVX2 is present; `group` has four words.
+        let words = _mm256_loadu_si256(group.as_ptr().cast());
+        let empty = _mm256_castsi256_pd(_mm256_cmpeq_epi64(words, zero));
+        let full = !_mm256_movemask_pd(empty) as u64 & 0xf;
+        summary[j / 16] |= full << (4 * (j % 16));
     }
 }
 
@@ -291,6 +364,26 @@ mod tests {
             assert_eq!(b.quote_before(&data, len + 2, end), Some(len + 3));
             assert_eq!(b.quote_before(&data, len + 4, end), None);
             assert_eq!(b.line_end(&data, data.len() + 3), data.len());
+        }
+    }
+
+    /// Line ends a word, a summary word (64 words) and two on, from every alignment.
+    #[test]
+    fn line_ends_near_and_far_within_a_window() {
+        for align in [0, 1, 37, 63] {
+            let mut data = vec![b'a'; align];
+            for len in [
+                0, 1, 63, 64, 65, 255, 4095, 4096, 4097, 8191, 8192, 8193, 12000,
+            ] {
+                data.extend(std::iter::repeat_n(b'x', len));
+                data.push(b'\n');
+            }
+            let mut b = Bitmaps::new();
+            assert_eq!(
+                newline_ends(&data, &mut b),
+                reference_ends(&data),
+                "{align}"
+            );
         }
     }
 
