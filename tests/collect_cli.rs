@@ -1503,3 +1503,58 @@ fn a_new_live_file_whose_lines_end_alike_is_not_taken_for_the_old_one_edited() {
     want.sort();
     assert_eq!(archived_lines(&dir.path().join("log")), want);
 }
+
+/// The same after `copytruncate` by a writer without `O_APPEND`: the last line collected
+/// followed NUL padding, no newline within reach, and the bytes looked for were its last 256,
+/// which the next live file's lines ended with too (a model test found it).
+#[test]
+fn a_padded_live_file_whose_lines_end_alike_is_not_taken_for_the_old_one_edited() {
+    use std::io::{Seek, SeekFrom};
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("access.log");
+    let (one, two) = (live.with_extension("log.1"), live.with_extension("log.2"));
+    // logrotate's `copytruncate` with `rotate 1`; the writer goes on at `offset`.
+    let copytruncate = || {
+        if one.exists() {
+            fs::rename(&one, &two).unwrap();
+            fs::remove_file(&two).unwrap();
+        }
+        fs::copy(&live, &one).unwrap();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&live)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    };
+    let write_at = |offset: u64, text: &str| {
+        let mut f = fs::OpenOptions::new().write(true).open(&live).unwrap();
+        f.seek(SeekFrom::Start(offset)).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    let mut offset = 0u64;
+    let mut write = |text: String| {
+        write_at(offset, &text);
+        offset += text.len() as u64;
+    };
+    fs::write(&live, "").unwrap();
+    write(long_alike(0, 10));
+    assert_eq!(collect_dated(dir.path(), None), (10, vec![]));
+    copytruncate();
+    write(long_alike(10, 11));
+    assert_eq!(collect_dated(dir.path(), None), (1, vec![]));
+    // Rotated twice more before the next collect, then written to.
+    copytruncate();
+    copytruncate();
+    write(long_alike(11, 14));
+    let (lines, warnings) = collect_dated(dir.path(), None);
+    assert_eq!(lines, 3, "{warnings:?}");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("is not found any more"),
+        "{warnings:?}"
+    );
+    let mut want: Vec<String> = long_alike(0, 14).lines().map(str::to_string).collect();
+    want.sort();
+    assert_eq!(archived_lines(&dir.path().join("log")), want);
+}

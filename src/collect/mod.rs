@@ -771,7 +771,9 @@ fn tail_before(sf: &SourceFile, offset: u64) -> io::Result<Option<state::Tail>> 
     let mut bytes = vec![0u8; reach];
     sf.file.read_exact_at(&mut bytes, offset - reach as u64)?;
     let least = reach.min(state::TAIL_BYTES as usize);
-    let start = match memchr::memrchr(b'\n', &bytes[..reach - least]) {
+    // A line starts after a newline, or after NUL padding (a writer without `O_APPEND` goes
+    // on past a `copytruncate` at its old offset: its first line follows a hole).
+    let start = match memchr::memrchr2(b'\n', 0, &bytes[..reach - least]) {
         Some(i) => Some(i + 1),
         None if offset <= state::TAIL_LINE_MAX => Some(0), // the file's start
         None => None,
@@ -818,7 +820,8 @@ fn find_tail(sf: &SourceFile, near: u64, tail: &state::Tail) -> io::Result<Optio
             }
             // A tail that begins at a line start is looked for only there (a hash per line
             // of its length, not per line).
-            let begins_a_line = at == keep as u64 || window[..end - keep].last() == Some(&b'\n');
+            let begins_a_line =
+                at == keep as u64 || matches!(window[..end - keep].last(), Some(b'\n' | 0));
             if (!tail.line_start || begins_a_line)
                 && hex(fnv1a(&window[end - keep..end])) == tail.hash
                 && best.is_none_or(|b| at.abs_diff(near) < b.abs_diff(near))
@@ -1218,6 +1221,10 @@ mod tests {
             tail(&long[1000..], 4000),
             Some(expect(&long[1000..], 0, 4000, true))
         );
+        // After NUL padding (a writer without `O_APPEND`, past a `copytruncate`): the line
+        // after the hole starts there.
+        let padded = [vec![0u8; 6000], lines[..300].to_vec()].concat();
+        assert_eq!(tail(&padded, 6300), Some(expect(&padded, 6000, 6300, true)));
         // Its newline is the 4,096th byte back: no line start within reach.
         let edge = [vec![b'\n'], vec![b'y'; 4095], vec![b'\n']].concat();
         assert_eq!(tail(&edge, 4097), Some(expect(&edge, 1, 4097, true)));
@@ -1247,6 +1254,10 @@ mod tests {
         assert_eq!(find_tail(&sf, 0, &tail(true, &line)).unwrap(), Some(601));
         assert_eq!(find_tail(&sf, 0, &tail(false, &line)).unwrap(), Some(301));
         assert_eq!(find_tail(&sf, 0, &tail(true, "nowhere\n")).unwrap(), None);
+        // A line after NUL padding starts a line.
+        let text = format!("{}{line}{whole}", "\0".repeat(5000));
+        let sf = plain_source(dir.path(), text.as_bytes());
+        assert_eq!(find_tail(&sf, 0, &tail(true, &line)).unwrap(), Some(5300));
     }
 
     #[test]

@@ -48,11 +48,11 @@ pub struct Tail {
     pub len: u64,
     /// FNV-1a 64 of those bytes, as 16 hex digits.
     pub hash: String,
-    /// The bytes begin at a line start (the file's, or after a newline), so they hold the
-    /// last line collected whole, with its client and time: a search for them elsewhere in
-    /// the file (edited in place) does not stop at another line that merely ends alike (long
-    /// lines with one user agent end in the same 256 bytes). False in state files of earlier
-    /// versions, whose tails are the last 256 bytes.
+    /// The bytes begin at a line start (the file's, or after a newline or NUL padding), so
+    /// they hold the last line collected whole, with its client and time: a search for them
+    /// elsewhere in the file (edited in place) does not stop at another line that merely ends
+    /// alike (long lines with one user agent end in the same 256 bytes). False in state
+    /// files of earlier versions, whose tails are the last 256 bytes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub line_start: bool,
 }
