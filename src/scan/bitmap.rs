@@ -378,13 +378,51 @@ mod tests {
                 data.extend(std::iter::repeat_n(b'x', len));
                 data.push(b'\n');
             }
+            // Both builds of the summary (the scalar one on CPUs without AVX2).
             let mut b = Bitmaps::new();
             assert_eq!(
                 newline_ends(&data, &mut b),
                 reference_ends(&data),
                 "{align}"
             );
+            #[cfg(target_arch = "x86_64")]
+            {
+                let mut b = Bitmaps::new();
+                b.avx2 = false;
+                assert_eq!(
+                    newline_ends(&data, &mut b),
+                    reference_ends(&data),
+                    "{align}"
+                );
+            }
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn both_summaries_agree() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut newline = [0u64; WORDS];
+        for (k, word) in newline.iter_mut().enumerate() {
+            *word = match (k * 7 + k / 5) % 4 {
+                1 => 1 << (k % 64),
+                2 => u64::MAX,
+                _ => 0,
+            };
+        }
+        let (mut scalar, mut wide) = ([7; SUMMARY_WORDS], [7; SUMMARY_WORDS]);
+        summarize(&newline, &mut scalar);
+        // SAFETY: AVX2 was detected above.
+        unsafe { summarize_avx2(&newline, &mut wide) };
+        assert_eq!(scalar, wide);
+        let expect: Vec<bool> = newline[..WINDOW_WORDS].iter().map(|&w| w != 0).collect();
+        let got: Vec<bool> = (0..WINDOW_WORDS)
+            .map(|k| scalar[k / 64] >> (k % 64) & 1 == 1)
+            .collect();
+        assert_eq!(got, expect);
+        assert_eq!(scalar[WINDOW_WORDS / 64..], [0, 0]);
     }
 
     #[test]
