@@ -1454,7 +1454,12 @@ fn links_planted_in_dest_are_never_followed() {
 /// Lines `from..to` that differ only in their first bytes: each ends in the same long user
 /// agent, so their last 256 bytes are alike.
 fn long_alike(from: usize, to: usize) -> String {
-    let agent = format!("Mozilla/5.0 ({})", "compatible; x".repeat(30));
+    alike_with_agent(from, to, 30)
+}
+
+/// [`long_alike`] with the agent's middle repeated `repeat` times (13 bytes each).
+fn alike_with_agent(from: usize, to: usize, repeat: usize) -> String {
+    let agent = format!("Mozilla/5.0 ({})", "compatible; x".repeat(repeat));
     (from..to)
         .map(|n| {
             format!(
@@ -1475,33 +1480,33 @@ fn long_alike(from: usize, to: usize) -> String {
 /// time is not taken for it.
 #[test]
 fn a_new_live_file_whose_lines_end_alike_is_not_taken_for_the_old_one_edited() {
-    let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("access.log");
-    let one = dir.path().join("access.log.1");
-    fs::write(&live, long_alike(0, 10)).unwrap();
-    assert_eq!(collect_dated(dir.path(), None), (10, vec![]));
-    for (from, to) in [(10, 20), (20, 30)] {
-        fs::rename(&live, &one).unwrap();
-        fs::write(&live, long_alike(from, to)).unwrap();
+    // Lines of ~480 bytes, and of ~6,600 (over 4 KiB, the reach of a first version).
+    for repeat in [30, 500] {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("access.log");
+        let one = dir.path().join("access.log.1");
+        let lines = |from, to| alike_with_agent(from, to, repeat);
+        fs::write(&live, lines(0, 10)).unwrap();
+        assert_eq!(collect_dated(dir.path(), None), (10, vec![]));
+        for (from, to) in [(10, 20), (20, 30)] {
+            fs::rename(&live, &one).unwrap();
+            fs::write(&live, lines(from, to)).unwrap();
+        }
+        // Its own lines are all read; that the old file is gone is said, as it may have held
+        // lines written after the last collect.
+        let (got, warnings) = collect_dated(dir.path(), None);
+        assert_eq!(got, 20, "{repeat}");
+        assert_eq!(
+            warnings,
+            [format!(
+                "the file that was access.log at the last collect (read up to byte {}) is not found any more: moved elsewhere, deleted or emptied (lines written to it after that collect, if any, are not collected), or changed in its first 4 KiB (then read again from its start: its lines are archived twice)",
+                lines(0, 10).len()
+            )]
+        );
+        let mut want: Vec<String> = lines(0, 30).lines().map(str::to_string).collect();
+        want.sort();
+        assert_eq!(archived_lines(&dir.path().join("log")), want);
     }
-    // Its own lines are all read; that the old file is gone is said, as it may have held
-    // lines written after the last collect.
-    let (lines, warnings) = collect_dated(dir.path(), None);
-    assert_eq!(lines, 20);
-    assert_eq!(
-        warnings,
-        [format!(
-            "the file that was access.log at the last collect (read up to byte {}) is not found any more: moved elsewhere, deleted or emptied (lines written to it after that collect, if any, are not collected), or changed in its first 4 KiB (then read again from its start: its lines are archived twice)",
-            long_alike(0, 10).len()
-        )]
-    );
-    let mut want: Vec<String> = long_alike(0, 10)
-        .lines()
-        .chain(long_alike(10, 30).lines())
-        .map(str::to_string)
-        .collect();
-    want.sort();
-    assert_eq!(archived_lines(&dir.path().join("log")), want);
 }
 
 /// The same after `copytruncate` by a writer without `O_APPEND`: the last line collected

@@ -1192,7 +1192,7 @@ mod tests {
     }
 
     /// A tail is the whole lines (at least 256 bytes of them) before the offset where they
-    /// begin within 4 KiB of it, the file's start included; else its last 256 bytes.
+    /// begin within `TAIL_LINE_MAX` of it, the file's start included; else its last 256 bytes.
     #[test]
     fn a_tail_begins_at_a_line_start_within_its_reach() {
         let dir = tempfile::tempdir().unwrap();
@@ -1213,23 +1213,27 @@ mod tests {
         assert_eq!(tail(&lines, 300), Some(expect(&lines, 0, 300, true)));
         assert_eq!(tail(&lines, 200), Some(expect(&lines, 0, 200, true)));
         assert_eq!(tail(&lines, 0), None);
-        // One line of 5,000 bytes: no line start within reach.
-        let long = [vec![b'x'; 4999], vec![b'\n'], lines.clone()].concat();
-        assert_eq!(tail(&long, 5000), Some(expect(&long, 4744, 5000, false)));
-        // It begins the file, within reach: the whole of it.
-        assert_eq!(
-            tail(&long[1000..], 4000),
-            Some(expect(&long[1000..], 0, 4000, true))
-        );
+        let reach = state::TAIL_LINE_MAX as usize;
+        // One line longer than the reach: no line start within it.
+        let long = [vec![b'x'; reach + 903], vec![b'\n'], lines.clone()].concat();
+        let end = reach + 904;
+        assert_eq!(tail(&long, end), Some(expect(&long, end - 256, end, false)));
+        // A line as long as the reach that begins the file: the whole of it.
+        let first = [vec![b'x'; reach - 1], vec![b'\n'], lines.clone()].concat();
+        assert_eq!(tail(&first, reach), Some(expect(&first, 0, reach, true)));
         // After NUL padding (a writer without `O_APPEND`, past a `copytruncate`): the line
         // after the hole starts there.
         let padded = [vec![0u8; 6000], lines[..300].to_vec()].concat();
         assert_eq!(tail(&padded, 6300), Some(expect(&padded, 6000, 6300, true)));
-        // Its newline is the 4,096th byte back: no line start within reach.
-        let edge = [vec![b'\n'], vec![b'y'; 4095], vec![b'\n']].concat();
-        assert_eq!(tail(&edge, 4097), Some(expect(&edge, 1, 4097, true)));
-        let edge = [vec![b'\n'], vec![b'y'; 4096], vec![b'\n']].concat();
-        assert_eq!(tail(&edge, 4098), Some(expect(&edge, 3842, 4098, false)));
+        // A line as long as the reach after a newline, and one a byte longer.
+        let edge = [vec![b'\n'], vec![b'y'; reach - 1], vec![b'\n']].concat();
+        assert_eq!(
+            tail(&edge, reach + 1),
+            Some(expect(&edge, 1, reach + 1, true))
+        );
+        let edge = [vec![b'\n'], vec![b'y'; reach], vec![b'\n']].concat();
+        let end = reach + 2;
+        assert_eq!(tail(&edge, end), Some(expect(&edge, end - 256, end, false)));
     }
 
     /// A tail that begins at a line start is found only where it still does; one of an

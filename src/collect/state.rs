@@ -40,8 +40,11 @@ pub struct StreamState {
 /// How many bytes before a stream's offset [`StreamState::tail`] fingerprints at least.
 pub const TAIL_BYTES: u64 = 256;
 /// How far before the offset a tail may begin, to begin at a line start: a last line longer
-/// than this is fingerprinted by its last [`TAIL_BYTES`] only.
-pub const TAIL_LINE_MAX: u64 = 4096;
+/// than this is fingerprinted by its last [`TAIL_BYTES`] only. Apache's default limits (8190
+/// bytes for the request line and for each header) keep a combined line well under it; a
+/// long tail costs little to look for, as it is hashed only where a line starts its length
+/// before a newline.
+pub const TAIL_LINE_MAX: u64 = 64 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tail {
