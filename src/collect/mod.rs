@@ -7,9 +7,9 @@
 //! from its start. Several files matching one stream (a `copytruncate` copy beside the live
 //! file) are copies of one stream: only the longest is read. A plain file must also end what
 //! was copied with the same bytes as then (its last whole lines, at least 256 bytes: a line
-//! with its client and time, not only a long user agent's end); edited in place, the copy resumes where they are now, or at the next line start when
-//! they are gone (from its end when it is shorter now: cut); a warning and exit 1 either
-//! way. Plain files are copied up to their last newline (the server may be mid-line); gzip
+//! with its client and time, not only a long user agent's end); edited in place, the copy
+//! resumes where they are now, or at the next line start when they are gone (from its end
+//! when it is shorter now: cut); a warning and exit 1 either way. Plain files are copied up to their last newline (the server may be mid-line); gzip
 //! files are final and copied whole.
 //!
 //! A rotation while the files are described or copied (they are renamed, listed anew, or a
