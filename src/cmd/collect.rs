@@ -52,7 +52,8 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         }
     }
     // A link or a device as the history would fail the record only after the archive is
-    // made. (Its twin's failure is the record's too, noted as such: see `history::append`.)
+    // made. (A failure of its text file after its twin is the record's too, noted as such:
+    // see `history::append`.)
     if args.analyze && !args.no_history {
         history::check_file(&args.history)?;
     }
@@ -78,7 +79,7 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     };
     let mut report = None;
     let mut failed = None;
-    let mut twin_missing = None;
+    let mut text_missing = None;
     // This run's archive and any an earlier run committed without recording it (killed
     // during its analysis, or interrupted before its commit): the lock is still held.
     // Each with the id its record gives it.
@@ -148,8 +149,9 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         }
         match history::append(&args.history, &rec) {
             Ok(()) => {}
-            // In the history: recorded, though its JSON-lines twin is short of it.
-            Err(history::AppendError::TwinMissing(e)) => twin_missing = Some(e),
+            // In the JSON-lines twin, which later runs consult: recorded, though the text
+            // file is short of it until the next record's run copies it there.
+            Err(history::AppendError::TextMissing(e)) => text_missing = Some(e),
             Err(e) => return Err(e.into()),
         }
     }
@@ -160,7 +162,7 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     drop(got);
     // The first failure is returned; the others are printed, none lost. (A closed stdout
     // is no failure: `main` treats it as success.)
-    let mut failures = [failed, twin_missing, printed.err()].into_iter().flatten();
+    let mut failures = [failed, text_missing, printed.err()].into_iter().flatten();
     if let Some(first) = failures.next() {
         for other in failures {
             if !crate::is_broken_pipe(&other) {

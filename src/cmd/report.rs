@@ -448,14 +448,22 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         rec.json
             .insert("mailed_to".into(), serde_json::json!(sent_to));
         history::append(history_path, &rec).map_err(|e| {
+            let in_twin = matches!(e, history::AppendError::TextMissing(_));
             let e = anyhow::Error::from(e);
-            match &sent_to {
+            match (&sent_to, in_twin) {
                 // Said, or a rerun to get the record mails it a second time.
-                Some(to) => e.context(format!(
+                (Some(to), false) => e.context(format!(
                     "the mail was sent to {}, but its history record was not written",
                     crate::escape::text(to)
                 )),
-                None => e,
+                // The twin says it was mailed: a rerun sends nothing, and the next record's
+                // run copies the record into the text file.
+                (Some(to), true) => e.context(format!(
+                    "the mail was sent to {} and recorded in {}, but not yet in the history",
+                    crate::escape::text(to),
+                    crate::escape::path(&history::jsonl_path(history_path))
+                )),
+                (None, _) => e,
             }
         })?;
     }

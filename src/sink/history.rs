@@ -4,7 +4,10 @@
 //! Invariant: a record is built whole in memory and appended under an exclusive `flock`, so
 //! concurrent runs never interleave; a run killed mid-write (the kernel cuts a large write
 //! short at a fatal signal) leaves a partial last record, which the next writer removes
-//! before it appends, so readers after it see whole records only. Records hold only our
+//! before it appends, so readers after it see whole records only. The twin is written
+//! first, under the text file's lock, and carries the record's text: a run killed between
+//! the two appends leaves a record the next writer copies into the text file, so each
+//! record is in both files once. Records hold only our
 //! own text and already-escaped strings, and every byte outside printable ASCII is escaped
 //! again here, so a log can never forge a record boundary or reach a terminal raw. Neither
 //! file name starts with `access`, so discovery never analyzes the history.
@@ -17,6 +20,8 @@ use std::path::{Path, PathBuf};
 /// Every human-readable record starts with this, at the start of a line.
 pub const RECORD_START: &str = "=== ";
 pub const JSONL_NAME: &str = "history.jsonl";
+/// The key of a JSON-lines record that holds its human-readable twin.
+const TEXT_KEY: &str = "text";
 
 /// One run's record.
 #[derive(Debug, Clone)]
@@ -66,6 +71,8 @@ impl Record {
         for (k, v) in &self.json {
             obj.insert(k.clone(), v.clone());
         }
+        // The text record, for a run that finds it missing from the text file ([`append`]).
+        obj.insert(TEXT_KEY.into(), self.text().into());
         let mut line = serde_json::to_string(&obj).context("cannot encode history record")?;
         line.push('\n');
         Ok(line)
@@ -195,8 +202,16 @@ pub fn jsonl_path(history: &Path) -> PathBuf {
 /// `start` is empty) to the end of the file, when what is there can only be the beginning
 /// of one of ours. Content that is not ours is never cut.
 pub fn append_once(path: &Path, bytes: &[u8], start: &[u8], end: &[u8]) -> anyhow::Result<()> {
+    let mut file = open_locked(path, start, end)?;
+    write_record(&mut file, path, bytes)
+    // Closing the file releases the lock.
+}
+
+/// `path` opened to append, under an exclusive `flock` (held until the file is closed), a
+/// record cut short at its end removed (see [`append_once`]).
+fn open_locked(path: &Path, start: &[u8], end: &[u8]) -> anyhow::Result<std::fs::File> {
     let shown = crate::escape::path(path);
-    let mut file = open_for_append(path)?;
+    let file = open_for_append(path)?;
     lock_exclusive(&file).with_context(|| format!("cannot lock history {shown}"))?;
     if let Some(cut) =
         torn_record(&file, start, end).with_context(|| format!("cannot read history {shown}"))?
@@ -204,13 +219,18 @@ pub fn append_once(path: &Path, bytes: &[u8], start: &[u8], end: &[u8]) -> anyho
         file.set_len(cut)
             .with_context(|| format!("cannot repair history {shown}"))?;
     }
+    Ok(file)
+}
+
+/// Append one whole record, `bytes`, to `file` (opened by [`open_locked`] from `path`).
+fn write_record(file: &mut std::fs::File, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let shown = crate::escape::path(path);
     // Somebody else's text without a final newline: ours starts on a line of its own, where
     // a reader of records looks for it.
-    let separate = ends_mid_line(&file).with_context(|| format!("cannot read history {shown}"))?;
+    let separate = ends_mid_line(file).with_context(|| format!("cannot read history {shown}"))?;
     let record = [if separate { &b"\n"[..] } else { b"" }, bytes].concat();
     file.write_all(&record)
         .with_context(|| format!("cannot append to history {shown}"))
-    // Closing the file releases the lock.
 }
 
 /// `path` opened to read and append, made (with its directory) where missing; a link or
@@ -372,29 +392,118 @@ fn is_torn(rest: &[u8], start: &[u8]) -> bool {
     lines.all(|line| line.starts_with(INDENT) || INDENT.starts_with(line))
 }
 
-/// Why [`append`] failed: before the record was in the history, or after (only its
-/// JSON-lines twin is missing it). A caller that notes what it recorded (`collect`'s list of
-/// archives to record) notes it in the second case too, or every later run would add the
-/// same record again while the twin cannot be written.
+/// Why [`append`] failed: before the record was in the history, or after (it is in the
+/// JSON-lines twin, which later runs consult, and only the text file is missing it; the next
+/// record's run copies it there). A caller that notes what it recorded (`collect`'s list of
+/// archives to record) notes it in the second case too: the twin says it is recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
     #[error(transparent)]
     NotRecorded(anyhow::Error),
     #[error(transparent)]
-    TwinMissing(anyhow::Error),
+    TextMissing(anyhow::Error),
 }
 
-/// Append the record to `history`, then to its JSON-lines twin.
+/// Append the record to `history`'s JSON-lines twin, then to `history` itself.
+///
+/// The twin first, because it is what later runs consult (the archives recorded, the periods
+/// mailed); and both under `history`'s lock, so that a record in the twin that `history`
+/// lacks is never another run's in progress but one whose run was killed between the two
+/// appends (or whose text append failed). Such a last record of the twin is copied into
+/// `history` from its `text` before this record: each record is then in both files once.
+/// (Text first, as before, a run killed in between left the twin without the record, and the
+/// next run recorded the same archives again.)
 pub fn append(history: &Path, record: &Record) -> Result<(), AppendError> {
-    let json = record.json_line().map_err(AppendError::NotRecorded)?;
-    append_once(
-        history,
-        record.text().as_bytes(),
-        RECORD_START.as_bytes(),
-        b"\n\n",
-    )
-    .map_err(AppendError::NotRecorded)?;
-    append_once(&jsonl_path(history), json.as_bytes(), b"", b"\n").map_err(AppendError::TwinMissing)
+    use AppendError::{NotRecorded, TextMissing};
+    let json = record.json_line().map_err(NotRecorded)?;
+    let twin = jsonl_path(history);
+    // A link or a device as the twin is refused before it is read, as its append would.
+    check_file(&twin).map_err(NotRecorded)?;
+    let mut text_file =
+        open_locked(history, RECORD_START.as_bytes(), b"\n\n").map_err(NotRecorded)?;
+    let missing = last_text_missing(&text_file, &twin)
+        .with_context(|| format!("cannot read history {}", crate::escape::path(history)))
+        .map_err(NotRecorded)?;
+    if let Some(text) = missing {
+        write_record(&mut text_file, history, text.as_bytes()).map_err(NotRecorded)?;
+    }
+    append_once(&twin, json.as_bytes(), b"", b"\n").map_err(NotRecorded)?;
+    write_record(&mut text_file, history, record.text().as_bytes()).map_err(TextMissing)
+    // Closing `text_file` releases its lock.
+}
+
+/// The text of the twin's last record, when `text_file` (locked, its torn end removed) does
+/// not hold it among its last bytes. `None` when the twin is missing, empty, ends in a cut
+/// record (removed by its next append: that run recorded nothing), or its last record has no
+/// text (made by an earlier version); and when `text_file` is empty: rotated away (by
+/// logrotate, say) while its twin was kept, it would otherwise start with the record before.
+fn last_text_missing(text_file: &std::fs::File, twin: &Path) -> std::io::Result<Option<String>> {
+    use std::os::unix::fs::FileExt;
+    let len = text_file.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let Some(line) = last_line(twin)? else {
+        return Ok(None);
+    };
+    let Some(text) = serde_json::from_slice::<serde_json::Value>(&line)
+        .ok()
+        .and_then(|v| v.get(TEXT_KEY)?.as_str().map(str::to_string))
+    else {
+        return Ok(None);
+    };
+    // Looked for near the end, not only at it: somebody else's lines may follow it.
+    const SLACK: u64 = 64 * 1024;
+    let from = len.saturating_sub(text.len() as u64 + SLACK);
+    let mut tail = vec![0u8; (len - from) as usize];
+    text_file.read_exact_at(&mut tail, from)?;
+    let found = memchr::memmem::find(&tail, text.as_bytes()).is_some();
+    Ok((!found).then_some(text))
+}
+
+/// The last line of `path` without its newline: `None` when the file is missing, empty, does
+/// not end in a newline (a record cut short) or its last line is longer than any record.
+fn last_line(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    // Opened as `open_for_append` does: a FIFO planted there must not block the open.
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path);
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    let len = meta.len();
+    if !meta.is_file() || len == 0 {
+        return Ok(None);
+    }
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, len - 1)?;
+    if last[0] != b'\n' {
+        return Ok(None);
+    }
+    // Windows doubling back from the end: a line is read at most about twice.
+    const MAX_RECORD: u64 = 16 << 20;
+    let end = len - 1;
+    let mut window = 64 * 1024;
+    loop {
+        let from = end.saturating_sub(window);
+        let mut buf = vec![0u8; (end - from) as usize];
+        file.read_exact_at(&mut buf, from)?;
+        if let Some(nl) = memchr::memrchr(b'\n', &buf) {
+            return Ok(Some(buf.split_off(nl + 1)));
+        }
+        if from == 0 {
+            return Ok(Some(buf));
+        }
+        if window >= MAX_RECORD {
+            return Ok(None);
+        }
+        window *= 2;
+    }
 }
 
 /// Split a human-readable history into whole records (each starting with [`RECORD_START`]).
@@ -429,7 +538,7 @@ mod tests {
         );
         assert_eq!(
             r.json_line().unwrap(),
-            "{\"lines\":3,\"time\":\"2024-01-02T00:05:00+01:00\",\"title\":\"collect --analyze\"}\n"
+            "{\"lines\":3,\"text\":\"=== 2024-01-02T00:05:00+01:00 collect --analyze\\n    archive access_2024-01-02.log: 3 lines\\n    evil\\\\x0a=== forged\\\\x1b[2J\\n\\n\",\"time\":\"2024-01-02T00:05:00+01:00\",\"title\":\"collect --analyze\"}\n"
         );
         assert_eq!(records(&(r.text() + &r.text())).len(), 2);
     }
@@ -496,16 +605,109 @@ mod tests {
         );
         assert_eq!(
             std::fs::read_to_string(&jsonl).unwrap(),
-            "{\"time\":\"T1\",\"title\":\"first\"}\n{\"time\":\"T3\",\"title\":\"third\"}\n"
+            "{\"text\":\"=== T1 first\\n    a\\n\\n\",\"time\":\"T1\",\"title\":\"first\"}\n{\"text\":\"=== T3 third\\n\\n\",\"time\":\"T3\",\"title\":\"third\"}\n"
         );
         // Somebody else's text (the old cron script's output) is never cut.
-        let foreign = dir.path().join("old.log");
+        // (In a folder of its own: a history's twin is the folder's `history.jsonl`.)
+        std::fs::create_dir(dir.path().join("old")).unwrap();
+        let foreign = dir.path().join("old/old.log");
         std::fs::write(&foreign, "Detection complete.").unwrap();
         append(&foreign, &next).unwrap();
         assert_eq!(
             std::fs::read_to_string(&foreign).unwrap(),
             "Detection complete.\n=== T3 third\n\n"
         );
+    }
+
+    /// A run killed after its twin's append and before its text's: the next record's run
+    /// copies the record into the text file first, so both files hold every record once.
+    #[test]
+    fn a_record_only_in_the_twin_is_copied_into_the_text_by_the_next_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("monitoring.log");
+        let jsonl = jsonl_path(&path);
+        let record = |time: &str, line: &str| {
+            let mut r = Record::new("collect --analyze");
+            r.time = time.into();
+            r.lines.push(line.into());
+            r
+        };
+        append(&path, &record("T1", "one")).unwrap();
+        let killed = record("T2", "two");
+        let mut j = OpenOptions::new().append(true).open(&jsonl).unwrap();
+        j.write_all(killed.json_line().unwrap().as_bytes()).unwrap();
+        append(&path, &record("T3", "three")).unwrap();
+        let text = "=== T1 collect --analyze\n    one\n\n=== T2 collect --analyze\n    two\n\n=== T3 collect --analyze\n    three\n\n";
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        let twin = std::fs::read_to_string(&jsonl).unwrap();
+        let times: Vec<String> = twin
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["time"].to_string())
+            .collect();
+        assert_eq!(times, ["\"T1\"", "\"T2\"", "\"T3\""]);
+        // In sync: the next record adds only itself, also when somebody else's lines follow
+        // the last record.
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"cron: done\n")
+            .unwrap();
+        append(&path, &record("T4", "four")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{text}cron: done\n=== T4 collect --analyze\n    four\n\n")
+        );
+        // Killed in the middle of its text: the cut record is removed, then copied whole.
+        let killed = record("T5", "five");
+        j.write_all(killed.json_line().unwrap().as_bytes()).unwrap();
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"=== T5 collect --analyze\n    fi")
+            .unwrap();
+        append(&path, &record("T6", "six")).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().ends_with(
+            "=== T4 collect --analyze\n    four\n\n=== T5 collect --analyze\n    five\n\n=== T6 collect --analyze\n    six\n\n"
+        ));
+    }
+
+    /// What is not copied: a twin record cut short (its run recorded nothing), one of an
+    /// earlier version (no text), and anything into an empty text file (rotated away, its
+    /// twin kept).
+    #[test]
+    fn only_a_whole_last_twin_record_with_text_is_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("monitoring.log");
+        let jsonl = jsonl_path(&path);
+        let mut r = Record::new("report 2023-W25");
+        r.time = "T1".into();
+        for (text_before, twin_before) in [
+            (
+                "=== T0 x\n\n",
+                "{\"text\":\"=== T0 y\\n\\n\",\"time\":\"T0\"}",
+            ),
+            ("=== T0 x\n\n", "{\"time\":\"T0\"}\n"),
+            ("", "{\"text\":\"=== T0 y\\n\\n\",\"time\":\"T0\"}\n"),
+        ] {
+            std::fs::write(&path, text_before).unwrap();
+            std::fs::write(&jsonl, twin_before).unwrap();
+            append(&path, &r).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                format!("{text_before}=== T1 report 2023-W25\n\n"),
+                "{twin_before:?}"
+            );
+        }
+        // A last line longer than the first window is found by wider ones.
+        std::fs::write(&path, "=== T0 x\n\n").unwrap();
+        std::fs::write(&jsonl, format!("{}\n", "x".repeat(100_000))).unwrap();
+        assert_eq!(last_line(&jsonl).unwrap().map(|l| l.len()), Some(100_000));
+        std::fs::write(&jsonl, "a\nbc\n").unwrap();
+        assert_eq!(last_line(&jsonl).unwrap(), Some(b"bc".to_vec()));
+        std::fs::write(&jsonl, "bc").unwrap();
+        assert_eq!(last_line(&jsonl).unwrap(), None);
     }
 
     #[test]
@@ -543,6 +745,7 @@ mod tests {
                 "{before:?}"
             );
             std::fs::remove_file(&path).unwrap();
+            std::fs::remove_file(jsonl_path(&path)).unwrap();
         }
         // The JSON-lines twin: a partial object is ours and removed, other text is kept.
         let jsonl = dir.path().join("history.jsonl");
