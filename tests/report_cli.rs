@@ -1334,7 +1334,8 @@ fn a_period_collected_before_its_end_is_a_warning() {
     touch(&state, "2026-03-09T07:00:00Z");
     assert_eq!(report(&week).1, "");
     fs::remove_file(&state).unwrap();
-    // An older archive compressed by that collect: its time counts, the plain one's offset.
+    // An older archive compressed by that collect: its time counts (and its offset, as the
+    // newest file's).
     let gz = log.join("access_2026-03-01.log.gz");
     fs::write(
         &gz,
@@ -1361,6 +1362,77 @@ fn a_period_collected_before_its_end_is_a_warning() {
         err,
         "logwarden: warning: the period has not ended yet (2099-12-31 24:00 at +01:00, the log's offset): its figures are those collected so far\n"
     );
+    // Every archive compressed: the offset is read from the newest one's decoded text (with
+    // no plain file to read it from, nothing was said).
+    let compress = || {
+        let gz = log.join("access_2026-03-09.log.gz");
+        fs::write(&gz, gzip(&fs::read(&archive).unwrap())).unwrap();
+        fs::remove_file(&archive).unwrap();
+        touch(&gz, "2026-03-08T23:05:00Z");
+        gz
+    };
+    write("+0000", "2026-03-08T23:05:00Z");
+    let gz = compress();
+    assert_eq!(report(&week).1, format!("logwarden: warning: {warning}\n"));
+    fs::remove_file(&gz).unwrap();
+    write("+0100", "2026-03-08T23:05:00Z");
+    compress();
+    assert_eq!(report(&week).1, "");
+}
+
+/// A report whose inputs cannot be found (cron started in another folder, a typo) makes
+/// nothing and names what it did not find: the history's files (and `log/` with them) were
+/// made before the inputs were looked for, and the run then said `log` held no access logs.
+#[test]
+fn a_report_that_finds_no_inputs_makes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let listing = || {
+        let mut names: Vec<String> = walk(dir.path());
+        names.sort();
+        names
+    };
+    for (args, error) in [
+        (
+            &["report", "-q"][..],
+            "logwarden: error: log: no such file or directory\n",
+        ),
+        (
+            &["report", "-q", "--history", "h/x.log", "missing"][..],
+            "logwarden: error: missing: no such file or directory\n",
+        ),
+    ] {
+        let out = report_in(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), error);
+        assert_eq!(listing(), Vec::<String>::new());
+    }
+    // A bad setting in the config file: the same.
+    fs::write(
+        dir.path().join("logwarden.toml"),
+        "[analyze]\nthreshold = 0\n",
+    )
+    .unwrap();
+    fs::create_dir(dir.path().join("log")).unwrap();
+    fs::write(dir.path().join("log/access.log"), "").unwrap();
+    let out = report_in(dir.path(), &["report", "-q"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(listing(), ["log", "log/access.log", "logwarden.toml"]);
+}
+
+/// Every path under `dir`, relative to it.
+fn walk(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if path.is_dir() {
+                todo.push(path);
+            }
+        }
+    }
+    found
 }
 
 /// A history not made yet whose name the inputs' folder would take in (`log/access_*`): it

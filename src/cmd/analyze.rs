@@ -84,6 +84,13 @@ pub fn check_settings(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<(
     resolve_settings(args, file).map(drop)
 }
 
+/// An error unless the inputs can be found (what [`analyze`] finds first, without reading
+/// any), for a caller that makes files before it analyzes.
+pub fn check_inputs(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<()> {
+    discover(&input_paths(args, file)?)?;
+    Ok(())
+}
+
 /// The paths to analyze: the command line's, else the config file's `paths`, else `./log`.
 pub fn input_paths(args: &AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Vec<PathBuf>> {
     if !args.paths.is_empty() {

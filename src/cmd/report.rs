@@ -81,7 +81,7 @@ pub fn history_in(history: &Path, r: Range) -> Vec<u8> {
 /// A warning when the archives end before the period does: they were last collected (the
 /// newest input's modification time, or that of a `collect` state file among them, which
 /// every collect writes) before the period's last day ended in the log's own time (the
-/// offset of the newest plain input's last line; UTC with `--utc`). What the server logged
+/// offset of the newest input's last line; UTC with `--utc`). What the server logged
 /// since is still in the live log. A collect at 00:05 in Berlin is 23:05 UTC on Sunday: a
 /// Monday report of a log kept in UTC left out the week's last hour, and said nothing.
 /// `None` where it cannot be told (stdin, no file, no dated line).
@@ -94,16 +94,14 @@ fn collected_before_the_end(paths: &[PathBuf], r: Range, utc: bool) -> Option<St
             .and_then(|m| m.modified().ok())
     };
     let mut collected: Option<std::time::SystemTime> = None;
-    let mut newest_plain: Option<(&Path, std::time::SystemTime)> = None;
+    let mut newest: Option<(&Path, std::time::SystemTime)> = None;
     for input in &inputs {
         match input {
             crate::input::Input::File(p) => {
                 let Some(written) = modified(p) else { continue };
                 collected = collected.max(Some(written));
-                if !crate::input::source::is_gzip_file(p)
-                    && newest_plain.is_none_or(|(_, t)| written > t)
-                {
-                    newest_plain = Some((p, written));
+                if newest.is_none_or(|(_, t)| written > t) {
+                    newest = Some((p, written));
                 }
             }
             crate::input::Input::Stdin => return None,
@@ -115,7 +113,7 @@ fn collected_before_the_end(paths: &[PathBuf], r: Range, utc: bool) -> Option<St
     }
     let offset_minutes = match utc {
         true => 0,
-        false => last_line_offset(newest_plain?.0)?,
+        false => last_line_offset(newest?.0)?,
     };
     let secs = |t: std::time::SystemTime| {
         t.duration_since(std::time::UNIX_EPOCH)
@@ -158,14 +156,9 @@ fn collected_before_the_end(paths: &[PathBuf], r: Range, utc: bool) -> Option<St
     })
 }
 
-/// The UTC offset of the last dated line of a plain file (its last 64 KiB), in minutes.
+/// The UTC offset of the last dated line of a file (in its last 64 KiB of text), in minutes.
 fn last_line_offset(path: &Path) -> Option<i32> {
-    use std::os::unix::fs::FileExt;
-    let file = crate::input::source::open_regular(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    let start = len.saturating_sub(64 << 10);
-    let mut tail = vec![0u8; (len - start) as usize];
-    file.read_exact_at(&mut tail, start).ok()?;
+    let tail = text_tail(path, 64 << 10)?;
     let scanners = [
         crate::scan::Format::Combined,
         crate::scan::Format::VhostCombined,
@@ -180,6 +173,37 @@ fn last_line_offset(path: &Path) -> Option<i32> {
                 _ => None,
             })
     })
+}
+
+/// The last `size` bytes of a file's text: a plain file's read from its end, a `.gz` file's
+/// decoded whole (a day's archive, in a fraction of a second; all of them compressed was the
+/// case with no plain file to read, and the check said nothing). A `.gz` cut short gives the
+/// text before the cut.
+fn text_tail(path: &Path, size: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::FileExt;
+    let file = crate::input::source::open_regular(path).ok()?;
+    if !crate::input::source::is_gzip_file(path) {
+        let len = file.metadata().ok()?.len();
+        let start = len.saturating_sub(size as u64);
+        let mut tail = vec![0u8; (len - start) as usize];
+        file.read_exact_at(&mut tail, start).ok()?;
+        return Some(tail);
+    }
+    let mut text = crate::input::source::GzipMembers::new(std::io::BufReader::new(file));
+    let mut block = vec![0u8; 1 << 20];
+    let mut tail = Vec::with_capacity(2 * size + block.len());
+    loop {
+        match text.read(&mut block) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => tail.extend_from_slice(&block[..n]),
+        }
+        if tail.len() > 2 * size {
+            tail.drain(..tail.len() - size);
+        }
+    }
+    let cut = tail.len().saturating_sub(size);
+    Some(tail.split_off(cut))
 }
 
 /// The day a record's body line reports on: `    YYYY-MM-DD: ...` (four spaces, no more).
@@ -261,6 +285,11 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
         true => Some(email::check_smtp(file.smtp.as_ref()).map_err(in_config_file(file))?),
         false => None,
     };
+    // The settings and the inputs too: a run that cannot find its logs (a typo, cron
+    // started in another folder) must say so and make nothing. The history's files were made
+    // first, and `log/` with them: the run then said that `log` held no access logs.
+    crate::cmd::analyze::check_settings(&analyze_args, file)?;
+    crate::cmd::analyze::check_inputs(&analyze_args, file)?;
     // Last, as it makes the history's files where missing: nothing is made for a run that
     // stops at a check above.
     match &history_paths {
