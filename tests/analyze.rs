@@ -1465,3 +1465,60 @@ fn an_input_of_which_no_line_parsed_says_so_and_an_ipv6_vhost_is_detected() {
     assert_eq!(got["days"][0]["suspicious_ips"][0]["ip"], "203.0.113.7");
     assert_eq!(got["days"][0]["suspicious_ips"][0]["failed"], 5);
 }
+
+/// A copy saved with a byte order mark (an editor's) beside the same text without one, and
+/// a longer marked copy: each line counts once, in whichever order they are named, mapped
+/// or streamed (it counted twice: the mark made the bytes differ).
+#[test]
+fn a_copy_with_a_byte_order_mark_counts_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: String = (0..6)
+        .map(|i| {
+            format!("10.0.0.{i} - - [19/Jun/2023:10:00:0{i} +0000] \"GET /x HTTP/1.1\" 404 5\n")
+        })
+        .collect();
+    let plain = tmp.path().join("access_a.log");
+    let marked = tmp.path().join("access_b.log");
+    let longer = tmp.path().join("access_c.log");
+    std::fs::write(&plain, &lines).unwrap();
+    std::fs::write(&marked, [&b"\xef\xbb\xbf"[..], lines.as_bytes()].concat()).unwrap();
+    let more = "10.0.0.9 - - [19/Jun/2023:11:00:00 +0000] \"GET /y HTTP/1.1\" 401 5\n";
+    std::fs::write(&longer, format!("\u{feff}{lines}{more}")).unwrap();
+    for (names, copies) in [
+        (
+            [&plain, &marked, &longer],
+            [None, Some(&plain), Some(&plain)],
+        ),
+        (
+            [&marked, &plain, &longer],
+            [None, Some(&marked), Some(&marked)],
+        ),
+    ] {
+        for extra in [&[][..], &["--no-mmap"][..]] {
+            let out = logwarden()
+                .args(["analyze", "-q", "--json", "-"])
+                .args(extra)
+                .args(names)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{out:?}");
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(
+                (
+                    &v["totals"]["lines"],
+                    &v["totals"]["failed"],
+                    &v["totals"]["duplicate_lines"]
+                ),
+                (&json!(7), &json!(7), &json!(12)),
+                "{names:?} {extra:?}"
+            );
+            for (i, copy) in copies.iter().enumerate() {
+                let expected = copy.map_or(Value::Null, |p| json!(p.display().to_string()));
+                assert_eq!(
+                    v["inputs"][i]["duplicate_of"], expected,
+                    "{names:?} {extra:?}"
+                );
+            }
+        }
+    }
+}

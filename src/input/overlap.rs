@@ -46,6 +46,34 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
 /// or a line count has read (on mapped files, to drop their pages from the page tables as
 /// it goes: comparing a week of daily copies reads all of them).
 pub fn plan_with(contents: &[Option<(&[u8], bool)>], forget: &dyn Fn(&[u8])) -> Vec<Overlap> {
+    // A byte order mark is no content (the scanner drops it): a copy saved with one (by an
+    // editor) beside the same text without one counted twice. Plain texts are compared
+    // after their marks, and the plan's offsets moved past them again.
+    let marks: Vec<usize> = contents
+        .iter()
+        .map(|c| match c {
+            Some((data, true)) => crate::scan::line::bom_len(data),
+            _ => 0,
+        })
+        .collect();
+    let texts: Vec<Option<(&[u8], bool)>> = contents
+        .iter()
+        .zip(&marks)
+        .map(|(c, &mark)| c.map(|(data, plain)| (&data[mark..], plain)))
+        .collect();
+    let mut result = plan_texts(&texts, forget);
+    for (o, &mark) in result.iter_mut().zip(&marks) {
+        if o.skip > 0 {
+            o.skip += mark;
+        }
+        // A stop at 0 scans nothing, the mark included.
+        o.stop = o.stop.map(|s| if s > 0 { s + mark } else { 0 });
+    }
+    result
+}
+
+/// [`plan_with`] on texts without byte order marks.
+fn plan_texts(contents: &[Option<(&[u8], bool)>], forget: &dyn Fn(&[u8])) -> Vec<Overlap> {
     let mut result = vec![Overlap::default(); contents.len()];
     // Candidates share their first line (up to HEAD bytes): a copy and a file that starts
     // with it do, however short the copy (a quiet day's first copy is under a page).
@@ -729,6 +757,46 @@ mod tests {
                 .sum();
             assert!(covered >= times * short.len(), "{covered}");
         }
+    }
+
+    /// A copy saved with a byte order mark beside the same text without one (either way
+    /// round, whole or as a prefix) is a copy: compared after the mark, its offsets past it.
+    #[test]
+    fn a_byte_order_mark_does_not_hide_a_copy() {
+        let bom = |data: &[u8]| [crate::scan::line::UTF8_BOM, data].concat();
+        let a = big("a", 100);
+        let mut longer = a.clone();
+        longer.extend(big("b", 5));
+        let (bom_a, bom_longer) = (bom(&a), bom(&longer));
+        let p = plan_of(&[&a, &bom_a]);
+        assert_eq!(p[0], Overlap::default());
+        assert_eq!(
+            (p[1].skip, p[1].skip_lines, p[1].covered_by),
+            (a.len() + 3, 100, Some(0))
+        );
+        let p = plan_of(&[&bom_a, &a]);
+        assert_eq!(p[0], Overlap::default());
+        assert_eq!((p[1].skip, p[1].covered_by), (a.len(), Some(0)));
+        let p = plan_of(&[&bom_a, &longer]);
+        assert_eq!((p[1].skip, p[1].skip_lines), (a.len(), 100));
+        let p = plan_of(&[&a, &bom_longer]);
+        assert_eq!((p[1].skip, p[1].skip_lines), (a.len() + 3, 100));
+        // Both marked: as before.
+        let p = plan_of(&[&bom_a, &bom_longer]);
+        assert_eq!((p[1].skip, p[1].skip_lines), (a.len() + 3, 100));
+        // A copy taken mid-line: its partial line stops after the mark's offset too.
+        let cut = bom(b"x 1\ny 2");
+        let p = plan_of(&[&cut, b"x 1\ny 2 and more\n"]);
+        assert_eq!(
+            (p[0].stop, p[0].continued_in, p[1].skip, p[1].skip_lines),
+            (Some(3 + 4), Some(1), 4, 1)
+        );
+        // A mark and a piece of a first line, no newline: nothing of it is scanned.
+        let p = plan_of(&[&bom(b"x 1"), b"x 1 and more\n"]);
+        assert_eq!((p[0].stop, p[0].continued_in), (Some(0), Some(1)));
+        // Compressed bytes are not text: a mark there is nothing.
+        let contents = [Some((&a[..], true)), Some((&bom_a[..], false))];
+        assert_eq!(plan(&contents), vec![Overlap::default(); 2]);
     }
 
     #[test]
