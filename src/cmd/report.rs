@@ -293,7 +293,12 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     // Last, as it makes the history's files where missing: nothing is made for a run that
     // stops at a check above.
     match &history_paths {
-        Some((history_path, _)) => history::check_appendable(history_path)?,
+        Some((history_path, _)) => {
+            history::check_appendable(history_path)?;
+            // A record of a run killed before its text was written is put back now, before
+            // the mail attaches the period's records.
+            history::repair(history_path)?;
+        }
         // A rehearsal appends nothing, but attaches the history's records.
         None if args.email => history::check_regular(&args.history)?,
         None => {}

@@ -20,8 +20,11 @@ use std::path::{Path, PathBuf};
 /// Every human-readable record starts with this, at the start of a line.
 pub const RECORD_START: &str = "=== ";
 pub const JSONL_NAME: &str = "history.jsonl";
-/// The key of a JSON-lines record that holds its human-readable twin.
+/// The keys of a JSON-lines record that place its human-readable twin: its text, the name of
+/// the history file it goes to, and that file's length before it was appended ([`append`]).
 const TEXT_KEY: &str = "text";
+const HISTORY_KEY: &str = "history";
+const TEXT_AT_KEY: &str = "text_at";
 
 /// One run's record.
 #[derive(Debug, Clone)]
@@ -65,14 +68,29 @@ impl Record {
     /// The JSON-lines record (one line, keys sorted, ASCII only: serde_json escapes control characters,
     /// and the strings in it are already escaped).
     pub fn json_line(&self) -> anyhow::Result<String> {
-        let mut obj = serde_json::Map::new();
+        self.json_line_with(serde_json::Map::new())
+    }
+
+    /// [`Self::json_line`] with where its text goes: the history file `history` (its name),
+    /// after its first `at` bytes, so that a run that finds it missing there can put it back
+    /// ([`append`]).
+    fn placed_json_line(&self, history: &Path, at: u64) -> anyhow::Result<String> {
+        let mut placed = serde_json::Map::new();
+        placed.insert(TEXT_KEY.into(), self.text().into());
+        placed.insert(HISTORY_KEY.into(), file_name(history).into());
+        placed.insert(TEXT_AT_KEY.into(), at.into());
+        self.json_line_with(placed)
+    }
+
+    fn json_line_with(
+        &self,
+        mut obj: serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<String> {
         obj.insert("time".into(), self.time.clone().into());
         obj.insert("title".into(), printable(&self.title).into());
         for (k, v) in &self.json {
             obj.insert(k.clone(), v.clone());
         }
-        // The text record, for a run that finds it missing from the text file ([`append`]).
-        obj.insert(TEXT_KEY.into(), self.text().into());
         let mut line = serde_json::to_string(&obj).context("cannot encode history record")?;
         line.push('\n');
         Ok(line)
@@ -383,7 +401,10 @@ fn torn_record(file: &std::fs::File, start: &[u8], end: &[u8]) -> std::io::Resul
 fn is_torn(rest: &[u8], start: &[u8]) -> bool {
     const INDENT: &[u8] = b"    ";
     if start.is_empty() {
-        return rest.first() == Some(&b'{') && !rest.contains(&b'\n');
+        // A whole object (one added by hand without its newline) is nobody's cut record.
+        return rest.first() == Some(&b'{')
+            && !rest.contains(&b'\n')
+            && serde_json::from_slice::<serde::de::IgnoredAny>(rest).is_err();
     }
     if !rest.starts_with(start) || memchr::memmem::find(rest, b"\n\n").is_some() {
         return false;
@@ -407,58 +428,89 @@ pub enum AppendError {
 /// Append the record to `history`'s JSON-lines twin, then to `history` itself.
 ///
 /// The twin first, because it is what later runs consult (the archives recorded, the periods
-/// mailed); and both under `history`'s lock, so that a record in the twin that `history`
-/// lacks is never another run's in progress but one whose run was killed between the two
-/// appends (or whose text append failed). Such a last record of the twin is copied into
-/// `history` from its `text` before this record: each record is then in both files once.
-/// (Text first, as before, a run killed in between left the twin without the record, and the
-/// next run recorded the same archives again.)
+/// mailed); and both under `history`'s lock. The twin's record carries its text and where it
+/// goes (`history`'s name and length before it): a run killed between the two appends (or
+/// whose text append failed) leaves a last twin record whose text is not there, and the next
+/// run that writes to `history` ([`append`], [`repair`]) puts it there first. Each record is
+/// then in both files once. (Text first, as before, a run killed in between left the twin
+/// without the record, and the next run recorded the same archives again.)
 pub fn append(history: &Path, record: &Record) -> Result<(), AppendError> {
     use AppendError::{NotRecorded, TextMissing};
-    let json = record.json_line().map_err(NotRecorded)?;
     let twin = jsonl_path(history);
-    // A link or a device as the twin is refused before it is read, as its append would.
-    check_file(&twin).map_err(NotRecorded)?;
-    let mut text_file =
-        open_locked(history, RECORD_START.as_bytes(), b"\n\n").map_err(NotRecorded)?;
-    let missing = last_text_missing(&text_file, &twin)
+    let mut text_file = open_repaired(history, &twin).map_err(NotRecorded)?;
+    let at = text_file
+        .metadata()
         .with_context(|| format!("cannot read history {}", crate::escape::path(history)))
-        .map_err(NotRecorded)?;
-    if let Some(text) = missing {
-        write_record(&mut text_file, history, text.as_bytes()).map_err(NotRecorded)?;
-    }
+        .map_err(NotRecorded)?
+        .len();
+    let json = record.placed_json_line(history, at).map_err(NotRecorded)?;
     append_once(&twin, json.as_bytes(), b"", b"\n").map_err(NotRecorded)?;
     write_record(&mut text_file, history, record.text().as_bytes()).map_err(TextMissing)
     // Closing `text_file` releases its lock.
 }
 
-/// The text of the twin's last record, when `text_file` (locked, its torn end removed) does
-/// not hold it among its last bytes. `None` when the twin is missing, empty, ends in a cut
-/// record (removed by its next append: that run recorded nothing), or its last record has no
-/// text (made by an earlier version); and when `text_file` is empty: rotated away (by
-/// logrotate, say) while its twin was kept, it would otherwise start with the record before.
-fn last_text_missing(text_file: &std::fs::File, twin: &Path) -> std::io::Result<Option<String>> {
-    use std::os::unix::fs::FileExt;
-    let len = text_file.metadata()?.len();
-    if len == 0 {
-        return Ok(None);
+/// Put back into `history` a record its twin holds and it lacks (see [`append`]): for a
+/// reader of `history` about to write to it (a report attaches its records).
+pub fn repair(history: &Path) -> anyhow::Result<()> {
+    open_repaired(history, &jsonl_path(history)).map(drop)
+}
+
+/// `history` opened and locked ([`open_locked`]), the twin's last record put back into it
+/// where it is missing.
+fn open_repaired(history: &Path, twin: &Path) -> anyhow::Result<std::fs::File> {
+    // A link or a device as the twin is refused before it is read, as its append would.
+    check_file(twin)?;
+    let mut text_file = open_locked(history, RECORD_START.as_bytes(), b"\n\n")?;
+    let missing = missing_text(&text_file, history, twin)
+        .with_context(|| format!("cannot read history {}", crate::escape::path(history)))?;
+    if let Some(text) = missing {
+        write_record(&mut text_file, history, text.as_bytes())?;
     }
+    Ok(text_file)
+}
+
+/// The text of the twin's last record when it was meant for `history` and is not where it
+/// was to go: `text_file` (locked, its torn end removed) has as many bytes as it had then, or
+/// more, and the record's text (after a separating newline) does not follow them. `None`
+/// when the twin is missing, ends in a cut record (removed by its next append: that run
+/// recorded nothing), or its last record is another file's (two histories in one folder
+/// share it), of an earlier version (no text), or placed past `text_file`'s end (rotated
+/// away or cut since).
+fn missing_text(
+    text_file: &std::fs::File,
+    history: &Path,
+    twin: &Path,
+) -> std::io::Result<Option<String>> {
+    use std::os::unix::fs::FileExt;
     let Some(line) = last_line(twin)? else {
         return Ok(None);
     };
-    let Some(text) = serde_json::from_slice::<serde_json::Value>(&line)
-        .ok()
-        .and_then(|v| v.get(TEXT_KEY)?.as_str().map(str::to_string))
-    else {
+    let Ok(record) = serde_json::from_slice::<serde_json::Value>(&line) else {
         return Ok(None);
     };
-    // Looked for near the end, not only at it: somebody else's lines may follow it.
-    const SLACK: u64 = 64 * 1024;
-    let from = len.saturating_sub(text.len() as u64 + SLACK);
-    let mut tail = vec![0u8; (len - from) as usize];
-    text_file.read_exact_at(&mut tail, from)?;
-    let found = memchr::memmem::find(&tail, text.as_bytes()).is_some();
-    Ok((!found).then_some(text))
+    let (Some(text), Some(name), Some(at)) = (
+        record.get(TEXT_KEY).and_then(|t| t.as_str()),
+        record.get(HISTORY_KEY).and_then(|h| h.as_str()),
+        record.get(TEXT_AT_KEY).and_then(|a| a.as_u64()),
+    ) else {
+        return Ok(None);
+    };
+    let len = text_file.metadata()?.len();
+    if name != file_name(history) || len < at {
+        return Ok(None);
+    }
+    let mut there = vec![0u8; (len - at).min(text.len() as u64 + 1) as usize];
+    text_file.read_exact_at(&mut there, at)?;
+    let placed = there.starts_with(text.as_bytes())
+        || there
+            .strip_prefix(b"\n")
+            .is_some_and(|t| t == text.as_bytes());
+    Ok((!placed).then(|| text.to_string()))
+}
+
+/// A history file's name as its twin's records give it.
+fn file_name(history: &Path) -> String {
+    printable(&history.file_name().unwrap_or_default().to_string_lossy())
 }
 
 /// The last line of `path` without its newline: `None` when the file is missing, empty, does
@@ -486,7 +538,8 @@ fn last_line(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
         return Ok(None);
     }
     // Windows doubling back from the end: a line is read at most about twice.
-    const MAX_RECORD: u64 = 16 << 20;
+    // A record holds every suspicious client of a period: a million of them is ~250 MB.
+    const MAX_RECORD: u64 = 1 << 30;
     let end = len - 1;
     let mut window = 64 * 1024;
     loop {
@@ -538,7 +591,7 @@ mod tests {
         );
         assert_eq!(
             r.json_line().unwrap(),
-            "{\"lines\":3,\"text\":\"=== 2024-01-02T00:05:00+01:00 collect --analyze\\n    archive access_2024-01-02.log: 3 lines\\n    evil\\\\x0a=== forged\\\\x1b[2J\\n\\n\",\"time\":\"2024-01-02T00:05:00+01:00\",\"title\":\"collect --analyze\"}\n"
+            "{\"lines\":3,\"time\":\"2024-01-02T00:05:00+01:00\",\"title\":\"collect --analyze\"}\n"
         );
         assert_eq!(records(&(r.text() + &r.text())).len(), 2);
     }
@@ -605,7 +658,7 @@ mod tests {
         );
         assert_eq!(
             std::fs::read_to_string(&jsonl).unwrap(),
-            "{\"text\":\"=== T1 first\\n    a\\n\\n\",\"time\":\"T1\",\"title\":\"first\"}\n{\"text\":\"=== T3 third\\n\\n\",\"time\":\"T3\",\"title\":\"third\"}\n"
+            "{\"history\":\"monitoring.log\",\"text\":\"=== T1 first\\n    a\\n\\n\",\"text_at\":0,\"time\":\"T1\",\"title\":\"first\"}\n{\"history\":\"monitoring.log\",\"text\":\"=== T3 third\\n\\n\",\"text_at\":20,\"time\":\"T3\",\"title\":\"third\"}\n"
         );
         // Somebody else's text (the old cron script's output) is never cut.
         // (In a folder of its own: a history's twin is the folder's `history.jsonl`.)
@@ -619,89 +672,128 @@ mod tests {
         );
     }
 
-    /// A run killed after its twin's append and before its text's: the next record's run
-    /// copies the record into the text file first, so both files hold every record once.
-    #[test]
-    fn a_record_only_in_the_twin_is_copied_into_the_text_by_the_next_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("monitoring.log");
-        let jsonl = jsonl_path(&path);
-        let record = |time: &str, line: &str| {
-            let mut r = Record::new("collect --analyze");
-            r.time = time.into();
-            r.lines.push(line.into());
-            r
-        };
-        append(&path, &record("T1", "one")).unwrap();
-        let killed = record("T2", "two");
-        let mut j = OpenOptions::new().append(true).open(&jsonl).unwrap();
-        j.write_all(killed.json_line().unwrap().as_bytes()).unwrap();
-        append(&path, &record("T3", "three")).unwrap();
-        let text = "=== T1 collect --analyze\n    one\n\n=== T2 collect --analyze\n    two\n\n=== T3 collect --analyze\n    three\n\n";
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
-        let twin = std::fs::read_to_string(&jsonl).unwrap();
-        let times: Vec<String> = twin
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["time"].to_string())
-            .collect();
-        assert_eq!(times, ["\"T1\"", "\"T2\"", "\"T3\""]);
-        // In sync: the next record adds only itself, also when somebody else's lines follow
-        // the last record.
-        OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(b"cron: done\n")
-            .unwrap();
-        append(&path, &record("T4", "four")).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            format!("{text}cron: done\n=== T4 collect --analyze\n    four\n\n")
-        );
-        // Killed in the middle of its text: the cut record is removed, then copied whole.
-        let killed = record("T5", "five");
-        j.write_all(killed.json_line().unwrap().as_bytes()).unwrap();
-        OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(b"=== T5 collect --analyze\n    fi")
-            .unwrap();
-        append(&path, &record("T6", "six")).unwrap();
-        assert!(std::fs::read_to_string(&path).unwrap().ends_with(
-            "=== T4 collect --analyze\n    four\n\n=== T5 collect --analyze\n    five\n\n=== T6 collect --analyze\n    six\n\n"
-        ));
+    fn collect_record(time: &str, line: &str) -> Record {
+        let mut r = Record::new("collect --analyze");
+        r.time = time.into();
+        r.lines.push(line.into());
+        r
     }
 
-    /// What is not copied: a twin record cut short (its run recorded nothing), one of an
-    /// earlier version (no text), and anything into an empty text file (rotated away, its
-    /// twin kept).
+    /// What a run killed between its two appends leaves: its record in the twin only.
+    fn append_twin_only(path: &Path, record: &Record) {
+        let at = std::fs::metadata(path).map_or(0, |m| m.len());
+        let line = record.placed_json_line(path, at).unwrap();
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(jsonl_path(path))
+            .unwrap()
+            .write_all(line.as_bytes())
+            .unwrap();
+    }
+
+    fn append_text(path: &Path, text: &str) {
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+
+    fn twin_times(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(jsonl_path(path))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["time"].to_string())
+            .collect()
+    }
+
+    /// A run killed after its twin's append and before its text's: the next run that writes
+    /// to the text file puts the record there first, so both files hold every record once,
+    /// in the same order.
     #[test]
-    fn only_a_whole_last_twin_record_with_text_is_copied() {
+    fn a_record_only_in_the_twin_is_put_back_by_the_next_run() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("monitoring.log");
+        // Killed in the first run of all: the text file is empty (made, not written).
+        std::fs::write(&path, "").unwrap();
+        append_twin_only(&path, &collect_record("T1", "one"));
+        append(&path, &collect_record("T2", "two")).unwrap();
+        let text = "=== T1 collect --analyze\n    one\n\n=== T2 collect --analyze\n    two\n\n";
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        // Killed again, with a record the same as the one before (two runs in one second
+        // that found nothing); put back by `repair` (a report, before it attaches them).
+        append_twin_only(&path, &collect_record("T2", "two"));
+        repair(&path).unwrap();
+        let text = format!("{text}=== T2 collect --analyze\n    two\n\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        assert_eq!(twin_times(&path), ["\"T1\"", "\"T2\"", "\"T2\""]);
+        // In sync: the next record adds only itself, however much of somebody else's text
+        // follows the last one.
+        let foreign = "cron: done\n".repeat(10_000);
+        append_text(&path, &foreign);
+        append(&path, &collect_record("T3", "three")).unwrap();
+        repair(&path).unwrap();
+        let text = format!("{text}{foreign}=== T3 collect --analyze\n    three\n\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        // Killed in the middle of its text: the cut record is removed, then put back whole.
+        append_twin_only(&path, &collect_record("T4", "four"));
+        append_text(&path, "=== T4 collect --analyze\n    fo");
+        append(&path, &collect_record("T5", "five")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{text}=== T4 collect --analyze\n    four\n\n=== T5 collect --analyze\n    five\n\n")
+        );
+        // After somebody else's text without a final newline: put back on a line of its own.
+        append_text(&path, "no newline");
+        append_twin_only(&path, &collect_record("T6", "six"));
+        append(&path, &collect_record("T7", "seven")).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().ends_with(
+            "five\n\nno newline\n=== T6 collect --analyze\n    six\n\n=== T7 collect --analyze\n    seven\n\n"
+        ));
+        assert_eq!(twin_times(&path).len(), 8);
+    }
+
+    /// What is not put back: a record of another history file in the same folder (they share
+    /// the twin), one placed past the text file's end (rotated away or cut since), one of an
+    /// earlier version (no place), and a twin whose last record is cut short (its run
+    /// recorded nothing).
+    #[test]
+    fn only_this_files_last_record_is_put_back_where_it_was_to_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("monitoring.log");
+        let other = dir.path().join("weekly.log");
         let jsonl = jsonl_path(&path);
-        let mut r = Record::new("report 2023-W25");
-        r.time = "T1".into();
-        for (text_before, twin_before) in [
-            (
-                "=== T0 x\n\n",
-                "{\"text\":\"=== T0 y\\n\\n\",\"time\":\"T0\"}",
-            ),
-            ("=== T0 x\n\n", "{\"time\":\"T0\"}\n"),
-            ("", "{\"text\":\"=== T0 y\\n\\n\",\"time\":\"T0\"}\n"),
+        // Two histories, one twin: each run's own record only, no kill.
+        for n in 0..3 {
+            append(&path, &collect_record(&format!("C{n}"), "c")).unwrap();
+            append(&other, &collect_record(&format!("R{n}"), "r")).unwrap();
+        }
+        let mine = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(records(&mine).len(), 3, "{mine}");
+        assert!(!mine.contains("=== R"), "{mine}");
+        assert_eq!(records(&std::fs::read_to_string(&other).unwrap()).len(), 3);
+        // Rotated away: its last record was placed far past the new file's end.
+        std::fs::write(&path, "").unwrap();
+        append_twin_only(&other, &collect_record("R9", "r"));
+        std::fs::write(&other, "").unwrap();
+        append(&other, &collect_record("R10", "r")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&other).unwrap(),
+            "=== R10 collect --analyze\n    r\n\n"
+        );
+        for twin_end in [
+            "{\"text\":\"=== T0 y\\n\\n\",\"time\":\"T0\"}\n",
+            "{\"history\":\"monitoring.log\",\"text\":\"=== T0 y\\n\\n\",\"text_at\":0,\"time\":\"T0\"}",
         ] {
-            std::fs::write(&path, text_before).unwrap();
-            std::fs::write(&jsonl, twin_before).unwrap();
-            append(&path, &r).unwrap();
-            assert_eq!(
-                std::fs::read_to_string(&path).unwrap(),
-                format!("{text_before}=== T1 report 2023-W25\n\n"),
-                "{twin_before:?}"
-            );
+            std::fs::write(&path, "=== T1 x\n\n").unwrap();
+            std::fs::write(&jsonl, twin_end).unwrap();
+            repair(&path).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "=== T1 x\n\n", "{twin_end:?}");
         }
         // A last line longer than the first window is found by wider ones.
-        std::fs::write(&path, "=== T0 x\n\n").unwrap();
         std::fs::write(&jsonl, format!("{}\n", "x".repeat(100_000))).unwrap();
         assert_eq!(last_line(&jsonl).unwrap().map(|l| l.len()), Some(100_000));
         std::fs::write(&jsonl, "a\nbc\n").unwrap();
@@ -752,6 +844,8 @@ mod tests {
         for (before, kept) in [
             ("{\"a\":1}\n{\"time\":\"T", "{\"a\":1}\n"),
             ("{\"a\":1}\nnot json", "{\"a\":1}\nnot json\n"),
+            // A whole object without its newline (added by hand) is nobody's cut record.
+            ("{\"a\":1}\n{\"hand\":1}", "{\"a\":1}\n{\"hand\":1}\n"),
         ] {
             std::fs::write(&jsonl, before).unwrap();
             append_once(&jsonl, b"{\"b\":2}\n", b"", b"\n").unwrap();
