@@ -5,9 +5,9 @@
 //! concurrent runs never interleave; a run killed mid-write (the kernel cuts a large write
 //! short at a fatal signal) leaves a partial last record, which the next writer removes
 //! before it appends, so readers after it see whole records only. The twin is written
-//! first, under the text file's lock, and carries the record's text: a run killed between
-//! the two appends leaves a record the next writer copies into the text file, so each
-//! record is in both files once. Records hold only our
+//! first, under the text file's lock, and carries the record's text and its place in the
+//! text file: a run killed between the two appends leaves a record that the next writer puts
+//! back at the end of the text file, so each record is in both files once. Records hold only our
 //! own text and already-escaped strings, and every byte outside printable ASCII is escaped
 //! again here, so a log can never forge a record boundary or reach a terminal raw. Neither
 //! file name starts with `access`, so discovery never analyzes the history.
