@@ -1468,7 +1468,7 @@ fn an_input_of_which_no_line_parsed_says_so_and_an_ipv6_vhost_is_detected() {
 
 /// A copy saved with a byte order mark (an editor's) beside the same text without one, and
 /// a longer marked copy: each line counts once, in whichever order they are named, mapped
-/// or streamed (it counted twice: the mark made the bytes differ).
+/// or streamed, plain or gzipped (it counted twice: the mark made the bytes differ).
 #[test]
 fn a_copy_with_a_byte_order_mark_counts_once() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1484,6 +1484,11 @@ fn a_copy_with_a_byte_order_mark_counts_once() {
     std::fs::write(&marked, [&b"\xef\xbb\xbf"[..], lines.as_bytes()].concat()).unwrap();
     let more = "10.0.0.9 - - [19/Jun/2023:11:00:00 +0000] \"GET /y HTTP/1.1\" 401 5\n";
     std::fs::write(&longer, format!("\u{feff}{lines}{more}")).unwrap();
+    // Gzipped, either one: decoded and compared by its text.
+    let marked_gz = tmp.path().join("access_b.log.gz");
+    let plain_gz = tmp.path().join("access_a.log.gz");
+    std::fs::write(&marked_gz, gzip(&std::fs::read(&marked).unwrap())).unwrap();
+    std::fs::write(&plain_gz, gzip(lines.as_bytes())).unwrap();
     for (names, copies) in [
         (
             [&plain, &marked, &longer],
@@ -1492,6 +1497,14 @@ fn a_copy_with_a_byte_order_mark_counts_once() {
         (
             [&marked, &plain, &longer],
             [None, Some(&marked), Some(&marked)],
+        ),
+        (
+            [&plain, &marked_gz, &longer],
+            [None, Some(&plain), Some(&plain)],
+        ),
+        (
+            [&plain_gz, &marked_gz, &longer],
+            [None, Some(&plain_gz), Some(&plain_gz)],
         ),
     ] {
         for extra in [&[][..], &["--no-mmap"][..]] {
