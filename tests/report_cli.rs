@@ -1374,6 +1374,12 @@ fn a_period_collected_before_its_end_is_a_warning() {
     write("+0000", "2026-03-08T23:05:00Z");
     let gz = compress();
     assert_eq!(report(&week).1, format!("logwarden: warning: {warning}\n"));
+    // A newer archive without a dated line (a quiet day's, empty): the one before it tells.
+    let quiet = log.join("access_2026-03-08.log.gz");
+    fs::write(&quiet, gzip(b"")).unwrap();
+    touch(&quiet, "2026-03-08T23:05:30Z");
+    assert_eq!(report(&week).1, format!("logwarden: warning: {warning}\n"));
+    fs::remove_file(&quiet).unwrap();
     fs::remove_file(&gz).unwrap();
     write("+0100", "2026-03-08T23:05:00Z");
     compress();

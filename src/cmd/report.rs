@@ -81,8 +81,8 @@ pub fn history_in(history: &Path, r: Range) -> Vec<u8> {
 /// A warning when the archives end before the period does: they were last collected (the
 /// newest input's modification time, or that of a `collect` state file among them, which
 /// every collect writes) before the period's last day ended in the log's own time (the
-/// offset of the newest input's last line; UTC with `--utc`). What the server logged
-/// since is still in the live log. A collect at 00:05 in Berlin is 23:05 UTC on Sunday: a
+/// offset of the last dated line of the newest input that has one; UTC with `--utc`). What
+/// the server logged since is still in the live log. A collect at 00:05 in Berlin is 23:05 UTC on Sunday: a
 /// Monday report of a log kept in UTC left out the week's last hour, and said nothing.
 /// `None` where it cannot be told (stdin, no file, no dated line).
 fn collected_before_the_end(paths: &[PathBuf], r: Range, utc: bool) -> Option<String> {
@@ -94,15 +94,13 @@ fn collected_before_the_end(paths: &[PathBuf], r: Range, utc: bool) -> Option<St
             .and_then(|m| m.modified().ok())
     };
     let mut collected: Option<std::time::SystemTime> = None;
-    let mut newest: Option<(&Path, std::time::SystemTime)> = None;
+    let mut files: Vec<(std::time::SystemTime, &Path)> = Vec::new();
     for input in &inputs {
         match input {
             crate::input::Input::File(p) => {
                 let Some(written) = modified(p) else { continue };
                 collected = collected.max(Some(written));
-                if newest.is_none_or(|(_, t)| written > t) {
-                    newest = Some((p, written));
-                }
+                files.push((written, p));
             }
             crate::input::Input::Stdin => return None,
             crate::input::Input::Unusable(..) => {}
@@ -113,7 +111,15 @@ fn collected_before_the_end(paths: &[PathBuf], r: Range, utc: bool) -> Option<St
     }
     let offset_minutes = match utc {
         true => 0,
-        false => last_line_offset(newest?.0)?,
+        // The newest input with a dated line (a quiet day's archive may have none): a few
+        // are tried, newest first.
+        false => {
+            files.sort_unstable_by(|a, b| b.cmp(a));
+            files
+                .iter()
+                .take(8)
+                .find_map(|&(_, p)| last_line_offset(p))?
+        }
     };
     let secs = |t: std::time::SystemTime| {
         t.duration_since(std::time::UNIX_EPOCH)
