@@ -469,9 +469,9 @@ fn open_repaired(history: &Path, twin: &Path) -> anyhow::Result<std::fs::File> {
     Ok(text_file)
 }
 
-/// The text of the twin's last record when it was meant for `history` and is not where it
-/// was to go: `text_file` (locked, its torn end removed) has as many bytes as it had then, or
-/// more, and the record's text (after a separating newline) does not follow them. `None`
+/// The text of the twin's last record when it was meant for `history` and is not there:
+/// `text_file` (locked, its torn end removed) has as many bytes as it had then, or more, and
+/// the record's text is neither at that place nor at a line start after it. `None`
 /// when the twin is missing, ends in a cut record (removed by its next append: that run
 /// recorded nothing), or its last record is another file's (two histories in one folder
 /// share it), of an earlier version (no text), or placed past `text_file`'s end (rotated
@@ -499,18 +499,25 @@ fn missing_text(
     if name != file_name(history) || len < at {
         return Ok(None);
     }
-    let mut there = vec![0u8; (len - at).min(text.len() as u64 + 1) as usize];
-    text_file.read_exact_at(&mut there, at)?;
-    let placed = there.starts_with(text.as_bytes())
-        || there
-            .strip_prefix(b"\n")
-            .is_some_and(|t| t == text.as_bytes());
+    // At its place, or anywhere after it at a line start: put back already, after somebody
+    // else's text that followed the kill (so not put back a second time). Past what is read
+    // here, it is left alone rather than risk a second copy.
+    const AFTER: u64 = 64 << 20;
+    if len - at > AFTER + text.len() as u64 {
+        return Ok(None);
+    }
+    let mut after = vec![0u8; (len - at) as usize];
+    text_file.read_exact_at(&mut after, at)?;
+    let placed = after.starts_with(text.as_bytes())
+        || memchr::memmem::find_iter(&after, text.as_bytes())
+            .any(|i| i > 0 && after[i - 1] == b'\n');
     Ok((!placed).then(|| text.to_string()))
 }
 
-/// A history file's name as its twin's records give it.
+/// A history file's name as its twin's records give it: escaped byte for byte, so that two
+/// names are never given alike (a lossy decoding gave two non-UTF-8 names one).
 fn file_name(history: &Path) -> String {
-    printable(&history.file_name().unwrap_or_default().to_string_lossy())
+    crate::escape::path(Path::new(history.file_name().unwrap_or_default()))
 }
 
 /// The last line of `path` without its newline: `None` when the file is missing, empty, does
@@ -746,14 +753,23 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             format!("{text}=== T4 collect --analyze\n    four\n\n=== T5 collect --analyze\n    five\n\n")
         );
+        // Killed, then somebody else's text: put back after it, by `repair`, and not again by
+        // the `append` after it (the record is no longer at its place, but after it).
+        append_twin_only(&path, &collect_record("T4b", "fourb"));
+        append_text(&path, "cron: after the kill\n");
+        repair(&path).unwrap();
+        append(&path, &collect_record("T4c", "fourc")).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().ends_with(
+            "five\n\ncron: after the kill\n=== T4b collect --analyze\n    fourb\n\n=== T4c collect --analyze\n    fourc\n\n"
+        ));
         // After somebody else's text without a final newline: put back on a line of its own.
         append_text(&path, "no newline");
         append_twin_only(&path, &collect_record("T6", "six"));
         append(&path, &collect_record("T7", "seven")).unwrap();
         assert!(std::fs::read_to_string(&path).unwrap().ends_with(
-            "five\n\nno newline\n=== T6 collect --analyze\n    six\n\n=== T7 collect --analyze\n    seven\n\n"
+            "fourc\n\nno newline\n=== T6 collect --analyze\n    six\n\n=== T7 collect --analyze\n    seven\n\n"
         ));
-        assert_eq!(twin_times(&path).len(), 8);
+        assert_eq!(twin_times(&path).len(), 10);
     }
 
     /// What is not put back: a record of another history file in the same folder (they share
@@ -775,6 +791,21 @@ mod tests {
         assert_eq!(records(&mine).len(), 3, "{mine}");
         assert!(!mine.contains("=== R"), "{mine}");
         assert_eq!(records(&std::fs::read_to_string(&other).unwrap()).len(), 3);
+        // Names that decode alike (not UTF-8): told apart all the same.
+        use std::os::unix::ffi::OsStrExt;
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let [one, two] = [b"pr\xfcfung.log", b"pr\xf6fung.log"]
+            .map(|n| sub.join(std::ffi::OsStr::from_bytes(n)));
+        for n in 0..2 {
+            append(&one, &collect_record(&format!("U{n}"), "u")).unwrap();
+            append(&two, &collect_record(&format!("V{n}"), "v")).unwrap();
+        }
+        let one_text = std::fs::read_to_string(&one).unwrap();
+        assert_eq!(
+            one_text,
+            "=== U0 collect --analyze\n    u\n\n=== U1 collect --analyze\n    u\n\n"
+        );
         // Rotated away: its last record was placed far past the new file's end.
         std::fs::write(&path, "").unwrap();
         append_twin_only(&other, &collect_record("R9", "r"));
