@@ -496,7 +496,7 @@ fn missing_text(
         return Ok(None);
     };
     let len = text_file.metadata()?.len();
-    if name != file_name(history) || len < at {
+    if name != file_name(history) || len < at || !is_record_text(text) {
         return Ok(None);
     }
     // At its place, or anywhere after it at a line start: put back already, after somebody
@@ -512,6 +512,19 @@ fn missing_text(
         || memchr::memmem::find_iter(&after, text.as_bytes())
             .any(|i| i > 0 && after[i - 1] == b'\n');
     Ok((!placed).then(|| text.to_string()))
+}
+
+/// Whether `text` is a record as [`Record::text`] makes it: a header line, body lines of
+/// printable ASCII, a blank line at the end and none before. Anything else in the twin (an
+/// edited or forged line) is not put into the history, which holds only such records.
+fn is_record_text(text: &str) -> bool {
+    let Some(body) = text.strip_suffix("\n\n") else {
+        return false;
+    };
+    text.starts_with(RECORD_START)
+        && body
+            .split('\n')
+            .all(|line| !line.is_empty() && line.bytes().all(|b| (0x20..=0x7e).contains(&b)))
 }
 
 /// A history file's name as its twin's records give it: escaped byte for byte, so that two
@@ -817,6 +830,12 @@ mod tests {
         );
         for twin_end in [
             "{\"text\":\"=== T0 y\\n\\n\",\"time\":\"T0\"}\n",
+            // Not a record's text: a control byte, an empty line inside, no blank line at
+            // the end, no header.
+            "{\"history\":\"monitoring.log\",\"text\":\"=== T0 \\u001b[2J\\n\\n\",\"text_at\":10,\"time\":\"T0\"}\n",
+            "{\"history\":\"monitoring.log\",\"text\":\"=== T0 y\\n\\n    z\\n\\n\",\"text_at\":10,\"time\":\"T0\"}\n",
+            "{\"history\":\"monitoring.log\",\"text\":\"=== T0 y\\n\",\"text_at\":10,\"time\":\"T0\"}\n",
+            "{\"history\":\"monitoring.log\",\"text\":\"T0 y\\n\\n\",\"text_at\":10,\"time\":\"T0\"}\n",
             "{\"history\":\"monitoring.log\",\"text\":\"=== T0 y\\n\\n\",\"text_at\":0,\"time\":\"T0\"}",
         ] {
             std::fs::write(&path, "=== T1 x\n\n").unwrap();
@@ -824,6 +843,13 @@ mod tests {
             repair(&path).unwrap();
             assert_eq!(std::fs::read_to_string(&path).unwrap(), "=== T1 x\n\n", "{twin_end:?}");
         }
+        // The same place with a record's text: put back.
+        std::fs::write(&jsonl, "{\"history\":\"monitoring.log\",\"text\":\"=== T0 y\\n\\n\",\"text_at\":10,\"time\":\"T0\"}\n").unwrap();
+        repair(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "=== T1 x\n\n=== T0 y\n\n"
+        );
         // A last line longer than the first window is found by wider ones.
         std::fs::write(&jsonl, format!("{}\n", "x".repeat(100_000))).unwrap();
         assert_eq!(last_line(&jsonl).unwrap().map(|l| l.len()), Some(100_000));
