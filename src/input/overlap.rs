@@ -255,9 +255,18 @@ pub fn may_share_content(heads: &[Option<&[u8]>]) -> Vec<bool> {
         .iter()
         .map(|h| h.is_some_and(|h| h.len() < HEAD))
         .collect();
+    // All cut to the same length after the mark: a `.gz` head is [`HEAD`] decoded bytes, so
+    // a marked one has 3 fewer of text, and a first line longer than that keyed it apart
+    // from the same text unmarked.
+    let text_head = HEAD - crate::scan::line::UTF8_BOM.len();
     let heads: Vec<Option<&[u8]>> = heads
         .iter()
-        .map(|h| h.map(crate::scan::line::strip_bom))
+        .map(|h| {
+            h.map(|h| {
+                let text = crate::scan::line::strip_bom(h);
+                &text[..text.len().min(text_head)]
+            })
+        })
         .collect();
     let keys: Vec<Option<&[u8]>> = heads
         .iter()
@@ -470,6 +479,19 @@ mod tests {
             [true, true]
         );
         assert_eq!(heads(&[b"\xef\xbb\xbf"]), [false; 2]);
+        // A first line longer than a head: a `.gz` head is HEAD decoded bytes, the mark's
+        // among them; the same text unmarked (a whole plain file) goes with it.
+        for line_len in [HEAD - 3, HEAD - 2, HEAD, HEAD + 100] {
+            let text = [&b"x".repeat(line_len)[..], b"\nnext\n"].concat();
+            let marked = [crate::scan::line::UTF8_BOM, &text].concat();
+            for (a, b) in [(&marked[..HEAD], &text[..]), (&text[..HEAD], &marked[..])] {
+                assert_eq!(
+                    may_share_content(&[Some(a), Some(b)]),
+                    [true; 2],
+                    "{line_len}"
+                );
+            }
+        }
         let telling: [&[u8]; 3] = [b"a\n", b"\xef\xbb\xbf\xef\xbb\xbf\n", b"\xef\xbb\xbfx\n"];
         assert_eq!(heads(&telling), [true; 6]);
         // Alike blank lines, different text after them: no copy.
@@ -505,7 +527,8 @@ mod tests {
         );
         // A head of padding with no text in it is its own key: a hole's copy shares it.
         let hole = vec![0u8; HEAD + 10];
-        let mut other = vec![0u8; HEAD - 1];
+        // (Heads are compared through their first HEAD - 3 bytes of text: see the mark.)
+        let mut other = vec![0u8; HEAD - 4];
         other.push(b'x');
         assert_eq!(
             may_share_content(&[Some(&hole[..]), Some(&hole[..HEAD]), Some(&other[..])]),
