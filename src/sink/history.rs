@@ -5,9 +5,10 @@
 //! concurrent runs never interleave; a run killed mid-write (the kernel cuts a large write
 //! short at a fatal signal) leaves a partial last record, which the next writer removes
 //! before it appends, so readers after it see whole records only. The twin is written
-//! first, under the text file's lock, and carries the record's text and its place in the
-//! text file: a run killed between the two appends leaves a record that the next writer puts
-//! back at the end of the text file, so each record is in both files once. Records hold only our
+//! first, under the text file's lock, and carries the record's text and the text file's
+//! state before it: a run killed between the two appends leaves a record that the next
+//! writer puts into the text file while that file is still as the run left it, so each
+//! record is in both files once. Records hold only our
 //! own text and already-escaped strings, and every byte outside printable ASCII is escaped
 //! again here, so a log can never forge a record boundary or reach a terminal raw. Neither
 //! file name starts with `access`, so discovery never analyzes the history.
@@ -25,6 +26,8 @@ pub const JSONL_NAME: &str = "history.jsonl";
 const TEXT_KEY: &str = "text";
 const HISTORY_KEY: &str = "history";
 const TEXT_AT_KEY: &str = "text_at";
+/// The history file as it was then: device, inode and modification time (`dev:ino:secs.nanos`).
+const TEXT_STATE_KEY: &str = "text_state";
 
 /// One run's record.
 #[derive(Debug, Clone)]
@@ -72,13 +75,14 @@ impl Record {
     }
 
     /// [`Self::json_line`] with where its text goes: the history file `history` (its name),
-    /// after its first `at` bytes, so that a run that finds it missing there can put it back
-    /// ([`append`]).
-    fn placed_json_line(&self, history: &Path, at: u64) -> anyhow::Result<String> {
+    /// as `before` found it (its length and state), so that a run that finds the file still
+    /// so, the text never written, can put it there ([`append`]).
+    fn placed_json_line(&self, history: &Path, before: &TextState) -> anyhow::Result<String> {
         let mut placed = serde_json::Map::new();
         placed.insert(TEXT_KEY.into(), self.text().into());
         placed.insert(HISTORY_KEY.into(), file_name(history).into());
-        placed.insert(TEXT_AT_KEY.into(), at.into());
+        placed.insert(TEXT_AT_KEY.into(), before.len.into());
+        placed.insert(TEXT_STATE_KEY.into(), before.id.clone().into());
         self.json_line_with(placed)
     }
 
@@ -228,16 +232,51 @@ pub fn append_once(path: &Path, bytes: &[u8], start: &[u8], end: &[u8]) -> anyho
 /// `path` opened to append, under an exclusive `flock` (held until the file is closed), a
 /// record cut short at its end removed (see [`append_once`]).
 fn open_locked(path: &Path, start: &[u8], end: &[u8]) -> anyhow::Result<std::fs::File> {
+    open_locked_cut(path, start, end).map(|(file, _)| file)
+}
+
+/// [`open_locked`], and where a torn record was cut off, if one was.
+fn open_locked_cut(
+    path: &Path,
+    start: &[u8],
+    end: &[u8],
+) -> anyhow::Result<(std::fs::File, Option<u64>)> {
     let shown = crate::escape::path(path);
     let file = open_for_append(path)?;
     lock_exclusive(&file).with_context(|| format!("cannot lock history {shown}"))?;
-    if let Some(cut) =
-        torn_record(&file, start, end).with_context(|| format!("cannot read history {shown}"))?
-    {
+    let torn =
+        torn_record(&file, start, end).with_context(|| format!("cannot read history {shown}"))?;
+    if let Some(cut) = torn {
         file.set_len(cut)
             .with_context(|| format!("cannot repair history {shown}"))?;
     }
-    Ok(file)
+    Ok((file, torn))
+}
+
+/// A history file's length and identity at one moment: what a record's run found before it
+/// appended (kept in the twin), compared by the next run.
+struct TextState {
+    len: u64,
+    /// Device, inode and modification time: a file rotated (renamed, or cut by
+    /// `copytruncate`), edited or written by anybody since has another.
+    id: String,
+}
+
+impl TextState {
+    fn of(file: &std::fs::File) -> std::io::Result<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata()?;
+        Ok(TextState {
+            len: m.len(),
+            id: format!(
+                "{}:{}:{}.{:09}",
+                m.dev(),
+                m.ino(),
+                m.mtime(),
+                m.mtime_nsec()
+            ),
+        })
+    }
 }
 
 /// Append one whole record, `bytes`, to `file` (opened by [`open_locked`] from `path`).
@@ -429,21 +468,22 @@ pub enum AppendError {
 ///
 /// The twin first, because it is what later runs consult (the archives recorded, the periods
 /// mailed); and both under `history`'s lock. The twin's record carries its text and where it
-/// goes (`history`'s name and length before it): a run killed between the two appends (or
-/// whose text append failed) leaves a last twin record whose text is not there, and the next
-/// run that writes to `history` ([`append`], [`repair`]) puts it there first. Each record is
-/// then in both files once. (Text first, as before, a run killed in between left the twin
+/// goes (`history`'s name, and its length and state before it): a run killed between the
+/// two appends (or whose text append failed) leaves a last twin record whose text is not
+/// there, and the next run that writes to `history` ([`append`], [`repair`]) puts it there
+/// first, while `history` is as that run left it ([`missing_text`]). Each record is then in
+/// both files once. (Text first, as before, a run killed in between left the twin
 /// without the record, and the next run recorded the same archives again.)
 pub fn append(history: &Path, record: &Record) -> Result<(), AppendError> {
     use AppendError::{NotRecorded, TextMissing};
     let twin = jsonl_path(history);
     let mut text_file = open_repaired(history, &twin).map_err(NotRecorded)?;
-    let at = text_file
-        .metadata()
+    let before = TextState::of(&text_file)
         .with_context(|| format!("cannot read history {}", crate::escape::path(history)))
-        .map_err(NotRecorded)?
-        .len();
-    let json = record.placed_json_line(history, at).map_err(NotRecorded)?;
+        .map_err(NotRecorded)?;
+    let json = record
+        .placed_json_line(history, &before)
+        .map_err(NotRecorded)?;
     append_once(&twin, json.as_bytes(), b"", b"\n").map_err(NotRecorded)?;
     write_record(&mut text_file, history, record.text().as_bytes()).map_err(TextMissing)
     // Closing `text_file` releases its lock.
@@ -460,8 +500,8 @@ pub fn repair(history: &Path) -> anyhow::Result<()> {
 fn open_repaired(history: &Path, twin: &Path) -> anyhow::Result<std::fs::File> {
     // A link or a device as the twin is refused before it is read, as its append would.
     check_file(twin)?;
-    let mut text_file = open_locked(history, RECORD_START.as_bytes(), b"\n\n")?;
-    let missing = missing_text(&text_file, history, twin)
+    let (mut text_file, cut) = open_locked_cut(history, RECORD_START.as_bytes(), b"\n\n")?;
+    let missing = missing_text(&text_file, cut, history, twin)
         .with_context(|| format!("cannot read history {}", crate::escape::path(history)))?;
     if let Some(text) = missing {
         write_record(&mut text_file, history, text.as_bytes())?;
@@ -469,15 +509,18 @@ fn open_repaired(history: &Path, twin: &Path) -> anyhow::Result<std::fs::File> {
     Ok(text_file)
 }
 
-/// The text of the twin's last record when it was meant for `history` and is not there:
-/// `text_file` (locked, its torn end removed) has as many bytes as it had then, or more, and
-/// the record's text is neither at that place nor at a line start after it. `None`
-/// when the twin is missing, ends in a cut record (removed by its next append: that run
-/// recorded nothing), or its last record is another file's (two histories in one folder
-/// share it), of an earlier version (no text), or placed past `text_file`'s end (rotated
-/// away or cut since).
+/// The text of the twin's last record when its run was killed before it wrote it to
+/// `history`: the record is this file's, and `text_file` (locked) is as that run found it
+/// (the same length, device, inode and modification time), or was so until the record's
+/// own cut-off start was removed from it (`cut`, by [`open_locked_cut`]). `None` when the
+/// twin is missing or ends in a cut record (that run recorded nothing), when its last record
+/// is another file's (two histories in one folder share it) or of an earlier version, when
+/// the record is in `text_file` at its place, and whenever the file changed otherwise since
+/// (rotated, cut, edited, written by somebody else): putting the record back then could
+/// only guess, and a guess put records in twice.
 fn missing_text(
     text_file: &std::fs::File,
+    cut: Option<u64>,
     history: &Path,
     twin: &Path,
 ) -> std::io::Result<Option<String>> {
@@ -488,30 +531,32 @@ fn missing_text(
     let Ok(record) = serde_json::from_slice::<serde_json::Value>(&line) else {
         return Ok(None);
     };
-    let (Some(text), Some(name), Some(at)) = (
+    let (Some(text), Some(name), Some(at), Some(state)) = (
         record.get(TEXT_KEY).and_then(|t| t.as_str()),
         record.get(HISTORY_KEY).and_then(|h| h.as_str()),
         record.get(TEXT_AT_KEY).and_then(|a| a.as_u64()),
+        record.get(TEXT_STATE_KEY).and_then(|s| s.as_str()),
     ) else {
         return Ok(None);
     };
-    let len = text_file.metadata()?.len();
-    if name != file_name(history) || len < at || !is_record_text(text) {
+    if name != file_name(history) || !is_record_text(text) {
         return Ok(None);
     }
-    // At its place, or anywhere after it at a line start: put back already, after somebody
-    // else's text that followed the kill (so not put back a second time). Past what is read
-    // here, it is left alone rather than risk a second copy.
-    const AFTER: u64 = 64 << 20;
-    if len - at > AFTER + text.len() as u64 {
+    let now = TextState::of(text_file)?;
+    let untouched = now.len == at && now.id == state;
+    // Cut where the record starts (after the newline that separated it from text without
+    // one): the record's own text was being written. The same file (device and inode).
+    let same_file = |id: &str| id.rsplit_once(':').map(|(file, _)| file.to_string());
+    let own_text_cut = cut.is_some_and(|c| c == at || c == at + 1)
+        && (now.len == at || now.len == at + 1)
+        && same_file(&now.id) == same_file(state);
+    if !untouched && !own_text_cut {
         return Ok(None);
     }
-    let mut after = vec![0u8; (len - at) as usize];
+    // Still, not when the text is there (a run that wrote it all and was killed after).
+    let mut after = vec![0u8; (now.len - at) as usize];
     text_file.read_exact_at(&mut after, at)?;
-    let placed = after.starts_with(text.as_bytes())
-        || memchr::memmem::find_iter(&after, text.as_bytes())
-            .any(|i| i > 0 && after[i - 1] == b'\n');
-    Ok((!placed).then(|| text.to_string()))
+    Ok((!after.ends_with(text.as_bytes())).then(|| text.to_string()))
 }
 
 /// Whether `text` is a record as [`Record::text`] makes it: a header line, body lines of
@@ -676,9 +721,23 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             "=== T1 first\n    a\n\n=== T3 third\n\n"
         );
+        // (Without each record's `text_state`, which names the file's inode and times.)
+        let twin: Vec<String> = std::fs::read_to_string(&jsonl)
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let state = v.as_object_mut().unwrap().remove(TEXT_STATE_KEY).unwrap();
+                assert_eq!(state.as_str().unwrap().split(':').count(), 3, "{state}");
+                v.to_string()
+            })
+            .collect();
         assert_eq!(
-            std::fs::read_to_string(&jsonl).unwrap(),
-            "{\"history\":\"monitoring.log\",\"text\":\"=== T1 first\\n    a\\n\\n\",\"text_at\":0,\"time\":\"T1\",\"title\":\"first\"}\n{\"history\":\"monitoring.log\",\"text\":\"=== T3 third\\n\\n\",\"text_at\":20,\"time\":\"T3\",\"title\":\"third\"}\n"
+            twin,
+            [
+                "{\"history\":\"monitoring.log\",\"text\":\"=== T1 first\\n    a\\n\\n\",\"text_at\":0,\"time\":\"T1\",\"title\":\"first\"}",
+                "{\"history\":\"monitoring.log\",\"text\":\"=== T3 third\\n\\n\",\"text_at\":20,\"time\":\"T3\",\"title\":\"third\"}"
+            ]
         );
         // Somebody else's text (the old cron script's output) is never cut.
         // (In a folder of its own: a history's twin is the folder's `history.jsonl`.)
@@ -701,8 +760,7 @@ mod tests {
 
     /// What a run killed between its two appends leaves: its record in the twin only.
     fn append_twin_only(path: &Path, record: &Record) {
-        let at = std::fs::metadata(path).map_or(0, |m| m.len());
-        let line = record.placed_json_line(path, at).unwrap();
+        let line = record.placed_json_line(path, &state_of(path)).unwrap();
         OpenOptions::new()
             .append(true)
             .create(true)
@@ -710,6 +768,16 @@ mod tests {
             .unwrap()
             .write_all(line.as_bytes())
             .unwrap();
+    }
+
+    /// The text file's state now (made where missing, as a run's first check makes it).
+    fn state_of(path: &Path) -> TextState {
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .unwrap();
+        TextState::of(&file).unwrap()
     }
 
     fn append_text(path: &Path, text: &str) {
@@ -766,15 +834,15 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             format!("{text}=== T4 collect --analyze\n    four\n\n=== T5 collect --analyze\n    five\n\n")
         );
-        // Killed, then somebody else's text: put back after it, by `repair`, and not again by
-        // the `append` after it (the record is no longer at its place, but after it).
+        // Killed, then somebody else's text: the file is no longer as the run left it, so
+        // the record is left in the twin alone (a guess there put records in twice).
         append_twin_only(&path, &collect_record("T4b", "fourb"));
         append_text(&path, "cron: after the kill\n");
         repair(&path).unwrap();
         append(&path, &collect_record("T4c", "fourc")).unwrap();
-        assert!(std::fs::read_to_string(&path).unwrap().ends_with(
-            "five\n\ncron: after the kill\n=== T4b collect --analyze\n    fourb\n\n=== T4c collect --analyze\n    fourc\n\n"
-        ));
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .ends_with("five\n\ncron: after the kill\n=== T4c collect --analyze\n    fourc\n\n"));
         // After somebody else's text without a final newline: put back on a line of its own.
         append_text(&path, "no newline");
         append_twin_only(&path, &collect_record("T6", "six"));
@@ -783,6 +851,43 @@ mod tests {
             "fourc\n\nno newline\n=== T6 collect --analyze\n    six\n\n=== T7 collect --analyze\n    seven\n\n"
         ));
         assert_eq!(twin_times(&path).len(), 10);
+        // Rotated after one record (renamed and made again, or cut by `copytruncate`): the
+        // new file is as long as the old one was before it, but not the same file.
+        for rotate in ["rename", "copytruncate"] {
+            let log = dir.path().join(format!("{rotate}.log"));
+            append(&log, &collect_record("R1", "one")).unwrap();
+            match rotate {
+                "rename" => std::fs::rename(&log, dir.path().join("old.1")).unwrap(),
+                _ => std::fs::File::options()
+                    .write(true)
+                    .open(&log)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap(),
+            }
+            // (A modification time in another tick than the record's state.)
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::fs::write(&log, "").unwrap();
+            append(&log, &collect_record("R2", "two")).unwrap();
+            assert_eq!(
+                std::fs::read_to_string(&log).unwrap(),
+                "=== R2 collect --analyze\n    two\n\n",
+                "{rotate}"
+            );
+        }
+        // Edited by hand (its oldest record deleted): left as it is.
+        let log = dir.path().join("edited.log");
+        for n in 1..=3 {
+            append(&log, &collect_record(&format!("E{n}"), "e")).unwrap();
+        }
+        let kept = std::fs::read_to_string(&log).unwrap()[20..].to_string();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&log, &kept).unwrap();
+        append(&log, &collect_record("E4", "e")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            format!("{kept}=== E4 collect --analyze\n    e\n\n")
+        );
     }
 
     /// What is not put back: a record of another history file in the same folder (they share
@@ -828,23 +933,33 @@ mod tests {
             std::fs::read_to_string(&other).unwrap(),
             "=== R10 collect --analyze\n    r\n\n"
         );
+        std::fs::write(&path, "=== T1 x\n\n").unwrap();
+        let state = state_of(&path).id;
+        let twin_line = |text: &str, at: u64, end: &str| {
+            format!("{{\"history\":\"monitoring.log\",\"text\":{},\"text_at\":{at},\"text_state\":\"{state}\",\"time\":\"T0\"}}{end}", serde_json::to_string(text).unwrap())
+        };
         for twin_end in [
-            "{\"text\":\"=== T0 y\\n\\n\",\"time\":\"T0\"}\n",
+            "{\"text\":\"=== T0 y\\n\\n\",\"time\":\"T0\"}\n".to_string(),
             // Not a record's text: a control byte, an empty line inside, no blank line at
             // the end, no header.
-            "{\"history\":\"monitoring.log\",\"text\":\"=== T0 \\u001b[2J\\n\\n\",\"text_at\":10,\"time\":\"T0\"}\n",
-            "{\"history\":\"monitoring.log\",\"text\":\"=== T0 y\\n\\n    z\\n\\n\",\"text_at\":10,\"time\":\"T0\"}\n",
-            "{\"history\":\"monitoring.log\",\"text\":\"=== T0 y\\n\",\"text_at\":10,\"time\":\"T0\"}\n",
-            "{\"history\":\"monitoring.log\",\"text\":\"T0 y\\n\\n\",\"text_at\":10,\"time\":\"T0\"}\n",
-            "{\"history\":\"monitoring.log\",\"text\":\"=== T0 y\\n\\n\",\"text_at\":0,\"time\":\"T0\"}",
+            twin_line("=== T0 \x1b[2J\n\n", 10, "\n"),
+            twin_line("=== T0 y\n\n    z\n\n", 10, "\n"),
+            twin_line("=== T0 y\n", 10, "\n"),
+            twin_line("T0 y\n\n", 10, "\n"),
+            // Another place, a cut line.
+            twin_line("=== T0 y\n\n", 0, "\n"),
+            twin_line("=== T0 y\n\n", 10, ""),
         ] {
-            std::fs::write(&path, "=== T1 x\n\n").unwrap();
-            std::fs::write(&jsonl, twin_end).unwrap();
+            std::fs::write(&jsonl, &twin_end).unwrap();
             repair(&path).unwrap();
-            assert_eq!(std::fs::read_to_string(&path).unwrap(), "=== T1 x\n\n", "{twin_end:?}");
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                "=== T1 x\n\n",
+                "{twin_end:?}"
+            );
         }
-        // The same place with a record's text: put back.
-        std::fs::write(&jsonl, "{\"history\":\"monitoring.log\",\"text\":\"=== T0 y\\n\\n\",\"text_at\":10,\"time\":\"T0\"}\n").unwrap();
+        // Its place and state, a record's text: put back.
+        std::fs::write(&jsonl, twin_line("=== T0 y\n\n", 10, "\n")).unwrap();
         repair(&path).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
