@@ -543,7 +543,7 @@ fn missing_text(
         return Ok(None);
     }
     let now = TextState::of(text_file)?;
-    let untouched = now.len == at && now.id == state;
+    let untouched = now.len == at && now.id == state && fine_grained(state);
     // Cut where the record starts (after the newline that separated it from text without
     // one): the record's own text was being written. The same file (device and inode).
     let same_file = |id: &str| id.rsplit_once(':').map(|(file, _)| file.to_string());
@@ -557,6 +557,15 @@ fn missing_text(
     let mut after = vec![0u8; (now.len - at) as usize];
     text_file.read_exact_at(&mut after, at)?;
     Ok((!after.ends_with(text.as_bytes())).then(|| text.to_string()))
+}
+
+/// Whether a [`TextState`]'s modification time tells changes apart within a second. A file
+/// system that keeps whole seconds (nanoseconds 0: ext4 with small inodes, some network file
+/// systems) gave a file emptied by `copytruncate` in the second of its one record the state
+/// it had before that record, which was then put back into it. There the state is never
+/// trusted. (A time of exactly 0 ns on a fine-grained one is one in a billion.)
+fn fine_grained(state: &str) -> bool {
+    !state.ends_with(".000000000")
 }
 
 /// Whether `text` is a record as [`Record::text`] makes it: a header line, body lines of
@@ -972,6 +981,12 @@ mod tests {
         assert_eq!(last_line(&jsonl).unwrap(), Some(b"bc".to_vec()));
         std::fs::write(&jsonl, "bc").unwrap();
         assert_eq!(last_line(&jsonl).unwrap(), None);
+    }
+
+    #[test]
+    fn a_state_in_whole_seconds_is_not_trusted() {
+        assert!(fine_grained("2049:12:1795948177.916993565"));
+        assert!(!fine_grained("2049:12:1795948177.000000000"));
     }
 
     #[test]
