@@ -1577,3 +1577,30 @@ fn a_padded_live_file_whose_lines_end_alike_is_not_taken_for_the_old_one_edited(
     want.sort();
     assert_eq!(archived_lines(&dir.path().join("log")), want);
 }
+
+/// A history named as its own JSON-lines twin or as one of collect's own files is refused
+/// before anything is collected: the twin and the lock hung the run (one lock held, the same
+/// file's waited for), and the state file took the record and failed every collect after it.
+#[test]
+fn a_history_named_as_the_twin_or_a_file_of_collects_is_refused() {
+    for (history, says) in [
+        ("log/history.jsonl", "the name of its own JSON-lines twin"),
+        ("log/.logwarden-collect.lock", "one of collect's own files"),
+        ("log/.logwarden-collect.json", "one of collect's own files"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("access.log"), line("10.0.0.1", 404, 1)).unwrap();
+        let out = logwarden()
+            .current_dir(dir.path())
+            .args(["collect", "--source", "access.log", "--analyze", "-q"])
+            .args(["--history", history])
+            .timeout(std::time::Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{history}: {stderr}");
+        assert!(stderr.contains(says), "{history}: {stderr}");
+        // Nothing collected: the next run with a good history collects the line.
+        assert!(!dir.path().join("log").exists(), "{history}");
+    }
+}

@@ -55,6 +55,7 @@ pub fn run(args: CollectArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     // made. (A failure of its text file after its twin is the record's too, noted as such:
     // see `history::append`.)
     if args.analyze && !args.no_history {
+        history::check_names(&args.history)?;
         history::check_file(&args.history)?;
     }
     // Settings checked before anything is collected: once an archive is committed, the next

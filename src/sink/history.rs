@@ -241,9 +241,21 @@ fn open_locked_cut(
     start: &[u8],
     end: &[u8],
 ) -> anyhow::Result<(std::fs::File, Option<u64>)> {
+    use std::os::unix::fs::MetadataExt;
     let shown = crate::escape::path(path);
-    let file = open_for_append(path)?;
-    lock_exclusive(&file).with_context(|| format!("cannot lock history {shown}"))?;
+    // Locked, and still the file at `path`: one renamed away (rotated) while this run waited
+    // for its lock took this run's record after a newer one written to the new file.
+    let mut tries = 0;
+    let file = loop {
+        let file = open_for_append(path)?;
+        lock_exclusive(&file).with_context(|| format!("cannot lock history {shown}"))?;
+        let locked = file.metadata()?;
+        let named = std::fs::symlink_metadata(path).ok();
+        tries += 1;
+        if named.is_some_and(|n| (n.dev(), n.ino()) == (locked.dev(), locked.ino())) || tries == 8 {
+            break file;
+        }
+    };
     let torn =
         torn_record(&file, start, end).with_context(|| format!("cannot read history {shown}"))?;
     if let Some(cut) = torn {
@@ -319,6 +331,7 @@ fn open_for_append(path: &Path) -> anyhow::Result<std::fs::File> {
 /// permission or directory fails the record after it. (A disk that fills in between can
 /// still fail it.)
 pub fn check_appendable(history: &Path) -> anyhow::Result<()> {
+    check_names(history)?;
     open_for_append(history)?;
     open_for_append(&jsonl_path(history))?;
     Ok(())
@@ -327,8 +340,29 @@ pub fn check_appendable(history: &Path) -> anyhow::Result<()> {
 /// An error if `history` (or its twin) is there and no regular file: a device or FIFO takes
 /// records and gives none back (`/dev/zero` was read for the mail until memory ran out).
 pub fn check_regular(history: &Path) -> anyhow::Result<()> {
+    check_names(history)?;
     check_file(history)?;
     check_file(&jsonl_path(history))
+}
+
+/// An error when `history` is named as one of the files it may not be: its own JSON-lines
+/// twin (`history.jsonl` beside it: a run held one lock and waited for the other on the
+/// same file, for ever), or one of `collect`'s own files (its lock: the same; its state:
+/// records appended to it made every later collect fail).
+pub fn check_names(history: &Path) -> anyhow::Result<()> {
+    let name = history.file_name().unwrap_or_default();
+    let shown = crate::escape::path(history);
+    if name == JSONL_NAME {
+        anyhow::bail!(
+            "history {shown} has the name of its own JSON-lines twin ({JSONL_NAME}, made beside the history): name another file"
+        );
+    }
+    if name.as_encoded_bytes().starts_with(b".logwarden-collect") {
+        anyhow::bail!(
+            "history {shown} has the name of one of collect's own files (its state or lock): name another file"
+        );
+    }
+    Ok(())
 }
 
 /// [`check_regular`] for one of the two files; a symbolic link is refused too (one planted
@@ -499,6 +533,7 @@ pub fn repair(history: &Path) -> anyhow::Result<()> {
 /// where it is missing.
 fn open_repaired(history: &Path, twin: &Path) -> anyhow::Result<std::fs::File> {
     // A link or a device as the twin is refused before it is read, as its append would.
+    check_names(history)?;
     check_file(twin)?;
     let (mut text_file, cut) = open_locked_cut(history, RECORD_START.as_bytes(), b"\n\n")?;
     let missing = missing_text(&text_file, cut, history, twin)
@@ -981,6 +1016,53 @@ mod tests {
         assert_eq!(last_line(&jsonl).unwrap(), Some(b"bc".to_vec()));
         std::fs::write(&jsonl, "bc").unwrap();
         assert_eq!(last_line(&jsonl).unwrap(), None);
+    }
+
+    #[test]
+    fn a_history_may_not_be_named_as_its_twin_or_collects_files() {
+        for bad in [
+            "log/history.jsonl",
+            "history.jsonl",
+            "log/.logwarden-collect.json",
+            "log/.logwarden-collect.lock",
+        ] {
+            assert!(check_names(Path::new(bad)).is_err(), "{bad}");
+        }
+        for good in [
+            "log/monitoring.log",
+            "history.jsonl.txt",
+            "log/logwarden-collect.log",
+        ] {
+            assert!(check_names(Path::new(good)).is_ok(), "{good}");
+        }
+    }
+
+    /// A run that waited for the lock of a file renamed away meanwhile (rotated) appends to
+    /// the file now at the path, not to the rotated one (its record came after a newer one).
+    #[test]
+    fn a_writer_waiting_for_a_rotated_file_appends_to_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("monitoring.log");
+        append(&path, &collect_record("T1", "one")).unwrap();
+        let held = OpenOptions::new().read(true).open(&path).unwrap();
+        lock_exclusive(&held).unwrap();
+        let waiting = {
+            let path = path.clone();
+            std::thread::spawn(move || append(&path, &collect_record("T2", "two")).unwrap())
+        };
+        // Let it open the file and wait for the lock (it cannot take it before the release).
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::fs::rename(&path, dir.path().join("monitoring.log.1")).unwrap();
+        drop(held);
+        waiting.join().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("monitoring.log.1")).unwrap(),
+            "=== T1 collect --analyze\n    one\n\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "=== T2 collect --analyze\n    two\n\n"
+        );
     }
 
     #[test]
