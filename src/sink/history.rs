@@ -232,7 +232,7 @@ pub fn append_once(path: &Path, bytes: &[u8], start: &[u8], end: &[u8]) -> anyho
 /// `path` opened to append, under an exclusive `flock` (held until the file is closed), a
 /// record cut short at its end removed (see [`append_once`]).
 fn open_locked(path: &Path, start: &[u8], end: &[u8]) -> anyhow::Result<std::fs::File> {
-    open_locked_cut(path, start, end).map(|(file, _)| file)
+    open_locked_cut(path, start, end, &|_| Ok(true)).map(|(file, _)| file)
 }
 
 /// [`open_locked`], and where a torn record was cut off, if one was.
@@ -240,6 +240,7 @@ fn open_locked_cut(
     path: &Path,
     start: &[u8],
     end: &[u8],
+    may_cut: &dyn Fn(&[u8]) -> std::io::Result<bool>,
 ) -> anyhow::Result<(std::fs::File, Option<u64>)> {
     use std::os::unix::fs::MetadataExt;
     let shown = crate::escape::path(path);
@@ -256,8 +257,15 @@ fn open_locked_cut(
             break file;
         }
     };
-    let torn =
-        torn_record(&file, start, end).with_context(|| format!("cannot read history {shown}"))?;
+    let torn = torn_record(&file, start, end)
+        .and_then(|torn| {
+            let Some(cut) = torn else { return Ok(None) };
+            use std::os::unix::fs::FileExt;
+            let mut tail = vec![0u8; (file.metadata()?.len() - cut) as usize];
+            file.read_exact_at(&mut tail, cut)?;
+            Ok(may_cut(&tail)?.then_some(cut))
+        })
+        .with_context(|| format!("cannot read history {shown}"))?;
     if let Some(cut) = torn {
         file.set_len(cut)
             .with_context(|| format!("cannot repair history {shown}"))?;
@@ -535,7 +543,14 @@ fn open_repaired(history: &Path, twin: &Path) -> anyhow::Result<std::fs::File> {
     // A link or a device as the twin is refused before it is read, as its append would.
     check_names(history)?;
     check_file(twin)?;
-    let (mut text_file, cut) = open_locked_cut(history, RECORD_START.as_bytes(), b"\n\n")?;
+    // A cut-off record is this history's last in the twin, which a run writes first: text
+    // that is not its start (a line `=== ...` added by hand) is not cut. (Without a twin
+    // record of this history with its text, as an earlier version left it: as before.)
+    let may_cut = |tail: &[u8]| -> std::io::Result<bool> {
+        Ok(own_last_text(history, twin)?.is_none_or(|text| text.as_bytes().starts_with(tail)))
+    };
+    let (mut text_file, cut) =
+        open_locked_cut(history, RECORD_START.as_bytes(), b"\n\n", &may_cut)?;
     let missing = missing_text(&text_file, cut, history, twin)
         .with_context(|| format!("cannot read history {}", crate::escape::path(history)))?;
     if let Some(text) = missing {
@@ -614,6 +629,22 @@ fn is_record_text(text: &str) -> bool {
         && body
             .split('\n')
             .all(|line| !line.is_empty() && line.bytes().all(|b| (0x20..=0x7e).contains(&b)))
+}
+
+/// The text of the twin's last record, when it is `history`'s and has one.
+fn own_last_text(history: &Path, twin: &Path) -> std::io::Result<Option<String>> {
+    let Some(line) = last_line(twin)? else {
+        return Ok(None);
+    };
+    let Ok(record) = serde_json::from_slice::<serde_json::Value>(&line) else {
+        return Ok(None);
+    };
+    let name = record.get(HISTORY_KEY).and_then(|h| h.as_str());
+    let text = record.get(TEXT_KEY).and_then(|t| t.as_str());
+    Ok(match (name, text) {
+        (Some(name), Some(text)) if name == file_name(history) => Some(text.to_string()),
+        _ => None,
+    })
 }
 
 /// A history file's name as its twin's records give it: escaped byte for byte, so that two
@@ -1063,6 +1094,26 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             "=== T2 collect --analyze\n    two\n\n"
         );
+    }
+
+    /// A line `=== ...` added by hand after the last record looks like a record cut off by
+    /// a kill, but it is not the start of the twin's last record: it is kept.
+    #[test]
+    fn a_header_added_by_hand_is_not_taken_for_a_cut_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("monitoring.log");
+        append(&path, &collect_record("T1", "one")).unwrap();
+        for note in ["=== note by the admin\n", "=== note", "=== T1 collect"] {
+            let before = std::fs::read_to_string(&path).unwrap();
+            append_text(&path, note);
+            append(&path, &collect_record("T2", "two")).unwrap();
+            let sep = if note.ends_with('\n') { "" } else { "\n" };
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                format!("{before}{note}{sep}=== T2 collect --analyze\n    two\n\n"),
+                "{note:?}"
+            );
+        }
     }
 
     #[test]
