@@ -82,8 +82,9 @@ pub fn history_in(history: &Path, r: Range) -> Vec<u8> {
 /// newest input's modification time, or that of a `collect` state file among them, which
 /// every collect writes) before the period's last day ended in the log's own time (the
 /// offset of the last dated line of the newest input that has one; UTC with `--utc`). What
-/// the server logged since is still in the live log. A collect at 00:05 in Berlin is 23:05 UTC on Sunday: a
-/// Monday report of a log kept in UTC left out the week's last hour, and said nothing.
+/// the server logged since is still in the live log. A collect at 00:05 in Berlin is 23:05
+/// UTC on Sunday: a Monday report of a log kept in UTC left out the week's last hour, and
+/// said nothing.
 /// `None` where it cannot be told (stdin, no file, no dated line).
 fn collected_before_the_end(paths: &[PathBuf], r: Range, utc: bool) -> Option<String> {
     let inputs = crate::input::discover::discover(paths).ok()?;
@@ -189,7 +190,7 @@ fn text_tail(path: &Path, size: usize) -> Option<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::FileExt;
     let file = crate::input::source::open_regular(path).ok()?;
-    if !crate::input::source::is_gzip_file(path) {
+    if !crate::input::source::is_gzip(&file) {
         let len = file.metadata().ok()?.len();
         let start = len.saturating_sub(size as u64);
         let mut tail = vec![0u8; (len - start) as usize];

@@ -618,7 +618,12 @@ pub fn plain_range(
 
 /// Whether the file at `path` starts with the gzip magic bytes (false if it cannot be read).
 pub fn is_gzip_file(path: &Path) -> bool {
-    File::open(path).is_ok_and(|f| starts_with_gzip_magic(&f).unwrap_or(false))
+    File::open(path).is_ok_and(|f| is_gzip(&f))
+}
+
+/// [`is_gzip_file`] for a file already open.
+pub fn is_gzip(file: &File) -> bool {
+    starts_with_gzip_magic(file).unwrap_or(false)
 }
 
 fn starts_with_gzip_magic(file: &File) -> anyhow::Result<bool> {

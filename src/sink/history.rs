@@ -232,45 +232,54 @@ pub fn append_once(path: &Path, bytes: &[u8], start: &[u8], end: &[u8]) -> anyho
 /// `path` opened to append, under an exclusive `flock` (held until the file is closed), a
 /// record cut short at its end removed (see [`append_once`]).
 fn open_locked(path: &Path, start: &[u8], end: &[u8]) -> anyhow::Result<std::fs::File> {
-    open_locked_cut(path, start, end, &|_| Ok(true)).map(|(file, _)| file)
+    let file = open_and_lock(path)?;
+    cut_torn(&file, path, start, end, |_| true)?;
+    Ok(file)
 }
 
-/// [`open_locked`], and where a torn record was cut off, if one was.
-fn open_locked_cut(
-    path: &Path,
-    start: &[u8],
-    end: &[u8],
-    may_cut: &dyn Fn(&[u8]) -> std::io::Result<bool>,
-) -> anyhow::Result<(std::fs::File, Option<u64>)> {
+/// `path` opened to append, under an exclusive `flock` (held until the file is closed), and
+/// still the file at `path`: one renamed away (rotated) while this run waited for its lock
+/// took this run's record after a newer one written to the new file.
+fn open_and_lock(path: &Path) -> anyhow::Result<std::fs::File> {
     use std::os::unix::fs::MetadataExt;
     let shown = crate::escape::path(path);
-    // Locked, and still the file at `path`: one renamed away (rotated) while this run waited
-    // for its lock took this run's record after a newer one written to the new file.
     let mut tries = 0;
-    let file = loop {
+    loop {
         let file = open_for_append(path)?;
         lock_exclusive(&file).with_context(|| format!("cannot lock history {shown}"))?;
         let locked = file.metadata()?;
         let named = std::fs::symlink_metadata(path).ok();
         tries += 1;
         if named.is_some_and(|n| (n.dev(), n.ino()) == (locked.dev(), locked.ino())) || tries == 8 {
-            break file;
+            return Ok(file);
         }
-    };
-    let torn = torn_record(&file, start, end)
+    }
+}
+
+/// Remove a record cut short at the end of `file` (locked), where `may_cut` agrees with the
+/// bytes to be cut: where it was cut, if it was.
+fn cut_torn(
+    file: &std::fs::File,
+    path: &Path,
+    start: &[u8],
+    end: &[u8],
+    may_cut: impl Fn(&[u8]) -> bool,
+) -> anyhow::Result<Option<u64>> {
+    use std::os::unix::fs::FileExt;
+    let shown = crate::escape::path(path);
+    let torn = torn_record(file, start, end)
         .and_then(|torn| {
             let Some(cut) = torn else { return Ok(None) };
-            use std::os::unix::fs::FileExt;
             let mut tail = vec![0u8; (file.metadata()?.len() - cut) as usize];
             file.read_exact_at(&mut tail, cut)?;
-            Ok(may_cut(&tail)?.then_some(cut))
+            Ok(may_cut(&tail).then_some(cut))
         })
         .with_context(|| format!("cannot read history {shown}"))?;
     if let Some(cut) = torn {
         file.set_len(cut)
             .with_context(|| format!("cannot repair history {shown}"))?;
     }
-    Ok((file, torn))
+    Ok(torn)
 }
 
 /// A history file's length and identity at one moment: what a record's run found before it
@@ -513,7 +522,7 @@ pub enum AppendError {
 /// goes (`history`'s name, and its length and state before it): a run killed between the
 /// two appends (or whose text append failed) leaves a last twin record whose text is not
 /// there, and the next run that writes to `history` ([`append`], [`repair`]) puts it there
-/// first, while `history` is as that run left it ([`missing_text`]). Each record is then in
+/// first, while `history` is as that run left it ([`TwinRecord::missing_from`]). Each record is then in
 /// both files once. (Text first, as before, a run killed in between left the twin
 /// without the record, and the next run recorded the same archives again.)
 pub fn append(history: &Path, record: &Record) -> Result<(), AppendError> {
@@ -543,70 +552,92 @@ fn open_repaired(history: &Path, twin: &Path) -> anyhow::Result<std::fs::File> {
     // A link or a device as the twin is refused before it is read, as its append would.
     check_names(history)?;
     check_file(twin)?;
+    let shown = crate::escape::path(history);
+    let mut text_file = open_and_lock(history)?;
+    // Read under the lock: a writer of this history appends to the twin only holding it.
+    let last = TwinRecord::last_of(history, twin)
+        .with_context(|| format!("cannot read {}", crate::escape::path(twin)))?;
     // A cut-off record is this history's last in the twin, which a run writes first: text
     // that is not its start (a line `=== ...` added by hand) is not cut. (Without a twin
-    // record of this history with its text, as an earlier version left it: as before.)
-    let may_cut = |tail: &[u8]| -> std::io::Result<bool> {
-        Ok(own_last_text(history, twin)?.is_none_or(|text| text.as_bytes().starts_with(tail)))
+    // record of this history, as an earlier version left it: as before.)
+    let cut = cut_torn(
+        &text_file,
+        history,
+        RECORD_START.as_bytes(),
+        b"\n\n",
+        |tail| {
+            last.as_ref()
+                .is_none_or(|r| r.text.as_bytes().starts_with(tail))
+        },
+    )?;
+    let missing = match &last {
+        Some(record) => record
+            .missing_from(&text_file, cut)
+            .with_context(|| format!("cannot read history {shown}"))?,
+        None => false,
     };
-    let (mut text_file, cut) =
-        open_locked_cut(history, RECORD_START.as_bytes(), b"\n\n", &may_cut)?;
-    let missing = missing_text(&text_file, cut, history, twin)
-        .with_context(|| format!("cannot read history {}", crate::escape::path(history)))?;
-    if let Some(text) = missing {
-        write_record(&mut text_file, history, text.as_bytes())?;
+    if let Some(record) = last.filter(|_| missing) {
+        write_record(&mut text_file, history, record.text.as_bytes())?;
     }
     Ok(text_file)
 }
 
-/// The text of the twin's last record when its run was killed before it wrote it to
-/// `history`: the record is this file's, and `text_file` (locked) is as that run found it
-/// (the same length, device, inode and modification time), or was so until the record's
-/// own cut-off start was removed from it (`cut`, by [`open_locked_cut`]). `None` when the
-/// twin is missing or ends in a cut record (that run recorded nothing), when its last record
-/// is another file's (two histories in one folder share it) or of an earlier version, when
-/// the record is in `text_file` at its place, and whenever the file changed otherwise since
-/// (rotated, cut, edited, written by somebody else): putting the record back then could
-/// only guess, and a guess put records in twice.
-fn missing_text(
-    text_file: &std::fs::File,
-    cut: Option<u64>,
-    history: &Path,
-    twin: &Path,
-) -> std::io::Result<Option<String>> {
-    use std::os::unix::fs::FileExt;
-    let Some(line) = last_line(twin)? else {
-        return Ok(None);
-    };
-    let Ok(record) = serde_json::from_slice::<serde_json::Value>(&line) else {
-        return Ok(None);
-    };
-    let (Some(text), Some(name), Some(at), Some(state)) = (
-        record.get(TEXT_KEY).and_then(|t| t.as_str()),
-        record.get(HISTORY_KEY).and_then(|h| h.as_str()),
-        record.get(TEXT_AT_KEY).and_then(|a| a.as_u64()),
-        record.get(TEXT_STATE_KEY).and_then(|s| s.as_str()),
-    ) else {
-        return Ok(None);
-    };
-    if name != file_name(history) || !is_record_text(text) {
-        return Ok(None);
+/// The twin's last record, as far as putting its text back goes.
+struct TwinRecord {
+    text: String,
+    /// `text_at` and `text_state` ([`TextState`]), where the record has them.
+    before: Option<(u64, String)>,
+}
+
+impl TwinRecord {
+    /// The twin's last record when it is `history`'s and has a text. `None` when
+    /// the twin is missing or ends in a cut record (that run recorded nothing), or when its
+    /// last record is another file's (two histories in one folder share it) or has no text
+    /// (an earlier version's).
+    fn last_of(history: &Path, twin: &Path) -> std::io::Result<Option<Self>> {
+        let Some(line) = last_line(twin)? else {
+            return Ok(None);
+        };
+        let Ok(record) = serde_json::from_slice::<serde_json::Value>(&line) else {
+            return Ok(None);
+        };
+        let str_of = |key: &str| record.get(key).and_then(|v| v.as_str());
+        match (str_of(HISTORY_KEY), str_of(TEXT_KEY)) {
+            (Some(name), Some(text)) if name == file_name(history) => {
+                let at = record.get(TEXT_AT_KEY).and_then(|a| a.as_u64());
+                let state = str_of(TEXT_STATE_KEY).map(str::to_string);
+                Ok(Some(TwinRecord {
+                    text: text.to_string(),
+                    before: at.zip(state),
+                }))
+            }
+            _ => Ok(None),
+        }
     }
-    let now = TextState::of(text_file)?;
-    let untouched = now.len == at && now.id == state && fine_grained(state);
-    // Cut where the record starts (after the newline that separated it from text without
-    // one): the record's own text was being written. The same file (device and inode).
-    let same_file = |id: &str| id.rsplit_once(':').map(|(file, _)| file.to_string());
-    let own_text_cut = cut.is_some_and(|c| c == at || c == at + 1)
-        && (now.len == at || now.len == at + 1)
-        && same_file(&now.id) == same_file(state);
-    if !untouched && !own_text_cut {
-        return Ok(None);
+
+    /// Whether its run was killed before it wrote the text to `text_file` (locked): the file
+    /// is as that run found it (the same length, device, inode and modification time), or
+    /// was so until the record's own cut-off start was removed from it (`cut`, by
+    /// [`cut_torn`]). Not whenever the file changed otherwise since (rotated, cut, edited,
+    /// written by somebody else): putting the record back then could only guess, and a
+    /// guess put records in twice. A record in the file at its place has made it longer.
+    fn missing_from(&self, text_file: &std::fs::File, cut: Option<u64>) -> std::io::Result<bool> {
+        // Only a record's own text goes into the history (not an edited or forged line's).
+        let Some((at, state)) = self.before.as_ref().filter(|_| is_record_text(&self.text)) else {
+            return Ok(false);
+        };
+        let (at, state) = (*at, state.as_str());
+        let now = TextState::of(text_file)?;
+        let untouched = now.len == at && now.id == state && fine_grained(state);
+        // Cut where the record starts (after the newline that separated it from text
+        // without one): the record's own text was being written. The same file (device and
+        // inode).
+        let same_file = |id: &str| id.rsplit_once(':').map(|(file, _)| file.to_string());
+        let own_text_cut = cut.is_some_and(|c| c == at || c == at + 1)
+            && (now.len == at || now.len == at + 1)
+            && same_file(&now.id) == same_file(state);
+        Ok(untouched || own_text_cut)
     }
-    // Still, not when the text is there (a run that wrote it all and was killed after).
-    let mut after = vec![0u8; (now.len - at) as usize];
-    text_file.read_exact_at(&mut after, at)?;
-    Ok((!after.ends_with(text.as_bytes())).then(|| text.to_string()))
 }
 
 /// Whether a [`TextState`]'s modification time tells changes apart within a second. A file
@@ -629,22 +660,6 @@ fn is_record_text(text: &str) -> bool {
         && body
             .split('\n')
             .all(|line| !line.is_empty() && line.bytes().all(|b| (0x20..=0x7e).contains(&b)))
-}
-
-/// The text of the twin's last record, when it is `history`'s and has one.
-fn own_last_text(history: &Path, twin: &Path) -> std::io::Result<Option<String>> {
-    let Some(line) = last_line(twin)? else {
-        return Ok(None);
-    };
-    let Ok(record) = serde_json::from_slice::<serde_json::Value>(&line) else {
-        return Ok(None);
-    };
-    let name = record.get(HISTORY_KEY).and_then(|h| h.as_str());
-    let text = record.get(TEXT_KEY).and_then(|t| t.as_str());
-    Ok(match (name, text) {
-        (Some(name), Some(text)) if name == file_name(history) => Some(text.to_string()),
-        _ => None,
-    })
 }
 
 /// A history file's name as its twin's records give it: escaped byte for byte, so that two
