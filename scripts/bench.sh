@@ -111,6 +111,14 @@ LW="$ROOT/target/release/logwarden"
 GEN="$ROOT/target/release/examples/genlogs"
 build_ok=1
 cargo build --release >&2 || build_ok=0
+# build.rs looks for ISA-L only when it runs: a binary built before libisal-dev was installed
+# (above, or by hand) keeps zlib-rs, and a later `cargo build` does not look again.
+if [ $build_ok = 1 ] && [ -f /usr/include/isa-l/igzip_lib.h ] &&
+    ! "$LW" --version | grep -q 'isa-l'; then
+    say "ISA-L is installed but $LW was built without it: building again"
+    touch build.rs
+    cargo build --release >&2 || build_ok=0
+fi
 # genlogs is an example, so it needs the library to compile; fall back to an older binary.
 cargo build --release --example genlogs >&2 || build_ok=0
 if [ $build_ok = 0 ]; then
