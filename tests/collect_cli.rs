@@ -882,6 +882,44 @@ fn an_unreadable_rotated_file_is_exit_1_and_in_the_record() {
     );
 }
 
+/// A `.gz` cut short beside its plain file is one gzip is still writing (logrotate's
+/// `compress` without `delaycompress`): the plain file is read, and no loss is feared. A cut
+/// `.gz` alone is still unreadable, exit 1. Once gzip is done, nothing is collected again.
+#[test]
+fn a_gz_being_written_beside_its_plain_file_is_no_possible_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("access.log");
+    fs::write(&live, numbered(0, 100)).unwrap();
+    assert_eq!(collect_dated(dir.path(), None), (100, vec![]));
+    append(&live, &numbered(100, 200));
+    let one = dir.path().join("access.log.1");
+    fs::rename(&live, &one).unwrap();
+    fs::write(&live, numbered(200, 250)).unwrap();
+    let gz = gzip(&fs::read(&one).unwrap());
+    let gz_path = dir.path().join("access.log.1.gz");
+    fs::write(&gz_path, &gz[..gz.len() / 2]).unwrap();
+    assert_eq!(collect_dated(dir.path(), None), (150, vec![]));
+    // Done: the plain file goes, the whole `.gz` holds nothing new.
+    fs::write(&gz_path, &gz).unwrap();
+    fs::remove_file(&one).unwrap();
+    assert_eq!(collect_dated(dir.path(), None), (0, vec![]));
+    assert_eq!(
+        archived_lines(&dir.path().join("log")),
+        sorted_numbered(&[(0, 250)])
+    );
+    // Cut short with no plain file beside it: unreadable, as before.
+    let other = tempfile::tempdir().unwrap();
+    fs::write(other.path().join("access.log"), numbered(0, 10)).unwrap();
+    fs::write(other.path().join("access.log.2.gz"), &gz[..gz.len() / 2]).unwrap();
+    let (lines, warnings) = collect_dated(other.path(), None);
+    assert_eq!(lines, 10);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("skipped unreadable rotated file access.log.2.gz: "),
+        "{warnings:?}"
+    );
+}
+
 /// An unrecorded archive deleted before it was analyzed: a warning, exit 1 (its lines were
 /// never analyzed), and it leaves the list.
 #[test]
@@ -956,9 +994,14 @@ fn a_copytruncate_during_the_copy_loses_and_repeats_nothing() {
 /// A `collect` of `dir/access.log` into `dir/log` dated 2023-06-19, with `hook` called
 /// before the copy: the lines archived and the warnings.
 fn collect_dated(dir: &Path, hook: Option<fn(&Path)>) -> (u64, Vec<String>) {
+    collect_from(&dir.join("access.log"), &dir.join("log"), hook)
+}
+
+/// [`collect_dated`] of `source` into `dest`.
+fn collect_from(source: &Path, dest: &Path, hook: Option<fn(&Path)>) -> (u64, Vec<String>) {
     let options = logwarden::collect::Options {
-        source: dir.join("access.log"),
-        dest: dir.join("log"),
+        source: source.to_path_buf(),
+        dest: dest.to_path_buf(),
         today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
         compress_after: None,
         record: false,
@@ -1027,6 +1070,80 @@ fn copytruncate_by_a_writer_without_append_loses_and_repeats_nothing() {
         archived_lines(&dir.path().join("log")),
         sorted_numbered(&ranges)
     );
+    // The padding stays out of the archives: copied, it was as long as everything written
+    // before, in every archive again.
+    let dest = dir.path().join("log");
+    let archives: Vec<String> = names(&dest)
+        .into_iter()
+        .filter(|n| n.starts_with("access_"))
+        .collect();
+    assert_eq!(archives.len(), 4);
+    for name in archives {
+        let bytes = fs::read(dest.join(&name)).unwrap();
+        assert_eq!(bytes.iter().filter(|&&b| b == 0).count(), 0, "{name}");
+    }
+}
+
+/// The same live log collected by its own path and through a link to it (a person and a
+/// cron job) is one source: each line is archived once, its rotated file's too, whichever
+/// name comes first. Named as given, they were two sources, each archiving all the other had.
+#[test]
+fn a_log_collected_by_its_path_and_through_a_link_is_one_source() {
+    for link_first in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let srv = dir.path().join("srv");
+        fs::create_dir(&srv).unwrap();
+        let real = srv.join("site.log");
+        let link = dir.path().join("access.log");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let dest = dir.path().join("log");
+        fs::write(srv.join("site.log.1"), numbered(100, 110)).unwrap();
+        fs::write(&real, numbered(0, 10)).unwrap();
+        let (first, second) = match link_first {
+            true => (&link, &real),
+            false => (&real, &link),
+        };
+        assert_eq!(collect_from(first, &dest, None), (20, vec![]));
+        append(&real, &numbered(10, 20));
+        assert_eq!(
+            collect_from(second, &dest, None),
+            (10, vec![]),
+            "link first: {link_first}"
+        );
+        assert_eq!(
+            archived_lines(&dest),
+            sorted_numbered(&[(0, 20), (100, 110)])
+        );
+    }
+}
+
+/// A state file of an earlier version named a source reached through a link by the link's
+/// path: its streams are taken over by the link's target, nothing is collected again.
+#[test]
+fn a_link_named_source_of_an_earlier_state_file_is_its_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = fs::canonicalize(dir.path()).unwrap();
+    let real = root.join("site.log");
+    let link = root.join("access.log");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let dest = root.join("log");
+    fs::write(&real, numbered(0, 10)).unwrap();
+    assert_eq!(collect_from(&link, &dest, None), (10, vec![]));
+    // As an earlier version wrote it: the link's own path.
+    let state_path = dest.join(".logwarden-collect.json");
+    let state = fs::read_to_string(&state_path).unwrap();
+    let (now, before) = (real.to_str().unwrap(), link.to_str().unwrap());
+    assert!(state.contains(&format!("\"{now}\"")), "{state}");
+    fs::write(&state_path, state.replace(now, before)).unwrap();
+    append(&real, &numbered(10, 20));
+    assert_eq!(collect_from(&link, &dest, None), (10, vec![]));
+    assert_eq!(collect_from(&real, &dest, None), (0, vec![]));
+    append(&real, &numbered(20, 25));
+    assert_eq!(collect_from(&link, &dest, None), (5, vec![]));
+    assert_eq!(archived_lines(&dest), sorted_numbered(&[(0, 25)]));
+    // Taken over: the state names the target now.
+    let state = fs::read_to_string(&state_path).unwrap();
+    assert!(!state.contains(&format!("\"{before}\"")), "{state}");
 }
 
 /// A state file of an earlier version knew a padded live file by its first 4 KiB of NULs,

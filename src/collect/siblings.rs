@@ -45,6 +45,14 @@ impl SourceFile {
     pub fn padded(&self) -> bool {
         self.prefix.first() == Some(&0)
     }
+
+    /// How many NUL bytes it starts with (as far as it was read when described).
+    pub fn padding(&self) -> u64 {
+        match (self.padded(), self.identity.get(1..PADDED_HEADER)) {
+            (true, Some(len)) => len.try_into().map_or(0, u64::from_le_bytes),
+            _ => 0,
+        }
+    }
 }
 
 /// Sort rank: lower is older.
@@ -311,6 +319,11 @@ fn open_listed(
                     .push(format!("{name}: dangling symbolic link")),
                 _ => found.vanished = true,
             },
+            // A `.gz` beside its plain file: gzip is still writing it (logrotate's `compress`
+            // without `delaycompress`), so it is cut short, and its text is the plain file's,
+            // which is read. Counted as unreadable, it made the run warn of a possible loss
+            // and exit 1. The next run finds it whole, or the plain file still there.
+            Err(_) if is_compression_in_progress(&path, &found.listed) => {}
             Err(e) => found
                 .unreadable
                 .push(format!("{name}: {}", crate::escape::text(&e.to_string()))),
@@ -321,6 +334,17 @@ fn open_listed(
         .with_context(|| format!("cannot read source {}", crate::escape::path(source)))?;
     found.files.push(live);
     Ok(found)
+}
+
+/// Whether `path` is a `NAME.gz` and `listed` holds `NAME` too: a file being compressed.
+fn is_compression_in_progress(path: &Path, listed: &[PathBuf]) -> bool {
+    let bytes = path.as_os_str().as_bytes();
+    match bytes.strip_suffix(b".gz") {
+        Some(plain) => listed
+            .iter()
+            .any(|other| other.as_os_str().as_bytes() == plain),
+        None => false,
+    }
 }
 
 /// Whether every file of `found` is still under the name it was found by. Not so when a
