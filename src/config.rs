@@ -25,6 +25,10 @@ pub struct FileConfig {
     pub email: Option<EmailFile>,
     #[serde(default)]
     pub smtp: Option<SmtpFile>,
+    /// Why `[email]` or `[smtp]` could not be read, when they could not: `report --email`
+    /// stops with it; the other commands, which do not use them, only warn.
+    #[serde(skip)]
+    pub mail_invalid: Option<String>,
 }
 
 /// `[email]`: who the weekly report goes to. `subject` may contain `{week}`.
@@ -67,9 +71,53 @@ pub struct AnalyzeFile {
     /// The file these values came from (escaped), for errors that name a bad value's place.
     #[serde(skip)]
     pub file: Option<String>,
+    /// Why the `[analyze]` table could not be read (a value of the wrong type, an unknown
+    /// key), when it could not: the defaults stand in, and every command that uses these
+    /// settings stops with this error (`collect` without `--analyze` only warns; see
+    /// [`Self::usable`]).
+    #[serde(skip)]
+    pub invalid: Option<String>,
+}
+
+/// The config file as read first: which tables it has. Each command's own tables are then
+/// read apart (see [`AnalyzeFile::invalid`], [`FileConfig::mail_invalid`]), so a bad value
+/// stops only the commands that use it; an unknown table stops every command.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTables {
+    #[serde(default)]
+    analyze: Option<toml::Table>,
+    #[serde(default)]
+    email: Option<toml::Table>,
+    #[serde(default)]
+    smtp: Option<toml::Table>,
+}
+
+/// Only `[email]` and `[smtp]`, read from the file's text.
+#[derive(Deserialize)]
+struct MailTables {
+    #[serde(default)]
+    email: Option<EmailFile>,
+    #[serde(default)]
+    smtp: Option<SmtpFile>,
+}
+
+/// Only `[analyze]`, read from the file's text (so that its errors point into the file).
+#[derive(Deserialize)]
+struct AnalyzeTable {
+    #[serde(default)]
+    analyze: AnalyzeFile,
 }
 
 impl AnalyzeFile {
+    /// An error when the table could not be read (see [`Self::invalid`]).
+    fn usable(&self) -> anyhow::Result<()> {
+        match &self.invalid {
+            Some(why) => Err(anyhow::anyhow!("{why}")),
+            None => Ok(()),
+        }
+    }
+
     /// Where a setting was given: the flag, or the key in the config file.
     fn origin(&self, flag_given: bool, flag: &str, key: &str) -> String {
         match (flag_given, &self.file) {
@@ -119,15 +167,58 @@ pub fn load_file(explicit: Option<&Path>) -> anyhow::Result<FileConfig> {
         }),
     }
     .with_context(|| format!("cannot read config file {shown}"))?;
-    // The parser quotes the file's text in its errors: escaped, as all text we print.
-    let mut config: FileConfig = toml::from_str(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "invalid config file {shown}: {}",
-            crate::escape::text(&e.to_string())
-        )
-    })?;
-    config.analyze.file = Some(shown);
-    Ok(config)
+    let invalid =
+        |e: toml::de::Error| format!("invalid config file {shown}: {}", toml_error(&text, &e));
+    let tables: FileTables = toml::from_str(&text).map_err(|e| anyhow::anyhow!(invalid(e)))?;
+    // `[analyze]` apart: a bad value there stops only the commands that use it, so a typo in
+    // a shared file does not stop the nightly `collect` (which then only warns).
+    let analyze = match tables.analyze {
+        None => AnalyzeFile::default(),
+        Some(_) => match toml::from_str::<AnalyzeTable>(&text) {
+            Ok(table) => table.analyze,
+            Err(e) => AnalyzeFile {
+                invalid: Some(invalid(e)),
+                ..AnalyzeFile::default()
+            },
+        },
+    };
+    let (email, smtp, mail_invalid) = match (tables.email, tables.smtp) {
+        (None, None) => (None, None, None),
+        _ => match toml::from_str::<MailTables>(&text) {
+            Ok(mail) => (mail.email, mail.smtp, None),
+            Err(e) => (None, None, Some(invalid(e))),
+        },
+    };
+    Ok(FileConfig {
+        analyze: AnalyzeFile {
+            file: Some(shown),
+            ..analyze
+        },
+        email,
+        smtp,
+        mail_invalid,
+    })
+}
+
+/// A TOML error on one line: where it is in `text` (line and column) and what it is, escaped
+/// as all text we print (the parser's own message quotes the file over several lines).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let lines: Vec<&str> = e.message().lines().map(str::trim).collect();
+    let message = crate::escape::text(&lines.join("; "));
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            let column = before.len()
+                - before
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1)
+                + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
 }
 
 /// A default config file (found by its name alone, `./logwarden.toml` in whatever directory
@@ -166,6 +257,7 @@ fn default_paths() -> Vec<PathBuf> {
 }
 
 pub fn resolve_detection(args: &DetectionArgs, file: &AnalyzeFile) -> anyhow::Result<Detection> {
+    file.usable()?;
     let mut codes = args
         .codes
         .clone()
@@ -266,6 +358,7 @@ pub const THREADS_PER_CORE: usize = 4;
 /// The worker threads a run starts: `--threads`, else `[analyze] threads`, else one per core
 /// (also for 0); at most [`THREADS_PER_CORE`] per core. Over [`MAX_THREADS`] is an error.
 pub fn resolve_threads(flag: Option<usize>, file: &AnalyzeFile) -> anyhow::Result<usize> {
+    file.usable()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     match flag.or(file.threads) {
         Some(n) if n > MAX_THREADS => {

@@ -71,6 +71,10 @@ pub fn run() -> anyhow::Result<Outcome> {
             .exit()
     });
     let file = config::load_file(path)?;
+    let mails = matches!(&cli.command, cli::Command::Report(args) if args.email);
+    if let (false, Some(why)) = (mails, &file.mail_invalid) {
+        stderr_line!("logwarden: warning: {why} (not used here; report --email refuses it)");
+    }
     match cli.command {
         cli::Command::Analyze(args) => cmd::analyze::run(args, &file),
         cli::Command::Collect(args) => cmd::collect::run(args, &file),

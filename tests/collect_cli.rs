@@ -120,6 +120,7 @@ fn bad_analysis_settings_stop_collect_before_anything_is_archived() {
             .output()
             .unwrap()
     };
+    let config = |text: &str| fs::write(dir.path().join("logwarden.toml"), text).unwrap();
     // Found after the archive was committed, this left it collected but never analyzed nor
     // recorded: the next run found nothing new.
     let out = run(&["--max-line-bytes", "10"]);
@@ -127,11 +128,7 @@ fn bad_analysis_settings_stop_collect_before_anything_is_archived() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-line-bytes must be at least 64"));
     assert!(!dir.path().join("log").exists(), "nothing collected");
     // The thread count of the config file too (it was checked only once archived).
-    fs::write(
-        dir.path().join("logwarden.toml"),
-        "[analyze]\nthreads = 100000\n",
-    )
-    .unwrap();
+    config("[analyze]\nthreads = 100000\n");
     let out = run(&[]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
@@ -141,23 +138,23 @@ fn bad_analysis_settings_stop_collect_before_anything_is_archived() {
     assert!(!dir.path().join("log").exists(), "nothing collected");
     // Without --analyze: said by the daily collect (not first by the weekly report), but
     // the lines are collected all the same.
-    fs::write(
-        dir.path().join("logwarden.toml"),
-        "[analyze]\nthreshold = 0\n",
-    )
-    .unwrap();
-    let out = logwarden()
-        .current_dir(dir.path())
-        .args([
-            "collect",
-            "-q",
-            "--source",
-            "access.log",
-            "--dest",
-            "elsewhere",
-        ])
-        .output()
-        .unwrap();
+    let collect_elsewhere = |extra: &[&str]| {
+        logwarden()
+            .current_dir(dir.path())
+            .args([
+                "collect",
+                "-q",
+                "--source",
+                "access.log",
+                "--dest",
+                "elsewhere",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    config("[analyze]\nthreshold = 0\n");
+    let out = collect_elsewhere(&[]);
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -170,6 +167,47 @@ fn bad_analysis_settings_stop_collect_before_anything_is_archived() {
     );
     assert_eq!(archived_lines(&dir.path().join("elsewhere")).len(), 1);
     fs::remove_dir_all(dir.path().join("elsewhere")).unwrap();
+    // So too a value of the wrong type, or an unknown key, in `[analyze]` (they stopped the
+    // collect, exit 2: a typo in a shared file left the lines in the live log); and a bad
+    // `[email]` or `[smtp]`, which only `report --email` uses. Each said on one line, with
+    // where it is in the file.
+    for (toml, said) in [
+        ("[analyze]
+threshold = -1
+", "line 2, column 13: invalid value: integer `-1`, expected u64 (not used by collect without --analyze; analyze and report refuse it)"),
+        ("[analyze]
+threshhold = 3
+", "line 2, column 1: unknown field `threshhold`, expected one of `codes`, `threshold`, `bad_request_threshold`, `utc`, `format`, `max_line_bytes`, `threads`, `paths` (not used by collect without --analyze; analyze and report refuse it)"),
+        ("[smtp]
+port = \"x\"\n", "line 2, column 8: invalid type: string \"x\", expected u16 (not used here; report --email refuses it)"),
+    ] {
+        config(toml);
+        let out = collect_elsewhere(&[]);
+        assert_eq!(out.status.code(), Some(0), "{toml}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("logwarden: warning: invalid config file logwarden.toml: {said}\n"),
+            "{toml}"
+        );
+        assert_eq!(archived_lines(&dir.path().join("elsewhere")).len(), 1);
+        fs::remove_dir_all(dir.path().join("elsewhere")).unwrap();
+        // With --analyze a bad `[analyze]` stops it, before anything is archived.
+        let out = collect_elsewhere(&["--analyze"]);
+        let stops = toml.starts_with("[analyze]");
+        assert_eq!(out.status.code(), Some(if stops { 2 } else { 0 }), "{toml}");
+        assert_eq!(dir.path().join("elsewhere").exists(), !stops, "{toml}");
+        let _ = fs::remove_dir_all(dir.path().join("elsewhere"));
+        let _ = fs::remove_dir_all(dir.path().join("log")); // the history's folder
+    }
+    // An unknown table stops every command: it is no command's.
+    config("[analyse]\nthreshold = 3\n");
+    let out = collect_elsewhere(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "logwarden: error: invalid config file logwarden.toml: line 1, column 2: unknown field `analyse`, expected one of `analyze`, `email`, `smtp`\n"
+    );
+    assert!(!dir.path().join("elsewhere").exists());
     fs::remove_file(dir.path().join("logwarden.toml")).unwrap();
     // The history named as the live log (or a rotated file of it, or a link to it): its
     // records would be collected as log lines.

@@ -1098,6 +1098,17 @@ fn email_without_mail_settings_fails_before_writing_anything() {
             true,
             "config file logwarden.toml: cannot read [smtp] password_file no-such-file: No such file or directory (os error 2)",
         ),
+        // A value of the wrong type, or a password in the file: said on one line, where it is.
+        (
+            "host = \"127.0.0.1\"\nport = \"25\"\n",
+            false,
+            "invalid config file logwarden.toml: line 6, column 8: invalid type: string \"25\", expected u16",
+        ),
+        (
+            "host = \"127.0.0.1\"\npassword = \"x\"\n",
+            true,
+            "invalid config file logwarden.toml: line 6, column 1: unknown field `password`, expected one of `host`, `port`, `security`, `username`, `password_env`, `password_file`",
+        ),
     ] {
         fs::write(dir.path().join("logwarden.toml"), format!("{email}[smtp]\n{smtp}")).unwrap();
         let mut args = vec!["report", "--week", "2023-W25", "--email", "-q"];

@@ -282,6 +282,9 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     check_destinations(&outputs)?;
     // The mail settings too: a missing `[email]` should not cost a long run, nor leave the
     // report files written with nothing sent.
+    if let (true, Some(why)) = (args.email, &file.mail_invalid) {
+        anyhow::bail!("{why}");
+    }
     let mail = match args.email {
         true => Some(email::resolve(file.email.as_ref(), &label).map_err(in_config_file(file))?),
         false => None,
