@@ -182,8 +182,9 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     // in all the run stops rather than archive a mix: nothing is lost, the next run collects.
     // A stream of an earlier state file has no source: any source may match it (and then
     // owns it), and it is kept while none does.
-    let (me, earlier_me) = source_ids(&opts.source);
-    let is_me = |source: &str| source == me || earlier_me.as_deref() == Some(source);
+    let me = source_id(&opts.source);
+    let my_names = names_of_me(&st, &me, &opts.source);
+    let is_me = |source: &str| my_names.contains(source);
     let mine = |s: &StreamState| s.source.as_deref().is_some_and(is_me);
     let matchable = |s: &StreamState| s.source.is_none() || mine(s);
     let (warnings_before, losses_before) = (out.warnings.len(), out.possible_losses);
@@ -513,28 +514,44 @@ fn archive_id(archive: &Path) -> String {
     crate::escape::path(&dir.join(name))
 }
 
-/// How a source is named in the state file: the live log's own path, absolute, with every
-/// symbolic link resolved (a cron job and a person may name it differently, one of them
-/// through a link: named as given, the two were two sources, and each archived all of the
-/// other's lines again); or, where it cannot be resolved, its directory's path and its name.
-/// Second, the name an earlier version gave it where that differs (its directory resolved,
-/// its own name as given, a link kept): a run takes that source's streams as its own, so an
-/// upgrade does not collect again what was collected through a link.
-fn source_ids(source: &Path) -> (String, Option<String>) {
+/// How a source is named in the state file: its directory made absolute (a cron job and a
+/// person may name it differently), and its file name, a link kept (the name it is collected
+/// through: `rotatelogs -L` points a link at each day's new file, and the streams of the
+/// files it pointed at before are still this source's).
+fn source_id(source: &Path) -> String {
     let dir = match source.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let as_given = crate::escape::path(&dir.join(source.file_name().unwrap_or_default()));
-    match std::fs::canonicalize(source) {
-        Ok(real) => {
-            let id = crate::escape::path(&real);
-            let earlier = (id != as_given).then_some(as_given);
-            (id, earlier)
+    crate::escape::path(&dir.join(source.file_name().unwrap_or_default()))
+}
+
+/// The source names of `st` (of its streams and unrecorded archives) that are this source,
+/// `me` (named `source`): `me` itself, and those that lead to the same file now, symbolic
+/// links resolved. A cron job that names a link and a person who names its target (or
+/// another link to it) collect one source: taken for two, each archived all of the other's
+/// lines again, with the rotated files. A name that is not a plain path (escaped bytes) or
+/// leads nowhere now is only itself.
+fn names_of_me(st: &State, me: &str, source: &Path) -> std::collections::HashSet<String> {
+    let mut names = std::collections::HashSet::from([me.to_string()]);
+    let Ok(real) = std::fs::canonicalize(source) else {
+        return names;
+    };
+    let recorded = st
+        .streams
+        .iter()
+        .filter_map(|s| s.source.as_deref())
+        .chain(st.unrecorded.iter().map(|u| u.source.as_str()));
+    for name in recorded {
+        if !names.contains(name)
+            && !name.contains('\\')
+            && std::fs::canonicalize(name).is_ok_and(|other| other == real)
+        {
+            names.insert(name.to_string());
         }
-        Err(_) => (as_given, None),
     }
+    names
 }
 
 fn crash_point(opts: &Options, at: CrashPoint) -> anyhow::Result<()> {
@@ -1090,7 +1107,7 @@ mod tests {
             prefix_len: prefix_len as u64,
             offset: offset as u64,
             last_name: "access.log".into(),
-            source: Some(source_ids(&src).0),
+            source: Some(source_id(&src)),
             tail: Some(state::Tail {
                 len: 256,
                 hash: hex(fnv1a(&text[offset - 256..offset])),
