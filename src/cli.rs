@@ -91,7 +91,7 @@ pub struct DetectionArgs {
     /// Bucket lines by the date written in their own offset (the default; overrides `utc = true` in the config file).
     #[arg(long, overrides_with = "utc")]
     pub no_utc: bool,
-    /// Log format; `auto` detects it per file from its first lines.
+    /// Log format; `auto` detects it per file from its first lines (`vhost-combined` is accepted for `vhost_combined`).
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<FormatArg>,
     /// Lines longer than this are malformed (`oversize`) and never held in memory whole.
