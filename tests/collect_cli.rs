@@ -1155,38 +1155,6 @@ fn a_log_collected_by_its_path_and_through_a_link_is_one_source() {
     }
 }
 
-/// A rotated plain file's last line without its newline (a crash cut it off) is copied,
-/// with a newline, once a newer rotated file shows the server left it: until then the server
-/// may still write to it. Without compression it was never collected.
-#[test]
-fn a_cut_last_line_of_a_rotated_plain_file_is_collected_once_it_is_left() {
-    let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("access.log");
-    let cut = "10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET /cut HTTP/1.1\" 200 1";
-    fs::write(&live, numbered(0, 10) + cut).unwrap();
-    let rotate = || {
-        let (one, two) = (
-            live.with_file_name("access.log.1"),
-            live.with_file_name("access.log.2"),
-        );
-        if one.exists() {
-            fs::rename(&one, two).unwrap();
-        }
-        fs::rename(&live, one).unwrap();
-    };
-    rotate();
-    fs::write(&live, numbered(10, 20)).unwrap();
-    assert_eq!(collect_dated(dir.path(), None), (20, vec![]));
-    rotate();
-    fs::write(&live, "").unwrap();
-    assert_eq!(collect_dated(dir.path(), None), (1, vec![]));
-    assert_eq!(collect_dated(dir.path(), None), (0, vec![]));
-    let mut expected = sorted_numbered(&[(0, 20)]);
-    expected.push(cut.to_string());
-    expected.sort();
-    assert_eq!(archived_lines(&dir.path().join("log")), expected);
-}
-
 /// A link the server points at each day's new file (`rotatelogs -L`) stays one source: the
 /// file it pointed at before is its last live file, gone from it, and what was written to
 /// that file after the last collect is said to be lost (exit 1), as for a live file moved

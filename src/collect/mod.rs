@@ -9,9 +9,8 @@
 //! was copied with the same bytes as then (its last whole lines, at least 256 bytes: a line
 //! with its client and time, not only a long user agent's end); edited in place, the copy
 //! resumes where they are now, or at the next line start when they are gone (from its end
-//! when it is shorter now: cut); a warning and exit 1 either way. The live file and the newest rotated plain file are
-//! copied up to their last newline (the server may be mid-line); gzip files and older
-//! rotated plain files are final and copied whole.
+//! when it is shorter now: cut); a warning and exit 1 either way. Plain files are copied up to their last newline (the server may be mid-line); gzip
+//! files are final and copied whole.
 //!
 //! A rotation while the files are described or copied (they are renamed, listed anew, or a
 //! plain one no longer starts as it did or is shorter: `copytruncate` cut it under the copy)
@@ -914,8 +913,8 @@ fn line_start_at_or_after(sf: &SourceFile, at: u64) -> io::Result<u64> {
 
 /// Copy `sf` from decompressed offset `start` to the end of the planned length into `out`.
 /// Returns (source bytes consumed, bytes written, lines written). A file that may still grow
-/// is cut after its last newline; a final file (gzip, an older rotated file) is copied whole,
-/// a missing last newline added.
+/// is cut after its last newline; a final (gzip) file is copied whole, a missing last newline
+/// added.
 /// Errors name the source when reading it failed and `out_path` when writing did (a full
 /// disk is not the source's fault).
 fn copy_part(

@@ -36,8 +36,7 @@ pub struct SourceFile {
     pub identity: Vec<u8>,
     /// Decompressed length at planning time.
     pub len: u64,
-    /// Whether the writer may still append (a plain file, the live one or the newest rotated
-    /// one): only complete lines are copied.
+    /// Whether the writer may still append (a plain file): only complete lines are copied.
     pub may_grow: bool,
 }
 
@@ -328,16 +327,6 @@ fn open_listed(
             Err(e) => found
                 .unreadable
                 .push(format!("{name}: {}", crate::escape::text(&e.to_string()))),
-        }
-    }
-    // A rotated plain file with a newer rotated file after it is one the server left at
-    // least one rotation ago: its last line is copied even without its newline (added). Only
-    // the newest may still be written to (a server not yet reloaded after `delaycompress`),
-    // so its lines are copied only whole. A line cut off by a crash was otherwise never
-    // collected without compression (`nocompress`): not at `.2`, not ever.
-    if let Some((_, older)) = found.files.split_last_mut() {
-        for sf in older {
-            sf.may_grow = false;
         }
     }
     let name = crate::escape::bytes(source.file_name().map_or(&[][..], |n| n.as_bytes()));
