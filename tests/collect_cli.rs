@@ -1123,10 +1123,11 @@ fn copytruncate_by_a_writer_without_append_loses_and_repeats_nothing() {
 }
 
 /// The same live log collected by its own path and through a link to it (a person and a
-/// cron job) is one source: each line is archived once, its rotated file's too, whichever
-/// name comes first. Named as given, they were two sources, each archiving all the other had.
+/// cron job) into one `DEST`: the second name is refused (exit 2), nothing archived, so no
+/// line is archived twice. Taken for another source, it archived all the first name's lines
+/// again, its rotated file's too. Collected again by the first name, all is as before.
 #[test]
-fn a_log_collected_by_its_path_and_through_a_link_is_one_source() {
+fn a_log_collected_by_its_path_and_through_a_link_is_refused_by_the_second_name() {
     for link_first in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let srv = dir.path().join("srv");
@@ -1143,11 +1144,29 @@ fn a_log_collected_by_its_path_and_through_a_link_is_one_source() {
         };
         assert_eq!(collect_from(first, &dest, None), (20, vec![]));
         append(&real, &numbered(10, 20));
+        let out = logwarden()
+            .args(["collect", "-q", "--dest"])
+            .arg(&dest)
+            .arg("--source")
+            .arg(second)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "link first: {link_first}");
+        let shown = |p: &Path| {
+            fs::canonicalize(p.parent().unwrap())
+                .unwrap()
+                .join(p.file_name().unwrap())
+        };
         assert_eq!(
-            collect_from(second, &dest, None),
-            (10, vec![]),
-            "link first: {link_first}"
+            String::from_utf8_lossy(&out.stderr),
+            format!(
+                "logwarden: error: {} is the file that {} collects as {}: collect it by that name, or into another --dest (collected under two names, its lines would be archived twice)\n",
+                second.display(),
+                dest.display(),
+                shown(first).display()
+            )
         );
+        assert_eq!(collect_from(first, &dest, None), (10, vec![]));
         assert_eq!(
             archived_lines(&dest),
             sorted_numbered(&[(0, 20), (100, 110)])

@@ -183,8 +183,14 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     // A stream of an earlier state file has no source: any source may match it (and then
     // owns it), and it is kept while none does.
     let me = source_id(&opts.source);
-    let my_names = names_of_me(&st, &me, &opts.source);
-    let is_me = |source: &str| my_names.contains(source);
+    if let Some(other) = same_file_by_another_name(&st, &me, &opts.source) {
+        anyhow::bail!(
+            "{} is the file that {} collects as {other}: collect it by that name, or into another --dest (collected under two names, its lines would be archived twice)",
+            crate::escape::path(&opts.source),
+            crate::escape::path(dest)
+        );
+    }
+    let is_me = |source: &str| source == me;
     let mine = |s: &StreamState| s.source.as_deref().is_some_and(is_me);
     let matchable = |s: &StreamState| s.source.is_none() || mine(s);
     let (warnings_before, losses_before) = (out.warnings.len(), out.possible_losses);
@@ -517,7 +523,7 @@ fn archive_id(archive: &Path) -> String {
 /// How a source is named in the state file: its directory made absolute (a cron job and a
 /// person may name it differently), and its file name, a link kept (the name it is collected
 /// through: `rotatelogs -L` points a link at each day's new file, and the streams of the
-/// files it pointed at before are still this source's).
+/// files it pointed at before are still this source's). See [`same_file_by_another_name`].
 fn source_id(source: &Path) -> String {
     let dir = match source.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -527,31 +533,27 @@ fn source_id(source: &Path) -> String {
     crate::escape::path(&dir.join(source.file_name().unwrap_or_default()))
 }
 
-/// The source names of `st` (of its streams and unrecorded archives) that are this source,
-/// `me` (named `source`): `me` itself, and those that lead to the same file now, symbolic
-/// links resolved. A cron job that names a link and a person who names its target (or
-/// another link to it) collect one source: taken for two, each archived all of the other's
-/// lines again, with the rotated files. A name that is not a plain path (escaped bytes) or
-/// leads nowhere now is only itself.
-fn names_of_me(st: &State, me: &str, source: &Path) -> std::collections::HashSet<String> {
-    let mut names = std::collections::HashSet::from([me.to_string()]);
-    let Ok(real) = std::fs::canonicalize(source) else {
-        return names;
-    };
-    let recorded = st
+/// A source name of `st` (of its streams or unrecorded archives) other than `me` that
+/// leads to the same file as `source` now, symbolic links resolved: a cron job that names a
+/// link and a person who names its target (or another link to it). Each would take the other
+/// for another source and archive all its lines again, with the rotated files; one name is
+/// refused instead. (Taken for one source, the names went wrong later: a link moved on, or
+/// removed, left the other name's records to nobody, or its lost lines unsaid.) A name that
+/// is not a plain path (escaped bytes) or leads nowhere now is not compared.
+fn same_file_by_another_name(st: &State, me: &str, source: &Path) -> Option<String> {
+    let real = std::fs::canonicalize(source).ok()?;
+    let mut recorded = st
         .streams
         .iter()
         .filter_map(|s| s.source.as_deref())
         .chain(st.unrecorded.iter().map(|u| u.source.as_str()));
-    for name in recorded {
-        if !names.contains(name)
-            && !name.contains('\\')
-            && std::fs::canonicalize(name).is_ok_and(|other| other == real)
-        {
-            names.insert(name.to_string());
-        }
-    }
-    names
+    recorded
+        .find(|&name| {
+            name != me
+                && !name.contains('\\')
+                && std::fs::canonicalize(name).is_ok_and(|other| other == real)
+        })
+        .map(str::to_string)
 }
 
 fn crash_point(opts: &Options, at: CrashPoint) -> anyhow::Result<()> {
