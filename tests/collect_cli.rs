@@ -956,6 +956,23 @@ fn a_gz_being_written_beside_its_plain_file_is_no_possible_loss() {
         warnings[0].starts_with("skipped unreadable rotated file access.log.2.gz: "),
         "{warnings:?}"
     );
+    // Nor is a cut `.gz` of other text beside a plain file of its name (not its compression).
+    let third = tempfile::tempdir().unwrap();
+    fs::write(third.path().join("access.log"), numbered(0, 10)).unwrap();
+    fs::write(third.path().join("access.log.1"), numbered(10, 20)).unwrap();
+    let other_text = gzip(numbered(500, 600).as_bytes());
+    fs::write(
+        third.path().join("access.log.1.gz"),
+        &other_text[..other_text.len() / 2],
+    )
+    .unwrap();
+    let (lines, warnings) = collect_dated(third.path(), None);
+    assert_eq!(lines, 20);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("skipped unreadable rotated file access.log.1.gz: "),
+        "{warnings:?}"
+    );
 }
 
 /// An unrecorded archive deleted before it was analyzed: a warning, exit 1 (its lines were

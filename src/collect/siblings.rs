@@ -336,15 +336,42 @@ fn open_listed(
     Ok(found)
 }
 
-/// Whether `path` is a `NAME.gz` and `listed` holds `NAME` too: a file being compressed.
+/// Whether `path` is a `NAME.gz` being written from `NAME`: `listed` holds `NAME` too, and
+/// what can be read of the `.gz` (its first up to 4 KiB, decoded) is how `NAME` starts. A
+/// broken `.gz` of other text beside a plain file of the same name is not one.
 fn is_compression_in_progress(path: &Path, listed: &[PathBuf]) -> bool {
     let bytes = path.as_os_str().as_bytes();
-    match bytes.strip_suffix(b".gz") {
-        Some(plain) => listed
-            .iter()
-            .any(|other| other.as_os_str().as_bytes() == plain),
-        None => false,
-    }
+    let Some(plain) = bytes.strip_suffix(b".gz") else {
+        return false;
+    };
+    let Some(plain) = listed
+        .iter()
+        .find(|other| other.as_os_str().as_bytes() == plain)
+    else {
+        return false;
+    };
+    const HEAD: usize = 4096;
+    let decoded = || -> io::Result<Vec<u8>> {
+        let file = crate::input::source::open_regular(path)?;
+        let mut r = reader(&file, true)?;
+        let mut head = vec![0u8; HEAD];
+        let mut got = 0;
+        // Up to where the stream breaks off.
+        while got < HEAD {
+            match r.read(&mut head[got..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        head.truncate(got);
+        Ok(head)
+    };
+    let starts = |head: &[u8]| -> io::Result<bool> {
+        let mut text = vec![0u8; head.len()];
+        crate::input::source::open_regular(plain)?.read_exact(&mut text)?;
+        Ok(text == head)
+    };
+    decoded().and_then(|head| starts(&head)).unwrap_or(false)
 }
 
 /// Whether every file of `found` is still under the name it was found by. Not so when a
