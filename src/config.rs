@@ -15,19 +15,15 @@ pub const DEFAULT_THRESHOLD: u64 = 5;
 pub const DEFAULT_MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
 
-/// The file format. Unknown keys are errors, so a typo never silently falls back to a default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The config file, as [`load_file`] reads it. Unknown keys are errors, so a typo never
+/// silently falls back to a default.
+#[derive(Debug, Default)]
 pub struct FileConfig {
-    #[serde(default)]
     pub analyze: AnalyzeFile,
-    #[serde(default)]
     pub email: Option<EmailFile>,
-    #[serde(default)]
     pub smtp: Option<SmtpFile>,
     /// Why `[email]` or `[smtp]` could not be read, when they could not: `report --email`
     /// stops with it; the other commands, which do not use them, only warn.
-    #[serde(skip)]
     pub mail_invalid: Option<String>,
 }
 
@@ -374,12 +370,18 @@ pub fn resolve_threads(flag: Option<usize>, file: &AnalyzeFile) -> anyhow::Resul
 mod tests {
     use super::*;
 
+    /// `text` read as a config file by [`load_file`].
+    fn file_config(text: &str) -> FileConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lw.toml");
+        std::fs::write(&path, text).unwrap();
+        load_file(Some(&path)).unwrap()
+    }
+
     #[test]
     fn precedence_flag_file_default() {
-        let file: FileConfig = toml::from_str(
-            "[analyze]\nthreshold = 7\ncodes = [401]\nformat = \"vhost_combined\"\n",
-        )
-        .unwrap();
+        let file =
+            file_config("[analyze]\nthreshold = 7\ncodes = [401]\nformat = \"vhost_combined\"\n");
         let args = DetectionArgs {
             threshold: Some(3),
             ..Default::default()
@@ -392,8 +394,7 @@ mod tests {
         assert_eq!(d.format, Some(Format::VhostCombined));
         let d = resolve_detection(&DetectionArgs::default(), &AnalyzeFile::default()).unwrap();
         assert_eq!(d.codes, DEFAULT_CODES.to_vec());
-        let file: FileConfig =
-            toml::from_str("[analyze]\nutc = true\nformat = \"common\"\n").unwrap();
+        let file = file_config("[analyze]\nutc = true\nformat = \"common\"\n");
         let d = resolve_detection(&DetectionArgs::default(), &file.analyze).unwrap();
         assert_eq!(
             (d.utc, d.format, d.format_label),
@@ -408,12 +409,12 @@ mod tests {
 
     #[test]
     fn email_and_smtp_sections() {
-        let file: FileConfig = toml::from_str(
+        let file = file_config(
             "[email]\nfrom = \"a@example.org\"\nto = [\"m@example.org\"]\nsubject = \"R {week}\"\n\
              [smtp]\nhost = \"127.0.0.1\"\nport = 2525\nsecurity = \"none\"\nusername = \"u\"\n\
              password_env = \"LOGWARDEN_SMTP_PASSWORD\"\n",
-        )
-        .unwrap();
+        );
+        assert_eq!(file.mail_invalid, None);
         let email = file.email.unwrap();
         assert_eq!(email.to, vec!["m@example.org".to_string()]);
         assert_eq!(email.subject.as_deref(), Some("R {week}"));
@@ -422,12 +423,27 @@ mod tests {
             (smtp.host.as_deref(), smtp.port),
             (Some("127.0.0.1"), Some(2525))
         );
-        assert!(toml::from_str::<FileConfig>("[smtp]\npassword = \"x\"\n").is_err());
+        // A password in the file is refused (by the commands that mail).
+        let file = file_config("[smtp]\npassword = \"x\"\n");
+        assert!(file.smtp.is_none());
+        assert!(
+            file.mail_invalid
+                .as_deref()
+                .is_some_and(|why| why.contains("line 2, column 1: unknown field `password`")),
+            "{:?}",
+            file.mail_invalid
+        );
     }
 
     #[test]
     fn rejects_bad_values() {
-        assert!(toml::from_str::<FileConfig>("[analyze]\nthreshhold = 7\n").is_err());
+        let file = file_config("[analyze]\nthreshhold = 7\n");
+        let err = resolve_detection(&DetectionArgs::default(), &file.analyze).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("line 2, column 1: unknown field `threshhold`"),
+            "{err:#}"
+        );
+        assert!(resolve_threads(None, &file.analyze).is_err());
         let bad = DetectionArgs {
             codes: Some(vec![999]),
             ..Default::default()

@@ -190,8 +190,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
             crate::escape::path(dest)
         );
     }
-    let is_me = |source: &str| source == me;
-    let mine = |s: &StreamState| s.source.as_deref().is_some_and(is_me);
+    let mine = |s: &StreamState| s.source.as_deref() == Some(me.as_str());
     let matchable = |s: &StreamState| s.source.is_none() || mine(s);
     let (warnings_before, losses_before) = (out.warnings.len(), out.possible_losses);
     let mut live = Some(live);
@@ -458,7 +457,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     for u in st
         .unrecorded
         .iter()
-        .filter(|u| opts.record && is_me(&u.source))
+        .filter(|u| opts.record && u.source == me)
     {
         let plain = dest.join(&u.archive);
         let gz = dest.join(format!("{}.gz", u.archive));

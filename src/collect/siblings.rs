@@ -350,20 +350,11 @@ fn is_compression_in_progress(path: &Path, listed: &[PathBuf]) -> bool {
     else {
         return false;
     };
-    const HEAD: usize = 4096;
     let decoded = || -> io::Result<Vec<u8>> {
         let file = crate::input::source::open_regular(path)?;
-        let mut r = reader(&file, true)?;
-        let mut head = vec![0u8; HEAD];
-        let mut got = 0;
-        // Up to where the stream breaks off.
-        while got < HEAD {
-            match r.read(&mut head[got..]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got += n,
-            }
-        }
-        head.truncate(got);
+        let mut head = Vec::new();
+        // Up to where the stream breaks off: what was read before the error is kept.
+        let _ = reader(&file, true)?.take(4096).read_to_end(&mut head);
         Ok(head)
     };
     let starts = |head: &[u8]| -> io::Result<bool> {
