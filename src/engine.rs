@@ -464,12 +464,7 @@ fn decode_gzip_candidates(
 /// `data` must lie in a live, read-only shared file mapping: its pages are faulted in again,
 /// with the same bytes, when next read. On private or heap memory the bytes would be lost.
 unsafe fn forget_pages(data: &[u8]) {
-    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    // SAFETY: sysconf only reads a system value.
-    let page = *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        size if size > 0 => size as usize,
-        _ => 4096,
-    });
+    let page = page_size();
     // Inward to whole pages: the kernel would widen a partial page at the end.
     let start = (data.as_ptr() as usize).next_multiple_of(page);
     let end = (data.as_ptr() as usize + data.len()) / page * page;
@@ -477,6 +472,16 @@ unsafe fn forget_pages(data: &[u8]) {
         // SAFETY: pages within `data`, which the caller promises is such a mapping.
         unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
     }
+}
+
+/// The system's page size (4 KiB where it cannot be read).
+fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: sysconf only reads a system value.
+    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        size if size > 0 => size as usize,
+        _ => 4096,
+    })
 }
 
 /// How many inputs may be mapped at once: half the system's mappings a process may have
@@ -672,14 +677,22 @@ fn process_mapped<'s>(
             // the kernel maps a large page-cache folio whole, so touching one byte there maps
             // up to 2 MiB of a neighbour's pages, which its own DONTNEED may already have
             // passed (measured: 12 % of a file stayed mapped without this). A neighbour still
-            // scanning there just faults its pages back in.
+            // scanning there just faults its pages back in. A range within one block (slots
+            // under 2 MiB, a test option) drops only its own whole pages, and the block goes
+            // with the range that reaches past its end: widening every tiny slot made
+            // `--chunk-size 1` cost 2 MiB of page-table work a byte (15 s for a 2 MB line).
             let drop_pages = |from: usize, to: usize| {
                 let widen = 2 << 20;
-                let from = (base + from).saturating_sub(1) / widen * widen;
-                let to = (base + to)
-                    .div_ceil(widen)
-                    .saturating_mul(widen)
-                    .min(mapped.map.len());
+                let from = (base + from).saturating_sub(1);
+                let to = base + to;
+                let within_one_block = from / widen == to.saturating_sub(1) / widen;
+                let (from, to) = if within_one_block && to < mapped.map.len() {
+                    let page = page_size();
+                    (from.next_multiple_of(page), to / page * page)
+                } else {
+                    let to = to.div_ceil(widen).saturating_mul(widen);
+                    (from / widen * widen, to.min(mapped.map.len()))
+                };
                 // SAFETY: a read-only shared file mapping: DONTNEED only forgets pages, and a
                 // later read would fault them back in with the same contents.
                 let _ = unsafe {
