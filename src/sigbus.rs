@@ -77,6 +77,13 @@ pub struct Registration {
     slot: Option<(usize, usize)>,
 }
 
+impl Registration {
+    /// No registration: bytes that are not mapped cannot fault.
+    pub fn none() -> Registration {
+        Registration { slot: None }
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         let Some((t, i)) = self.slot else { return };

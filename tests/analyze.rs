@@ -234,8 +234,10 @@ fn sample_report_text_and_json_are_exact() {
 fn output_is_identical_for_every_thread_count_chunk_size_and_source() {
     let dir = testdata("traps");
     let d = path_str(&dir);
-    let run = |extra: &[&str]| {
+    // Small files are read into memory; `LOGWARDEN_READ_WHOLE_MAX=0` maps them instead.
+    let run_with = |read_whole_max: &str, extra: &[&str]| {
         let out = logwarden()
+            .env("LOGWARDEN_READ_WHOLE_MAX", read_whole_max)
             .arg("analyze")
             .arg(d)
             .args(["--json", "-", "--quiet"])
@@ -245,7 +247,7 @@ fn output_is_identical_for_every_thread_count_chunk_size_and_source() {
         assert_eq!(out.status.code(), Some(0));
         out.stdout
     };
-    let base = run(&["--threads", "1"]);
+    let base = run_with("262144", &["--threads", "1"]);
     for extra in [
         &["--threads", "2"][..],
         &["--threads", "7", "--chunk-size", "1"],
@@ -253,7 +255,14 @@ fn output_is_identical_for_every_thread_count_chunk_size_and_source() {
         &["--threads", "2", "--chunk-size", "4096", "--no-mmap"],
         &["--threads", "1", "--no-mmap"],
     ] {
-        assert!(run(extra) == base, "JSON differs with {extra:?}");
+        assert!(
+            run_with("262144", extra) == base,
+            "JSON differs with {extra:?}"
+        );
+        assert!(
+            run_with("0", extra) == base,
+            "JSON mapped differs with {extra:?}"
+        );
     }
 }
 

@@ -155,11 +155,18 @@ fn expand_dir(dir: &Path, inputs: &mut Vec<Input>) -> Result<(), DiscoverError> 
     for entry in fs::read_dir(dir).map_err(list_err)? {
         let entry = entry.map_err(list_err)?;
         if is_access_log_name(entry.file_name().as_bytes()) {
-            names.push(entry.path());
+            // The listing's own file type: no stat (a link or an unknown type is looked at).
+            let regular = entry.file_type().is_ok_and(|t| t.is_file());
+            names.push((entry.path(), regular));
         }
     }
-    names.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
-    for path in names {
+    names.sort_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+    for (path, regular) in names {
+        if regular {
+            // A regular file, not a link: what a stat would say (20,000 stats: 20 ms).
+            inputs.push(Input::File(path));
+            continue;
+        }
         inputs.push(match fs::metadata(&path) {
             Ok(m) if m.is_dir() => {
                 Input::Unusable(path, "is a directory (not searched recursively)".into())

@@ -460,6 +460,21 @@ pub fn refuse_inputs_as_outputs(
             .filter(|m| m.is_file())?;
         Some((m.dev(), m.ino()))
     };
+    let written: Vec<(&str, &Path, (u64, u64))> = outputs
+        .iter()
+        .filter_map(|&(flag, path)| {
+            let path = path?;
+            let id = match descriptor(path) {
+                Some(fd) => fd_id(fd),
+                None => id(path),
+            };
+            Some((flag, path, id?))
+        })
+        .collect();
+    if written.is_empty() {
+        // No output is a file yet: none can be an input (and 20,000 inputs are not looked at).
+        return Ok(());
+    }
     let read: Vec<(u64, u64)> = inputs
         .iter()
         .filter_map(|i| match i {
@@ -468,13 +483,8 @@ pub fn refuse_inputs_as_outputs(
             crate::input::Input::Unusable(..) => None,
         })
         .collect();
-    for (flag, path) in outputs {
-        let Some(path) = path else { continue };
-        let written = match descriptor(path) {
-            Some(fd) => fd_id(fd),
-            None => id(path),
-        };
-        if written.is_some_and(|o| read.contains(&o)) {
+    for (flag, path, written) in written {
+        if read.contains(&written) {
             match is_stdout(path) {
                 true => anyhow::bail!(
                     "stdout (where {flag} goes) is one of the inputs: the report would be written into it"

@@ -23,7 +23,13 @@ pub fn logwarden() -> Command {
 
 /// Run `analyze` with extra args and return (exit code, parsed JSON, stderr).
 pub fn analyze_json(args: &[&str]) -> (i32, Value, String) {
+    analyze_json_with(args, &[])
+}
+
+/// [`analyze_json`] with environment variables set.
+pub fn analyze_json_with(args: &[&str], env: &[(&str, &str)]) -> (i32, Value, String) {
     let out = logwarden()
+        .envs(env.iter().copied())
         .arg("analyze")
         .args(args)
         .args(["--json", "-", "--quiet"])
