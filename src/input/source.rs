@@ -121,9 +121,8 @@ impl Drop for ReadWhole {
 }
 
 /// `file` (of `len` bytes when looked at) read into memory, where it is small and the budget
-/// has room; `None` to map it instead. It holds what the file holds when read: bytes appended
-/// since its size was taken are not read (as a map of that size does not), and a file cut
-/// since is read as it is now (empty: `None`).
+/// has room; `None` to map it instead. Bytes appended since its size was taken are not read
+/// (as a map of that size does not).
 fn read_whole(file: &File, len: u64) -> Option<ReadWhole> {
     use std::os::unix::fs::FileExt;
     if len == 0 || len > read_whole_max() {
@@ -149,10 +148,12 @@ fn read_whole(file: &File, len: u64) -> Option<ReadWhole> {
             Err(_) => return None,
         }
     }
-    if done == 0 {
+    if done < buf.len() {
+        // Fewer bytes than its size: cut since it was looked at, or a file whose size is
+        // nominal (`/sys`: 4096 stated, a few read). Left to the map (or the stream), as
+        // every file was before, which report either case as they always have.
         return None;
     }
-    buf.truncate(done);
     whole.bytes = buf.into_boxed_slice();
     Some(whole)
 }
@@ -858,19 +859,19 @@ mod tests {
         let packed = gz(line);
         assert_eq!(held("c.gz", &packed), Some((false, packed.clone(), true)));
         assert_eq!(held("d", b""), None);
-        // What the file holds when read: its size as looked at, fewer bytes where cut since.
+        // Its size as looked at; a file that gives fewer bytes (cut since, a `/sys` file) is
+        // left to the map or the stream, as before.
         let path = dir.path().join("e");
         std::fs::write(&path, line).unwrap();
         let file = File::open(&path).unwrap();
-        std::fs::write(&path, &line[..10]).unwrap();
-        let read = read_whole(&file, line.len() as u64).unwrap();
-        assert_eq!(&read.bytes[..], &line[..10]);
-        std::fs::write(&path, big).unwrap();
+        std::fs::write(&path, &big).unwrap();
         let read = read_whole(&file, line.len() as u64).unwrap();
         assert_eq!(&read.bytes[..], &line[..]);
-        std::fs::write(&path, b"").unwrap();
+        std::fs::write(&path, &line[..10]).unwrap();
         assert!(read_whole(&file, line.len() as u64).is_none());
         assert!(read_whole(&file, READ_WHOLE_MAX + 1).is_none());
+        // The budget was given back each time: the file can be read again.
+        assert!(read_whole(&file, 10).is_some());
     }
 
     fn gz(data: &[u8]) -> Vec<u8> {
