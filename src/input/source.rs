@@ -37,10 +37,11 @@ pub struct Mapped {
 }
 
 impl Mapped {
-    /// Drop the whole pages of `from..from + len` from this process' page tables
-    /// (`MADV_DONTNEED`), so RSS stays bounded by what is being read: a mapped file's pages
-    /// stay in the page cache and are faulted in again, with the same bytes, when next read.
-    /// Nothing for a file read into memory (there the advice would zero the bytes).
+    /// Drop the pages of `from..from + len` from this process' page tables (`MADV_DONTNEED`;
+    /// `from` is taken down to its page's start), so RSS stays bounded by what is being read:
+    /// a mapped file's pages stay in the page cache and are faulted in again, with the same
+    /// bytes, when next read. Nothing for a file read into memory (there the advice would
+    /// zero the bytes).
     pub fn forget_range(&self, from: usize, len: usize) {
         if let Contents::Map(map) = &self.map {
             // SAFETY: a read-only shared file mapping: DONTNEED only forgets pages.
