@@ -188,6 +188,13 @@ pub fn run(
         .collect();
     // In parallel (20,000 small files took 0.18 s one after the other), in batches of what
     // the budget has left: the files held are the first ones, as one after the other.
+    // Stdin redirected from a file is held as the file is (at most one input is stdin).
+    if settings.mmap && mapped < budget {
+        if let Some(id) = inputs.iter().position(|i| matches!(i, Input::Stdin)) {
+            maps[id] = source::hold_stdin().map(|m| (Arc::new(m), false));
+            mapped += maps[id].is_some() as usize;
+        }
+    }
     let mut next = 0;
     while next < files.len() && mapped < budget {
         let batch = &files[next..files.len().min(next + (budget - mapped))];

@@ -503,7 +503,7 @@ fn a_full_stdout_is_named_in_the_error() {
 
 #[test]
 fn stdin_redirected_from_a_named_file_is_a_usage_error() {
-    // Stdin takes no part in finding duplicates: `analyze - a.log < a.log` counted a.log twice.
+    // `analyze - a.log < a.log` counted a.log twice (stdin took no part in finding duplicates).
     let dir = tempfile::tempdir().unwrap();
     let (log, other) = (dir.path().join("access.log"), dir.path().join("other"));
     let line = b"10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET /x HTTP/1.1\" 404 1\n";
@@ -530,15 +530,90 @@ fn stdin_redirected_from_a_named_file_is_a_usage_error() {
         assert!(stderr.contains(&expected), "{stderr}");
         assert!(out.stdout.is_empty());
     }
+    // A redirected file is compared as a named one is: `access.log` goes on from it.
     let out = run(&other, &log);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["totals"]["lines"], 5);
+    assert_eq!(
+        (&v["totals"]["lines"], &v["totals"]["duplicate_lines"]),
+        (&json!(3), &json!(2))
+    );
+    assert_eq!(v["inputs"][1]["duplicate_of"], "-");
+    // A pipe is not (its bytes are read once, as they come): both count.
+    let out = logwarden()
+        .args(["analyze", "-q", "--json", "-", "-"])
+        .arg(&log)
+        .write_stdin(line.repeat(2))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["totals"]["lines"], &v["totals"]["duplicate_lines"]),
+        (&json!(5), &json!(0))
+    );
     // Counted twice is what --keep-duplicates asks for.
     let out = run_with(&["--keep-duplicates"], &log, &log);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["totals"]["lines"], 6);
+}
+
+/// Stdin redirected from a plain file is read as the file is (mapped, or read whole when
+/// small, and scanned in parallel): the same figures, and its size is known; from where a
+/// shell left its offset, it is a stream of the rest; and it is left read to its end.
+#[test]
+fn stdin_redirected_from_a_file_reads_as_the_file_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    // Over the size read whole, so the map is the one taken (and a small one too).
+    let mut data = Vec::new();
+    for i in 0..2000 {
+        data.extend_from_slice(
+            format!(
+                "10.0.{}.{} - - [19/Jun/2023:10:00:00 +0000] \"GET /x HTTP/1.1\" {} 1\n",
+                i / 250,
+                i % 250,
+                if i % 3 == 0 { 404 } else { 200 }
+            )
+            .as_bytes(),
+        );
+    }
+    for len in [data.len(), 700] {
+        let cut = data[..data[..len].iter().rposition(|&b| b == b'\n').unwrap() + 1].to_vec();
+        std::fs::write(&log, &cut).unwrap();
+        let named = analyze_json(&[path_str(&log), "--threads", "2", "--chunk-size", "4096"]).1;
+        let run = |stdin: std::fs::File| {
+            let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
+                .args(["analyze", "-q", "--json", "-", "-", "--threads", "2"])
+                .args(["--chunk-size", "4096"])
+                .stdin(stdin)
+                .output()
+                .unwrap();
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        };
+        let mut redirected = run(std::fs::File::open(&log).unwrap());
+        assert_eq!(redirected["inputs"][0]["path"], "-");
+        assert_eq!(redirected["inputs"][0]["file_bytes"], json!(cut.len()));
+        redirected["inputs"][0]["path"] = named["inputs"][0]["path"].clone();
+        assert_eq!(redirected, named, "{len}");
+        // Past its first line (as `read` in a shell leaves it): the rest, streamed.
+        let mut file = std::fs::File::open(&log).unwrap();
+        let first = cut.iter().position(|&b| b == b'\n').unwrap() + 1;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(first as u64)).unwrap();
+        let rest = run(file);
+        let lines = named["totals"]["lines"].as_u64().unwrap();
+        assert_eq!(rest["totals"]["lines"], json!(lines - 1));
+        assert_eq!(rest["inputs"][0]["file_bytes"], Value::Null);
+    }
+    // Left at its end: what comes after it in a shell reads nothing more.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" analyze -q --json /dev/null --report /dev/null -; wc -c")
+        .arg(assert_cmd::cargo::cargo_bin("logwarden"))
+        .stdin(std::fs::File::open(&log).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "{out:?}");
 }
 
 #[test]

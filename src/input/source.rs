@@ -549,7 +549,7 @@ pub fn open_file(
     if allow_mmap && meta.is_file() && len > 0 && !starts_with_gzip_magic(&file)? {
         let held = match read_whole(&file, len) {
             Some(read) => Some(Mapped::read(read, &meta)),
-            None => map(&file, &meta, path),
+            None => map(&file, &meta, &crate::escape::path(path)),
         };
         if let Some(mapped) = held {
             return Ok(Source::Mapped(mapped));
@@ -558,13 +558,14 @@ pub fn open_file(
     stream(Box::new(file), meta.is_file().then_some(len), progress)
 }
 
-/// A regular file mapped whole; `None` when the map fails.
-fn map(file: &File, meta: &std::fs::Metadata, path: &Path) -> Option<Mapped> {
+/// A regular file mapped whole (`display` names it in a SIGBUS error); `None` when the map
+/// fails.
+fn map(file: &File, meta: &std::fs::Metadata, display: &str) -> Option<Mapped> {
     // SAFETY: the map is read-only and shared. Another process truncating the file while
     // it is mapped would make reads fault (SIGBUS); `sigbus` turns that into a clear error.
     let map = unsafe { Mmap::map(file) }.ok()?;
     advise_for_scan(&map);
-    let guard = crate::sigbus::register(map.as_ptr(), map.len(), &crate::escape::path(path));
+    let guard = crate::sigbus::register(map.as_ptr(), map.len(), display);
     Some(Mapped {
         map: Contents::Map(map),
         file_id: file_id(meta),
@@ -609,7 +610,33 @@ pub fn map_file(path: &Path) -> Option<(Mapped, bool)> {
         return Some((Mapped::read(read, &meta), gzip));
     }
     let gzip = starts_with_gzip_magic(&file).ok()?;
-    Some((map(&file, &meta, path)?, gzip))
+    Some((map(&file, &meta, &crate::escape::path(path))?, gzip))
+}
+
+/// Stdin held as a named file is ([`map_file`]) when it is one redirected from a plain
+/// regular file (`- < access.log`) still at its start: it is then scanned in parallel and
+/// compared with the other inputs, where a stream is neither (twice as slow with two
+/// threads). Its offset is moved to its end, as reading it would leave it. `None` for
+/// anything else (a pipe, a `.gz`, a file a shell has already read part of), which is read
+/// as a stream, as before.
+pub fn hold_stdin() -> Option<Mapped> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::fd::AsFd;
+    let mut file = File::from(io::stdin().as_fd().try_clone_to_owned().ok()?);
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() == 0 || file.stream_position().ok()? != 0 {
+        return None;
+    }
+    if starts_with_gzip_magic(&file).ok()? {
+        return None;
+    }
+    let held = match read_whole(&file, meta.len()) {
+        Some(read) => Mapped::read(read, &meta),
+        None => map(&file, &meta, "-")?,
+    };
+    // The descriptor shares its offset with stdin's.
+    file.seek(SeekFrom::Start(held.map.len() as u64)).ok()?;
+    Some(held)
 }
 
 /// Up to `limit` decoded bytes from the start of a gzip file's bytes (fewer where it is
