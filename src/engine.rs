@@ -178,40 +178,40 @@ pub fn run(
     let mut mapped = 0usize;
     let mut over_budget = vec![false; inputs.len()];
     let mut maps: Vec<MappedInput> = inputs.iter().map(|_| None).collect();
-    let files: Vec<(usize, &std::path::Path)> = inputs
+    // The files, and stdin where it may be a redirected file (held as the file is, and
+    // scanned from there: so only where maps are scanned). `None` is stdin.
+    let files: Vec<(usize, Option<&std::path::Path>)> = inputs
         .iter()
         .enumerate()
         .filter_map(|(id, input)| match input {
-            Input::File(p) if settings.mmap || settings.dedupe => Some((id, p.as_path())),
+            Input::File(p) if settings.mmap || settings.dedupe => Some((id, Some(p.as_path()))),
+            Input::Stdin if settings.mmap => Some((id, None)),
             _ => None,
         })
         .collect();
+    let hold = |path: Option<&std::path::Path>| -> MappedInput {
+        let (held, gzip) = match path {
+            Some(p) => source::map_file(p)?,
+            None => (source::hold_stdin()?, false),
+        };
+        Some((Arc::new(held), gzip))
+    };
     // In parallel (20,000 small files took 0.18 s one after the other), in batches of what
     // the budget has left: the files held are the first ones, as one after the other.
-    // Stdin redirected from a file is held as the file is (at most one input is stdin).
-    if settings.mmap && mapped < budget {
-        if let Some(id) = inputs.iter().position(|i| matches!(i, Input::Stdin)) {
-            maps[id] = source::hold_stdin().map(|m| (Arc::new(m), false));
-            mapped += maps[id].is_some() as usize;
-        }
-    }
     let mut next = 0;
     while next < files.len() && mapped < budget {
         let batch = &files[next..files.len().min(next + (budget - mapped))];
-        let held: Vec<MappedInput> = pool.install(|| {
-            batch
-                .par_iter()
-                .map(|&(_, p)| source::map_file(p).map(|(m, gzip)| (Arc::new(m), gzip)))
-                .collect()
-        });
+        let held: Vec<MappedInput> =
+            pool.install(|| batch.par_iter().map(|&(_, p)| hold(p)).collect());
         for (&(id, _), m) in batch.iter().zip(held) {
             mapped += m.is_some() as usize;
             maps[id] = m;
         }
         next += batch.len();
     }
-    for &(id, _) in &files[next..] {
-        over_budget[id] = true;
+    // (Stdin past the budget is a stream, as it always was: no warning for it.)
+    for &(id, path) in &files[next..] {
+        over_budget[id] = path.is_some();
     }
     crate::stage_done("inputs held");
     let streamed = over_budget.iter().filter(|&&o| o).count();

@@ -605,6 +605,26 @@ fn stdin_redirected_from_a_file_reads_as_the_file_does() {
         assert_eq!(rest["totals"]["lines"], json!(lines - 1));
         assert_eq!(rest["inputs"][0]["file_bytes"], Value::Null);
     }
+    // Held in the inputs' order: with room for one, the file named first is the one held
+    // (and compared); stdin after it is a stream, with no warning, as it always was.
+    let other = dir.path().join("other.log");
+    std::fs::write(&other, &data[..700]).unwrap();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("logwarden"))
+        .env("LOGWARDEN_MAP_BUDGET", "1")
+        .args(["analyze", "-q", "--json", "-"])
+        .arg(&other)
+        .arg("-")
+        .stdin(std::fs::File::open(&log).unwrap())
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&v["inputs"][0]["warnings"], &v["inputs"][1]["warnings"]),
+        (&json!([]), &json!([])),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(v["inputs"][1]["file_bytes"], Value::Null);
     // Left at its end: what comes after it in a shell reads nothing more.
     let out = std::process::Command::new("sh")
         .arg("-c")
