@@ -615,8 +615,8 @@ pub fn map_file(path: &Path) -> Option<(Mapped, bool)> {
 
 /// Stdin held as a named file is ([`map_file`]) when it is one redirected from a plain
 /// regular file (`- < access.log`) still at its start: it is then scanned in parallel and
-/// compared with the other inputs, where a stream is neither (twice as slow with two
-/// threads). Its offset is moved to its end, as reading it would leave it. `None` for
+/// compared with the other inputs, where a stream is neither (1 GB with two threads: 0.19 s
+/// as a stream, 0.135 s so). Its offset is moved to its end, as reading it would leave it. `None` for
 /// anything else (a pipe, a `.gz`, a file a shell has already read part of), which is read
 /// as a stream, as before.
 pub fn hold_stdin() -> Option<Mapped> {
