@@ -547,15 +547,20 @@ pub fn open_file(
     }
     let len = meta.len();
     if allow_mmap && meta.is_file() && len > 0 && !starts_with_gzip_magic(&file)? {
-        let held = match read_whole(&file, len) {
-            Some(read) => Some(Mapped::read(read, &meta)),
-            None => map(&file, &meta, &crate::escape::path(path)),
-        };
-        if let Some(mapped) = held {
+        if let Some(mapped) = hold(&file, &meta, &crate::escape::path(path)) {
             return Ok(Source::Mapped(mapped));
         }
     }
     stream(Box::new(file), meta.is_file().then_some(len), progress)
+}
+
+/// A regular, plain file held whole: read into memory when small ([`read_whole`]), mapped
+/// otherwise (`display` names it in a SIGBUS error); `None` when the map fails.
+fn hold(file: &File, meta: &std::fs::Metadata, display: &str) -> Option<Mapped> {
+    match read_whole(file, meta.len()) {
+        Some(read) => Some(Mapped::read(read, meta)),
+        None => map(file, meta, display),
+    }
 }
 
 /// A regular file mapped whole (`display` names it in a SIGBUS error); `None` when the map
@@ -630,10 +635,7 @@ pub fn hold_stdin() -> Option<Mapped> {
     if starts_with_gzip_magic(&file).ok()? {
         return None;
     }
-    let held = match read_whole(&file, meta.len()) {
-        Some(read) => Mapped::read(read, &meta),
-        None => map(&file, &meta, "-")?,
-    };
+    let held = hold(&file, &meta, "-")?;
     // The descriptor shares its offset with stdin's.
     file.seek(SeekFrom::Start(held.map.len() as u64)).ok()?;
     Some(held)
@@ -873,7 +875,7 @@ mod tests {
     use std::io::Write;
 
     #[test]
-    fn small_files_are_read_whole_as_they_are_when_read_larger_ones_mapped() {
+    fn small_files_are_read_whole_and_larger_ones_mapped() {
         let dir = tempfile::tempdir().unwrap();
         let held = |name: &str, data: &[u8]| {
             let path = dir.path().join(name);
