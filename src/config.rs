@@ -355,14 +355,16 @@ pub const THREADS_PER_CORE: usize = 4;
 /// (also for 0); at most [`THREADS_PER_CORE`] per core. Over [`MAX_THREADS`] is an error.
 pub fn resolve_threads(flag: Option<usize>, file: &AnalyzeFile) -> anyhow::Result<usize> {
     file.usable()?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Asked only where it matters: it reads the cgroup's CPU quota from /proc and /sys.
+    let cores = || std::thread::available_parallelism().map_or(1, |n| n.get());
     match flag.or(file.threads) {
         Some(n) if n > MAX_THREADS => {
             let origin = file.origin(flag.is_some(), "--threads", "[analyze] threads");
             bail!("{origin}: at most {MAX_THREADS} (0: all cores)")
         }
-        Some(n) if n > 0 => Ok(n.min(THREADS_PER_CORE * cores)),
-        _ => Ok(cores),
+        Some(n) if n <= THREADS_PER_CORE && n > 0 => Ok(n),
+        Some(n) if n > 0 => Ok(n.min(THREADS_PER_CORE * cores())),
+        _ => Ok(cores()),
     }
 }
 
