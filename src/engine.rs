@@ -16,7 +16,7 @@ use crate::agg::{
 use crate::chunk::{boundary_within, chunk_start, last_boundary, slot_count};
 use crate::input::overlap::{self, Overlap};
 use crate::input::source::{self, Mapped, Source, Stream, StreamReader};
-use crate::input::Input;
+use crate::input::{Input, Kind};
 use crate::merge::{Merged, Store};
 use crate::scan::line::bom_len;
 use crate::scan::{detect_format, Detector, Format, LineScanner, Malformed};
@@ -184,7 +184,10 @@ pub fn run(
         .iter()
         .enumerate()
         .filter_map(|(id, input)| match input {
-            Input::File(p) if settings.mmap || settings.dedupe => Some((id, Some(p.as_path()))),
+            // Not a FIFO or device: opened, this process would be one of its readers.
+            Input::File(p, Kind::Regular) if settings.mmap || settings.dedupe => {
+                Some((id, Some(p.as_path())))
+            }
             Input::Stdin if settings.mmap => Some((id, None)),
             _ => None,
         })
@@ -254,7 +257,7 @@ pub fn run(
     // or scheduled report); not one that is empty, or alone, which no copy can concern.
     if settings.dedupe && inputs.len() > 1 {
         for (id, why) in not_compared.iter_mut().enumerate() {
-            let Input::File(path) = &inputs[id] else {
+            let Input::File(path, _) = &inputs[id] else {
                 continue;
             };
             // Only the streamed ones are looked at: a stat for each of 70,000 inputs is not.
@@ -562,7 +565,7 @@ fn process_input<'s>(
             return;
         }
         Input::Stdin => None,
-        Input::File(p) => Some(p.as_path()),
+        Input::File(p, _) => Some(p.as_path()),
     };
     report.duplicate_of = overlap.covered_by;
     // Not scanned, but passed: the bar's total counts them.

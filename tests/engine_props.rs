@@ -4,7 +4,7 @@
 
 use logwarden::agg::{Aggregate, ChunkRecord, FailedCodes};
 use logwarden::engine::{self, FileReport, ScanSettings};
-use logwarden::input::Input;
+use logwarden::input::{Input, Kind};
 use logwarden::scan::{Format, LineScanner};
 use logwarden::summary::{self, Settings};
 use proptest::prelude::*;
@@ -108,7 +108,7 @@ fn sequential(data: &[u8]) -> summary::Report {
 /// disk blanked as in [`sequential`]).
 fn engine_report(path: std::path::PathBuf, scan: &ScanSettings) -> (FileReport, summary::Report) {
     let out = engine::run(
-        &[Input::File(path)],
+        &[Input::File(path, Kind::Regular)],
         scan,
         &indicatif::ProgressBar::hidden(),
     )

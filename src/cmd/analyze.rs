@@ -244,7 +244,7 @@ fn progress_bar(inputs: &[crate::input::Input], quiet: bool) -> ProgressBar {
     let total: u64 = inputs
         .iter()
         .filter_map(|i| match i {
-            crate::input::Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            crate::input::Input::File(p, _) => std::fs::metadata(p).ok().map(|m| m.len()),
             _ => None,
         })
         .sum();

@@ -98,7 +98,7 @@ fn collected_before_the_end(paths: &[PathBuf], r: Range, utc: bool) -> Option<St
     let mut files: Vec<(std::time::SystemTime, &Path)> = Vec::new();
     for input in &inputs {
         match input {
-            crate::input::Input::File(p) => {
+            crate::input::Input::File(p, _) => {
                 let Some(written) = modified(p) else { continue };
                 collected = collected.max(Some(written));
                 files.push((written, p));

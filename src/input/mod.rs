@@ -5,4 +5,4 @@ pub mod inflate;
 pub mod overlap;
 pub mod source;
 
-pub use discover::{discover, Input};
+pub use discover::{discover, Input, Kind};

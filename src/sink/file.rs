@@ -478,7 +478,7 @@ pub fn refuse_inputs_as_outputs(
     let read: Vec<(u64, u64)> = inputs
         .iter()
         .filter_map(|i| match i {
-            crate::input::Input::File(p) => id(p),
+            crate::input::Input::File(p, _) => id(p),
             crate::input::Input::Stdin => fd_id(0),
             crate::input::Input::Unusable(..) => None,
         })
@@ -607,7 +607,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("access.log");
         std::fs::write(&log, "x\n").unwrap();
-        let inputs = [crate::input::Input::File(log.clone())];
+        let inputs = [crate::input::Input::File(
+            log.clone(),
+            crate::input::Kind::Regular,
+        )];
         let other = dir.path().join("r.json");
         let same = dir
             .path()
