@@ -361,9 +361,17 @@ impl Report {
     /// Everything but the day and week lists (the JSON renderer streams those apart).
     pub fn clone_without_periods(&self) -> Report {
         Report {
+            inputs: self.inputs.clone(),
+            ..self.skeleton()
+        }
+    }
+
+    /// The report without its inputs and periods (what the JSON renderer fills in).
+    pub fn skeleton(&self) -> Report {
+        Report {
             schema_version: self.schema_version,
             settings: self.settings.clone(),
-            inputs: self.inputs.clone(),
+            inputs: Vec::new(),
             totals: self.totals.clone(),
             days: Vec::new(),
             weeks: Vec::new(),
