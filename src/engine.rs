@@ -133,10 +133,20 @@ pub fn run(
     settings: &ScanSettings,
     progress: &ProgressBar,
 ) -> anyhow::Result<EngineOutput> {
-    let threads = settings.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
+        .num_threads(settings.threads.max(1))
         .build()?;
+    run_on(&pool, inputs, settings, progress)
+}
+
+/// [`run`] on `pool` (its threads, not `settings.threads`, are the workers).
+pub fn run_on(
+    pool: &rayon::ThreadPool,
+    inputs: &[Input],
+    settings: &ScanSettings,
+    progress: &ProgressBar,
+) -> anyhow::Result<EngineOutput> {
+    let threads = pool.current_num_threads();
     // The per-thread tables share one memory budget: more threads, smaller tables (down to
     // `FLUSH_ENTRIES_MIN`, the size each of 16 threads gets). Two threads get the one-thread
     // size each: a day of ~44k failing clients then needs no flush during the scan, whose
@@ -250,7 +260,7 @@ pub fn run(
     // next copy, or beside its own plain file) is decoded whole first, so its text takes
     // part in duplicate detection as a plain file's does; it is then scanned from there.
     let (decoded, mut not_compared) = match settings.dedupe {
-        true => decode_gzip_candidates(&pool, inputs, &maps, &foreign, budget - mapped),
+        true => decode_gzip_candidates(pool, inputs, &maps, &foreign, budget - mapped),
         false => (0..inputs.len()).map(|_| (None, None)).unzip(),
     };
     // Each streamed input says so too, in the report (stderr alone was lost to a mailed
