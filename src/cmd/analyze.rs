@@ -209,7 +209,9 @@ pub fn run(args: AnalyzeArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     // when two of them go to the same place (`--json - --report -`), so what lands there
     // never depends on the thread count.
     let (json, html_and_text) = if shared_stdout {
-        (json(), html_and_text())
+        // In the pool too: called from here, the renderers' batches went to rayon's global
+        // pool, which then started a thread per core (`--threads 1` or not).
+        pool.install(|| (json(), html_and_text()))
     } else {
         pool.join(json, html_and_text)
     };

@@ -66,6 +66,20 @@ pub(crate) fn in_parallel_batches<T: Sync, E>(
     mut write: impl FnMut(&[u8]) -> Result<(), E>,
 ) -> Result<(), E> {
     use rayon::prelude::*;
+    if rayon::current_thread_index().is_none() {
+        // Not on a pool's thread (a caller that installed none): rendered here, a batch at a
+        // time. Parallel, it would start rayon's global pool, a thread per core, whatever
+        // `--threads` said.
+        let mut out = Vec::new();
+        for (b, batch) in items.chunks(BATCH).enumerate() {
+            out.clear();
+            for (k, item) in batch.iter().enumerate() {
+                render(&mut out, b * BATCH + k, item);
+            }
+            write(&out)?;
+        }
+        return Ok(());
+    }
     let window = BATCH * rayon::current_num_threads().max(1) * 2;
     let render_window = |first: usize, group: &[T]| -> Vec<Vec<u8>> {
         group
@@ -186,6 +200,40 @@ mod tests {
             assert_eq!(String::from_utf8(written).unwrap(), expected);
             assert_eq!(writes, items.len().div_ceil(BATCH));
         }
+    }
+
+    /// Called from a thread of no pool, every item is rendered on that thread (a batch per
+    /// write, in order), and rayon's global pool is not used.
+    #[test]
+    fn outside_a_pool_batches_render_on_the_calling_thread() {
+        let items: Vec<usize> = (0..BATCH * 2 + 3).collect();
+        let (rendered_in_pool, written, writes) = std::thread::spawn(move || {
+            let in_pool = std::sync::atomic::AtomicUsize::new(0);
+            let mut written = Vec::new();
+            let mut writes = 0;
+            let result: Result<(), ()> = in_parallel_batches(
+                &items,
+                |out, index, item| {
+                    if rayon::current_thread_index().is_some() {
+                        in_pool.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    out.extend_from_slice(format!("{index}={item};").as_bytes())
+                },
+                |bytes| {
+                    writes += 1;
+                    written.extend_from_slice(bytes);
+                    Ok(())
+                },
+            );
+            assert_eq!(result, Ok(()));
+            (in_pool.into_inner(), written, writes)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(rendered_in_pool, 0);
+        let expected: String = (0..BATCH * 2 + 3).map(|i| format!("{i}={i};")).collect();
+        assert_eq!(String::from_utf8(written).unwrap(), expected);
+        assert_eq!(writes, 3);
     }
 
     /// The first failed write is returned and nothing is written after it.
