@@ -59,6 +59,7 @@ pub struct ScanSettings {
     /// Target size of a chunk of a mapped file and of a block of a stream.
     pub chunk_bytes: usize,
     pub mmap: bool,
+    /// The workers [`run`] starts ([`run_on`] uses its pool's).
     pub threads: usize,
     /// Skip content already present in another input (identical files, daily copies).
     pub dedupe: bool,

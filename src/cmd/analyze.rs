@@ -59,7 +59,8 @@ pub fn analyze_for(
 }
 
 /// A finished analysis: the report, the merged tables it was built from (a caller about to
-/// exit can skip freeing them), and the thread pool (sized by `--threads`) that scanned, for the rendering.
+/// exit can skip freeing them), and the thread pool (sized by `--threads`) that scanned and
+/// summarized, for the rendering.
 struct Analysis {
     report: Report,
     tables: engine::EngineOutput,
