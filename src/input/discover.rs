@@ -268,7 +268,11 @@ mod tests {
         let names: Vec<String> = found
             .iter()
             .map(|i| match i {
-                Input::File(p, _) => p.file_name().unwrap().to_string_lossy().into_owned(),
+                // From the listing's type: a regular file, opened with no look of its own.
+                Input::File(p, kind) => {
+                    assert_eq!(*kind, Kind::Regular, "{p:?}");
+                    p.file_name().unwrap().to_string_lossy().into_owned()
+                }
                 Input::Unusable(p, _) => format!("!{}", p.file_name().unwrap().to_string_lossy()),
                 Input::Stdin => "-".into(),
             })
