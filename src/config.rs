@@ -14,6 +14,8 @@ pub const DEFAULT_CODES: [u16; 5] = [400, 401, 403, 404, 409];
 pub const DEFAULT_THRESHOLD: u64 = 5;
 pub const DEFAULT_MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_CHUNK_BYTES: usize = 4 * 1024 * 1024;
+/// The largest a mapped file's chunks grow to by default (see `engine::ScanSettings`).
+pub const MAP_CHUNK_MAX: usize = 16 * 1024 * 1024;
 
 /// The config file, as [`load_file`] reads it. Unknown keys are errors, so a typo never
 /// silently falls back to a default.

@@ -56,8 +56,12 @@ pub struct ScanSettings {
     pub utc: bool,
     pub max_line_bytes: usize,
     pub failed: FailedCodes,
-    /// Target size of a chunk of a mapped file and of a block of a stream.
+    /// Target size of a block of a stream, and of a chunk of a mapped file where the mapped
+    /// bytes are few (see [`map_chunk_bytes`]).
     pub chunk_bytes: usize,
+    /// The largest a mapped file's chunks grow to with the mapped bytes; at most
+    /// `chunk_bytes`: every chunk is `chunk_bytes` (tests, `--chunk-size`).
+    pub map_chunk_max: usize,
     pub mmap: bool,
     /// The workers [`run`] starts ([`run_on`] uses its pool's).
     pub threads: usize,
@@ -99,6 +103,8 @@ struct Ctx<'a> {
     /// Stream blocks handed to the pool and not yet scanned, over all streams.
     blocks_in_flight: &'a AtomicUsize,
     settings: &'a ScanSettings,
+    /// Target size of a chunk of a mapped file ([`map_chunk_bytes`]).
+    map_chunk: usize,
     progress: &'a ProgressBar,
 }
 
@@ -174,13 +180,6 @@ pub fn run_on(
         })
         .collect();
     let blocks_in_flight = AtomicUsize::new(0);
-    let ctx = Ctx {
-        slots: &slots,
-        store: &store,
-        blocks_in_flight: &blocks_in_flight,
-        settings,
-        progress,
-    };
     // Map regular files up front: their bytes decide duplicates before any scan starts. At
     // most `map_budget()` of them: each map is one of the process' limited memory mappings
     // (`vm.max_map_count`, 65530 by default), and 70,000 inputs used them all up, so an
@@ -326,6 +325,21 @@ pub fn run_on(
         plan
     } else {
         vec![Overlap::default(); inputs.len()]
+    };
+    let mapped_bytes = maps
+        .iter()
+        .flatten()
+        .filter(|(_, gzip)| !gzip)
+        .map(|(m, _)| m.map.len())
+        .chain(decoded.iter().flatten().map(|d| d.mapped.map.len()))
+        .sum();
+    let ctx = Ctx {
+        slots: &slots,
+        store: &store,
+        blocks_in_flight: &blocks_in_flight,
+        settings,
+        map_chunk: map_chunk_bytes(settings, threads, mapped_bytes),
+        progress,
     };
     let decoded: Vec<Mutex<Option<source::Decoded>>> =
         decoded.into_iter().map(Mutex::new).collect();
@@ -713,7 +727,7 @@ fn process_mapped<'s>(
     report.format = Some(format);
     report.bytes = data.len() as u64;
     let len = data.len();
-    let target = ctx.settings.chunk_bytes;
+    let target = ctx.map_chunk;
     // Spawned last to first: a worker runs its own spawns newest first, so it reads the file
     // front to back, the order MADV_SEQUENTIAL and readahead expect.
     for slot in (0..slot_count(data.len(), target)).rev() {
@@ -784,6 +798,24 @@ fn process_mapped<'s>(
             ctx.progress.inc((end - local) as u64);
         });
     }
+}
+
+/// Chunks each thread gets of the mapped bytes, at least, before chunks grow past
+/// [`ScanSettings::chunk_bytes`]: enough that the last ones end the threads' scans close
+/// together.
+const MAP_CHUNKS_PER_THREAD: usize = 32;
+
+/// Target size of a chunk of a mapped file, for `mapped_bytes` in all on `threads` threads:
+/// [`ScanSettings::chunk_bytes`], or larger, up to [`ScanSettings::map_chunk_max`], where every
+/// thread still gets [`MAP_CHUNKS_PER_THREAD`]. Each chunk's pages are dropped after its scan
+/// (`MADV_DONTNEED`), which with more than one thread interrupts every other core to flush
+/// its TLB, and a chunk's drop is widened to whole 2 MiB blocks that its neighbours fault in
+/// again: on 1 GB, 16 MiB chunks were ~2 % faster than 4 MiB ones with 1 thread and with 2
+/// (BENCHMARKS.md, twenty-second session). Peak RSS did not move (10 GB set: 228 MiB).
+fn map_chunk_bytes(settings: &ScanSettings, threads: usize, mapped_bytes: usize) -> usize {
+    let floor = settings.chunk_bytes.max(1);
+    let share = mapped_bytes / threads.max(1).saturating_mul(MAP_CHUNKS_PER_THREAD);
+    share.clamp(floor, settings.map_chunk_max.max(floor))
 }
 
 /// Bytes past a slot's nominal end, beyond `--max-line-bytes`, within which its last line
@@ -1210,4 +1242,44 @@ fn fill_block(reader: &mut impl Read, buf: &mut [u8], filled: &mut usize) -> std
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(chunk_bytes: usize, map_chunk_max: usize) -> ScanSettings {
+        ScanSettings {
+            format: None,
+            utc: false,
+            max_line_bytes: 1 << 20,
+            failed: FailedCodes::new(&crate::config::DEFAULT_CODES),
+            chunk_bytes,
+            map_chunk_max,
+            mmap: true,
+            threads: 2,
+            dedupe: true,
+            flush_entries: None,
+        }
+    }
+
+    #[test]
+    fn map_chunks_grow_with_the_mapped_bytes_per_thread_up_to_the_maximum() {
+        const MIB: usize = 1 << 20;
+        let auto = settings(4 * MIB, 16 * MIB);
+        // Few bytes: the stream block size.
+        assert_eq!(map_chunk_bytes(&auto, 2, 0), 4 * MIB);
+        assert_eq!(map_chunk_bytes(&auto, 2, 100 * MIB), 4 * MIB);
+        // 32 chunks a thread at least: 640 MiB on 2 threads is 10 MiB chunks.
+        assert_eq!(map_chunk_bytes(&auto, 2, 640 * MIB), 10 * MIB);
+        assert_eq!(map_chunk_bytes(&auto, 1, 1024 * MIB), 16 * MIB);
+        assert_eq!(map_chunk_bytes(&auto, 16, 1024 * MIB), 4 * MIB);
+        assert_eq!(map_chunk_bytes(&auto, 16, 16 * 1024 * MIB), 16 * MIB);
+        // A fixed size (`--chunk-size`, tests): every chunk is that size.
+        let fixed = settings(1, 0);
+        assert_eq!(map_chunk_bytes(&fixed, 2, 16 * 1024 * MIB), 1);
+        assert_eq!(map_chunk_bytes(&settings(64 * MIB, 0), 2, 0), 64 * MIB);
+        // Zero threads (never asked for) and a zero size still give a size.
+        assert_eq!(map_chunk_bytes(&settings(0, 0), 0, 1024 * MIB), 1);
+    }
 }

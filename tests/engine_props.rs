@@ -140,7 +140,7 @@ proptest! {
             std::fs::write(&path, &data).unwrap();
         }
         let chunk_bytes = ((data.len() as f64 * chunk_frac) as usize).max(1);
-        let scan = ScanSettings { format: Some(Format::Combined), utc: false, max_line_bytes: 200, failed: FailedCodes::new(&CODES), chunk_bytes, mmap, threads, dedupe: true, flush_entries: flush };
+        let scan = ScanSettings { format: Some(Format::Combined), utc: false, max_line_bytes: 200, failed: FailedCodes::new(&CODES), chunk_bytes, map_chunk_max: 0, mmap, threads, dedupe: true, flush_entries: flush };
         let (file, parallel) = engine_report(path, &scan);
         prop_assert_eq!(file.bytes, data.len() as u64, "every byte is accounted for");
         prop_assert_eq!(&file.error, &None);
@@ -191,6 +191,7 @@ fn one_thread_stream_blocks_equal_a_sequential_scan() {
             max_line_bytes: 200,
             failed: FailedCodes::new(&CODES),
             chunk_bytes: logwarden::config::DEFAULT_CHUNK_BYTES,
+            map_chunk_max: 0,
             mmap: true,
             threads,
             dedupe: false,

@@ -4,7 +4,7 @@
 //! status becomes 1; only "nothing to analyze" or unusable settings are fatal (exit 2).
 
 use crate::cli::AnalyzeArgs;
-use crate::config::{self, FileConfig, DEFAULT_CHUNK_BYTES};
+use crate::config::{self, FileConfig, DEFAULT_CHUNK_BYTES, MAP_CHUNK_MAX};
 use crate::engine::{self, ScanSettings};
 use crate::input::discover;
 use crate::render;
@@ -130,6 +130,8 @@ fn analyze_keeping_tables(
             .chunk_size
             .unwrap_or(DEFAULT_CHUNK_BYTES)
             .clamp(1, 64 << 20),
+        // A `--chunk-size` is every chunk's size.
+        map_chunk_max: args.chunk_size.map_or(MAP_CHUNK_MAX, |_| 0),
         mmap: !args.no_mmap,
         dedupe: !args.keep_duplicates,
         threads,
