@@ -805,16 +805,24 @@ fn process_mapped<'s>(
 /// together.
 const MAP_CHUNKS_PER_THREAD: usize = 32;
 
+/// The bytes of the chunks all threads scan at once, at most, before chunks stop growing:
+/// a chunk's pages stay mapped until it is scanned, so this bounds the file pages in RSS
+/// whatever the thread count (16 threads keep 4 MiB chunks).
+const MAP_CHUNKS_IN_FLIGHT: usize = 64 << 20;
+
 /// Target size of a chunk of a mapped file, for `mapped_bytes` in all on `threads` threads:
 /// [`ScanSettings::chunk_bytes`], or larger, up to [`ScanSettings::map_chunk_max`], where every
-/// thread still gets [`MAP_CHUNKS_PER_THREAD`]. Each chunk's pages are dropped after its scan
-/// (`MADV_DONTNEED`), which with more than one thread interrupts every other core to flush
-/// its TLB, and a chunk's drop is widened to whole 2 MiB blocks that its neighbours fault in
-/// again: on 1 GB, 16 MiB chunks were ~2 % faster than 4 MiB ones with 1 thread and with 2
-/// (BENCHMARKS.md, twenty-second session). Peak RSS did not move (10 GB set: 228 MiB).
+/// thread still gets [`MAP_CHUNKS_PER_THREAD`] and the threads' chunks together stay within
+/// [`MAP_CHUNKS_IN_FLIGHT`]. Each chunk's pages are dropped after its scan (`MADV_DONTNEED`),
+/// which with more than one thread interrupts every other core to flush its TLB, and a
+/// chunk's drop is widened to whole 2 MiB blocks that its neighbours fault in again: on
+/// 1 GB with 2 threads, 16 MiB chunks were 1.6 % faster than 4 MiB ones, and 2.2 % on the
+/// 10 GB set, whose peak RSS did not move (BENCHMARKS.md, twenty-second session).
 fn map_chunk_bytes(settings: &ScanSettings, threads: usize, mapped_bytes: usize) -> usize {
     let floor = settings.chunk_bytes.max(1);
-    let share = mapped_bytes / threads.max(1).saturating_mul(MAP_CHUNKS_PER_THREAD);
+    let threads = threads.max(1);
+    let share = (mapped_bytes / threads.saturating_mul(MAP_CHUNKS_PER_THREAD))
+        .min(MAP_CHUNKS_IN_FLIGHT / threads);
     share.clamp(floor, settings.map_chunk_max.max(floor))
 }
 
@@ -1274,7 +1282,10 @@ mod tests {
         assert_eq!(map_chunk_bytes(&auto, 2, 640 * MIB), 10 * MIB);
         assert_eq!(map_chunk_bytes(&auto, 1, 1024 * MIB), 16 * MIB);
         assert_eq!(map_chunk_bytes(&auto, 16, 1024 * MIB), 4 * MIB);
-        assert_eq!(map_chunk_bytes(&auto, 16, 16 * 1024 * MIB), 16 * MIB);
+        // At most 64 MiB of chunks in flight: 8 threads 8 MiB, 16 threads 4 MiB.
+        assert_eq!(map_chunk_bytes(&auto, 4, 16 * 1024 * MIB), 16 * MIB);
+        assert_eq!(map_chunk_bytes(&auto, 8, 16 * 1024 * MIB), 8 * MIB);
+        assert_eq!(map_chunk_bytes(&auto, 16, 16 * 1024 * MIB), 4 * MIB);
         // A fixed size (`--chunk-size`, tests): every chunk is that size.
         let fixed = settings(1, 0);
         assert_eq!(map_chunk_bytes(&fixed, 2, 16 * 1024 * MIB), 1);
