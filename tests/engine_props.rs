@@ -123,7 +123,7 @@ fn engine_report(path: std::path::PathBuf, scan: &ScanSettings) -> (FileReport, 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
     #[test]
-    fn engine_equals_sequential_scan(data in input_strategy(), threads in 1usize..5, chunk_frac in 0.0f64..1.2, mmap in any::<bool>(), gzip in any::<bool>(), flush in proptest::option::of(1usize..6)) {
+    fn engine_equals_sequential_scan(data in input_strategy(), threads in 1usize..5, chunk_frac in 0.0f64..1.2, mmap in any::<bool>(), gzip in any::<bool>(), flush in proptest::option::of(1usize..6), grow in any::<bool>()) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("access.log");
         if gzip {
@@ -140,7 +140,13 @@ proptest! {
             std::fs::write(&path, &data).unwrap();
         }
         let chunk_bytes = ((data.len() as f64 * chunk_frac) as usize).max(1);
-        let scan = ScanSettings { format: Some(Format::Combined), utc: false, max_line_bytes: 200, failed: FailedCodes::new(&CODES), chunk_bytes, map_chunk_max: 0, mmap, threads, dedupe: true, flush_entries: flush };
+        // Growing: a mapped file's chunks are sized from its bytes per thread, from a small
+        // floor (as 4 MiB chunks grow to 16 MiB on large inputs).
+        let (chunk_bytes, map_chunk_max) = match grow {
+            true => (chunk_bytes / 64 + 1, usize::MAX),
+            false => (chunk_bytes, 0),
+        };
+        let scan = ScanSettings { format: Some(Format::Combined), utc: false, max_line_bytes: 200, failed: FailedCodes::new(&CODES), chunk_bytes, map_chunk_max, mmap, threads, dedupe: true, flush_entries: flush };
         let (file, parallel) = engine_report(path, &scan);
         prop_assert_eq!(file.bytes, data.len() as u64, "every byte is accounted for");
         prop_assert_eq!(&file.error, &None);
