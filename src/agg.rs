@@ -774,44 +774,64 @@ impl Aggregate {
         data: &[u8],
         scanner: &mut LineScanner,
         failed: &FailedCodes,
-        record: ChunkRecord,
+        mut record: ChunkRecord,
+    ) {
+        self.scan_lines(data, scanner, failed, &mut record);
+        self.chunks.push(record);
+    }
+
+    /// Scan the next lines of a chunk into `record`, which goes on counting from the lines it
+    /// has (its line numbers, parsed lines and latest day): a chunk scanned in pieces, with
+    /// the table's size checked between them, gives the record of one scan. Pushing the
+    /// record is the caller's ([`Self::finish_chunk`]).
+    pub fn scan_lines(
+        &mut self,
+        data: &[u8],
+        scanner: &mut LineScanner,
+        failed: &FailedCodes,
+        record: &mut ChunkRecord,
     ) {
         #[cfg(target_arch = "x86_64")]
         if let Some(v3) = V3::detect() {
-            // SAFETY: the token proves the CPU has every feature `scan_chunk_v3` enables.
-            unsafe { self.scan_chunk_v3(v3, data, scanner, failed, record) };
+            // SAFETY: the token proves the CPU has every feature `scan_lines_v3` enables.
+            unsafe { self.scan_lines_v3(v3, data, scanner, failed, record) };
             return;
         }
-        self.scan_chunk_in(Baseline, data, scanner, failed, record);
+        self.scan_lines_in(Baseline, data, scanner, failed, record);
+    }
+
+    /// The chunk `record` counted ([`Self::scan_lines`]) is done.
+    pub fn finish_chunk(&mut self, record: ChunkRecord) {
+        self.chunks.push(record);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt,ssse3,sse4.1,sse4.2")]
-    fn scan_chunk_v3(
+    fn scan_lines_v3(
         &mut self,
         v3: V3,
         data: &[u8],
         scanner: &mut LineScanner,
         failed: &FailedCodes,
-        record: ChunkRecord,
+        record: &mut ChunkRecord,
     ) {
-        self.scan_chunk_in(v3, data, scanner, failed, record);
+        self.scan_lines_in(v3, data, scanner, failed, record);
     }
 
-    /// [`Self::scan_chunk`] in the given build of the loop (tests compare the builds).
+    /// [`Self::scan_lines`] in the given build of the loop (tests compare the builds).
     #[inline(always)]
-    pub fn scan_chunk_in<I: Isa>(
+    pub fn scan_lines_in<I: Isa>(
         &mut self,
         isa: I,
         data: &[u8],
         scanner: &mut LineScanner,
         failed: &FailedCodes,
-        mut record: ChunkRecord,
+        record: &mut ChunkRecord,
     ) {
         let mut tally = DayTally::default();
         let mut queue = FailedQueue::default();
         let mut bitmaps = Bitmaps::new();
-        let mut line_no = 0u64;
+        let mut line_no = record.physical_lines;
         let mut pos = 0usize;
         while pos < data.len() {
             line_no += 1;
@@ -847,10 +867,9 @@ impl Aggregate {
         if let Some(d) = tally.day {
             self.days.entry(d).or_default().add(&tally.counts);
         }
-        record.parsed = tally.parsed;
-        record.last_day = tally.last_day;
+        record.parsed += tally.parsed;
+        record.last_day = record.last_day.max(tally.last_day);
         record.physical_lines = line_no;
-        self.chunks.push(record);
         if self.paths.len() > PATH_SLACK + 2 * PATHS_PER_CLIENT * self.table.len() {
             self.drop_unkept_paths();
         }
@@ -1128,11 +1147,12 @@ mod tests {
         let scan = |isa_v3: bool| {
             let mut agg = Aggregate::with_flush_size(7);
             let mut scanner = LineScanner::new(Format::Combined, false, 1 << 20);
-            let record = ChunkRecord::new(0, 0);
+            let mut record = ChunkRecord::new(0, 0);
             match isa_v3 {
-                true => agg.scan_chunk_in(v3, &data, &mut scanner, &failed, record),
-                false => agg.scan_chunk_in(Baseline, &data, &mut scanner, &failed, record),
+                true => agg.scan_lines_in(v3, &data, &mut scanner, &failed, &mut record),
+                false => agg.scan_lines_in(Baseline, &data, &mut scanner, &failed, &mut record),
             }
+            agg.finish_chunk(record);
             agg
         };
         let (portable, fast) = (scan(false), scan(true));

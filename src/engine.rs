@@ -110,17 +110,32 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Scan a chunk into the calling worker's own aggregate.
-    fn scan(&self, data: &[u8], format: Format, record: ChunkRecord) {
+    fn scan(&self, data: &[u8], format: Format, mut record: ChunkRecord) {
         let index = rayon::current_thread_index().unwrap_or(0) % self.slots.len();
         let mut slot = self.slots[index]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let s = self.settings;
         let mut scanner = LineScanner::new(format, s.utc, s.max_line_bytes);
-        slot.scan_chunk(data, &mut scanner, &s.failed, record);
-        if slot.needs_flush() {
-            slot.flush(self.store);
+        // In pieces of a stream block's size, each ending a line, the table's size checked
+        // after each: a table is sized for its flush size and what one such piece can add
+        // past it. Checked only after a whole mapped chunk of 16 MiB, a million failing
+        // clients a day peaked at 510 MiB against 375-410.
+        let piece = s.chunk_bytes.max(1);
+        let mut rest = data;
+        while !rest.is_empty() {
+            let cut = match rest.len() > piece {
+                true => memchr::memchr(b'\n', &rest[piece - 1..]).map_or(rest.len(), |i| piece + i),
+                false => rest.len(),
+            };
+            let (lines, after) = rest.split_at(cut);
+            slot.scan_lines(lines, &mut scanner, &s.failed, &mut record);
+            if slot.needs_flush() {
+                slot.flush(self.store);
+            }
+            rest = after;
         }
+        slot.finish_chunk(record);
     }
 
     fn record_only(&self, record: ChunkRecord) {
