@@ -831,8 +831,11 @@ const MAP_CHUNKS_IN_FLIGHT: usize = 64 << 20;
 /// [`MAP_CHUNKS_IN_FLIGHT`]. Each chunk's pages are dropped after its scan (`MADV_DONTNEED`),
 /// which with more than one thread interrupts every other core to flush its TLB, and a
 /// chunk's drop is widened to whole 2 MiB blocks that its neighbours fault in again: on
-/// 1 GB with 2 threads, 16 MiB chunks were 1.6 % faster than 4 MiB ones, and 2.2 % on the
-/// 10 GB set, whose peak RSS did not move (BENCHMARKS.md, twenty-second session).
+/// 1 GB with 2 threads, 16 MiB chunks were 1.6-2.9 % faster than 4 MiB ones, and 2.2 % on
+/// the 10 GB set, whose peak RSS (after the scan) did not move. The cost is the pages a chunk
+/// keeps mapped until its end, ~12 MiB more a thread where the peak is in the scan (a
+/// million failing clients a day: 433-451 MiB against 390-425; BENCHMARKS.md,
+/// twenty-second session).
 fn map_chunk_bytes(settings: &ScanSettings, threads: usize, mapped_bytes: usize) -> usize {
     let floor = settings.chunk_bytes.max(1);
     let threads = threads.max(1);
