@@ -820,9 +820,10 @@ fn process_mapped<'s>(
 /// together.
 const MAP_CHUNKS_PER_THREAD: usize = 32;
 
-/// The bytes of the chunks all threads scan at once, at most, before chunks stop growing:
-/// a chunk's pages stay mapped until it is scanned, so this bounds the file pages in RSS
-/// whatever the thread count (16 threads keep 4 MiB chunks).
+/// The bytes of the chunks all threads scan at once, past which chunks do not grow: a
+/// chunk's pages stay mapped until it is scanned, so larger chunks add no file pages to RSS
+/// beyond this. From 16 threads on, chunks stay at [`ScanSettings::chunk_bytes`], as before
+/// they could grow.
 const MAP_CHUNKS_IN_FLIGHT: usize = 64 << 20;
 
 /// Target size of a chunk of a mapped file, for `mapped_bytes` in all on `threads` threads:
@@ -1290,6 +1291,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_pointer_width = "64")]
     fn map_chunks_grow_with_the_mapped_bytes_per_thread_up_to_the_maximum() {
         const MIB: usize = 1 << 20;
         let auto = settings(4 * MIB, 16 * MIB);
