@@ -120,7 +120,7 @@ impl Ctx<'_> {
         // In pieces of a stream block's size, each ending a line, the table's size checked
         // after each: a table is sized for its flush size and what one such piece can add
         // past it. Checked only after a whole mapped chunk of 16 MiB, a million failing
-        // clients a day peaked at 510 MiB against 375-410.
+        // clients a day peaked at 496-500 MiB against 366-415 with 4 MiB chunks.
         let piece = s.chunk_bytes.max(1);
         let mut rest = data;
         while !rest.is_empty() {
@@ -834,9 +834,9 @@ const MAP_CHUNKS_IN_FLIGHT: usize = 64 << 20;
 /// chunk's drop is widened to whole 2 MiB blocks that its neighbours fault in again: on
 /// 1 GB with 2 threads, 16 MiB chunks were 1.6-2.9 % faster than 4 MiB ones, and 2.2 % on
 /// the 10 GB set, whose peak RSS (after the scan) did not move. The cost is the pages a chunk
-/// keeps mapped until its end, ~12 MiB more a thread where the peak is in the scan (a
-/// million failing clients a day: 433-451 MiB against 390-425; BENCHMARKS.md,
-/// twenty-second session).
+/// keeps mapped until its end, ~8 MiB more a thread where the peak is in the scan (1 GB:
+/// 39.5 -> 56 MiB with 2 threads; a million failing clients a day: 391-433 MiB in 8 runs
+/// against 366-415 in 5; BENCHMARKS.md, twenty-second session).
 fn map_chunk_bytes(settings: &ScanSettings, threads: usize, mapped_bytes: usize) -> usize {
     let floor = settings.chunk_bytes.max(1);
     let threads = threads.max(1);
