@@ -59,8 +59,8 @@ pub struct ScanSettings {
     /// Target size of a block of a stream, and of a chunk of a mapped file where the mapped
     /// bytes are few (see [`map_chunk_bytes`]).
     pub chunk_bytes: usize,
-    /// The largest a mapped file's chunks grow to with the mapped bytes; at most
-    /// `chunk_bytes`: every chunk is `chunk_bytes` (tests, `--chunk-size`).
+    /// The largest a mapped file's chunks grow to with the mapped bytes. Where it is not
+    /// above `chunk_bytes` (0 for tests and `--chunk-size`), every chunk is `chunk_bytes`.
     pub map_chunk_max: usize,
     pub mmap: bool,
     /// The workers [`run`] starts ([`run_on`] uses its pool's).
