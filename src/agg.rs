@@ -755,6 +755,7 @@ impl Default for Aggregate {
 impl Aggregate {
     /// An aggregate whose table asks to be flushed at `entries` (see [`Self::needs_flush`]).
     pub fn with_flush_size(entries: usize) -> Self {
+        let flushes = entries <= FLUSH_ENTRIES_MAX;
         Aggregate {
             days: AHashMap::new(),
             // A worker's table is sized for its flush size up front, plus half for what a
@@ -763,13 +764,13 @@ impl Aggregate {
             // and freed the old; with two threads, a tenth of the run's system time. The
             // entries fill their vector from the front, so its untouched tail costs no memory.
             // An aggregate that never flushes starts small.
-            table: match entries <= FLUSH_ENTRIES_MAX {
+            table: match flushes {
                 true => ClientTable::with_capacity(entries + entries / 2),
                 false => ClientTable::default(),
             },
             hosts: Interner::default(),
             // About one target a client and day (a 1 GB day: 49k targets, 44k clients).
-            paths: match entries <= FLUSH_ENTRIES_MAX {
+            paths: match flushes {
                 true => PathTable::with_planned(entries),
                 false => PathTable::default(),
             },
@@ -794,7 +795,7 @@ impl Aggregate {
         mut record: ChunkRecord,
     ) {
         self.scan_lines(data, scanner, failed, &mut record);
-        self.chunks.push(record);
+        self.finish_chunk(record);
     }
 
     /// Scan the next lines of a chunk into `record`, which goes on counting from the lines it

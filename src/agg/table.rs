@@ -432,10 +432,7 @@ pub(crate) fn permute<T>(items: &mut [T], order: &mut [u32]) {
         let mut at = start;
         let mut ahead = start;
         for _ in 0..PERMUTE_AHEAD {
-            ahead = order[ahead] as usize;
-            if let Some(item) = items.get(ahead) {
-                prefetch(item);
-            }
+            ahead = fetch_next(items, order, ahead);
         }
         while order[at] as usize != at {
             let from = order[at] as usize;
@@ -445,14 +442,21 @@ pub(crate) fn permute<T>(items: &mut [T], order: &mut [u32]) {
             }
             // Unvisited past `at`: `ahead` still follows this cycle (at its end it stays on
             // `start`, whose place already points to itself).
-            ahead = order[ahead] as usize;
-            if let Some(item) = items.get(ahead) {
-                prefetch(item);
-            }
+            ahead = fetch_next(items, order, ahead);
             items.swap(at, from);
             at = from;
         }
     }
+}
+
+/// The place after `at` in its [`permute`] cycle, its item fetched.
+#[inline(always)]
+fn fetch_next<T>(items: &[T], order: &[u32], at: usize) -> usize {
+    let next = order[at] as usize;
+    if let Some(item) = items.get(next) {
+        prefetch(item);
+    }
+    next
 }
 
 /// `len` zero slots, written rather than allocated zeroed. A zeroed allocation maps the
