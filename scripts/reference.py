@@ -343,10 +343,14 @@ def parse_access_line(line, vhost):
 
 
 def prepare(raw):
-    """Physical line -> logical bytes: drop one trailing CR, drop leading NULs."""
+    """Physical line -> logical bytes: drop one trailing CR, drop leading NULs,
+    then one UTF-8 byte order mark."""
     if raw.endswith(b"\r"):
         raw = raw[:-1]
-    return raw.lstrip(b"\x00")
+    raw = raw.lstrip(b"\x00")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    return raw
 
 
 def is_blank(line):
