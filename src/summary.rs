@@ -7,7 +7,8 @@
 //! input always gives the same report, whatever the thread count.
 
 use crate::agg::{
-    permute, prefetch, ChunkRecord, ClientDay, ClientKey, MALFORMED_SAMPLES, PATHS_PER_CLIENT,
+    permute, prefetch, ChunkRecord, ClientDay, ClientKey, PathCount, MALFORMED_SAMPLES,
+    PATHS_PER_CLIENT,
 };
 use crate::engine::FileReport;
 use crate::merge::{Merged, PathNames, Run};
@@ -19,13 +20,14 @@ use rayon::prelude::*;
 use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 use smallvec::SmallVec;
-use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// How many suspicious clients ahead a day's list fetches the targets' texts.
+/// How many suspicious clients ahead a list fetches the targets' spans (see [`fetch_ahead`]):
+/// their texts half as far, the entries' lists twice and the entries three times as far.
 const FETCH_AHEAD: usize = 8;
 
 /// Detection settings, as reported in `settings`.
@@ -275,19 +277,39 @@ pub struct SuspiciousIp {
 }
 
 impl SuspiciousIp {
-    /// A suspicious client and what its failed requests looked like.
+    /// A suspicious client and what its failed requests looked like, from its entries in
+    /// one or more runs (`parts`: a day's, or each of a week's days'), in run order, read as
+    /// if merged into one ([`ClientDay::merge_with`]) but without building that entry.
     /// `path_text` gives the escaped, shared text of a path id of `table`.
     pub fn new(
         ip: String,
-        detail: &ClientDay,
+        parts: &[&ClientDay],
         table: &PathNames,
         path_text: &dyn Fn(u32, &[u8]) -> Arc<str>,
         utc: bool,
     ) -> Self {
-        let by_status: ByStatus = detail.statuses.iter().copied().collect();
+        let mut by_status = ByStatus::default();
+        for d in parts {
+            for &(status, n) in &d.statuses {
+                by_status.add(status, n);
+            }
+        }
         let failed = by_status.total();
-        let mut paths: Vec<(u32, &[u8], u64)> = detail
-            .paths
+        let (first, last) = match parts.split_first() {
+            Some((head, rest)) => rest.iter().fold((head.first, head.last), |(f, l), d| {
+                (f.min(d.first), l.max(d.last))
+            }),
+            None => Default::default(),
+        };
+        let merged;
+        let listed: &[PathCount] = match parts {
+            [only] => &only.paths,
+            _ => {
+                merged = merged_paths(parts, |a, b| table.cmp(a, b));
+                &merged
+            }
+        };
+        let mut paths: Vec<(u32, &[u8], u64)> = listed
             .iter()
             .map(|p| (p.id, table.name(p.id), u64::from(p.count)))
             .collect();
@@ -311,19 +333,45 @@ impl SuspiciousIp {
             ip,
             failed,
             by_status,
-            first_seen: Seen {
-                at: detail.first,
-                utc,
-            },
-            last_seen: Seen {
-                at: detail.last,
-                utc,
-            },
+            first_seen: Seen { at: first, utc },
+            last_seen: Seen { at: last, utc },
             top_paths,
             other_paths: failed.saturating_sub(listed),
             paths_exact: counted == failed,
         }
     }
+}
+
+/// The path list of `parts` merged into one, as [`ClientDay::merge_with`] folds them: the
+/// [`PATHS_PER_CLIENT`] smallest targets of all the lists by (hash, text), the counts of one
+/// target added up (saturating, as there). `cmp_names` orders two different ids by text.
+fn merged_paths(
+    parts: &[&ClientDay],
+    cmp_names: impl Fn(u32, u32) -> Ordering,
+) -> SmallVec<[PathCount; PATHS_PER_CLIENT]> {
+    let order = |a: &PathCount, b: &PathCount| {
+        a.hash.cmp(&b.hash).then_with(|| match a.id == b.id {
+            true => Ordering::Equal,
+            false => cmp_names(a.id, b.id),
+        })
+    };
+    let mut all: SmallVec<[PathCount; 2 * PATHS_PER_CLIENT]> =
+        parts.iter().flat_map(|d| d.paths.iter().copied()).collect();
+    // Stable: of one target's entries, the first part's id is kept, as the fold keeps it.
+    all.sort_by(order);
+    let mut merged: SmallVec<[PathCount; PATHS_PER_CLIENT]> = SmallVec::new();
+    for p in all {
+        let full = merged.len() == PATHS_PER_CLIENT;
+        match merged.last_mut() {
+            Some(kept) if order(kept, &p) == Ordering::Equal => {
+                kept.count = kept.count.saturating_add(p.count);
+            }
+            // Sorted: every target after this one is larger still.
+            _ if full => break,
+            _ => merged.push(p),
+        }
+    }
+    merged
 }
 
 /// What detection found in one period (a day or a week).
@@ -432,8 +480,8 @@ pub fn build(aggregate: &Merged, files: &[FileReport], settings: Settings) -> Re
     }
 
     let path_texts = path_text_cells(aggregate);
-    let suspicious_ip = |c: ClientKey, detail: &ClientDay| {
-        client_entry(aggregate, &path_texts, settings.utc, c, detail)
+    let suspicious_ip = |c: ClientKey, parts: &[&ClientDay]| {
+        client_entry(aggregate, &path_texts, settings.utc, c, parts)
     };
 
     // Days and weeks at the same time (a week with one failing day shares that day's list
@@ -564,13 +612,14 @@ fn path_text_cells(aggregate: &Merged) -> Vec<OnceLock<Arc<str>>> {
         .collect()
 }
 
-/// A client's entry in a period's list, its targets' texts from `path_texts`.
+/// A client's entry in a period's list, from its entries in the period's runs (`parts`),
+/// its targets' texts from `path_texts`.
 fn client_entry(
     aggregate: &Merged,
     path_texts: &[OnceLock<Arc<str>>],
     utc: bool,
     c: ClientKey,
-    detail: &ClientDay,
+    parts: &[&ClientDay],
 ) -> SuspiciousIp {
     let path_text = |id: u32, bytes: &[u8]| -> Arc<str> {
         match path_texts.get(aggregate.paths.cell(id)) {
@@ -584,7 +633,7 @@ fn client_entry(
         ClientKey::Ip(ip) => format_ip(ip.into()),
         ClientKey::Host(id) => crate::escape::bytes(aggregate.hosts.name(id)),
     };
-    SuspiciousIp::new(name, detail, &aggregate.paths, &path_text, utc)
+    SuspiciousIp::new(name, parts, &aggregate.paths, &path_text, utc)
 }
 
 /// The suspicious clients of the days `start..=end` (any range, not only an ISO week: over
@@ -601,7 +650,7 @@ pub fn range_clients(
 ) -> RangeClients {
     let path_texts = path_text_cells(aggregate);
     let client_ip =
-        |c: ClientKey, detail: &ClientDay| client_entry(aggregate, &path_texts, utc, c, detail);
+        |c: ClientKey, parts: &[&ClientDay]| client_entry(aggregate, &path_texts, utc, c, parts);
     let runs = |(start, end): (chrono::NaiveDate, chrono::NaiveDate)| {
         let day =
             |d: chrono::NaiveDate| crate::scan::time::days_from_civil(d.year(), d.month(), d.day());
@@ -655,7 +704,7 @@ fn run_suspicious(
     clients: &[(ClientKey, ClientDay)],
     aggregate: &Merged,
     path_texts: &[OnceLock<Arc<str>>],
-    suspicious_ip: &(impl Fn(ClientKey, &ClientDay) -> SuspiciousIp + Sync),
+    suspicious_ip: &(impl Fn(ClientKey, &[&ClientDay]) -> SuspiciousIp + Sync),
     settings: &Settings,
 ) -> Vec<SuspiciousIp> {
     // In parallel: with one day (or few), its list is the longest serial step after the
@@ -667,43 +716,57 @@ fn run_suspicious(
         .enumerate()
         .flat_map_iter(|(part, entries)| {
             (part * 4096..)
-                .zip(entries)
-                .filter(|(_, (_, d))| d.failed() >= settings.threshold)
+                .zip(entries.iter().enumerate())
+                .filter(|&(_, (i, (_, d)))| {
+                    fetch_statuses_ahead(&entries[i..]);
+                    d.failed() >= settings.threshold
+                })
                 .map(|(at, _)| at as u32)
         })
         .collect();
-    let detail = |k: usize| over.get(k).map(|&at| &clients[at as usize].1);
+    let parts_of = |k: usize| {
+        over.get(k)
+            .map(|&at| std::iter::once(&clients[at as usize].1))
+    };
     over.par_iter()
         .enumerate()
         .map(|(k, &at)| {
-            fetch_texts_ahead(aggregate, path_texts, k, detail);
+            fetch_ahead(aggregate, path_texts, k, parts_of);
             let (client, d) = &clients[at as usize];
-            suspicious_ip(*client, d)
+            suspicious_ip(*client, std::slice::from_ref(&d))
         })
         .collect()
 }
 
-/// Start fetching the targets' texts and shared text cells of the entries a few places
-/// after the `k`-th (`detail` gives an entry by place), while the `k`-th is built. They are
-/// scattered over megabytes, so they are fetched in two steps (where a text is, then the
-/// text) and the misses overlap.
+/// Start fetching what building the entries a few places after the `k`-th will read
+/// (`parts_of` gives an entry's parts by place), while the `k`-th is built. It is scattered
+/// over megabytes, and each step needs the one before in cache (an entry holds where its
+/// lists are, a list the targets' ids, an id's span where its text is), so each is fetched
+/// further ahead than the next and the misses overlap: the entries, their lists, the
+/// targets' spans and shared text cells, then the texts.
 #[inline]
-fn fetch_texts_ahead<'a>(
+fn fetch_ahead<'a, P: Iterator<Item = &'a ClientDay>>(
     aggregate: &Merged,
     path_texts: &[OnceLock<Arc<str>>],
     k: usize,
-    detail: impl Fn(usize) -> Option<&'a ClientDay>,
+    parts_of: impl Fn(usize) -> Option<P>,
 ) {
-    if let Some(ahead) = detail(k + FETCH_AHEAD) {
-        for p in &ahead.paths {
+    for d in parts_of(k + 3 * FETCH_AHEAD).into_iter().flatten() {
+        ClientDay::prefetch_entry(d);
+    }
+    for d in parts_of(k + 2 * FETCH_AHEAD).into_iter().flatten() {
+        d.prefetch_lists();
+    }
+    for d in parts_of(k + FETCH_AHEAD).into_iter().flatten() {
+        for p in &d.paths {
             aggregate.paths.prefetch_span(p.id);
             if let Some(cell) = path_texts.get(aggregate.paths.cell(p.id)) {
                 prefetch(cell);
             }
         }
     }
-    if let Some(ahead) = detail(k + FETCH_AHEAD / 2) {
-        for p in &ahead.paths {
+    for d in parts_of(k + FETCH_AHEAD / 2).into_iter().flatten() {
+        for p in &d.paths {
             aggregate.paths.prefetch_name(p.id);
         }
     }
@@ -722,15 +785,16 @@ fn week_clients(
     aggregate: &Merged,
     runs: &[&[(ClientKey, ClientDay)]],
     path_texts: &[OnceLock<Arc<str>>],
-    suspicious_ip: &(impl Fn(ClientKey, &ClientDay) -> SuspiciousIp + Sync),
+    suspicious_ip: &(impl Fn(ClientKey, &[&ClientDay]) -> SuspiciousIp + Sync),
     threshold: u64,
 ) -> (u64, Vec<SuspiciousIp>) {
     // A week is one big k-way merge: split it by client ranges and run the parts in
     // parallel (a many-core run otherwise waits for the largest week). Each part first
-    // merges its clients over the threshold (a client of one run is borrowed, not copied),
-    // then builds their entries with the texts fetched ahead, as for a day's only run (a
-    // day's list in two runs, 2 threads, 1 GB: 12-16 ms built in one step without fetching
-    // ahead, 8 ms so).
+    // finds its clients over the threshold, then builds their entries with the texts
+    // fetched ahead, as for a day's only run (a day's list in two runs, 2 threads, 1 GB:
+    // 12-16 ms built in one step without fetching ahead, 8 ms so). A client's entries in
+    // several runs are borrowed and read as one (`SuspiciousIp::new`): merged into a copy
+    // first, the copies' allocations and merges were ~1/3 of a two-run day's list.
     let parts: Vec<(u64, Vec<SuspiciousIp>)> = client_ranges(runs, 64)
         .into_par_iter()
         .map(|part| {
@@ -740,35 +804,24 @@ fn week_clients(
             // part costs no memory): grown from empty by doubling, the list was copied (and
             // its fresh pages faulted in) again and again.
             let longest = part.iter().map(|run| run.len()).max().unwrap_or(0);
-            let mut over: Vec<(ClientKey, Cow<'_, ClientDay>)> = Vec::with_capacity(longest);
+            let entries: usize = part.iter().map(|run| run.len()).sum();
+            // Each client over the threshold and where its entries are in `found`.
+            let mut over: Vec<(ClientKey, std::ops::Range<usize>)> = Vec::with_capacity(longest);
+            let mut found: Vec<&ClientDay> = Vec::with_capacity(entries);
             for_each_client(part, |client, days| {
                 failing += 1;
                 let failed: u64 = days.iter().map(|d| d.failed()).sum();
-                if failed < threshold {
-                    return;
+                if failed >= threshold && !days.is_empty() {
+                    let start = found.len();
+                    found.extend_from_slice(days);
+                    over.push((client, start..found.len()));
                 }
-                let merged = match days {
-                    [only] => Cow::Borrowed(*only),
-                    [first, rest @ ..] => {
-                        let mut merged = (*first).clone();
-                        // Room for the period's paths at once, not grown one step per day.
-                        merged
-                            .paths
-                            .reserve(PATHS_PER_CLIENT.saturating_sub(merged.paths.len()));
-                        for d in rest {
-                            merged.merge_with(d, |a, b| aggregate.paths.cmp(a, b));
-                        }
-                        Cow::Owned(merged)
-                    }
-                    [] => return,
-                };
-                over.push((client, merged));
             });
-            let detail = |k: usize| over.get(k).map(|(_, d)| &**d);
+            let parts_of = |k: usize| over.get(k).map(|(_, at)| found[at.clone()].iter().copied());
             let mut suspicious = Vec::with_capacity(over.len());
-            for (k, (client, d)) in over.iter().enumerate() {
-                fetch_texts_ahead(aggregate, path_texts, k, detail);
-                suspicious.push(suspicious_ip(*client, d));
+            for (k, (client, at)) in over.iter().enumerate() {
+                fetch_ahead(aggregate, path_texts, k, parts_of);
+                suspicious.push(suspicious_ip(*client, &found[at.clone()]));
             }
             (failing, suspicious)
         })
@@ -855,6 +908,7 @@ fn for_each_client_by_heap<'a>(
             if let Some(((_, d), rest)) = runs[i].split_first() {
                 found.push(d);
                 runs[i] = rest;
+                fetch_statuses_ahead(rest);
                 if let Some(next) = rest.first() {
                     heads.push(Reverse((next.0, i)));
                 }
@@ -876,10 +930,21 @@ fn for_each_client_scanning<'a>(
                 if *c == client {
                     found.push(d);
                     *run = rest;
+                    fetch_statuses_ahead(rest);
                 }
             }
         }
         visit(client, &found);
+    }
+}
+
+/// Start fetching the spilled status list of the entry a few places into `rest` (the rest of
+/// a run, read in order): the entries themselves come in order, their lists from anywhere
+/// on the heap, and every entry's failed count is read.
+#[inline(always)]
+fn fetch_statuses_ahead(rest: &[(ClientKey, ClientDay)]) {
+    if let Some((_, ahead)) = rest.get(FETCH_AHEAD) {
+        ahead.prefetch_statuses();
     }
 }
 
@@ -1101,6 +1166,46 @@ mod tests {
             let total: usize = runs.iter().map(Vec::len).sum();
             prop_assert_eq!(by_heap.iter().map(|v| v.1.len()).sum::<usize>(), total);
             prop_assert!(by_heap.windows(2).all(|w| w[0].0 < w[1].0));
+        }
+
+        /// A client's target lists in several runs, read as one (`merged_paths`), are the
+        /// list that folding them with `ClientDay::merge_with` builds: the same targets,
+        /// counts (saturating) and ids, for lists of up to 8 targets drawn from 24 texts
+        /// with two ids each (a segment's and a shard's) and hashes that tie in pairs.
+        #[test]
+        fn merged_paths_read_like_the_merge_with_fold(
+            lists in proptest::collection::vec(
+                proptest::collection::btree_map(0u32..24, (0u32..2, any::<bool>(), 1u32..50), 0..=8),
+                1..5,
+            ),
+        ) {
+            // Text t has hash t / 2 (so two texts share each hash) and ids 2t and 2t + 1.
+            let text = |id: u32| id / 2;
+            let cmp_names = |a: u32, b: u32| text(a).cmp(&text(b));
+            let days: Vec<ClientDay> = lists
+                .iter()
+                .map(|list| ClientDay {
+                    first: Timestamp::default(),
+                    last: Timestamp::default(),
+                    statuses: Default::default(),
+                    // A btree map's order by text is the (hash, text) order of a run's lists.
+                    paths: list
+                        .iter()
+                        .map(|(&t, &(variant, huge, count))| PathCount {
+                            hash: u64::from(t / 2),
+                            id: 2 * t + variant,
+                            count: if huge { u32::MAX - count } else { count },
+                        })
+                        .collect(),
+                })
+                .collect();
+            let parts: Vec<&ClientDay> = days.iter().collect();
+            let mut folded = days[0].clone();
+            for d in &days[1..] {
+                folded.merge_with(d, cmp_names);
+            }
+            let merged = merged_paths(&parts, cmp_names);
+            prop_assert_eq!(&merged[..], &folded.paths[..]);
         }
 
         /// Sorting keys and permuting gives the order of sorting the entries themselves:

@@ -92,17 +92,7 @@ impl ClientTable {
             return;
         };
         if let Some((_, detail)) = self.entries.get(index) {
-            if detail.statuses.spilled() {
-                prefetch(detail.statuses.as_ptr());
-            }
-            if detail.paths.spilled() {
-                // Up to 8 paths of 16 bytes: two or three cache lines (none when empty).
-                let at = detail.paths.as_ptr().cast::<u8>();
-                let last = std::mem::size_of_val(&detail.paths[..]).saturating_sub(1);
-                prefetch(at);
-                prefetch(at.wrapping_add(64.min(last)));
-                prefetch(at.wrapping_add(last));
-            }
+            detail.prefetch_lists();
         }
     }
 
