@@ -912,14 +912,6 @@ fn line_start_at_or_after(sf: &SourceFile, at: u64) -> io::Result<u64> {
     line_start_at_or_before(sf, sf.len)
 }
 
-/// How much of an archive one write covers, at most, in pieces aligned to the archive's
-/// offsets: the page cache holds what a write of 2 MiB fills in one 2 MiB folio, and a file
-/// held so is mapped with one entry a folio. The analysis that follows a collect
-/// (`--analyze`) then reads its archive ~20 % faster with one thread than one written in
-/// 64 KiB pieces (300 MB: 58 against 72 ms; small folios fault 16 pages at a time, and the
-/// scan reads scattered 4 KiB pages).
-const ARCHIVE_WRITE_BYTES: usize = 2 << 20;
-
 /// Copy `sf` from decompressed offset `start` to the end of the planned length into `out`.
 /// Returns (source bytes consumed, bytes written, lines written). A file that may still grow
 /// is cut after its last newline; a final (gzip) file is copied whole, a missing last newline
@@ -949,26 +941,18 @@ fn copy_part(
         r = Box::new(f);
     }
     let mut limited = r.take(sf.len.saturating_sub(start));
-    let mut buf = vec![0u8; ARCHIVE_WRITE_BYTES];
+    let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     let mut lines = 0u64;
     let mut last_nl: Option<u64> = None;
     let mut last_byte = b'\n';
     loop {
-        // Up to the archive's next 2 MiB boundary, filled as far as the source gives.
-        let room = ARCHIVE_WRITE_BYTES - ((base + total) % ARCHIVE_WRITE_BYTES as u64) as usize;
-        let mut n = 0;
-        while n < room {
-            match limited.read(&mut buf[n..room]) {
-                Ok(0) => break,
-                Ok(got) => n += got,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e).with_context(read_err),
-            }
-        }
-        if n == 0 {
-            break;
-        }
+        let n = match limited.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(read_err),
+        };
         let chunk = &buf[..n];
         out.write_all(chunk).with_context(write_err)?;
         for pos in memchr::memchr_iter(b'\n', chunk) {
@@ -1316,53 +1300,6 @@ mod tests {
         let text = format!("{}{line}{whole}", "\0".repeat(5000));
         let sf = plain_source(dir.path(), text.as_bytes());
         assert_eq!(find_tail(&sf, 0, &tail(true, &line)).unwrap(), Some(5300));
-    }
-
-    /// Copied in 2 MiB pieces aligned to the archive's offsets (the first one shorter when
-    /// the archive already holds another source's lines), every byte arrives once and in
-    /// order: a 5.3 MiB source after 1 MiB + 7 bytes of archive, from its start and resumed
-    /// mid-file; its last, unfinished line is left for the next run.
-    #[test]
-    fn large_copies_arrive_whole_whatever_the_archive_held_before() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut text = Vec::new();
-        let mut lines = 0u64;
-        while text.len() < 5_300_000 {
-            text.extend_from_slice(
-                format!(
-                    "10.0.0.{} {}\n",
-                    lines % 256,
-                    "x".repeat((lines % 97) as usize)
-                )
-                .as_bytes(),
-            );
-            lines += 1;
-        }
-        let whole = text.len();
-        text.extend_from_slice(b"10.9.9.9 unfinished");
-        let sf = plain_source(dir.path(), &text);
-        let out_path = dir.path().join("archive.log");
-        let before = vec![b'a'; (1 << 20) + 7];
-        for start in [0usize, 1_234_567] {
-            std::fs::write(&out_path, &before).unwrap();
-            // Positioned at its end, as the run's temp file is after an earlier source.
-            let mut out = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&out_path)
-                .unwrap();
-            out.seek(SeekFrom::End(0)).unwrap();
-            let done = copy_part(&sf, start as u64, &mut out, &out_path).unwrap();
-            let copied = (whole - start) as u64;
-            let lines_copied = text[start..whole].iter().filter(|&&b| b == b'\n').count() as u64;
-            assert_eq!(done, (copied, copied, lines_copied), "from {start}");
-            let archive = std::fs::read(&out_path).unwrap();
-            assert_eq!(archive.len(), before.len() + whole - start);
-            assert!(archive[..before.len()] == before[..]);
-            assert!(
-                archive[before.len()..] == text[start..whole],
-                "from {start}"
-            );
-        }
     }
 
     #[test]
