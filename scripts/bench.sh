@@ -26,11 +26,11 @@
 #   CACHE            how the plain file sits in the page cache: `read` (default: dropped
 #                    from the cache, then read back from disk by `cat`: Linux 6.x readahead
 #                    caches it in large folios, mostly 2 MiB, which a map then takes with
-#                    one page-table entry per 2 MiB, and `read` copies faster; so is an
-#                    archive `logwarden collect` wrote, in 2 MiB pieces) or `written` (as
-#                    just written in small pieces by `cat`, as `cp` or a web server writes,
-#                    in small folios: the file is rewritten to get there). One thread is
-#                    ~25 % slower on a `written` file (BENCHMARKS.md, run AY)
+#                    one page-table entry per 2 MiB, and `read` copies faster: an archive
+#                    read back from disk) or `written` (as just written in small pieces by
+#                    `cat`, as `cp`, `collect` or a web server writes, in small folios: the
+#                    file is rewritten to get there). One thread is ~25 % slower on a
+#                    `written` file (BENCHMARKS.md, run AY)
 #
 # Steps: build; generate one plain file with examples/genlogs and a single-member gzip copy
 # (pigz); warm the page cache; time every command with its own hyperfine run (a failing

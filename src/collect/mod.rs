@@ -1302,6 +1302,52 @@ mod tests {
         assert_eq!(find_tail(&sf, 0, &tail(true, &line)).unwrap(), Some(5300));
     }
 
+    /// Copied in many pieces after another source's lines, every byte arrives once and in
+    /// order: a 5.3 MiB source after 1 MiB + 7 bytes of archive, from its start and resumed
+    /// mid-file; its last, unfinished line is left for the next run.
+    #[test]
+    fn large_copies_arrive_whole_whatever_the_archive_held_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = Vec::new();
+        let mut lines = 0u64;
+        while text.len() < 5_300_000 {
+            text.extend_from_slice(
+                format!(
+                    "10.0.0.{} {}\n",
+                    lines % 256,
+                    "x".repeat((lines % 97) as usize)
+                )
+                .as_bytes(),
+            );
+            lines += 1;
+        }
+        let whole = text.len();
+        text.extend_from_slice(b"10.9.9.9 unfinished");
+        let sf = plain_source(dir.path(), &text);
+        let out_path = dir.path().join("archive.log");
+        let before = vec![b'a'; (1 << 20) + 7];
+        for start in [0usize, 1_234_567] {
+            std::fs::write(&out_path, &before).unwrap();
+            // Positioned at its end, as the run's temp file is after an earlier source.
+            let mut out = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&out_path)
+                .unwrap();
+            out.seek(SeekFrom::End(0)).unwrap();
+            let done = copy_part(&sf, start as u64, &mut out, &out_path).unwrap();
+            let copied = (whole - start) as u64;
+            let lines_copied = text[start..whole].iter().filter(|&&b| b == b'\n').count() as u64;
+            assert_eq!(done, (copied, copied, lines_copied), "from {start}");
+            let archive = std::fs::read(&out_path).unwrap();
+            assert_eq!(archive.len(), before.len() + whole - start);
+            assert!(archive[..before.len()] == before[..]);
+            assert!(
+                archive[before.len()..] == text[start..whole],
+                "from {start}"
+            );
+        }
+    }
+
     #[test]
     fn a_full_disk_is_named_as_the_archive_not_the_source() {
         let dir = tempfile::tempdir().unwrap();
