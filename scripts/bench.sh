@@ -23,14 +23,14 @@
 #                    run per command, so a slow spell of a shared host falls on every
 #                    command alike; the ratios are then each round's peers side by side
 #                    (default 0: hyperfine)
-#   CACHE            how the plain file sits in the page cache: `read` (default: dropped
-#                    from the cache, then read back from disk by `cat`: Linux 6.x readahead
-#                    caches it in large folios, mostly 2 MiB, which a map then takes with
-#                    one page-table entry per 2 MiB, and `read` copies faster: an archive
-#                    read back from disk) or `written` (as just written in small pieces by
-#                    `cat`, as `cp`, `collect` or a web server writes, in small folios: the
-#                    file is rewritten to get there). One thread is ~25 % slower on a
-#                    `written` file (BENCHMARKS.md, run AY)
+#   CACHE            how the plain file sits in the page cache: `written` (default: as just
+#                    written in small pieces by `cat`, as `cp`, `collect` or a web server
+#                    writes, in small folios: the file is rewritten to get there) or `read`
+#                    (dropped from the cache, then read back from disk by `cat`: Linux 6.x
+#                    readahead caches it in large folios, mostly 2 MiB, which a map then
+#                    takes with one page-table entry per 2 MiB, and `read` copies faster: an
+#                    archive read back from disk). One thread is ~25 % slower on a `written`
+#                    file (BENCHMARKS.md, runs AX and AY)
 #
 # Steps: build; generate one plain file with examples/genlogs and a single-member gzip copy
 # (pigz); warm the page cache; time every command with its own hyperfine run (a failing
@@ -155,7 +155,7 @@ MEM_AVAIL_KB=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
 if [ $(((BYTES + GZ_BYTES) / 1024)) -gt "$MEM_AVAIL_KB" ]; then
     echo "warning: the files ($(((BYTES + GZ_BYTES) / 1000000)) MB) exceed available memory; timings include disk reads" >&2
 fi
-CACHE=${CACHE:-read}
+CACHE=${CACHE:-written}
 case "$CACHE" in
 written)
     # A copy written by `cat` (small writes) is cached in small folios, like a fresh log.
