@@ -31,7 +31,7 @@ use std::cmp::Ordering;
 mod table;
 pub use table::ClientTable;
 use table::SlotIndex;
-pub(crate) use table::{permute, prefetch};
+pub(crate) use table::{permute, prefetch, prefetch_bytes};
 
 /// How many malformed line numbers are kept per file (and per chunk, to find them).
 pub const MALFORMED_SAMPLES: usize = 5;
@@ -551,11 +551,7 @@ impl ClientDay {
     /// without reading it.
     #[inline(always)]
     pub fn prefetch_entry(entry: *const Self) {
-        let at = entry.cast::<u8>();
-        let last = std::mem::size_of::<Self>() - 1;
-        prefetch(at);
-        prefetch(at.wrapping_add(64.min(last)));
-        prefetch(at.wrapping_add(last));
+        prefetch_bytes(entry.cast(), std::mem::size_of::<Self>());
     }
 
     /// Start fetching the status list where it spilled to the heap (a client with several
@@ -574,11 +570,10 @@ impl ClientDay {
         self.prefetch_statuses();
         if self.paths.spilled() {
             // Up to 8 paths of 16 bytes: two or three cache lines.
-            let at = self.paths.as_ptr().cast::<u8>();
-            let last = std::mem::size_of_val(&self.paths[..]).saturating_sub(1);
-            prefetch(at);
-            prefetch(at.wrapping_add(64.min(last)));
-            prefetch(at.wrapping_add(last));
+            prefetch_bytes(
+                self.paths.as_ptr().cast(),
+                std::mem::size_of_val(&self.paths[..]),
+            );
         }
     }
 

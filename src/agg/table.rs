@@ -72,13 +72,11 @@ impl ClientTable {
     pub fn prefetch_entry(&self, hash: u64) {
         if let Some(index) = self.index.hinted(hash) {
             if let Some(entry) = self.entries.get(index) {
-                // An entry is ~100 bytes, 8-aligned: it spans two or three cache lines, and
-                // these three addresses touch each of them.
-                let at = (entry as *const (DetailKey, ClientDay)).cast::<u8>();
-                let size = std::mem::size_of_val(entry);
-                prefetch(at);
-                prefetch(at.wrapping_add(64.min(size - 1)));
-                prefetch(at.wrapping_add(size - 1));
+                // An entry is ~100 bytes, 8-aligned: two or three cache lines.
+                prefetch_bytes(
+                    std::ptr::from_ref(entry).cast(),
+                    std::mem::size_of_val(entry),
+                );
             }
         }
     }
@@ -483,6 +481,16 @@ fn slot_value(hash: u64, index: usize) -> u64 {
 #[inline(always)]
 fn tagged_index(slot: u64, hash: u64) -> Option<usize> {
     (slot != 0 && (slot >> 32) as u32 == tag(hash)).then(|| (slot as u32 - 1) as usize)
+}
+
+/// Start fetching the `len` bytes at `at`, up to 128 of them (at most three cache lines):
+/// the first byte, the one 64 bytes on and the last.
+#[inline(always)]
+pub(crate) fn prefetch_bytes(at: *const u8, len: usize) {
+    let last = len.saturating_sub(1);
+    prefetch(at);
+    prefetch(at.wrapping_add(64.min(last)));
+    prefetch(at.wrapping_add(last));
 }
 
 /// Start fetching the cache line at `at` (a hint; any address is harmless).
