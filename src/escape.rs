@@ -178,4 +178,14 @@ mod tests {
         let all: Vec<u8> = (0..=255).collect();
         assert!(bytes(&all).bytes().all(|b| (0x20..=0x7e).contains(&b)));
     }
+
+    /// A file name is attacker-chosen too (a log dropped in the folder): its bytes, not
+    /// valid UTF-8 and with a terminal escape here, are shown escaped; so is other text.
+    #[test]
+    fn a_path_and_a_message_are_shown_escaped() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::OsStr::from_bytes(b"log/access_\\x\x1b]0;t\x07\xff.log");
+        assert_eq!(path(Path::new(name)), r"log/access_\\x\x1b]0;t\x07\xff.log");
+        assert_eq!(text("a\tb\u{9b}"), r"a\x09b\xc2\x9b");
+    }
 }
