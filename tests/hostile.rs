@@ -1075,6 +1075,51 @@ fn ten_thousand_small_files_with_few_descriptors() {
     assert_eq!(v["days"][0]["failing_ips"], 10_000);
 }
 
+/// More failing clients in a day than one part of the summary's parallel filter holds (4,096):
+/// every client is listed once, with its own count, in order (failed count descending, then
+/// address text). One thread gives the day one run, two threads two runs to merge.
+#[test]
+fn a_day_of_nine_thousand_suspicious_clients_lists_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let clients = 9000;
+    let ip = |i: usize| format!("10.2.{}.{}", i / 250, i % 250);
+    let mut data = Vec::new();
+    // Client i fails 1 + i % 3 times; round after round, so each client's lines are spread.
+    for round in 0..3 {
+        for i in (0..clients).filter(|i| round <= i % 3) {
+            data.extend(line(&ip(i), DAY, b"GET /x HTTP/1.1", 404, b"ua"));
+        }
+    }
+    std::fs::write(&log, data).unwrap();
+    let mut expected: Vec<(u64, String)> =
+        (0..clients).map(|i| (1 + (i % 3) as u64, ip(i))).collect();
+    expected.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    for threads in ["1", "2"] {
+        let out = logwarden()
+            .args(["analyze", "-q", "--json", "-", "--threshold", "1"])
+            .args(["--threads", threads, "--chunk-size", "65536"])
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{threads} threads");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let listed: Vec<(u64, String)> = v["days"][0]["suspicious_ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let ip = c["ip"].as_str().unwrap().to_string();
+                (c["failed"].as_u64().unwrap(), ip)
+            })
+            .collect();
+        assert_eq!(listed.len(), clients, "{threads} threads");
+        assert!(listed == expected, "{threads} threads: the list differs");
+        assert_eq!(v["days"][0]["failing_ips"], clients, "{threads} threads");
+        assert_eq!(v["days"][0]["failed"], 18_000, "{threads} threads");
+    }
+}
+
 #[test]
 fn offsets_dst_and_bad_fields_land_in_the_right_buckets() {
     let dir = tempfile::tempdir().unwrap();
