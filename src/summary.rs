@@ -406,14 +406,6 @@ impl PeriodSummary {
 }
 
 impl Report {
-    /// Everything but the day and week lists (the JSON renderer streams those apart).
-    pub fn clone_without_periods(&self) -> Report {
-        Report {
-            inputs: self.inputs.clone(),
-            ..self.skeleton()
-        }
-    }
-
     /// The report without its inputs and periods (what the JSON renderer fills in).
     pub fn skeleton(&self) -> Report {
         Report {
