@@ -65,8 +65,8 @@ pub fn boundary_within(data: &[u8], candidate: usize, within: usize) -> Option<u
     if candidate >= data.len() {
         return Some(data.len());
     }
-    // `candidate` is a boundary itself when the byte before it ends a line.
-    if candidate > 0 && data[candidate - 1] == b'\n' {
+    // `candidate` is a boundary itself at the start, or when the byte before it ends a line.
+    if candidate == 0 || data[candidate - 1] == b'\n' {
         return Some(candidate);
     }
     let limit = candidate.saturating_add(within).min(data.len());
@@ -110,6 +110,28 @@ mod tests {
             let expected: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
             assert_eq!(rejoined, expected, "the same lines, none split");
         }
+    }
+
+    /// The contract the mapped path relies on: a boundary at or after `candidate`, `None` only
+    /// for a line that goes on past `within` bytes and before the end of the data.
+    #[test]
+    fn boundaries_found_within_their_limits() {
+        let data = b"ab\ncdefgh\nij";
+        assert_eq!(boundary_within(data, 0, 1), Some(0));
+        assert_eq!(boundary_within(data, 3, 2), Some(3));
+        assert_eq!(boundary_within(data, 1, 2), Some(3));
+        assert_eq!(boundary_within(data, 4, 6), Some(10));
+        assert_eq!(boundary_within(data, 4, 5), None);
+        assert_eq!(boundary_within(data, 11, 0), None);
+        assert_eq!(boundary_within(data, 11, 1), Some(data.len()));
+        assert_eq!(boundary_within(data, 12, 1), Some(data.len()));
+        assert_eq!(boundary_within(data, 99, 1), Some(data.len()));
+        assert_eq!(next_boundary(data, 4), 10);
+        assert_eq!(next_boundary(data, 11), data.len());
+        assert_eq!(last_boundary(data, 0, 5), 3);
+        assert_eq!(last_boundary(data, 0, 2), 0);
+        assert_eq!(last_boundary(data, 4, 11), 10);
+        assert_eq!(last_boundary(data, 0, 99), 10);
     }
 
     #[test]
