@@ -4,9 +4,10 @@
 //! quick path, so this checks those against the one-line-at-a-time definition: lines,
 //! parsed, blank, malformed by reason, and each day's lines, failed and 400 counts.
 #![no_main]
+mod common;
 use libfuzzer_sys::fuzz_target;
 use logwarden::agg::{Aggregate, ChunkRecord, DayCounts, FailedCodes};
-use logwarden::scan::{Baseline, Format, Line, LineScanner, V3};
+use logwarden::scan::{Baseline, Line, V3};
 use std::collections::BTreeMap;
 
 type Counts = (u64, u64, u64, Vec<u64>, BTreeMap<i64, DayCounts>);
@@ -15,13 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&flags, data)) = data.split_first() else {
         return;
     };
-    let format = if flags & 1 == 0 {
-        Format::Combined
-    } else {
-        Format::VhostCombined
-    };
-    let utc = flags & 2 != 0;
-    let max = if flags & 4 != 0 { 64 } else { 1 << 20 };
+    let new_scanner = common::scanners(flags);
     let failed = FailedCodes::new(&[400, 401, 403, 404, 409]);
 
     let mut expected: Counts = (
@@ -31,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         vec![0; logwarden::scan::Malformed::COUNT],
         BTreeMap::new(),
     );
-    let mut general = LineScanner::new(format, utc, max);
+    let mut general = new_scanner();
     let mut lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
     if data.last().is_none_or(|&b| b == b'\n') {
         lines.pop(); // no line after the last `\n` (or in empty data)
@@ -63,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let run = |v3: Option<V3>| {
         let mut agg = Aggregate::with_flush_size(7);
-        let mut scanner = LineScanner::new(format, utc, max);
+        let mut scanner = new_scanner();
         let mut record = ChunkRecord::new(0, 0);
         match v3 {
             Some(v3) => agg.scan_lines_in(v3, data, &mut scanner, &failed, &mut record),
