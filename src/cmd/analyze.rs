@@ -115,6 +115,7 @@ fn analyze_keeping_tables(
     crate::stage_done("start");
     let (detection, threads) = resolve_settings(args, file)?;
     let inputs = discover(&input_paths(args, file)?)?;
+    crate::stage_done("inputs found");
     if !args.keep_duplicates {
         crate::input::discover::refuse_stdin_named(&inputs)?;
     }
