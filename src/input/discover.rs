@@ -170,14 +170,17 @@ fn expand_dir(dir: &Path, inputs: &mut Vec<Input>) -> Result<(), DiscoverError> 
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(list_err)? {
         let entry = entry.map_err(list_err)?;
-        if is_access_log_name(entry.file_name().as_bytes()) {
+        let name = entry.file_name();
+        if is_access_log_name(name.as_bytes()) {
             // The listing's own file type: no stat (a link or an unknown type is looked at).
             let regular = entry.file_type().is_ok_and(|t| t.is_file());
-            names.push((entry.path(), regular));
+            names.push((name, regular));
         }
     }
-    names.sort_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
-    for (path, regular) in names {
+    // By name (unique in a folder, so unstable is stable), joined to the folder after.
+    names.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    for (name, regular) in names {
+        let path = dir.join(name);
         if regular {
             // A regular file, not a link: what a stat would say (20,000 stats: 20 ms).
             inputs.push(Input::File(path, Kind::Regular));

@@ -70,27 +70,42 @@ fn write_report(out: &mut Out, report: &Report) {
 }
 
 fn write_input(out: &mut Out, input: &InputSummary) {
+    // The line is built whole and written once, by hand: formatted, with its pieces each a
+    // write to the output, it was ~1,700 instructions an input (20,000 inputs: 35 M).
     let c = &input.counts;
-    let kind = match (input.compressed, input.gzip_members) {
-        (true, Some(m)) => format!(", gzip ({m} member(s))"),
-        (true, None) => ", gzip".to_string(),
-        _ => String::new(),
-    };
-    let format = input.format.map(|f| format!(", {f}")).unwrap_or_default();
-    let _ = write!(
-        out,
-        "  {}{}{}: {} lines, {} malformed",
-        input.path, kind, format, c.lines, c.malformed
-    );
-    if !input.malformed_lines.is_empty() {
-        let first: Vec<String> = input
-            .malformed_lines
-            .iter()
-            .map(|m| format!("{} ({})", m.line, m.reason))
-            .collect();
-        let _ = write!(out, " (first at line {})", first.join(", "));
+    let mut line = String::with_capacity(input.path.len() + 80);
+    let number = |line: &mut String, n: u64| line.push_str(itoa::Buffer::new().format(n));
+    line.push_str("  ");
+    line.push_str(&input.path);
+    if input.compressed {
+        line.push_str(", gzip");
+        if let Some(members) = input.gzip_members {
+            line.push_str(" (");
+            number(&mut line, members);
+            line.push_str(" member(s))");
+        }
     }
-    out.push('\n');
+    if let Some(format) = input.format {
+        line.push_str(", ");
+        line.push_str(format);
+    }
+    line.push_str(": ");
+    number(&mut line, c.lines);
+    line.push_str(" lines, ");
+    number(&mut line, c.malformed);
+    line.push_str(" malformed");
+    for (i, m) in input.malformed_lines.iter().enumerate() {
+        line.push_str(if i == 0 { " (first at line " } else { ", " });
+        number(&mut line, m.line);
+        line.push_str(" (");
+        line.push_str(m.reason);
+        line.push(')');
+    }
+    if !input.malformed_lines.is_empty() {
+        line.push(')');
+    }
+    line.push('\n');
+    out.push_str(&line);
     if let Some(original) = &input.duplicate_of {
         let _ = writeln!(
             out,
@@ -158,6 +173,60 @@ fn write_period(out: &mut Out, p: &PeriodSummary) {
 mod tests {
     use super::*;
     use crate::render::sample_report;
+
+    /// Each shape of an input's lines in the report, exactly.
+    #[test]
+    fn an_input_reads_as_its_lines() {
+        let plain = sample_report()
+            .inputs
+            .last()
+            .cloned()
+            .expect("the sample has inputs");
+        let render = |input: &InputSummary| {
+            let mut bytes = Vec::new();
+            write_input(&mut Out::new(&mut bytes), input);
+            String::from_utf8(bytes).unwrap()
+        };
+        let mut x = plain.clone();
+        x.path = "log/access_1.log".into();
+        (x.compressed, x.gzip_members, x.format) = (false, None, Some("combined"));
+        (x.counts.lines, x.counts.malformed) = (12, 0);
+        x.malformed_lines.clear();
+        (x.duplicate_of, x.warnings, x.error) = (None, vec![], None);
+        assert_eq!(
+            render(&x),
+            "  log/access_1.log, combined: 12 lines, 0 malformed\n"
+        );
+        x.compressed = true;
+        x.format = None;
+        assert_eq!(
+            render(&x),
+            "  log/access_1.log, gzip: 12 lines, 0 malformed\n"
+        );
+        (x.gzip_members, x.format) = (Some(3), Some("vhost_combined"));
+        x.counts.malformed = u64::MAX;
+        x.malformed_lines = vec![
+            crate::summary::MalformedLine {
+                line: 4,
+                reason: "bad_time",
+            },
+            crate::summary::MalformedLine {
+                line: 90,
+                reason: "bad_status",
+            },
+        ];
+        x.duplicate_of = Some("log/access_0.log".into());
+        x.duplicate_lines = 7;
+        x.warnings = vec!["one".into(), "two".into()];
+        x.error = Some("cut short".into());
+        assert_eq!(
+            render(&x),
+            "  log/access_1.log, gzip (3 member(s)), vhost_combined: 12 lines, \
+             18446744073709551615 malformed (first at line 4 (bad_time), 90 (bad_status))\n    \
+             duplicate: its first 7 lines are the same as log/access_0.log and were counted there\n    \
+             warning: one\n    warning: two\n    error: cut short\n"
+        );
+    }
 
     #[test]
     fn client_lines_read_like_the_formatted_ones() {

@@ -170,12 +170,12 @@ impl Bitmaps {
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
             // SAFETY: AVX2 was detected at run time.
-            unsafe { summarize_avx2(&self.newline, &mut self.summary) };
+            unsafe { summarize_avx2(&self.newline, used, &mut self.summary) };
         } else {
-            summarize(&self.newline, &mut self.summary);
+            summarize(&self.newline, used, &mut self.summary);
         }
         #[cfg(not(target_arch = "x86_64"))]
-        summarize(&self.newline, &mut self.summary);
+        summarize(&self.newline, used, &mut self.summary);
         // Words past the window's may be an earlier window's.
         for (j, word) in self.summary.iter_mut().enumerate() {
             *word &= match used.saturating_sub(64 * j) {
@@ -252,25 +252,37 @@ fn fill_sse2(window: &[u8], newline: &mut [u64; WORDS], quote: &mut [u64; WORDS]
 }
 
 /// [`Bitmaps::summary`] of all of a window's words (the caller clears those past it).
-fn summarize(newline: &[u64; WORDS], summary: &mut [u64; SUMMARY_WORDS]) {
+/// The summary of `newline`'s first `used` words (and up to three more, in the same group of
+/// four: the caller masks them); only those: a small file's window is a word or two.
+fn summarize(newline: &[u64; WORDS], used: usize, summary: &mut [u64; SUMMARY_WORDS]) {
     *summary = [0; SUMMARY_WORDS];
-    for (k, &word) in newline[..WINDOW_WORDS].iter().enumerate() {
+    let words = used.next_multiple_of(4).min(WINDOW_WORDS);
+    for (k, &word) in newline[..words].iter().enumerate() {
         summary[k / 64] |= ((word != 0) as u64) << (k % 64);
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn summarize_avx2(newline: &[u64; WORDS], summary: &mut [u64; SUMMARY_WORDS]) {
+unsafe fn summarize_avx2(newline: &[u64; WORDS], used: usize, summary: &mut [u64; SUMMARY_WORDS]) {
     use std::arch::x86_64::*;
     *summary = [0; SUMMARY_WORDS];
     let zero = _mm256_setzero_si256();
-    for (j, group) in newline[..WINDOW_WORDS].chunks_exact(4).enumerate() {
-        // SAFETY (caller): AVX2 is present; `group` has four words.
-        let words = _mm256_loadu_si256(group.as_ptr().cast());
-        let empty = _mm256_castsi256_pd(_mm256_cmpeq_epi64(words, zero));
-        let full = !_mm256_movemask_pd(empty) as u64 & 0xf;
-        summary[j / 16] |= full << (4 * (j % 16));
+    let groups = |words: usize, summary: &mut [u64; SUMMARY_WORDS]| {
+        for (j, group) in newline[..words].chunks_exact(4).enumerate() {
+            // SAFETY (caller): AVX2 is present; `group` has four words.
+            let words = _mm256_loadu_si256(group.as_ptr().cast());
+            let empty = _mm256_castsi256_pd(_mm256_cmpeq_epi64(words, zero));
+            let full = !_mm256_movemask_pd(empty) as u64 & 0xf;
+            summary[j / 16] |= full << (4 * (j % 16));
+        }
+    };
+    // A whole window (nearly every one) as a loop of known length, as before short ones
+    // were summarized only as far as they go: the variable bound cost ~190 instructions a
+    // window.
+    match used >= WINDOW_WORDS {
+        true => groups(WINDOW_WORDS, summary),
+        false => groups(used.next_multiple_of(4), summary),
     }
 }
 
@@ -412,17 +424,24 @@ mod tests {
                 _ => 0,
             };
         }
-        let (mut scalar, mut wide) = ([7; SUMMARY_WORDS], [7; SUMMARY_WORDS]);
-        summarize(&newline, &mut scalar);
-        // SAFETY: AVX2 was detected above.
-        unsafe { summarize_avx2(&newline, &mut wide) };
-        assert_eq!(scalar, wide);
-        let expect: Vec<bool> = newline[..WINDOW_WORDS].iter().map(|&w| w != 0).collect();
-        let got: Vec<bool> = (0..WINDOW_WORDS)
-            .map(|k| scalar[k / 64] >> (k % 64) & 1 == 1)
-            .collect();
-        assert_eq!(got, expect);
-        assert_eq!(scalar[WINDOW_WORDS / 64..], [0, 0]);
+        // A whole window, a short one in each place of a group of four, none.
+        for used in [WINDOW_WORDS, 0, 1, 2, 3, 4, 5, 63, 64, 65, 200, 255] {
+            let (mut scalar, mut wide) = ([7; SUMMARY_WORDS], [7; SUMMARY_WORDS]);
+            summarize(&newline, used, &mut scalar);
+            // SAFETY: AVX2 was detected above.
+            unsafe { summarize_avx2(&newline, used, &mut wide) };
+            assert_eq!(scalar, wide, "{used} words");
+            // The words used are summarized; from the end of their group of four on, none.
+            let read = used.next_multiple_of(4);
+            let expect: Vec<bool> = (0..WINDOW_WORDS)
+                .map(|k| k < read && newline[k] != 0)
+                .collect();
+            let got: Vec<bool> = (0..WINDOW_WORDS)
+                .map(|k| scalar[k / 64] >> (k % 64) & 1 == 1)
+                .collect();
+            assert_eq!(got, expect, "{used} words");
+            assert_eq!(scalar[WINDOW_WORDS / 64..], [0, 0]);
+        }
     }
 
     #[test]
