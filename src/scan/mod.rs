@@ -53,14 +53,11 @@ impl Detector {
             let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
             let raw = &data[pos..end];
             pos = end + 1;
-            if matches!(
-                self.combined.scan(raw),
-                Line::Blank | Line::Malformed(Malformed::Oversize)
-            ) {
-                continue;
-            }
+            let combined = match self.combined.scan(raw) {
+                Line::Blank | Line::Malformed(Malformed::Oversize) => continue,
+                line => matches!(line, Line::Parsed(_)),
+            };
             self.seen += 1;
-            let combined = matches!(self.combined.scan(raw), Line::Parsed(_));
             let vhost = matches!(self.vhost.scan(raw), Line::Parsed(_));
             // Both: an unbracketed IPv6 virtual host (`::1:80 203.0.113.7 - - [...`) is a
             // valid client too. The fields before the time decide: vhost, client, ident, user
