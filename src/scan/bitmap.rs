@@ -251,9 +251,9 @@ fn fill_sse2(window: &[u8], newline: &mut [u64; WORDS], quote: &mut [u64; WORDS]
     }
 }
 
-/// [`Bitmaps::summary`] of all of a window's words (the caller clears those past it).
-/// The summary of `newline`'s first `used` words (and up to three more, in the same group of
-/// four: the caller masks them); only those: a small file's window is a word or two.
+/// [`Bitmaps::summary`] of a window's `used` words (and up to three more, cleared or masked
+/// by the caller, to end a group of four); not the words past them: a small file's window
+/// is a word or two of the 256.
 fn summarize(newline: &[u64; WORDS], used: usize, summary: &mut [u64; SUMMARY_WORDS]) {
     *summary = [0; SUMMARY_WORDS];
     let words = used.next_multiple_of(4).min(WINDOW_WORDS);
