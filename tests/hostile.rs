@@ -180,6 +180,33 @@ fn a_byte_order_mark_does_not_cost_the_first_line() {
     }
 }
 
+/// A copy whose mark comes before NUL padding reads its first line as a malformed one (the
+/// scanner drops padding only before a mark): it is not a copy of the same text without the
+/// mark, which was skipped as one, and its valid line lost (found by a review's random copies).
+#[test]
+fn a_mark_before_padding_does_not_make_a_copy_that_hides_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = b"1.2.3.4 - - [10/Oct/2023:13:55:36 +0200] \"GET / HTTP/1.1\" 404 1\n";
+    let padded = [&b"\0\0"[..], line].concat();
+    write_all(
+        dir.path(),
+        &[
+            ("access_1.log", &[BOM, &padded].concat()),
+            ("access_2.log", &[&padded[..], line].concat()),
+        ],
+    );
+    let (code, v, _) = analyze_checked(&["--threshold", "1", path_str(dir.path())]);
+    assert_eq!(code, 0);
+    let t = &v["totals"];
+    assert_eq!(
+        (&t["lines"], &t["parsed"], &t["malformed"], &t["failed"]),
+        (&json!(3), &json!(2), &json!(1), &json!(2))
+    );
+    assert_eq!(v["inputs"][1]["duplicate_of"], Value::Null);
+    let ip = &v["days"][0]["suspicious_ips"][0];
+    assert_eq!((&ip["ip"], &ip["failed"]), (&json!("1.2.3.4"), &json!(2)));
+}
+
 #[test]
 fn broken_gzip_is_an_error_naming_the_file_with_the_lines_before_it_kept() {
     let body = numbered_lines(3000);

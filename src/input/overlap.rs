@@ -48,11 +48,16 @@ pub fn plan(contents: &[Option<(&[u8], bool)>]) -> Vec<Overlap> {
 pub fn plan_with(contents: &[Option<(&[u8], bool)>], forget: &dyn Fn(&[u8])) -> Vec<Overlap> {
     // A byte order mark is no content (the scanner drops it): a copy saved with one (by an
     // editor) beside the same text without one counted twice. Plain texts are compared
-    // after their marks, and the plan's offsets moved past them again.
+    // after their marks, and the plan's offsets moved past them again. Not a mark followed
+    // by NUL padding: the scanner drops padding only before a mark, so after one the NULs
+    // are the line's, and the same text without the mark reads as another line.
     let marks: Vec<usize> = contents
         .iter()
         .map(|c| match c {
-            Some((data, true)) => crate::scan::line::bom_len(data),
+            Some((data, true)) => match crate::scan::line::bom_len(data) {
+                mark if data.get(mark) == Some(&0) => 0,
+                mark => mark,
+            },
             _ => 0,
         })
         .collect();
@@ -846,6 +851,25 @@ mod tests {
         // Compressed bytes are not text: a mark there is nothing.
         let contents = [Some((&a[..], true)), Some((&bom_a[..], false))];
         assert_eq!(plan(&contents), vec![Overlap::default(); 2]);
+    }
+
+    /// A mark before NUL padding is content: the scanner keeps padding after a mark as part
+    /// of the line (a malformed one), where the same text without the mark is padding and a
+    /// line. So the two are not copies; the same marked text twice still is.
+    #[test]
+    fn a_mark_before_padding_is_not_dropped_for_the_comparison() {
+        let line = b"1.2.3.4 - - [10/Oct/2023:13:55:36 +0200] \"GET / HTTP/1.1\" 404 1\n";
+        let padded = [&b"\0\0"[..], line].concat();
+        let marked = [crate::scan::line::UTF8_BOM, &padded].concat();
+        let twice = [&padded[..], line].concat();
+        assert_eq!(plan_of(&[&marked, &twice]), vec![Overlap::default(); 2]);
+        assert_eq!(plan_of(&[&twice, &marked]), vec![Overlap::default(); 2]);
+        let marked_twice = [crate::scan::line::UTF8_BOM, &twice].concat();
+        let p = plan_of(&[&marked, &marked_twice]);
+        assert_eq!(
+            (p[1].skip, p[1].skip_lines, p[1].covered_by),
+            (marked.len(), 1, Some(0))
+        );
     }
 
     #[test]
