@@ -85,12 +85,17 @@ fn report_in(dir: &Path, args: &[&str]) -> std::process::Output {
 
 /// `report` of 2023-W25 with its JSON in `w.json`, no history record.
 fn week_json_no_history(dir: &Path) -> std::process::Output {
+    week_json_no_history_of(dir, "2023-W25")
+}
+
+/// `report --week WEEK --json w.json -q --no-history` in `dir`.
+fn week_json_no_history_of(dir: &Path, week: &str) -> std::process::Output {
     report_in(
         dir,
         &[
             "report",
             "--week",
-            "2023-W25",
+            week,
             "--json",
             "w.json",
             "-q",
@@ -1685,6 +1690,35 @@ fn a_report_that_mails_waits_for_another_that_is_mailing() {
         err.starts_with(waiting) && err.contains("cannot send"),
         "{err}"
     );
+}
+
+/// A week of which no archive holds a line (collect stopped, say) read as an all-clear week,
+/// exit 0 and nothing said: it says so now, first, wherever the week's warnings go.
+#[test]
+fn a_week_without_a_line_is_a_warning_not_an_all_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let out = week_json_no_history_of(dir.path(), "2023-W40");
+    assert_eq!(out.status.code(), Some(0));
+    let warning = "no line dated 2023-10-02 to 2023-10-08 was read: its figures are empty for want of logs, which says nothing of the server's week (were its logs collected into the inputs?)";
+    let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
+    assert_eq!(j["totals"]["lines"], 0);
+    assert_eq!(j["warnings"][0], warning);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("logwarden: warning: {warning}\n")),
+        "{stderr}"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("\n\nWarning: {warning}\n\n")),
+        "{text}"
+    );
+    // A week with lines says nothing of the kind.
+    let out = week_json_no_history(dir.path());
+    assert_eq!(out.status.code(), Some(0));
+    let j: Value = serde_json::from_slice(&fs::read(dir.path().join("w.json")).unwrap()).unwrap();
+    assert_eq!(j["warnings"], json!([]));
 }
 
 #[test]

@@ -347,6 +347,23 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     let report =
         crate::cmd::analyze::analyze_for(&analyze_args, file, &outputs, &ranges, weekly::TOP_IPS)?;
     let mut w = weekly::build(&report, r);
+    // A period of which no line was read shows no failed request, no suspicious IP and "no
+    // unusual login attempts" every day: the manager read an all-clear week where the logs
+    // were missing (collect stopped, the archives moved). Not a period still to come.
+    if w.totals.lines == 0 && r.start <= chrono::Local::now().date_naive() {
+        w.warnings.insert(
+            0,
+            format!(
+                "no line dated {} to {} was read: its figures are empty for want of logs, which says nothing of the server's {} (were its logs collected into the inputs?)",
+                r.start,
+                r.end,
+                match r.iso_week() {
+                    Some(_) => "week",
+                    None => "period",
+                }
+            ),
+        );
+    }
     let paths = crate::cmd::analyze::input_paths(&analyze_args, file)?;
     w.warnings
         .extend(collected_before_the_end(&paths, r, report.settings.utc));
