@@ -10,7 +10,9 @@
 //! with its client and time, not only a long user agent's end); edited in place, the copy
 //! resumes where they are now, or at the next line start when they are gone (from its end
 //! when it is shorter now: cut); a warning and exit 1 either way. Plain files are copied up to their last newline (the server may be mid-line); gzip
-//! files are final and copied whole.
+//! files are final and copied whole, and so is a rotated plain file found at the length at
+//! which the last run left its last line unfinished (`StreamState::unfinished_at`): it no
+//! longer grows, and its line was otherwise archived only if it was compressed later.
 //!
 //! A rotation while the files are described or copied (they are renamed, listed anew, or a
 //! plain one no longer starts as it did or is shorter: `copytruncate` cut it under the copy)
@@ -257,6 +259,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
                         if streams[other].offset > streams[best].offset {
                             streams[best].offset = streams[other].offset;
                             streams[best].tail = streams[other].tail.clone();
+                            streams[best].unfinished_at = streams[other].unfinished_at;
                         }
                         merged.push(other);
                         if let Some(g) = groups.iter().position(|(s, _)| *s == other) {
@@ -277,6 +280,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
                         last_name: sf.name.clone(),
                         source: Some(me.clone()),
                         tail: None,
+                        unfinished_at: None,
                     });
                     streams.len() - 1
                 }
@@ -686,7 +690,20 @@ fn copy_streams(
         // 28 KB of NULs with 11 KB of text each). `analyze` skips it; `grep` took the
         // archives for binary files.
         let start = start.max(sf.padding());
-        let (consumed, written, lines) = copy_part(sf, start, temp, temp_path)?;
+        // A rotated plain file as long as when the last run left its last line unfinished:
+        // it no longer grows (its writer stopped mid-line), so the line is archived as it is.
+        // Left for ever, it was archived only if the file was compressed later, and lost when
+        // it was not (a rotation without `compress`).
+        let unfinished_for_good =
+            !live && !sf.gzip && stream.unfinished_at == Some(sf.len) && start < sf.len;
+        let grows = sf.may_grow && !unfinished_for_good;
+        let (consumed, written, lines) = copy_part(sf, start, grows, temp, temp_path)?;
+        if unfinished_for_good && start + consumed == sf.len {
+            out.warnings.push(format!(
+                "{} ends with an unfinished line that did not change since the last collect: a rotated file no longer grows (its writer stopped mid-line?), so the line is archived as it is, with a newline added",
+                sf.name
+            ));
+        }
         if written > 0 {
             out.parts.push(Part {
                 name: sf.name.clone(),
@@ -700,6 +717,7 @@ fn copy_streams(
         stream.hash = hex(fnv1a(&sf.identity));
         stream.prefix_len = sf.identity.len() as u64;
         stream.offset = start + consumed;
+        stream.unfinished_at = (!live && !sf.gzip && stream.offset < sf.len).then_some(sf.len);
         stream.last_name = sf.name.clone();
         stream.tail = match sf.gzip {
             true => None,
@@ -914,13 +932,14 @@ fn line_start_at_or_after(sf: &SourceFile, at: u64) -> io::Result<u64> {
 
 /// Copy `sf` from decompressed offset `start` to the end of the planned length into `out`.
 /// Returns (source bytes consumed, bytes written, lines written). A file that may still grow
-/// is cut after its last newline; a final (gzip) file is copied whole, a missing last newline
-/// added.
+/// (`grows`) is cut after its last newline; a final one (gzip, or a rotated file that stopped
+/// growing) is copied whole, a missing last newline added.
 /// Errors name the source when reading it failed and `out_path` when writing did (a full
 /// disk is not the source's fault).
 fn copy_part(
     sf: &SourceFile,
     start: u64,
+    grows: bool,
     out: &mut File,
     out_path: &Path,
 ) -> anyhow::Result<(u64, u64, u64)> {
@@ -962,7 +981,7 @@ fn copy_part(
         last_byte = chunk[n - 1];
         total += n as u64;
     }
-    if sf.may_grow {
+    if grows {
         let keep = last_nl.map_or(0, |p| p + 1);
         if keep < total {
             out.set_len(base + keep)
@@ -1114,6 +1133,7 @@ mod tests {
                 hash: hex(fnv1a(&text[offset - 256..offset])),
                 line_start: false,
             }),
+            unfinished_at: None,
         };
         let line = text.len() / 200;
         std::fs::create_dir_all(&dest).unwrap();
@@ -1334,7 +1354,7 @@ mod tests {
                 .open(&out_path)
                 .unwrap();
             out.seek(SeekFrom::End(0)).unwrap();
-            let done = copy_part(&sf, start as u64, &mut out, &out_path).unwrap();
+            let done = copy_part(&sf, start as u64, sf.may_grow, &mut out, &out_path).unwrap();
             let copied = (whole - start) as u64;
             let lines_copied = text[start..whole].iter().filter(|&&b| b == b'\n').count() as u64;
             assert_eq!(done, (copied, copied, lines_copied), "from {start}");
@@ -1355,7 +1375,10 @@ mod tests {
         // Every write to /dev/full fails with "No space left on device".
         let full = Path::new("/dev/full");
         let mut out = std::fs::OpenOptions::new().write(true).open(full).unwrap();
-        let err = format!("{:#}", copy_part(&sf, 0, &mut out, full).unwrap_err());
+        let err = format!(
+            "{:#}",
+            copy_part(&sf, 0, sf.may_grow, &mut out, full).unwrap_err()
+        );
         assert!(err.starts_with("cannot write /dev/full: "), "{err}");
         assert!(!err.contains("access.log"), "{err}");
     }

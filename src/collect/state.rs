@@ -35,6 +35,12 @@ pub struct StreamState {
     /// file and in state files of earlier versions: no check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tail: Option<Tail>,
+    /// The length of a rotated plain file whose last line was left unfinished (not copied:
+    /// the file may still grow). Found again at that length by the next run, the file no
+    /// longer grows (its writer stopped mid-line): the line is then archived as it is. Absent
+    /// otherwise, and in state files of earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unfinished_at: Option<u64>,
 }
 
 /// How many bytes before a stream's offset [`StreamState::tail`] fingerprints at least.
@@ -155,6 +161,7 @@ mod tests {
                     line_start: true,
                 }),
                 source: Some("/var/log/apache2/access.log".into()),
+                unfinished_at: Some(4096),
             }],
             pending: Some(Pending {
                 archive: "access_2024-01-01.log".into(),
