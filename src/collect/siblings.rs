@@ -395,11 +395,18 @@ pub fn settled(found: &Found) -> bool {
 /// new lines in place of the old ones (whose `.1` copy would pass for collected).
 pub fn unchanged_since_found(found: &Found) -> bool {
     use std::os::unix::fs::FileExt;
+    let still = |sf: &SourceFile, at: u64, bytes: &[u8]| {
+        let mut now = vec![0u8; bytes.len()];
+        sf.file.read_exact_at(&mut now, at).is_ok() && now == bytes
+    };
     settled(found)
         && found.files.iter().filter(|sf| !sf.gzip).all(|sf| {
-            let mut now = vec![0u8; sf.prefix.len()];
-            sf.file.read_exact_at(&mut now, 0).is_ok()
-                && now == sf.prefix
+            still(sf, 0, &sf.prefix)
+                // A padded file's first 4 KiB are NULs before and after a `copytruncate`
+                // (its writer goes on at its offset, past a longer hole): the text after the
+                // padding tells. Read in the hole, the copy archived NULs for the lines cut.
+                && (!sf.padded()
+                    || still(sf, sf.padding(), &sf.identity[PADDED_HEADER.min(sf.identity.len())..]))
                 && sf.file.metadata().is_ok_and(|m| m.len() >= sf.len)
         })
 }
@@ -407,6 +414,34 @@ pub fn unchanged_since_found(found: &Found) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `copytruncate` of a file padded past its first 4 KiB, with a writer that goes on at its
+    /// offset: the new file is a longer hole, NULs where the text was, and its first 4 KiB
+    /// are NULs as before. The copy is not taken as made from the file described.
+    #[test]
+    fn a_copytruncate_of_a_padded_file_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("access.log");
+        let text = b"10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1\n";
+        let padded = [&vec![0u8; 8192][..], text].concat();
+        std::fs::write(&live, &padded).unwrap();
+        let found = find(&live, open_live(&live).unwrap()).unwrap();
+        assert_eq!(found.files[0].padding(), 8192);
+        assert!(unchanged_since_found(&found));
+        // Grown only: unchanged.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&live)
+            .unwrap();
+        std::io::Write::write_all(&mut f, text).unwrap();
+        assert!(unchanged_since_found(&found));
+        // Cut, and written on at the writer's offset.
+        let offset = std::fs::metadata(&live).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&live).unwrap();
+        f.set_len(0).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, text, offset).unwrap();
+        assert!(!unchanged_since_found(&found));
+    }
 
     #[test]
     fn a_rotation_while_describing_is_noticed() {
