@@ -926,9 +926,7 @@ fn an_unreadable_rotated_file_is_exit_1_and_in_the_record() {
 #[test]
 fn a_gz_being_written_beside_its_plain_file_is_no_possible_loss() {
     let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("access.log");
-    fs::write(&live, numbered(0, 100)).unwrap();
-    assert_eq!(collect_dated(dir.path(), None), (100, vec![]));
+    let live = live_collected_once(dir.path());
     append(&live, &numbered(100, 200));
     let one = dir.path().join("access.log.1");
     fs::rename(&live, &one).unwrap();
@@ -1005,12 +1003,7 @@ fn a_copytruncate_during_the_copy_loses_and_repeats_nothing() {
             return;
         }
         fs::copy(source, &copy).unwrap();
-        fs::OpenOptions::new()
-            .write(true)
-            .open(source)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        cut_to_nothing(source);
         // The server logs on.
         fs::OpenOptions::new()
             .append(true)
@@ -1044,6 +1037,24 @@ fn a_copytruncate_during_the_copy_loses_and_repeats_nothing() {
             sorted_numbered(&[(0, 300), (1000, 1100)])
         );
     }
+}
+
+/// A live file edited in place is looked into for its last collected line, where it was
+/// described: cut since (`copytruncate`), that read failed and the run stopped with "cannot
+/// read ...: failed to fill whole buffer" (exit 2), not saying that nothing was collected. It
+/// is a rotation: the files are described again.
+#[test]
+fn a_live_file_cut_while_its_edit_is_looked_into_is_described_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = live_collected_once(dir.path());
+    // Edited in place (its first line removed), lines added; then cut under the run.
+    fs::write(&live, numbered(1, 120)).unwrap();
+    let (lines, warnings) = collect_dated(dir.path(), Some(cut_to_nothing));
+    assert_eq!(lines, 0);
+    assert_eq!(
+        warnings,
+        vec![format!("the file that was access.log at the last collect (read up to byte {}) is not found any more: moved elsewhere, deleted or emptied (lines written to it after that collect, if any, are not collected), or changed in its first 4 KiB (then read again from its start: its lines are archived twice)", numbered(0, 100).len())]
+    );
 }
 
 /// A rotated plain file whose last line was left unfinished (its writer died mid-line) never
@@ -1108,6 +1119,24 @@ fn an_unfinished_line_of_a_rotated_file_that_still_grows_waits() {
     expected.push(format!("{head} HTTP/1.1\" 404 1"));
     expected.sort();
     assert_eq!(archived_lines(&dir.path().join("log")), expected);
+}
+
+/// `copytruncate`'s truncate of `path` (through a handle of its own, as logrotate's).
+fn cut_to_nothing(path: &Path) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
+/// `dir/access.log` with lines 0-99, collected once ([`collect_dated`]).
+fn live_collected_once(dir: &Path) -> std::path::PathBuf {
+    let live = dir.join("access.log");
+    fs::write(&live, numbered(0, 100)).unwrap();
+    assert_eq!(collect_dated(dir, None), (100, vec![]));
+    live
 }
 
 /// A `collect` of `dir/access.log` into `dir/log` dated 2023-06-19, with `hook` called

@@ -73,8 +73,8 @@ pub struct Options {
     pub record: bool,
     #[doc(hidden)]
     pub crash_at: Option<CrashPoint>,
-    /// Called with the source before each try's copy (tests rotate the log there, between
-    /// the files' description and their copy).
+    /// Called with the source in each try once the files are described, before they are
+    /// matched and copied (tests rotate the log there).
     #[doc(hidden)]
     pub before_copy: Option<fn(&Path)>,
 }
@@ -223,6 +223,9 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
                 .map(|u| format!("skipped unreadable rotated file {u}")),
         );
         out.possible_losses = losses_before + found.unreadable.len();
+        if let Some(hook) = opts.before_copy {
+            hook(&opts.source);
+        }
         let files = &found.files;
         let known = st.streams.len();
 
@@ -296,7 +299,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         // the bytes last collected, it is that stream, resumed after them (copied from its
         // start, it was archived twice).
         if let Some(live) = files.len().checked_sub(1) {
-            adopt_edited_live(
+            let adopted = adopt_edited_live(
                 live,
                 files,
                 &mut streams,
@@ -305,7 +308,24 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
                 known,
                 &mine,
                 &mut out,
-            )?;
+            );
+            // It reads the live file where it was described: one cut since (`copytruncate`)
+            // fails the read, which is a rotation, as for a failed copy (the run stopped with
+            // "failed to fill whole buffer" and did not say that nothing was collected).
+            if let Err(e) = adopted {
+                if siblings::unchanged_since_found(&found) {
+                    return Err(e);
+                }
+                out.warnings.truncate(warnings_before);
+                out.possible_losses = losses_before;
+                if tries == ROTATION_TRIES {
+                    anyhow::bail!(
+                        "{} was rotated while it was read, {tries} times: nothing collected, run again",
+                        crate::escape::path(&opts.source)
+                    );
+                }
+                continue;
+            }
         }
 
         // Copy each stream's new bytes into the temp archive, oldest stream first.
@@ -315,9 +335,6 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         let mut temp = create_fresh(&temp_path, mode)
             .with_context(|| format!("cannot create {}", crate::escape::path(&temp_path)))?;
         let mut touched = vec![false; streams.len()];
-        if let Some(hook) = opts.before_copy {
-            hook(&opts.source);
-        }
         // Nothing is journaled yet: a failed copy (a full disk, a read error) removes the temp
         // now rather than leaving its space taken until the next run.
         let copied = copy_streams(
