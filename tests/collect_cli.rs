@@ -1096,6 +1096,28 @@ fn an_unfinished_last_line_of_a_rotated_file_is_archived_once_it_stops_growing()
     assert_eq!(archived_lines(&dir.path().join("log")), expected);
 }
 
+/// A copy as long as the live file (logrotate's `copy`, or `copytruncate` before its
+/// truncate) is listed first and wins the tie for the stream's longest file: its unfinished
+/// last line, unchanged at the next run, was archived as final, though the live file went on
+/// to finish it (one line stored as two fragments, review helper). The live file's stream
+/// still grows: the line waits, and is archived whole once finished.
+#[test]
+fn an_unfinished_line_of_a_copy_as_long_as_the_live_file_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("access.log");
+    let head = "10.0.0.2 - - [19/Jun/2023:10:00:00 +0000] \"GET /copy";
+    fs::write(&live, numbered(0, 60) + head).unwrap();
+    fs::copy(&live, dir.path().join("access.log.1")).unwrap();
+    assert_eq!(collect_dated(dir.path(), None), (60, vec![]));
+    assert_eq!(collect_dated(dir.path(), None), (0, vec![]));
+    append(&live, " HTTP/1.1\" 404 1\n");
+    assert_eq!(collect_dated(dir.path(), None), (1, vec![]));
+    let mut expected = sorted_numbered(&[(0, 60)]);
+    expected.push(format!("{head} HTTP/1.1\" 404 1"));
+    expected.sort();
+    assert_eq!(archived_lines(&dir.path().join("log")), expected);
+}
+
 /// A rotated file with an unfinished last line that grows between two runs is not yet done:
 /// its line waits until a run finds it unchanged (or finished).
 #[test]

@@ -350,7 +350,11 @@ pub fn run(args: ReportArgs, file: &FileConfig) -> anyhow::Result<Outcome> {
     // A period of which no line was read shows no failed request, no suspicious IP and "no
     // unusual login attempts" every day: the manager read an all-clear week where the logs
     // were missing (collect stopped, the archives moved). Not a period still to come.
-    if w.totals.lines == 0 && r.start <= chrono::Local::now().date_naive() {
+    let today = match report.settings.utc {
+        true => chrono::Utc::now().date_naive(),
+        false => chrono::Local::now().date_naive(),
+    };
+    if w.totals.lines == 0 && r.start <= today {
         w.warnings.insert(
             0,
             format!(

@@ -645,10 +645,15 @@ fn copy_streams(
         let sf = &files[longest];
         let stream = &mut streams[*j];
         let live = longest + 1 == files.len();
+        // The live file among the stream's files, the longest or not (a copy as long as it,
+        // made by logrotate's `copy`, or by `copytruncate` before its truncate, is listed
+        // first and wins the tie): the stream may still grow.
+        let grows_live = fs.contains(&(files.len() - 1));
         if sf.len < stream.offset && !live {
             // A rotated copy shorter than what was collected: a copytruncate copy made before
             // the last run read the live file further. Nothing in it is new.
             stream.last_name = sf.name.clone();
+            stream.unfinished_at = None;
             touched[*j] = true;
             continue;
         }
@@ -712,7 +717,7 @@ fn copy_streams(
         // Left for ever, it was archived only if the file was compressed later, and lost when
         // it was not (a rotation without `compress`).
         let unfinished_for_good =
-            !live && !sf.gzip && stream.unfinished_at == Some(sf.len) && start < sf.len;
+            !grows_live && !sf.gzip && stream.unfinished_at == Some(sf.len) && start < sf.len;
         let grows = sf.may_grow && !unfinished_for_good;
         let (consumed, written, lines) = copy_part(sf, start, grows, temp, temp_path)?;
         if unfinished_for_good && start + consumed == sf.len {
@@ -734,7 +739,8 @@ fn copy_streams(
         stream.hash = hex(fnv1a(&sf.identity));
         stream.prefix_len = sf.identity.len() as u64;
         stream.offset = start + consumed;
-        stream.unfinished_at = (!live && !sf.gzip && stream.offset < sf.len).then_some(sf.len);
+        stream.unfinished_at =
+            (!grows_live && !sf.gzip && stream.offset < sf.len).then_some(sf.len);
         stream.last_name = sf.name.clone();
         stream.tail = match sf.gzip {
             true => None,
