@@ -1081,9 +1081,7 @@ fn an_unfinished_last_line_of_a_rotated_file_is_archived_once_it_stops_growing()
         warnings,
         vec!["access.log.1 ends with an unfinished line that did not change since the last collect: a rotated file no longer grows (its writer stopped mid-line?), so the line is archived as it is, with a newline added".to_string()]
     );
-    let mut expected = sorted_numbered(&[(0, 5)]);
-    expected.push(cut.to_string());
-    expected.sort();
+    let expected = numbered_and(5, cut);
     assert_eq!(archived_lines(&dir.path().join("log")), expected);
     // Nothing more, not even once compressed.
     assert_eq!(collect_dated(dir.path(), None), (0, vec![]));
@@ -1112,9 +1110,7 @@ fn an_unfinished_line_of_a_copy_as_long_as_the_live_file_waits() {
     assert_eq!(collect_dated(dir.path(), None), (0, vec![]));
     append(&live, " HTTP/1.1\" 404 1\n");
     assert_eq!(collect_dated(dir.path(), None), (1, vec![]));
-    let mut expected = sorted_numbered(&[(0, 60)]);
-    expected.push(format!("{head} HTTP/1.1\" 404 1"));
-    expected.sort();
+    let expected = numbered_and(60, &format!("{head} HTTP/1.1\" 404 1"));
     assert_eq!(archived_lines(&dir.path().join("log")), expected);
 }
 
@@ -1137,9 +1133,7 @@ fn an_unfinished_line_of_a_rotated_file_that_still_grows_waits() {
     // Then finished: archived whole, as any line.
     std::io::Write::write_all(&mut f, b" 1\n").unwrap();
     assert_eq!(collect_dated(dir.path(), None), (1, vec![]));
-    let mut expected = sorted_numbered(&[(0, 4)]);
-    expected.push(format!("{head} HTTP/1.1\" 404 1"));
-    expected.sort();
+    let expected = numbered_and(4, &format!("{head} HTTP/1.1\" 404 1"));
     assert_eq!(archived_lines(&dir.path().join("log")), expected);
 }
 
@@ -1429,6 +1423,14 @@ fn numbered(from: usize, to: usize) -> String {
             format!("10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET /p/{n} HTTP/1.1\" 200 1\n")
         })
         .collect()
+}
+
+/// The lines of [`numbered`] `0..to` and `line`, sorted (as [`archived_lines`] lists them).
+fn numbered_and(to: usize, line: &str) -> Vec<String> {
+    let mut lines = sorted_numbered(&[(0, to)]);
+    lines.push(line.to_string());
+    lines.sort();
+    lines
 }
 
 /// The lines of [`numbered`] for each of `ranges`, sorted.

@@ -209,10 +209,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         let found = siblings::find(&opts.source, live)?;
         if !siblings::settled(&found) {
             if tries == ROTATION_TRIES {
-                anyhow::bail!(
-                    "{} was rotated while it was read, {tries} times: nothing collected, run again",
-                    crate::escape::path(&opts.source)
-                );
+                return Err(rotated_too_often(&opts.source, "read", tries));
             }
             continue;
         }
@@ -319,10 +316,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
                 out.warnings.truncate(warnings_before);
                 out.possible_losses = losses_before;
                 if tries == ROTATION_TRIES {
-                    anyhow::bail!(
-                        "{} was rotated while it was read, {tries} times: nothing collected, run again",
-                        crate::escape::path(&opts.source)
-                    );
+                    return Err(rotated_too_often(&opts.source, "read", tries));
                 }
                 continue;
             }
@@ -372,10 +366,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         out.parts.clear();
         (out.bytes, out.lines) = (0, 0);
         if tries == ROTATION_TRIES {
-            anyhow::bail!(
-                "{} was rotated while it was copied, {tries} times: nothing collected, run again",
-                crate::escape::path(&opts.source)
-            );
+            return Err(rotated_too_often(&opts.source, "copied", tries));
         }
     };
     let files = &found.files;
@@ -716,8 +707,10 @@ fn copy_streams(
         // it no longer grows (its writer stopped mid-line), so the line is archived as it is.
         // Left for ever, it was archived only if the file was compressed later, and lost when
         // it was not (a rotation without `compress`).
+        // Only a rotated plain file's last line can be unfinished for good.
+        let may_stop_unfinished = !grows_live && !sf.gzip;
         let unfinished_for_good =
-            !grows_live && !sf.gzip && stream.unfinished_at == Some(sf.len) && start < sf.len;
+            may_stop_unfinished && stream.unfinished_at == Some(sf.len) && start < sf.len;
         let grows = sf.may_grow && !unfinished_for_good;
         let (consumed, written, lines) = copy_part(sf, start, grows, temp, temp_path)?;
         if unfinished_for_good && start + consumed == sf.len {
@@ -739,8 +732,7 @@ fn copy_streams(
         stream.hash = hex(fnv1a(&sf.identity));
         stream.prefix_len = sf.identity.len() as u64;
         stream.offset = start + consumed;
-        stream.unfinished_at =
-            (!grows_live && !sf.gzip && stream.offset < sf.len).then_some(sf.len);
+        stream.unfinished_at = (may_stop_unfinished && stream.offset < sf.len).then_some(sf.len);
         stream.last_name = sf.name.clone();
         stream.tail = match sf.gzip {
             true => None,
@@ -749,6 +741,15 @@ fn copy_streams(
         touched[*j] = true;
     }
     Ok(())
+}
+
+/// Why a run stops after [`ROTATION_TRIES`] tries that each saw `source` rotated while it
+/// was `read` or `copied`.
+fn rotated_too_often(source: &Path, while_it_was: &str, tries: u32) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} was rotated while it was {while_it_was}, {tries} times: nothing collected, run again",
+        crate::escape::path(source)
+    )
 }
 
 /// See the call in [`collect`]: `known` streams were in the state file, the rest are new.

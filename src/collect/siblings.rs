@@ -46,6 +46,15 @@ impl SourceFile {
         self.prefix.first() == Some(&0)
     }
 
+    /// The text its `identity` holds after the padding (up to [`FINGERPRINT_BYTES`]); empty
+    /// for a file without padding.
+    pub fn text_after_padding(&self) -> &[u8] {
+        match self.padded() {
+            true => self.identity.get(PADDED_HEADER..).unwrap_or_default(),
+            false => &[],
+        }
+    }
+
     /// How many NUL bytes it starts with (as far as it was read when described).
     pub fn padding(&self) -> u64 {
         match (self.padded(), self.identity.get(1..PADDED_HEADER)) {
@@ -405,8 +414,7 @@ pub fn unchanged_since_found(found: &Found) -> bool {
                 // A padded file's first 4 KiB are NULs before and after a `copytruncate`
                 // (its writer goes on at its offset, past a longer hole): the text after the
                 // padding tells. Read in the hole, the copy archived NULs for the lines cut.
-                && (!sf.padded()
-                    || still(sf, sf.padding(), &sf.identity[PADDED_HEADER.min(sf.identity.len())..]))
+                && (!sf.padded() || still(sf, sf.padding(), sf.text_after_padding()))
                 && sf.file.metadata().is_ok_and(|m| m.len() >= sf.len)
         })
 }
