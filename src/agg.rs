@@ -234,7 +234,7 @@ impl Interner {
 }
 
 /// How many distinct request targets are counted per (day, client) (see the module doc).
-pub const PATHS_PER_CLIENT: usize = 8;
+pub const PATHS_PER_CLIENT: usize = 64;
 
 /// Targets a worker's table holds beyond twice what its entries can list before the ones
 /// no entry lists are dropped (see `Aggregate::drop_unkept_paths`).
@@ -569,7 +569,8 @@ impl ClientDay {
     pub fn prefetch_lists(&self) {
         self.prefetch_statuses();
         if self.paths.spilled() {
-            // Up to 8 paths of 16 bytes: two or three cache lines.
+            // Paths of 16 bytes: most lists take one or two cache lines; the few long
+            // ones (scanners') up to sixteen.
             prefetch_bytes(
                 self.paths.as_ptr().cast(),
                 std::mem::size_of_val(&self.paths[..]),
@@ -600,13 +601,16 @@ impl ClientDay {
         }
     }
 
-    /// Where `(hash, bytes)` is or would go in the bottom-k order.
-    /// The list is at most [`PATHS_PER_CLIENT`] long: the place is the count of smaller
-    /// hashes (one pass without a data-dependent branch, where a binary search's three
-    /// unpredictable steps cost ~80 instructions), and bytes are compared only on a tie.
+    /// Where `(hash, bytes)` is or would go in the bottom-k order; bytes are compared only
+    /// on a tie. Most lists are a few targets long: there the place is the count of smaller
+    /// hashes (one pass without a data-dependent branch, where a binary search's
+    /// unpredictable steps cost ~25 instructions each); a long list is searched.
     #[inline]
     fn position(&self, table: &PathTable, hash: u64, bytes: &[u8]) -> Result<usize, usize> {
-        let mut at = self.paths.iter().filter(|p| p.hash < hash).count();
+        let mut at = match self.paths.len() {
+            0..=8 => self.paths.iter().filter(|p| p.hash < hash).count(),
+            _ => self.paths.partition_point(|p| p.hash < hash),
+        };
         while let Some(p) = self.paths.get(at) {
             if p.hash != hash {
                 break;
@@ -1318,10 +1322,15 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
     #[test]
     fn details_first_last_and_capped_paths() {
         let mut log = String::new();
-        // 1.2.3.4: 12 distinct paths (3 hits on /p0), out of time order, plus one 200 line.
-        for (i, sec) in [5, 1, 9, 3, 7, 2, 8, 4, 6, 0, 10, 11].iter().enumerate() {
+        // 1.2.3.4: four more distinct paths than a list keeps (3 hits on /p0), out of time
+        // order, plus one 200 line.
+        let distinct = PATHS_PER_CLIENT + 4;
+        for i in 0..distinct {
+            let sec = (i * 7 + 5) % distinct;
             log.push_str(&format!(
-                "1.2.3.4 - - [19/Jun/2023:10:00:{sec:02} +0200] \"GET /p{i} HTTP/1.1\" 404 1\n"
+                "1.2.3.4 - - [19/Jun/2023:10:{:02}:{:02} +0200] \"GET /p{i} HTTP/1.1\" 404 1\n",
+                sec / 60,
+                sec % 60
             ));
         }
         log.push_str("1.2.3.4 - - [19/Jun/2023:09:00:00 +0200] \"GET /p0 HTTP/1.1\" 200 1\n");
@@ -1332,11 +1341,14 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
         assert_eq!(view.len(), 1);
         let (_, first, last, paths) = &view[0];
         let base = crate::scan::time::days_from_civil(2023, 6, 19) as i64 * 86_400 + 8 * 3600;
-        assert_eq!((*first - base, *last - base), (0, 30));
+        // 68 distinct seconds: 10:00:00 to 10:01:07.
+        assert_eq!((*first - base, *last - base), (0, distinct as i64 - 1));
         assert_eq!(paths.len(), PATHS_PER_CLIENT);
         let total: u64 = paths.iter().map(|p| p.1).sum();
-        // The 8 kept are the first 8 of the fixed (hash, bytes) order of the 12 targets.
-        let mut all: Vec<Vec<u8>> = (0..12).map(|i| format!("/p{i}").into_bytes()).collect();
+        // The ones kept are the first of the fixed (hash, bytes) order of all the targets.
+        let mut all: Vec<Vec<u8>> = (0..distinct)
+            .map(|i| format!("/p{i}").into_bytes())
+            .collect();
         all.sort_by(|a, b| path_hash(a).cmp(&path_hash(b)).then_with(|| a.cmp(b)));
         let kept: Vec<Vec<u8>> = paths.iter().map(|p| p.0.clone()).collect();
         assert_eq!(kept, all[..PATHS_PER_CLIENT].to_vec());
@@ -1345,7 +1357,7 @@ host.EXAMPLE - - [20/Jun/2023:10:00:00 +0000] \"GET /\" 400 1\n\
         } else {
             0
         };
-        assert_eq!(total, 8 + p0);
+        assert_eq!(total, PATHS_PER_CLIENT as u64 + p0);
     }
 
     proptest::proptest! {

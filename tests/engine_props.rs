@@ -215,3 +215,49 @@ fn one_thread_stream_blocks_equal_a_sequential_scan() {
         (i as u64, failed)
     );
 }
+
+/// Lines of three clients over two days asking for up to 300 distinct targets, some many
+/// times: more than a client's list keeps (`PATHS_PER_CLIENT`), so lists are cut.
+fn many_targets_strategy() -> impl Strategy<Value = Vec<u8>> {
+    let target = prop_oneof![
+        3 => 0u16..300,
+        1 => 0u16..3,
+    ];
+    proptest::collection::vec((0u8..3, 17u8..19, target, any::<bool>()), 300..1200).prop_map(
+        |lines| {
+            let mut out = Vec::new();
+            for (client, day, target, status_401) in lines {
+                let status = if status_401 { 401 } else { 404 };
+                out.extend_from_slice(
+                    format!(
+                        "10.0.0.{client} - - [{day}/Jun/2023:10:00:00 +0000] \"GET /t{target} HTTP/1.1\" {status} 1\n"
+                    )
+                    .as_bytes(),
+                );
+            }
+            out
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    /// The bottom-k target lists come out the same for any thread count, chunk size and
+    /// flush size, where they are cut and where they hold every target.
+    #[test]
+    fn cut_target_lists_equal_a_sequential_scan(data in many_targets_strategy(), threads in 1usize..5, chunk_bytes in 64usize..8192, flush in proptest::option::of(1usize..4)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        std::fs::write(&path, &data).unwrap();
+        let scan = ScanSettings { format: Some(Format::Combined), utc: false, max_line_bytes: 200, failed: FailedCodes::new(&CODES), chunk_bytes, map_chunk_max: 0, mmap: true, threads, dedupe: true, flush_entries: flush };
+        let (_, parallel) = engine_report(path, &scan);
+        let expected = sequential(&data);
+        prop_assert_eq!(&parallel.days, &expected.days);
+        prop_assert_eq!(&parallel.weeks, &expected.weeks);
+        let listed: Vec<bool> = expected.weeks.iter()
+            .flat_map(|w| w.period.suspicious_ips.iter().map(|ip| ip.paths_exact))
+            .collect();
+        // A client of ~130+ lines over a ~300-target range asks for more than a list keeps.
+        prop_assert!(listed.contains(&false), "some list is cut: {:?}", listed);
+    }
+}
