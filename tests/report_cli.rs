@@ -56,7 +56,9 @@ Suspicious IPs (5 or more failed requests over the period): 2 (+2 vs 0)
 
 Top suspicious IPs:
   IP: 172.16.14.50 - Failed login attempts: 7 (previous: 2; by status 401: 6, 404: 1)
+    top paths: /login (7)
   IP: 10.0.0.7 - Failed login attempts: 5 (previous: 0; by status 400: 5)
+    top paths: /login (5)
 
 Per day:
   Mon 2023-06-19: 7 lines, 7 failed requests, 0 status-400 lines

@@ -24,8 +24,13 @@ impl<'a> Out<'a> {
     }
 
     pub fn push_str(&mut self, s: &str) {
+        self.push_bytes(s.as_bytes());
+    }
+
+    /// Text a renderer built as bytes from its own text and escaped strings (so ASCII).
+    pub fn push_bytes(&mut self, bytes: &[u8]) {
         if self.error.is_none() {
-            if let Err(e) = self.w.write_all(s.as_bytes()) {
+            if let Err(e) = self.w.write_all(bytes) {
                 self.error = Some(e);
             }
         }

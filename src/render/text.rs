@@ -121,8 +121,8 @@ fn write_input(out: &mut Out, input: &InputSummary) {
     }
 }
 
-/// `IP: <ip> - Failed login attempts: <n>` and its statuses (`    by status: 401: 3, 404: 12`),
-/// the seed script's line and ours, written by hand: formatting machinery per client was
+/// `IP: <ip> - Failed login attempts: <n>`, its statuses (`    by status: 401: 3, 404: 12`)
+/// and targets (`    top paths: /wp-login.php (3), ...`): the seed script's line and ours, written by hand: formatting machinery per client was
 /// most of a large report's time.
 fn client_lines(out: &mut Vec<u8>, _: usize, ip: &SuspiciousIp) {
     let mut number = itoa::Buffer::new();
@@ -139,7 +139,41 @@ fn client_lines(out: &mut Vec<u8>, _: usize, ip: &SuspiciousIp) {
         out.extend_from_slice(b": ");
         out.extend_from_slice(number.format(n).as_bytes());
     }
+    if !ip.top_paths.is_empty() {
+        out.extend_from_slice(b"\n    top paths: ");
+        top_paths(out, ip);
+    }
     out.push(b'\n');
+}
+
+/// A client's most failed targets and what the list leaves out:
+/// `/wp-login.php (50), /admin (20); 25 to other paths`, with a note where they come from a
+/// sample (see [`SuspiciousIp::paths_exact`]). Targets are escaped ASCII without spaces, so
+/// ` (` cannot be part of one; an empty one is shown as `""`.
+pub(crate) fn top_paths(out: &mut Vec<u8>, ip: &SuspiciousIp) {
+    let mut number = itoa::Buffer::new();
+    for (i, p) in ip.top_paths.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        match p.path.is_empty() {
+            true => out.extend_from_slice(b"\"\""),
+            false => out.extend_from_slice(p.path.as_bytes()),
+        }
+        out.extend_from_slice(b" (");
+        out.extend_from_slice(number.format(p.count).as_bytes());
+        out.push(b')');
+    }
+    if ip.other_paths > 0 {
+        out.extend_from_slice(b"; ");
+        out.extend_from_slice(number.format(ip.other_paths).as_bytes());
+        out.extend_from_slice(b" to other paths");
+    }
+    if !ip.paths_exact {
+        out.extend_from_slice(b" (the top of a sample: it asked for more than ");
+        out.extend_from_slice(number.format(crate::agg::PATHS_PER_CLIENT).as_bytes());
+        out.extend_from_slice(b" distinct paths)");
+    }
 }
 
 fn write_period(out: &mut Out, p: &PeriodSummary) {
@@ -152,8 +186,8 @@ fn write_period(out: &mut Out, p: &PeriodSummary) {
         out.push_str("Unusual login attempts detected:\n");
         // `Out` keeps its own first error, so this write cannot fail.
         let Ok(()) = in_parallel_batches(&p.suspicious_ips, client_lines, |bytes| {
-            // Only ASCII is rendered (the address text is escaped), so this borrows.
-            out.push_str(&String::from_utf8_lossy(bytes));
+            // Only ASCII is rendered (addresses and targets are escaped): no UTF-8 check.
+            out.push_bytes(bytes);
             Ok::<(), std::convert::Infallible>(())
         });
     }
@@ -245,12 +279,67 @@ mod tests {
         for ip in &ips {
             let mut out = Vec::new();
             client_lines(&mut out, 0, ip);
-            let expect = format!(
-                "IP: {} - Failed login attempts: {}\n    by status: {}\n",
-                ip.ip, ip.failed, ip.by_status
+            let paths: Vec<String> = ip
+                .top_paths
+                .iter()
+                .map(|p| format!("{} ({})", p.path, p.count))
+                .collect();
+            let mut expect = format!(
+                "IP: {} - Failed login attempts: {}\n    by status: {}\n    top paths: {}",
+                ip.ip,
+                ip.failed,
+                ip.by_status,
+                paths.join(", ")
             );
-            assert_eq!(String::from_utf8(out).unwrap(), expect);
+            if ip.other_paths > 0 {
+                expect += &format!("; {} to other paths", ip.other_paths);
+            }
+            assert_eq!(String::from_utf8(out).unwrap(), expect + "\n");
         }
+    }
+
+    /// Every part of the top-paths line: an empty target, what is left out, a sample; and no
+    /// line for a client without targets.
+    #[test]
+    fn top_paths_line_says_what_is_left_out() {
+        let report = sample_report();
+        let mut ip = report
+            .days
+            .iter()
+            .find_map(|d| d.period.suspicious_ips.first())
+            .expect("a flagged client")
+            .clone();
+        let path = |p: &str, count| crate::summary::PathFailures {
+            path: p.into(),
+            count,
+        };
+        ip.top_paths = vec![
+            path("/wp-login.php", 50),
+            path("", 3),
+            path("/a\\x00(b)", 1),
+        ];
+        ip.other_paths = 0;
+        ip.paths_exact = true;
+        let line = |ip: &SuspiciousIp| {
+            let mut out = Vec::new();
+            top_paths(&mut out, ip);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(line(&ip), r#"/wp-login.php (50), "" (3), /a\x00(b) (1)"#);
+        ip.other_paths = 27;
+        assert_eq!(
+            line(&ip),
+            r#"/wp-login.php (50), "" (3), /a\x00(b) (1); 27 to other paths"#
+        );
+        ip.paths_exact = false;
+        assert_eq!(
+            line(&ip),
+            r#"/wp-login.php (50), "" (3), /a\x00(b) (1); 27 to other paths (the top of a sample: it asked for more than 64 distinct paths)"#
+        );
+        ip.top_paths.clear();
+        let mut out = Vec::new();
+        client_lines(&mut out, 0, &ip);
+        assert!(!String::from_utf8(out).unwrap().contains("top paths"));
     }
 
     #[test]

@@ -102,6 +102,12 @@ pub fn render_cut(w: &Weekly, ip_rows: usize) -> String {
             "  IP: {} - Failed login attempts: {} (previous: {}; by status {})",
             ip.ip.ip, ip.ip.failed, ip.previous_failed, ip.ip.by_status
         );
+        if !ip.ip.top_paths.is_empty() {
+            let mut paths = b"    top paths: ".to_vec();
+            super::text::top_paths(&mut paths, &ip.ip);
+            // Escaped ASCII only (see `top_paths`): nothing is replaced.
+            let _ = writeln!(out, "{}", String::from_utf8_lossy(&paths));
+        }
     }
     out.push_str("\nPer day:\n");
     for day in &w.days {
