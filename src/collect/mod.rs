@@ -166,7 +166,7 @@ fn fingerprint_holds_a_line(stream: &StreamState, sf: &SourceFile) -> bool {
 }
 
 pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
-    let live = siblings::open_live(&opts.source)?;
+    let live = siblings::open_live(&opts.source, siblings::LIVE_WAIT)?;
     let dest = &opts.dest;
     std::fs::create_dir_all(dest)
         .with_context(|| format!("cannot create {}", crate::escape::path(dest)))?;
@@ -204,7 +204,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
         }
         let live = match live.take() {
             Some(file) => file,
-            None => siblings::open_live(&opts.source)?,
+            None => siblings::open_live(&opts.source, siblings::LIVE_WAIT)?,
         };
         let found = siblings::find(&opts.source, live)?;
         if !siblings::settled(&found) {
@@ -1240,6 +1240,64 @@ mod tests {
             "{:?}",
             got.warnings
         );
+    }
+
+    /// A run between logrotate's rename and its create finds the rotated file but no live
+    /// one: it waits for the new log and collects both (it stopped, exit 2).
+    #[test]
+    fn a_live_log_created_just_after_the_run_started_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dest) = (dir.path().join("access.log"), dir.path().join("log"));
+        std::fs::write(dir.path().join("access.log.1"), "old 1\nold 2\n").unwrap();
+        let creator = {
+            let src = src.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                std::fs::write(&src, "new 1\n").unwrap();
+            })
+        };
+        let got = collect(&options(&src, &dest)).unwrap();
+        creator.join().unwrap();
+        assert_eq!(
+            (got.lines, got.possible_losses),
+            (3, 0),
+            "{:?}",
+            got.warnings
+        );
+        let archive = std::fs::read_to_string(got.archive.unwrap()).unwrap();
+        assert_eq!(archive, "old 1\nold 2\nnew 1\n");
+    }
+
+    /// Missing for good beside its rotated files: the error names them, and nothing is
+    /// written. Without rotated files, a missing source is an error at once.
+    #[test]
+    fn a_live_log_missing_beside_its_rotated_files_is_named_with_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dest) = (dir.path().join("access.log"), dir.path().join("log"));
+        let err = siblings::open_live(&src, std::time::Duration::ZERO).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "cannot read source {}: No such file or directory (os error 2)",
+                src.display()
+            )
+        );
+        for n in 1..=4 {
+            std::fs::write(dir.path().join(format!("access.log.{n}.gz")), "").unwrap();
+        }
+        let err = siblings::open_live(&src, std::time::Duration::from_millis(120)).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "cannot read source {}: No such file or directory (os error 2), still after 0.1 s, \
+                 while its rotated file(s) access.log.1.gz, access.log.2.gz, access.log.3.gz, ... \
+                 are there (a rotation that has not created the new log yet?). Nothing was \
+                 collected; the next run collects their lines",
+                src.display()
+            )
+        );
+        assert!(collect(&options(&src, &dest)).is_err());
+        assert!(!dest.exists(), "nothing written");
     }
 
     #[test]

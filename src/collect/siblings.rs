@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// How many leading (decompressed) bytes identify a file.
 pub const FINGERPRINT_BYTES: usize = 4096;
@@ -140,10 +141,47 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// Open the live source; a missing or unreadable one is an error naming it.
-pub fn open_live(source: &Path) -> anyhow::Result<File> {
-    crate::input::source::open_regular(source)
-        .with_context(|| format!("cannot read source {}", crate::escape::path(source)))
+/// How long a missing live source is waited for where its rotated files are there.
+pub const LIVE_WAIT: Duration = Duration::from_secs(2);
+
+/// Open the live source; a missing or unreadable one is an error naming it. A missing one
+/// whose rotated files are there is waited for (up to `wait`): logrotate renames the log
+/// and then creates the new one, and a run that fell between the two stopped (exit 2) where
+/// a moment later it would have collected. Still missing, the error names those files.
+pub fn open_live(source: &Path, wait: Duration) -> anyhow::Result<File> {
+    let start = Instant::now();
+    let mut siblings: Option<Vec<String>> = None;
+    loop {
+        let err = match crate::input::source::open_regular(source) {
+            Ok(file) => return Ok(file),
+            Err(e) => e,
+        };
+        let context = || format!("cannot read source {}", crate::escape::path(source));
+        if err.kind() != io::ErrorKind::NotFound {
+            return Err(anyhow::Error::new(err).context(context()));
+        }
+        let names = match &siblings {
+            Some(names) => names,
+            None => siblings.insert(match list(&rotated_as(source)) {
+                Ok(listing) => listing.into_iter().map(|(_, _, name)| name).collect(),
+                Err(_) => Vec::new(),
+            }),
+        };
+        if names.is_empty() {
+            return Err(anyhow::Error::new(err).context(context()));
+        }
+        if start.elapsed() >= wait {
+            let shown: Vec<&str> = names.iter().rev().take(3).map(String::as_str).collect();
+            return Err(anyhow::anyhow!(
+                "{}: {err}, still after {:.1} s, while its rotated file(s) {}{} are there (a rotation that has not created the new log yet?). Nothing was collected; the next run collects their lines",
+                context(),
+                wait.as_secs_f64(),
+                shown.join(", "),
+                if names.len() > shown.len() { ", ..." } else { "" }
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A decompressing (if gzip) reader over `file` from its start.
@@ -433,7 +471,7 @@ mod tests {
         let text = b"10.0.0.1 - - [19/Jun/2023:10:00:00 +0000] \"GET / HTTP/1.1\" 200 1\n";
         let padded = [&vec![0u8; 8192][..], text].concat();
         std::fs::write(&live, &padded).unwrap();
-        let found = find(&live, open_live(&live).unwrap()).unwrap();
+        let found = find(&live, open_live(&live, Duration::ZERO).unwrap()).unwrap();
         assert_eq!(found.files[0].padding(), 8192);
         assert!(unchanged_since_found(&found));
         // Grown only: unchanged.
@@ -457,7 +495,7 @@ mod tests {
         let live = dir.path().join("access.log");
         std::fs::write(dir.path().join("access.log.1"), "old\n").unwrap();
         std::fs::write(&live, "new\n").unwrap();
-        let found = find(&live, open_live(&live).unwrap()).unwrap();
+        let found = find(&live, open_live(&live, Duration::ZERO).unwrap()).unwrap();
         assert_eq!(found.files.len(), 2);
         assert!(settled(&found));
         // logrotate: .1 -> .2, live -> .1, a new live file.
@@ -469,7 +507,7 @@ mod tests {
         std::fs::rename(&live, dir.path().join("access.log.1")).unwrap();
         std::fs::write(&live, "").unwrap();
         assert!(!settled(&found));
-        let again = find(&live, open_live(&live).unwrap()).unwrap();
+        let again = find(&live, open_live(&live, Duration::ZERO).unwrap()).unwrap();
         assert_eq!(again.files.len(), 3);
         assert!(settled(&again));
     }
@@ -487,7 +525,7 @@ mod tests {
                 std::fs::write(&first, "older\n").unwrap();
             }
             std::fs::write(&live, "old\n").unwrap();
-            let found = find(&live, open_live(&live).unwrap()).unwrap();
+            let found = find(&live, open_live(&live, Duration::ZERO).unwrap()).unwrap();
             assert!(settled(&found));
             // logrotate copytruncate: (.1 -> .2,) live copied to .1, live cut to nothing.
             if numbered {
@@ -496,7 +534,7 @@ mod tests {
             std::fs::copy(&live, &first).unwrap();
             std::fs::write(&live, "").unwrap();
             assert!(!settled(&found), "numbered: {numbered}");
-            let again = find(&live, open_live(&live).unwrap()).unwrap();
+            let again = find(&live, open_live(&live, Duration::ZERO).unwrap()).unwrap();
             assert_eq!(again.files.len(), 2 + usize::from(numbered));
             assert!(settled(&again));
         }
@@ -513,11 +551,17 @@ mod tests {
         let listing = list(&live).unwrap();
         assert_eq!(listing.len(), 1);
         std::fs::rename(&rotated, dir.path().join("access.log.1.gz")).unwrap();
-        let found = open_listed(&live, &live, open_live(&live).unwrap(), listing).unwrap();
+        let found = open_listed(
+            &live,
+            &live,
+            open_live(&live, Duration::ZERO).unwrap(),
+            listing,
+        )
+        .unwrap();
         assert_eq!(found.files.len(), 1);
         assert!(found.vanished);
         assert!(!settled(&found));
-        let again = find(&live, open_live(&live).unwrap()).unwrap();
+        let again = find(&live, open_live(&live, Duration::ZERO).unwrap()).unwrap();
         assert_eq!(
             again
                 .files
@@ -535,7 +579,7 @@ mod tests {
         let live = dir.path().join("access.log");
         std::fs::write(&live, "new\n").unwrap();
         std::os::unix::fs::symlink("/nonexistent", dir.path().join("access.log.1")).unwrap();
-        let found = find(&live, open_live(&live).unwrap()).unwrap();
+        let found = find(&live, open_live(&live, Duration::ZERO).unwrap()).unwrap();
         assert!(settled(&found));
         assert_eq!(found.unreadable, ["access.log.1: dangling symbolic link"]);
     }
