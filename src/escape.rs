@@ -50,12 +50,15 @@ pub fn cow(input: &[u8]) -> Cow<'_, str> {
 
 /// `bytes(a).cmp(&bytes(b))`, without building either text: the order in which escaped
 /// texts are shown (the raw bytes order `\xc3` after `~`, escaped it comes before).
+/// Escaping goes byte by byte, and no byte's escape is the start of another's (`c`, `\\`,
+/// `\xhh`), so the order is decided at the first byte where the two differ, by their
+/// escapes; where none differs, the shorter comes first.
 pub fn cmp_escaped(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    fn escaped(b: &u8) -> impl Iterator<Item = u8> {
+    fn escaped(b: u8) -> ([u8; 4], usize) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let (seq, len) = match *b {
+        match b {
             b'\\' => ([b'\\', b'\\', 0, 0], 2),
-            0x20..=0x7e => ([*b, 0, 0, 0], 1),
+            0x20..=0x7e => ([b, 0, 0, 0], 1),
             _ => (
                 [
                     b'\\',
@@ -65,10 +68,15 @@ pub fn cmp_escaped(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
                 ],
                 4,
             ),
-        };
-        seq.into_iter().take(len)
+        }
     }
-    a.iter().flat_map(escaped).cmp(b.iter().flat_map(escaped))
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        None => a.len().cmp(&b.len()),
+        Some(i) => {
+            let ((x, x_len), (y, y_len)) = (escaped(a[i]), escaped(b[i]));
+            x[..x_len].cmp(&y[..y_len])
+        }
+    }
 }
 
 /// The top bit of each byte of `word` that [`bytes`] escapes (below 0x20, 0x7f and above,
