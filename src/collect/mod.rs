@@ -1249,23 +1249,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (src, dest) = (dir.path().join("access.log"), dir.path().join("log"));
         std::fs::write(dir.path().join("access.log.1"), "old 1\nold 2\n").unwrap();
-        let creator = {
-            let src = src.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_millis(300));
-                std::fs::write(&src, "new 1\n").unwrap();
-            })
-        };
+        let creator = write_later(src.clone(), "new 1\n");
         let got = collect(&options(&src, &dest)).unwrap();
         creator.join().unwrap();
-        assert_eq!(
-            (got.lines, got.possible_losses),
-            (3, 0),
-            "{:?}",
-            got.warnings
-        );
+        assert_collected_alone(got, "old 1\nold 2\nnew 1\n");
+    }
+
+    /// Writes `text` to `path` 300 ms from now (the new log a rotation creates).
+    fn write_later(path: PathBuf, text: &'static str) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            std::fs::write(&path, text).unwrap();
+        })
+    }
+
+    /// `got` archived `text`, with no warning.
+    fn assert_collected_alone(got: Collected, text: &str) {
+        assert_eq!(got.warnings, Vec::<String>::new());
+        assert_eq!(got.lines, text.lines().count() as u64);
         let archive = std::fs::read_to_string(got.archive.unwrap()).unwrap();
-        assert_eq!(archive, "old 1\nold 2\nnew 1\n");
+        assert_eq!(archive, text);
     }
 
     /// Missing for good beside its rotated files: the error names them, and nothing is
@@ -1292,12 +1295,47 @@ mod tests {
                 "cannot read source {}: No such file or directory (os error 2), still after 0.1 s, \
                  while its rotated file(s) access.log.1.gz, access.log.2.gz, access.log.3.gz, ... \
                  are there (a rotation that has not created the new log yet?). Nothing was \
-                 collected; the next run collects their lines",
+                 collected: a run that finds the log collects what is new in them",
                 src.display()
             )
         );
         assert!(collect(&options(&src, &dest)).is_err());
         assert!(!dest.exists(), "nothing written");
+    }
+
+    /// A source that is a link to the log is rotated where the log is: a run between the
+    /// rename and the create finds a link to nothing, and waits too (it stopped at once:
+    /// the rotated files were looked for beside the link). A folder named like a rotated
+    /// file is no sign of a rotation, and a link to nothing says so.
+    #[test]
+    fn a_linked_live_log_mid_rotation_is_waited_for_where_the_log_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (real, dest) = (dir.path().join("real"), dir.path().join("log"));
+        std::fs::create_dir_all(&real).unwrap();
+        let src = dir.path().join("access.log");
+        std::os::unix::fs::symlink("real/site.log", &src).unwrap();
+        std::fs::write(real.join("site.log"), "old 1\n").unwrap();
+        assert_eq!(collect(&options(&src, &dest)).unwrap().lines, 1);
+        std::fs::write(real.join("site.log"), "old 1\nold 2\n").unwrap();
+        std::fs::rename(real.join("site.log"), real.join("site.log.1")).unwrap();
+        let creator = write_later(real.join("site.log"), "new 1\n");
+        let got = collect(&options(&src, &dest)).unwrap();
+        creator.join().unwrap();
+        assert_collected_alone(got, "old 2\nnew 1\n");
+
+        std::fs::remove_file(real.join("site.log")).unwrap();
+        std::fs::remove_file(real.join("site.log.1")).unwrap();
+        std::fs::create_dir(real.join("site.log.1")).unwrap();
+        std::fs::write(dir.path().join("access.log.1"), "beside the link\n").unwrap();
+        let err = siblings::open_live(&src, std::time::Duration::from_secs(60)).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "cannot read source {} (a symbolic link to {}): No such file or directory (os error 2)",
+                src.display(),
+                dir.path().join("real/site.log").display()
+            )
+        );
     }
 
     #[test]

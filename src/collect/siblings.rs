@@ -156,24 +156,36 @@ pub fn open_live(source: &Path, wait: Duration) -> anyhow::Result<File> {
             Ok(file) => return Ok(file),
             Err(e) => e,
         };
-        let context = || format!("cannot read source {}", crate::escape::path(source));
         if err.kind() != io::ErrorKind::NotFound {
-            return Err(anyhow::Error::new(err).context(context()));
+            return Err(anyhow::Error::new(err).context(format!(
+                "cannot read source {}",
+                crate::escape::path(source)
+            )));
         }
-        let names = match &siblings {
-            Some(names) => names,
-            None => siblings.insert(match list(&rotated_as(source)) {
-                Ok(listing) => listing.into_iter().map(|(_, _, name)| name).collect(),
-                Err(_) => Vec::new(),
-            }),
+        let rotated = rotated_as(source);
+        let context = || {
+            let link = match rotated != source {
+                true => format!(" (a symbolic link to {})", crate::escape::path(&rotated)),
+                false => String::new(),
+            };
+            format!("cannot read source {}{link}", crate::escape::path(source))
         };
+        // Rotated files only: a folder of such a name is no sign of a rotation.
+        let names = siblings.get_or_insert_with(|| match list(&rotated) {
+            Ok(listing) => listing
+                .into_iter()
+                .filter(|(_, path, _)| path.metadata().is_ok_and(|m| m.is_file()))
+                .map(|(_, _, name)| name)
+                .collect(),
+            Err(_) => Vec::new(),
+        });
         if names.is_empty() {
             return Err(anyhow::Error::new(err).context(context()));
         }
         if start.elapsed() >= wait {
             let shown: Vec<&str> = names.iter().rev().take(3).map(String::as_str).collect();
             return Err(anyhow::anyhow!(
-                "{}: {err}, still after {:.1} s, while its rotated file(s) {}{} are there (a rotation that has not created the new log yet?). Nothing was collected; the next run collects their lines",
+                "{}: {err}, still after {:.1} s, while its rotated file(s) {}{} are there (a rotation that has not created the new log yet?). Nothing was collected: a run that finds the log collects what is new in them",
                 context(),
                 wait.as_secs_f64(),
                 shown.join(", "),
@@ -299,13 +311,29 @@ pub fn find(source: &Path, live: File) -> anyhow::Result<Found> {
 /// to. That file is what the server writes and what logrotate renames (it does not rotate
 /// links), so its `.1` is beside it under its own name; looked for beside the link, the old
 /// file was never found and its last lines were lost without a word.
+///
+/// A link to nothing (its file renamed by a rotation, the new one not created yet) leads to
+/// the path it names, followed link by link: the rotated files are beside that path.
 pub fn rotated_as(source: &Path) -> PathBuf {
     match source.symlink_metadata() {
         Ok(m) if m.file_type().is_symlink() => {
-            std::fs::canonicalize(source).unwrap_or_else(|_| source.to_path_buf())
+            std::fs::canonicalize(source).unwrap_or_else(|_| link_end(source))
         }
         _ => source.to_path_buf(),
     }
+}
+
+/// Where the links from `path` end, whether or not something is there (at most 40 links,
+/// as the kernel follows).
+fn link_end(path: &Path) -> PathBuf {
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::read_link(&at) {
+            Ok(target) => at = crate::sink::file::parent_dir(&at).join(target),
+            Err(_) => break,
+        }
+    }
+    at
 }
 
 /// The source's rotated siblings by name, oldest first: (rank, path, name for messages).
