@@ -1316,19 +1316,110 @@ fn a_link_moved_to_a_new_file_is_still_one_source() {
     assert_eq!(collect_from(&link, &dest, None), (10, vec![]));
     append(&first, &numbered(10, 15));
     fs::write(&second, numbered(100, 120)).unwrap();
-    fs::remove_file(&link).unwrap();
-    std::os::unix::fs::symlink("access.2", &link).unwrap();
-    let (lines, warnings) = collect_from(&link, &dest, None);
-    assert_eq!(lines, 20);
+    relink(&link, "access.2");
+    assert_eq!(collect_with_last_live_file_gone(&link, &dest), 20);
+    assert_eq!(
+        archived_lines(&dest),
+        sorted_numbered(&[(0, 10), (100, 120)])
+    );
+}
+
+/// A source is known by the name it is given, its folders' links not followed: the log
+/// folder moved to another disk and linked back is the same source, read on where it was
+/// (known by its folder resolved, it was another name for a recorded source: every run
+/// stopped with exit 2), and so is a folder link that moves on (a deploy's `current`): the
+/// file it led to before is its last live file, gone, and what was written to it after the
+/// last collect is said to be lost (exit 1), as for a file link (it went unsaid).
+#[test]
+fn a_source_is_the_same_through_a_folder_moved_or_relinked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (var, data) = (dir.path().join("var"), dir.path().join("data"));
+    fs::create_dir_all(var.join("apache2")).unwrap();
+    fs::create_dir_all(&data).unwrap();
+    let source = var.join("apache2/access.log");
+    let dest = dir.path().join("log");
+    fs::write(&source, numbered(0, 10)).unwrap();
+    assert_eq!(collect_from(&source, &dest, None), (10, vec![]));
+    append(&source, &numbered(10, 15));
+    fs::rename(var.join("apache2"), data.join("apache2")).unwrap();
+    std::os::unix::fs::symlink("../data/apache2", var.join("apache2")).unwrap();
+    assert_eq!(collect_from(&source, &dest, None), (5, vec![]));
+    // Back where it was, without the link.
+    append(&source, &numbered(15, 17));
+    fs::remove_file(var.join("apache2")).unwrap();
+    fs::rename(data.join("apache2"), var.join("apache2")).unwrap();
+    assert_eq!(collect_from(&source, &dest, None), (2, vec![]));
+    assert_eq!(archived_lines(&dest), sorted_numbered(&[(0, 17)]));
+
+    // A folder link that moves on.
+    let releases = dir.path().join("releases");
+    for release in ["v1", "v2"] {
+        fs::create_dir_all(releases.join(release)).unwrap();
+    }
+    let current = dir.path().join("current");
+    std::os::unix::fs::symlink("releases/v1", &current).unwrap();
+    let linked = current.join("access.log");
+    let dest = dir.path().join("log-current");
+    fs::write(&linked, numbered(100, 110)).unwrap();
+    assert_eq!(collect_from(&linked, &dest, None), (10, vec![]));
+    append(&linked, &numbered(110, 113));
+    relink(&current, "releases/v2");
+    fs::write(&linked, numbered(200, 205)).unwrap();
+    assert_eq!(collect_with_last_live_file_gone(&linked, &dest), 5);
+}
+
+/// `link` pointed at `target` instead.
+fn relink(link: &Path, target: &str) {
+    fs::remove_file(link).unwrap();
+    std::os::unix::fs::symlink(target, link).unwrap();
+}
+
+/// Collects `source` into `dest`, which warns only that the file the source was at the last
+/// collect is gone: the lines collected.
+fn collect_with_last_live_file_gone(source: &Path, dest: &Path) -> u64 {
+    let (lines, warnings) = collect_from(source, dest, None);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0]
             .starts_with("the file that was access.log at the last collect (read up to byte "),
         "{warnings:?}"
     );
-    assert_eq!(
-        archived_lines(&dest),
-        sorted_numbered(&[(0, 10), (100, 120)])
+    lines
+}
+
+/// A state file of an earlier version names a source by its folder resolved: while the
+/// folder resolves as it did, that name is this source's, taken over (not another name for
+/// the same file, refused with exit 2).
+#[test]
+fn a_source_named_with_its_folder_resolved_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink("real", dir.path().join("logs")).unwrap();
+    let source = dir.path().join("logs/access.log");
+    let dest = dir.path().join("log");
+    fs::write(&source, numbered(0, 10)).unwrap();
+    assert_eq!(collect_from(&source, &dest, None), (10, vec![]));
+    let state_path = dest.join(".logwarden-collect.json");
+    let resolved = fs::canonicalize(&real).unwrap().join("access.log");
+    let state = fs::read_to_string(&state_path).unwrap();
+    let named_as_before = state.replace(
+        &format!("\"{}\"", source.display()),
+        &format!("\"{}\"", resolved.display()),
+    );
+    assert_ne!(state, named_as_before, "the state names the source");
+    fs::write(&state_path, named_as_before).unwrap();
+    append(&source, &numbered(10, 12));
+    assert_eq!(collect_from(&source, &dest, None), (2, vec![]));
+    assert_eq!(archived_lines(&dest), sorted_numbered(&[(0, 12)]));
+    let state = fs::read_to_string(&state_path).unwrap();
+    assert!(
+        state.contains(&format!("\"{}\"", source.display())),
+        "{state}"
+    );
+    assert!(
+        !state.contains(&format!("\"{}\"", resolved.display())),
+        "{state}"
     );
 }
 

@@ -185,6 +185,7 @@ pub fn collect(opts: &Options) -> anyhow::Result<Collected> {
     // A stream of an earlier state file has no source: any source may match it (and then
     // owns it), and it is kept while none does.
     let me = source_id(&opts.source);
+    adopt_earlier_name(&mut st, &me, &opts.source);
     if let Some(other) = same_file_by_another_name(&st, &me, &opts.source) {
         anyhow::bail!(
             "{} is the file that {} collects as {other}: collect it by that name, or into another --dest (collected under two names, its lines would be archived twice)",
@@ -531,17 +532,46 @@ fn archive_id(archive: &Path) -> String {
     crate::escape::path(&dir.join(name))
 }
 
-/// How a source is named in the state file: its directory made absolute (a cron job and a
-/// person may name it differently), and its file name, a link kept (the name it is collected
-/// through: `rotatelogs -L` points a link at each day's new file, and the streams of the
-/// files it pointed at before are still this source's). See [`same_file_by_another_name`].
+/// How a source is named in the state file: its path made absolute against the working
+/// directory (a cron job and a person may name it differently), no link followed — neither
+/// in its folders nor its file name. It is the name the log is collected through:
+/// `rotatelogs -L` points a link at each day's new file, a deploy points `current` at each
+/// release's folder, an admin moves the log folder to another disk and links it back; the
+/// source stays the same one through each (its streams, the files it led to before, are
+/// still its own). See [`same_file_by_another_name`].
 fn source_id(source: &Path) -> String {
+    let absolute = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
+    crate::escape::path(&absolute)
+}
+
+/// How earlier versions named the source: its folder resolved (links followed), so a
+/// folder moved and linked back, or a folder link moved on, made it another source.
+fn source_id_resolving_folders(source: &Path) -> String {
     let dir = match source.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     crate::escape::path(&dir.join(source.file_name().unwrap_or_default()))
+}
+
+/// Records of this source under the name an earlier version gave it, renamed to `me`: as
+/// long as its folder resolves as it did, that name is this source's.
+fn adopt_earlier_name(st: &mut State, me: &str, source: &Path) {
+    let earlier = source_id_resolving_folders(source);
+    if earlier == me {
+        return;
+    }
+    for s in st.streams.iter_mut() {
+        if s.source.as_deref() == Some(earlier.as_str()) {
+            s.source = Some(me.to_string());
+        }
+    }
+    for u in st.unrecorded.iter_mut() {
+        if u.source == earlier {
+            u.source = me.to_string();
+        }
+    }
 }
 
 /// A source name of `st` (of its streams or unrecorded archives) other than `me` that

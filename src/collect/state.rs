@@ -24,7 +24,7 @@ pub struct StreamState {
     pub offset: u64,
     /// The name the stream had when last seen (for people reading the file).
     pub last_name: String,
-    /// The `--source` it was collected from (its directory made absolute): several sources
+    /// The `--source` it was collected from (made absolute, no link followed): several sources
     /// may share a destination, and a run keeps the other sources' streams as they are.
     /// Absent in state files of earlier versions: the next run's source adopts it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
