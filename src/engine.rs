@@ -380,6 +380,10 @@ pub fn run_on(
                 let taken = lock(&maps[id]).take();
                 if let Some(d) = lock(&decoded[id]).take() {
                     drop(taken);
+                    let overlap = &overlaps[id];
+                    // Cut short where another input holds all it has (a byte-identical copy
+                    // of a cut file, say): the figures miss nothing of it.
+                    let held_elsewhere = overlap.skip >= overlap.stop.unwrap_or(d.mapped.map.len());
                     let text = Some(Arc::new(d.mapped));
                     process_input(
                         scope,
@@ -395,6 +399,13 @@ pub fn run_on(
                     r.file_bytes = Some(d.file_bytes);
                     r.gzip_members = Some(d.members);
                     r.warnings.extend(d.garbage_warning);
+                    match d.error {
+                        Some(e) if held_elsewhere => r.warnings.push(format!(
+                            "{e}; another input holds all of it, and its lines are counted there"
+                        )),
+                        Some(e) if r.error.is_none() => r.error = Some(e),
+                        _ => {}
+                    }
                     *report.lock().unwrap_or_else(|p| p.into_inner()) = r;
                     return;
                 }
@@ -455,8 +466,8 @@ pub fn run_on(
 /// The `.gz` inputs among `maps` whose decoded text starts with the same first line as
 /// another input's, decoded whole into temporary files (in parallel); or, where one of them
 /// had no room, decodes to too much, or they are more than `maps_left` more maps allow,
-/// none, and a warning for each. One that is corrupt is left to be read as a stream, which
-/// says where it breaks off.
+/// none, and a warning for each. One that is corrupt is decoded up to where it breaks off,
+/// which its error says; one corrupt from its start is left to be read as a stream.
 #[allow(clippy::type_complexity)]
 fn decode_gzip_candidates(
     pool: &rayon::ThreadPool,

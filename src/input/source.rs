@@ -660,12 +660,14 @@ pub struct Decoded {
     pub members: u64,
     /// What [`GzipMembers`] found after the last member, as a warning for the report.
     pub garbage_warning: Option<String>,
+    /// Where it is corrupt or cut short, as the input's error: the text is what comes before.
+    pub error: Option<String>,
 }
 
 /// Why a `.gz` input was not decoded ahead of its scan.
 pub enum NotDecoded {
-    /// Corrupt or cut short: it is read as a stream, which reports where (its lines before
-    /// that count), and compared with nothing.
+    /// Corrupt before any text, or no text at all: it is read as a stream, which reports
+    /// where it breaks off, and compared with nothing.
     Unreadable,
     /// No temporary file could be written (a full disk): why.
     NoTempFile(String),
@@ -685,11 +687,22 @@ pub fn decode_to_temp(gz: &[u8], display: &str) -> Result<Decoded, NotDecoded> {
     let mut file = tempfile::tempfile().map_err(temp_failed)?;
     let mut reader = GzipMembers::new(gz);
     let mut buf = vec![0u8; READ_BUFFER];
+    let mut error = None;
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // Corrupt or cut short past its start (a `gzip -k` copy cut by a full disk): the
+            // text before the fault is compared with the other inputs and scanned, as a
+            // stream would scan it, and the input has the stream's error.
+            Err(e) if written > 0 => {
+                error = Some(format!(
+                    "{} after {written} bytes of log data (the lines before it are counted)",
+                    crate::escape::text(&e.to_string())
+                ));
+                break;
+            }
             Err(_) => return Err(NotDecoded::Unreadable),
         };
         written += n as u64;
@@ -716,6 +729,7 @@ pub fn decode_to_temp(gz: &[u8], display: &str) -> Result<Decoded, NotDecoded> {
         file_bytes: gz.len() as u64,
         members: reader.members,
         garbage_warning: garbage_warning(&reader),
+        error,
     })
 }
 
