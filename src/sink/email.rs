@@ -283,8 +283,7 @@ pub fn send(smtp: &Smtp<'_>, message: &Message) -> anyhow::Result<()> {
         builder = builder.credentials(Credentials::new(user.clone(), pass));
     }
     builder.build().send(message).map(|_| ()).map_err(|e| {
-        // A timeout reads as the socket's EAGAIN ("Resource temporarily unavailable").
-        let why = match e.is_timeout() {
+        let why = match e.is_timeout() || timed_out(&e) {
             true => format!("no answer within {} s", SMTP_TIMEOUT.as_secs()),
             false => crate::escape::text(&e.to_string()),
         };
@@ -292,9 +291,55 @@ pub fn send(smtp: &Smtp<'_>, message: &Message) -> anyhow::Result<()> {
     })
 }
 
+/// Whether `e` or an error under it is a socket's timeout. A read past `SO_RCVTIMEO` fails
+/// with EAGAIN on Linux ("Resource temporarily unavailable", `WouldBlock`), which lettre's
+/// `is_timeout` does not take for one (it looks for `TimedOut`).
+fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut at = Some(e);
+    while let Some(err) = at {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) {
+                return true;
+            }
+        }
+        at = err.source();
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error whose cause is `cause`, as lettre's network error wraps the socket's.
+    #[derive(Debug)]
+    struct Wrapping(std::io::Error);
+
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "network error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_socket_timeout_under_an_error_is_a_timeout() {
+        use std::io::{Error, ErrorKind};
+        let wrapped = |kind| Wrapping(Error::from(kind));
+        assert!(timed_out(&wrapped(ErrorKind::WouldBlock)));
+        assert!(timed_out(&wrapped(ErrorKind::TimedOut)));
+        assert!(timed_out(&Error::from_raw_os_error(libc::EAGAIN)));
+        assert!(!timed_out(&wrapped(ErrorKind::ConnectionRefused)));
+        assert!(!timed_out(&Error::other("503 no")));
+    }
 
     fn email(from: &str, to: &str, subject: &str) -> EmailFile {
         EmailFile {
