@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -1387,6 +1387,44 @@ fn collect_with_last_live_file_gone(source: &Path, dest: &Path) -> u64 {
     lines
 }
 
+/// A source first collected by its resolved path keeps its records: a second name through
+/// a folder link is refused, not taken for an earlier version's name of it (it took the
+/// records over, the first name was then refused, and with the link moved on the whole file
+/// was archived again).
+#[test]
+fn a_resolved_name_written_as_given_is_not_taken_over_by_a_linked_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = fs::canonicalize(dir.path()).unwrap().join("real");
+    fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink(&real, dir.path().join("link")).unwrap();
+    let (source, linked) = (real.join("access.log"), dir.path().join("link/access.log"));
+    let dest = dir.path().join("log");
+    fs::write(&source, numbered(0, 10)).unwrap();
+    assert_eq!(collect_from(&source, &dest, None), (10, vec![]));
+    append(&source, &numbered(10, 12));
+    let refused = logwarden::collect::collect(&logwarden::collect::Options {
+        source: linked.clone(),
+        dest: dest.clone(),
+        today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
+        compress_after: None,
+        record: false,
+        crash_at: None,
+        before_copy: None,
+    })
+    .expect_err("a second name is refused");
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "{} is the file that {} collects as {}: collect it by that name, or into another --dest (collected under two names, its lines would be archived twice)",
+            linked.display(),
+            dest.display(),
+            source.display()
+        )
+    );
+    assert_eq!(collect_from(&source, &dest, None), (2, vec![]));
+    assert_eq!(archived_lines(&dest), sorted_numbered(&[(0, 12)]));
+}
+
 /// A state file of an earlier version names a source by its folder resolved: while the
 /// folder resolves as it did, that name is this source's, taken over (not another name for
 /// the same file, refused with exit 2).
@@ -1402,25 +1440,29 @@ fn a_source_named_with_its_folder_resolved_is_taken_over() {
     assert_eq!(collect_from(&source, &dest, None), (10, vec![]));
     let state_path = dest.join(".logwarden-collect.json");
     let resolved = fs::canonicalize(&real).unwrap().join("access.log");
-    let state = fs::read_to_string(&state_path).unwrap();
-    let named_as_before = state.replace(
-        &format!("\"{}\"", source.display()),
-        &format!("\"{}\"", resolved.display()),
-    );
-    assert_ne!(state, named_as_before, "the state names the source");
-    fs::write(&state_path, named_as_before).unwrap();
+    // As an earlier version wrote it: the streams' source resolved, no names as given.
+    let mut state: Value = serde_json::from_str(&fs::read_to_string(&state_path).unwrap()).unwrap();
+    let named = |state: &Value| -> Vec<Value> {
+        state["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["source"].clone())
+            .collect()
+    };
+    assert_eq!(named(&state), [json!(source)]);
+    assert_eq!(state["sources_as_given"], json!([source]));
+    for stream in state["streams"].as_array_mut().unwrap() {
+        stream["source"] = json!(resolved);
+    }
+    state.as_object_mut().unwrap().remove("sources_as_given");
+    fs::write(&state_path, state.to_string()).unwrap();
     append(&source, &numbered(10, 12));
     assert_eq!(collect_from(&source, &dest, None), (2, vec![]));
     assert_eq!(archived_lines(&dest), sorted_numbered(&[(0, 12)]));
-    let state = fs::read_to_string(&state_path).unwrap();
-    assert!(
-        state.contains(&format!("\"{}\"", source.display())),
-        "{state}"
-    );
-    assert!(
-        !state.contains(&format!("\"{}\"", resolved.display())),
-        "{state}"
-    );
+    let state: Value = serde_json::from_str(&fs::read_to_string(&state_path).unwrap()).unwrap();
+    assert_eq!(named(&state), [json!(source)]);
+    assert_eq!(state["sources_as_given"], json!([source]));
 }
 
 /// A state file of an earlier version knew a padded live file by its first 4 KiB of NULs,

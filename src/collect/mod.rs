@@ -540,8 +540,21 @@ fn archive_id(archive: &Path) -> String {
 /// source stays the same one through each (its streams, the files it led to before, are
 /// still its own). See [`same_file_by_another_name`].
 fn source_id(source: &Path) -> String {
+    use std::path::Component;
     let absolute = std::path::absolute(source).unwrap_or_else(|_| source.to_path_buf());
-    crate::escape::path(&absolute)
+    // `..` taken by name (`/var/log/x/../apache2` is `/var/log/apache2`), as a person reads
+    // it: a link before it is not followed either.
+    let mut named = PathBuf::new();
+    for part in absolute.components() {
+        match part {
+            Component::ParentDir => {
+                named.pop();
+            }
+            Component::CurDir => {}
+            other => named.push(other),
+        }
+    }
+    crate::escape::path(&named)
 }
 
 /// How earlier versions named the source: its folder resolved (links followed), so a
@@ -556,10 +569,21 @@ fn source_id_resolving_folders(source: &Path) -> String {
 }
 
 /// Records of this source under the name an earlier version gave it, renamed to `me`: as
-/// long as its folder resolves as it did, that name is this source's.
+/// long as its folder resolves as it did, that name is this source's. Not a name this
+/// version wrote as given (`st.sources_as_given`): `/srv/real/access.log`, collected by that
+/// name, is not taken over by a second name for its file (`/srv/link/access.log`), which is
+/// refused instead. `me` is listed as given from now on.
 fn adopt_earlier_name(st: &mut State, me: &str, source: &Path) {
+    if let Err(at) = st.sources_as_given.binary_search_by(|s| s.as_str().cmp(me)) {
+        st.sources_as_given.insert(at, me.to_string());
+    }
     let earlier = source_id_resolving_folders(source);
-    if earlier == me {
+    if earlier == me
+        || st
+            .sources_as_given
+            .binary_search_by(|s| s.as_str().cmp(&earlier))
+            .is_ok()
+    {
         return;
     }
     for s in st.streams.iter_mut() {

@@ -84,6 +84,12 @@ pub struct State {
     /// they removed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unrecorded: Vec<Unrecorded>,
+    /// The source names written as given (made absolute, no link followed), sorted. State
+    /// files of earlier versions named sources by their folder resolved, and a source takes
+    /// its records over from such a name once; a name in this list is a source's own, never
+    /// taken over (by another spelling that leads to the same file: refused instead).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources_as_given: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +178,7 @@ mod tests {
                 source: "/var/log/apache2/access.log".into(),
                 token: Some("access_2023-12-31.log@1704067500.000000001-42".into()),
             }],
+            sources_as_given: vec!["/var/log/apache2/access.log".into()],
         };
         save(dir.path(), &s).unwrap();
         assert_eq!(load(dir.path()).unwrap(), s);
