@@ -381,9 +381,12 @@ pub fn run_on(
                 if let Some(d) = lock(&decoded[id]).take() {
                     drop(taken);
                     let overlap = &overlaps[id];
-                    // Cut short where another input holds all it has (a byte-identical copy
-                    // of a cut file, say): the figures miss nothing of it.
-                    let held_elsewhere = overlap.skip >= overlap.stop.unwrap_or(d.mapped.map.len());
+                    // Cut short where another input holds all it has: a copy of it (skipped
+                    // whole), or one that goes on past its end (its partial last line is
+                    // completed there, whichever of the two is scanned for the lines they
+                    // share). The figures miss nothing of it, whatever the inputs' order.
+                    let held_elsewhere = overlap.skip >= overlap.stop.unwrap_or(d.mapped.map.len())
+                        || overlap.continued_in.is_some();
                     let text = Some(Arc::new(d.mapped));
                     process_input(
                         scope,
@@ -401,7 +404,7 @@ pub fn run_on(
                     r.warnings.extend(d.garbage_warning);
                     match d.error {
                         Some(e) if held_elsewhere => r.warnings.push(format!(
-                            "{e}; another input holds all of it, and its lines are counted there"
+                            "{e}; another input holds all of its text, so the figures miss nothing"
                         )),
                         Some(e) if r.error.is_none() => r.error = Some(e),
                         _ => {}
