@@ -1163,15 +1163,7 @@ fn collect_dated(dir: &Path, hook: Option<fn(&Path)>) -> (u64, Vec<String>) {
 
 /// [`collect_dated`] of `source` into `dest`.
 fn collect_from(source: &Path, dest: &Path, hook: Option<fn(&Path)>) -> (u64, Vec<String>) {
-    let options = logwarden::collect::Options {
-        source: source.to_path_buf(),
-        dest: dest.to_path_buf(),
-        today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
-        compress_after: None,
-        record: false,
-        crash_at: None,
-        before_copy: hook,
-    };
+    let options = collect_options(source, dest, hook);
     // The lock of the run before may still be held a moment: a process another test
     // spawned meanwhile holds a copy of its descriptor from its fork to its exec.
     let mut tries = 0;
@@ -1185,6 +1177,23 @@ fn collect_from(source: &Path, dest: &Path, hook: Option<fn(&Path)>) -> (u64, Ve
         }
     };
     (got.lines, got.warnings)
+}
+
+/// A plain collect of `source` into `dest` on 2023-06-19, `hook` run before the copy.
+fn collect_options(
+    source: &Path,
+    dest: &Path,
+    hook: Option<fn(&Path)>,
+) -> logwarden::collect::Options {
+    logwarden::collect::Options {
+        source: source.to_path_buf(),
+        dest: dest.to_path_buf(),
+        today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
+        compress_after: None,
+        record: false,
+        crash_at: None,
+        before_copy: hook,
+    }
 }
 
 /// logrotate's `copytruncate` of `live` (its `.1` to `.2` first), and a writer without
@@ -1402,16 +1411,8 @@ fn a_resolved_name_written_as_given_is_not_taken_over_by_a_linked_one() {
     fs::write(&source, numbered(0, 10)).unwrap();
     assert_eq!(collect_from(&source, &dest, None), (10, vec![]));
     append(&source, &numbered(10, 12));
-    let refused = logwarden::collect::collect(&logwarden::collect::Options {
-        source: linked.clone(),
-        dest: dest.clone(),
-        today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
-        compress_after: None,
-        record: false,
-        crash_at: None,
-        before_copy: None,
-    })
-    .expect_err("a second name is refused");
+    let refused = logwarden::collect::collect(&collect_options(&linked, &dest, None))
+        .expect_err("a second name is refused");
     assert_eq!(
         refused.to_string(),
         format!(
@@ -1538,13 +1539,8 @@ fn a_live_file_first_seen_mid_line_is_not_confused_with_the_next_one() {
 fn analyze_run_until_its_analysis(dir: &Path, text: &str) -> logwarden::collect::Collected {
     fs::write(dir.join("access.log"), text).unwrap();
     logwarden::collect::collect(&logwarden::collect::Options {
-        source: dir.join("access.log"),
-        dest: dir.join("log"),
-        today: chrono::NaiveDate::from_ymd_opt(2023, 6, 19).unwrap(),
-        compress_after: None,
         record: true,
-        crash_at: None,
-        before_copy: None,
+        ..collect_options(&dir.join("access.log"), &dir.join("log"), None)
     })
     .unwrap()
 }

@@ -122,8 +122,8 @@ fn write_input(out: &mut Out, input: &InputSummary) {
 }
 
 /// `IP: <ip> - Failed login attempts: <n>`, its statuses (`    by status: 401: 3, 404: 12`)
-/// and targets (`    top paths: /wp-login.php (3), ...`): the seed script's line and ours, written by hand: formatting machinery per client was
-/// most of a large report's time.
+/// and targets (`    top paths: /wp-login.php (3), ...`): the seed script's line and ours,
+/// written by hand: formatting machinery per client was most of a large report's time.
 fn client_lines(out: &mut Vec<u8>, _: usize, ip: &SuspiciousIp) {
     let mut number = itoa::Buffer::new();
     out.extend_from_slice(b"IP: ");

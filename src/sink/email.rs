@@ -314,7 +314,7 @@ fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
 mod tests {
     use super::*;
 
-    /// An error whose cause is `cause`, as lettre's network error wraps the socket's.
+    /// An error caused by a socket's error, as lettre's network error wraps it.
     #[derive(Debug)]
     struct Wrapping(std::io::Error);
 
